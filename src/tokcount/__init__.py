@@ -1,0 +1,31 @@
+"""tokcount: exact input-token counts for LLM requests, locally.
+
+>>> import tokcount
+>>> tokcount.count("Qwen/Qwen3-8B", {"messages": [{"role": "user", "content": "Hi"}]}).input_tokens
+"""
+
+from .count import Count, count, count_text
+from .errors import (
+    InvalidRequest,
+    MediaError,
+    MissingAssets,
+    RequestTooLarge,
+    TemplateError,
+    TokcountError,
+    UnknownModel,
+)
+from .request import Request
+
+__all__ = [
+    "Count",
+    "InvalidRequest",
+    "MediaError",
+    "MissingAssets",
+    "Request",
+    "RequestTooLarge",
+    "TemplateError",
+    "TokcountError",
+    "UnknownModel",
+    "count",
+    "count_text",
+]

@@ -1,0 +1,185 @@
+"""The counting engine: canonical request + model → :class:`Count`.
+
+dialect → canonical Request → (this module) render with the model's template → tokenize → Count.
+Nothing here knows which API shape asked.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import loader
+from .dialects.openai_chat import parse_request
+from .errors import InvalidRequest
+from .models.catalog import Catalog, ModelSpec, default_catalog
+from .request import ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, VideoPart
+from .templates.prepare import template_messages, template_tools
+from .templates.render import render
+
+SYSTEM_ROLES = ("system", "developer")
+
+
+@dataclass
+class Count:
+    """A token count with its provenance.
+
+    ``breakdown`` attributes the total: ``system`` (content of system/developer messages), ``tools`` (what the
+    tool definitions add to the prompt), ``messages`` (content of each other message, in order) and ``template``
+    (the framing the chat template adds: role markers, separators, generation prompt). They sum to the total.
+    Content is counted on its own, so where the template merges a content's first token with its framing the
+    split moves by a token between them; the total is always the exact count.
+    """
+
+    model: str
+    input_tokens: int
+    exact: bool
+    method: str
+    breakdown: dict[str, Any] | None = None
+    context_window: int | None = None
+    tokens: list[int] | None = None
+    token_strings: list[str] | None = None
+    prompt: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "exact": self.exact,
+            "method": self.method,
+        }
+        if self.breakdown is not None:
+            out["breakdown"] = self.breakdown
+        if self.context_window is not None:
+            out["context_window"] = self.context_window
+        if self.tokens is not None:
+            out["tokens"] = self.tokens
+        if self.token_strings is not None:
+            out["token_strings"] = self.token_strings
+        if self.notes:
+            out["notes"] = self.notes
+        return out
+
+
+def resolve(model: str | ModelSpec, catalog: Catalog | None = None) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        return model
+    return (catalog or default_catalog()).resolve(model)
+
+
+def as_request(request: Request | dict[str, Any] | list[Any]) -> Request:
+    """Accept the canonical request, an OpenAI-chat-shaped dict, or a bare list of messages."""
+    if isinstance(request, Request):
+        return request
+    if isinstance(request, list):
+        request = {"messages": request}
+    if not isinstance(request, dict):
+        raise InvalidRequest("request must be a Request, an OpenAI chat body or a list of messages.")
+    return parse_request(request)
+
+
+def render_prompt(model: loader.LoadedModel, req: Request, *, with_tools: bool = True) -> str:
+    """The exact prompt text the model receives for ``req``."""
+    if not req.messages:
+        raise InvalidRequest("messages must not be empty.", param="messages")
+    source = model.template()
+    iterates = model.iterates_content()
+    messages = template_messages(req, iterates=iterates, args_as_string=model.spec.tool_arguments == "string")
+    last_is_assistant = req.messages[-1].role == "assistant"
+    add_gen = req.add_generation_prompt if req.add_generation_prompt is not None else not last_is_assistant
+    continue_final = last_is_assistant and not add_gen and _has_text(req.messages[-1])
+    variables: dict[str, Any] = dict(model.variables)
+    if req.thinking is not None:
+        variables.setdefault("enable_thinking", req.thinking)
+        variables.setdefault("thinking", req.thinking)
+    variables.update(req.template_kwargs)
+    return render(source, messages, template_tools(req) if with_tools else None,
+                  add_generation_prompt=add_gen, continue_final=continue_final, variables=variables)
+
+
+def _has_text(msg: Message) -> bool:
+    return any(isinstance(p, TextPart) and p.text for p in msg.parts)
+
+
+def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any], *, breakdown: bool = True,
+          return_tokens: bool = False, catalog: Catalog | None = None) -> Count:
+    """Exact input tokens of ``request`` for ``model`` (a catalog name, alias, or any Hub repo id)."""
+    spec = resolve(model, catalog)
+    req = as_request(request)
+    loaded = loader.load(spec)
+    prompt = render_prompt(loaded, req)
+    tok = loaded.tokenizer
+    total = tok.count(prompt)
+    notes: list[str] = []
+    exact = True
+    if any(isinstance(p, ImagePart | VideoPart) for m in req.messages for p in m.parts):
+        exact = False
+        notes.append("image/video tokens are not counted for this model: only the template's placeholders are")
+    result = Count(
+        model=spec.id,
+        input_tokens=total,
+        exact=exact,
+        method=f"chat_template+{tok.engine}",
+        context_window=spec.context_window,
+        notes=notes,
+    )
+    if breakdown:
+        result.breakdown = _breakdown(loaded, req, prompt, total)
+    if return_tokens:
+        ids = tok.encode(prompt)
+        result.tokens = ids
+        result.token_strings = [tok.id_to_string(i) for i in ids]
+    return result
+
+
+def count_text(model: str | ModelSpec, text: str, *, return_tokens: bool = False,
+               catalog: Catalog | None = None) -> Count:
+    """Tokens of a raw prompt string (special-token strings recognised, nothing added)."""
+    spec = resolve(model, catalog)
+    tok = loader.load(spec).tokenizer
+    result = Count(model=spec.id, input_tokens=tok.count(text), exact=True, method=f"text+{tok.engine}",
+                   context_window=spec.context_window)
+    if return_tokens:
+        result.tokens = tok.encode(text)
+        result.token_strings = [tok.id_to_string(i) for i in result.tokens]
+    return result
+
+
+def _pieces(msg: Message) -> list[str]:
+    """The content strings of a message as a template prints them, for attribution."""
+    out: list[str] = []
+    for p in msg.parts:
+        if isinstance(p, TextPart | ThinkingPart):
+            out.append(p.text)
+        elif isinstance(p, ToolCallPart):
+            out.append(p.name)
+            out.append(p.arguments_json if p.arguments_json is not None else json.dumps(p.arguments, ensure_ascii=False))
+        elif isinstance(p, ToolResultPart):
+            if isinstance(p.content, str):
+                out.append(p.content)
+            else:
+                out.extend(q.text for q in p.content if isinstance(q, TextPart))
+    return [s for s in out if s]
+
+
+def _breakdown(loaded: loader.LoadedModel, req: Request, prompt: str, total: int) -> dict[str, Any]:
+    tok = loaded.tokenizer
+    tools = 0
+    if req.tools:
+        tools = total - tok.count(render_prompt(loaded, req, with_tools=False))
+    system = 0
+    messages: list[int] = []
+    for msg in req.messages:
+        n = sum(tok.count(s) for s in _pieces(msg) if s in prompt)
+        if msg.role in SYSTEM_ROLES:
+            system += n
+        else:
+            messages.append(n)
+    return {
+        "system": system,
+        "tools": tools,
+        "messages": messages,
+        "template": total - system - tools - sum(messages),
+    }

@@ -1,0 +1,70 @@
+"""Small typed readers for JSON bodies, shared by the dialects, that raise :class:`InvalidRequest` naming the
+exact field (``messages[2].content[0].text``) instead of a bare ``KeyError`` deep in the engine."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..errors import InvalidRequest
+
+
+def obj(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{where} must be an object, got {type_name(value)}.", param=where)
+    return value
+
+
+def arr(value: Any, where: str, *, non_empty: bool = False) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidRequest(f"{where} must be an array, got {type_name(value)}.", param=where)
+    if non_empty and not value:
+        raise InvalidRequest(f"{where} must not be empty.", param=where)
+    return value
+
+
+def string(value: Any, where: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{where} must be a string, got {type_name(value)}.", param=where)
+    return value
+
+
+def boolean(value: Any, where: str, *, default: bool | None = None) -> bool | None:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"{where} must be a boolean, got {type_name(value)}.", param=where)
+    return value
+
+
+def type_name(value: Any) -> str:
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
+
+
+def tool_arguments(value: Any, where: str) -> dict[str, Any] | str:
+    """Tool-call arguments as a dict when they are a JSON object, else the raw string (as the caller sent it).
+
+    OpenAI sends a JSON string; Anthropic and HF send an object. Keeping an unparseable string lets the
+    template decide (most raise, which the oracle does too) instead of failing here.
+    """
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        return parsed if isinstance(parsed, dict) else value
+    raise InvalidRequest(f"{where} must be a JSON string or an object, got {type_name(value)}.", param=where)

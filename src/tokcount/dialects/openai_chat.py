@@ -1,0 +1,175 @@
+"""OpenAI chat-completions shape (``{"messages": [...], "tools": [...]}``) → canonical request.
+
+This is also the shape the library's :func:`tokcount.count` accepts as a plain dict and the CLI reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..request import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    Part,
+    Request,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+    VideoPart,
+)
+from ._fields import arr, boolean, obj, string, tool_arguments, type_name
+
+ROLES = ("system", "developer", "user", "assistant", "tool", "function")
+REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
+
+
+def parse_request(body: Any) -> Request:
+    """Parse an OpenAI chat-completions body (model and sampling fields are ignored here)."""
+    body = obj(body, "body")
+    messages = [parse_message(m, f"messages[{i}]") for i, m in enumerate(arr(body.get("messages"), "messages"))]
+    tools = parse_tools(body.get("tools"), "tools")
+    if body.get("functions") is not None:  # the legacy name for tools
+        tools += [parse_tool({"function": f}, f"functions[{i}]") for i, f in enumerate(arr(body["functions"], "functions"))]
+    kwargs = body.get("chat_template_kwargs") or {}
+    kwargs = dict(obj(kwargs, "chat_template_kwargs"))
+    thinking = kwargs.get("enable_thinking", kwargs.get("thinking"))
+    return Request(
+        messages=messages,
+        tools=tools,
+        tool_choice=parse_tool_choice(body.get("tool_choice"), "tool_choice"),
+        thinking=thinking if isinstance(thinking, bool) else None,
+        template_kwargs=kwargs,
+        add_generation_prompt=boolean(body.get("add_generation_prompt"), "add_generation_prompt"),
+    )
+
+
+def parse_message(raw: Any, where: str) -> Message:
+    raw = obj(raw, where)
+    role = raw.get("role")
+    if role not in ROLES:
+        raise InvalidRequest(f"{where}.role must be one of {', '.join(ROLES)}; got {role!r}.", param=f"{where}.role")
+    if role == "function":
+        role = "tool"
+    content = raw.get("content")
+    parts: list[Part] = []
+    for key in REASONING_KEYS:
+        reasoning = raw.get(key)
+        if isinstance(reasoning, str):
+            parts.append(ThinkingPart(reasoning))
+            break
+    content_parts = parse_content(content, f"{where}.content")
+    name = string(raw.get("name"), f"{where}.name", optional=True)
+    if role == "tool":
+        call_id = string(raw.get("tool_call_id"), f"{where}.tool_call_id", optional=True)
+        result: str | list[Part] = content if isinstance(content, str) else content_parts
+        parts.append(ToolResultPart(content=result if result is not None else "", tool_call_id=call_id, name=name))
+    else:
+        parts.extend(content_parts)
+    for i, call in enumerate(arr(raw.get("tool_calls") or [], f"{where}.tool_calls")):
+        parts.append(parse_tool_call(call, f"{where}.tool_calls[{i}]"))
+    if raw.get("function_call") is not None:
+        parts.append(parse_tool_call({"function": raw["function_call"]}, f"{where}.function_call"))
+    return Message(
+        role=role,
+        parts=parts,
+        name=name,
+        content_is_list=isinstance(content, list),
+        content_is_null=content is None,
+    )
+
+
+def parse_content(content: Any, where: str) -> list[Part]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [TextPart(content)]
+    return [parse_part(p, f"{where}[{i}]") for i, p in enumerate(arr(content, where))]
+
+
+def parse_part(raw: Any, where: str) -> Part:
+    if isinstance(raw, str):
+        return TextPart(raw)
+    raw = obj(raw, where)
+    kind = raw.get("type")
+    if kind in ("text", "input_text", "output_text"):
+        return TextPart(string(raw.get("text"), f"{where}.text") or "")
+    if kind in ("image_url", "input_image", "image"):
+        return parse_image(raw, where)
+    if kind in ("video_url", "video"):
+        video = raw.get("video_url", raw.get("video"))
+        url = video.get("url") if isinstance(video, dict) else video
+        return VideoPart(string(url, f"{where}.video_url.url") or "")
+    if kind in ("file", "input_file", "document"):
+        file = raw.get("file") if isinstance(raw.get("file"), dict) else raw
+        return DocumentPart(
+            source=file.get("file_data") or file.get("file_url") or file.get("file_id"),
+            title=file.get("filename"),
+        )
+    if kind in ("thinking", "reasoning"):
+        return ThinkingPart(string(raw.get("thinking", raw.get("text")), f"{where}.thinking") or "")
+    raise InvalidRequest(f"{where}.type {kind!r} is not a supported content part type.", param=f"{where}.type")
+
+
+def parse_image(raw: dict[str, Any], where: str) -> ImagePart:
+    image = raw.get("image_url", raw.get("image"))
+    detail = raw.get("detail")
+    if isinstance(image, dict):
+        detail = image.get("detail", detail)
+        image = image.get("url")
+    url = string(image, f"{where}.image_url.url")
+    return ImagePart(url=url or "", detail=detail if isinstance(detail, str) else None)
+
+
+def parse_tool_call(raw: Any, where: str) -> ToolCallPart:
+    raw = obj(raw, where)
+    function = obj(raw.get("function", raw), f"{where}.function")
+    name = string(function.get("name"), f"{where}.function.name") or ""
+    raw_args = function.get("arguments", function.get("input"))
+    arguments = tool_arguments(raw_args, f"{where}.function.arguments")
+    return ToolCallPart(name=name, arguments=arguments, id=string(raw.get("id"), f"{where}.id", optional=True),
+                        arguments_json=raw_args if isinstance(raw_args, str) else None)
+
+
+def parse_tools(raw: Any, where: str) -> list[Tool]:
+    if raw is None:
+        return []
+    return [parse_tool(t, f"{where}[{i}]") for i, t in enumerate(arr(raw, where))]
+
+
+def parse_tool(raw: Any, where: str) -> Tool:
+    raw = obj(raw, where)
+    function = raw.get("function", raw)
+    function = obj(function, f"{where}.function")
+    name = string(function.get("name"), f"{where}.function.name") or ""
+    if not name:
+        raise InvalidRequest(f"{where}.function.name must not be empty.", param=f"{where}.function.name")
+    params = function.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        raise InvalidRequest(
+            f"{where}.function.parameters must be an object, got {type_name(params)}.",
+            param=f"{where}.function.parameters",
+        )
+    extra = {k: v for k, v in function.items() if k not in ("name", "description", "parameters")}
+    description = function.get("description")
+    return Tool(name=name, description=description if isinstance(description, str) else None,
+                parameters=params, extra=extra)
+
+
+def parse_tool_choice(raw: Any, where: str) -> ToolChoice | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        if raw not in ("auto", "none", "required", "any"):
+            raise InvalidRequest(f"{where} must be auto, none, required or a tool; got {raw!r}.", param=where)
+        return ToolChoice(mode="required" if raw == "any" else raw)  # type: ignore[arg-type]
+    raw = obj(raw, where)
+    function = raw.get("function")
+    name = function.get("name") if isinstance(function, dict) else raw.get("name")
+    if not isinstance(name, str):
+        raise InvalidRequest(f"{where}.function.name must be a string.", param=f"{where}.function.name")
+    return ToolChoice(mode="tool", name=name)

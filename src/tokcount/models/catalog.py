@@ -1,0 +1,187 @@
+"""Loading the catalog and resolving any name a user may send (alias, provider-prefixed, Hub repo id)."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.resources import files as package_files
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidRequest, UnknownModel
+
+#: provider prefixes people put before a model name ("moonshot/kimi-k2.6"); stripped before lookup
+PROVIDER_PREFIXES = (
+    "moonshot", "moonshotai", "kimi", "minimax", "minimaxai", "stepfun", "stepfun-ai", "step", "deepseek",
+    "deepseek-ai", "qwen", "alibaba", "dashscope", "zai", "zai-org", "z-ai", "thudm", "glm", "meta", "meta-llama",
+    "llama", "openai", "azure", "google", "gemini", "vertex_ai", "vertex", "anthropic", "claude", "mistral",
+    "mistralai", "openrouter", "together", "together_ai", "fireworks", "fireworks_ai", "groq", "hosted_vllm",
+    "vllm", "sglang", "bedrock", "huggingface", "hf",
+)
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class AssetRef:
+    """One candidate location of a file: a Hub repo, a file in it, and optionally a JSON key inside the file."""
+
+    repo: str
+    file: str
+    key: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> AssetRef:
+        path, _, key = text.partition("#")
+        parts = path.split("/")
+        if len(parts) < 3:
+            raise ValueError(f"asset reference {text!r} must be 'org/repo/file'")
+        return cls(repo="/".join(parts[:2]), file="/".join(parts[2:]), key=key or None)
+
+    def __str__(self) -> str:
+        return f"{self.repo}/{self.file}" + (f"#{self.key}" if self.key else "")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to count for one model, as data."""
+
+    id: str
+    family: str
+    repo: str
+    revision: str | None = None
+    aliases: tuple[str, ...] = ()
+    context_window: int | None = None
+    tokenizer: tuple[AssetRef, ...] = ()
+    config: tuple[AssetRef, ...] = ()
+    template: tuple[AssetRef, ...] = ()
+    pattern: str | None = None
+    tool_arguments: str = "object"
+    vision: str = ""
+    renderer: str = "jinja"
+    #: True when the catalog lists the model; False for a Hub repo id counted with default file names
+    listed: bool = True
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def revision_of(self, repo: str) -> str | None:
+        return self.revision if repo == self.repo else None
+
+
+def _default_refs(repo: str) -> dict[str, tuple[AssetRef, ...]]:
+    return {
+        "tokenizer": (AssetRef(repo, "tokenizer.json"),),
+        "config": (AssetRef(repo, "tokenizer_config.json"),),
+        "template": (AssetRef(repo, "chat_template.jinja"), AssetRef(repo, "tokenizer_config.json", "chat_template")),
+    }
+
+
+def spec_for_repo(repo: str) -> ModelSpec:
+    """A spec for any Hub repo id not in the catalog: its own tokenizer.json, config and template."""
+    refs = _default_refs(repo)
+    return ModelSpec(id=repo, family="hub", repo=repo, listed=False, **refs)
+
+
+def _spec_from_table(table: dict[str, Any], patterns: dict[str, str], source: str) -> ModelSpec:
+    try:
+        model_id = str(table["id"]).strip()
+        repo = str(table["repo"]).strip()
+        family = str(table.get("family", "custom"))
+    except KeyError as exc:
+        raise ValueError(f"{source}: a [[model]] needs {exc.args[0]!r}") from None
+    refs = _default_refs(repo)
+    for key in ("tokenizer", "config", "template"):
+        if key in table:
+            values = table[key] if isinstance(table[key], list) else [table[key]]
+            refs[key] = tuple(AssetRef.parse(v) for v in values)
+    pattern = table.get("pattern")
+    if pattern is not None:
+        pattern = patterns.get(pattern, pattern)
+    known = {"id", "family", "repo", "revision", "aliases", "context_window", "tokenizer", "config", "template",
+             "pattern", "tool_arguments", "vision", "renderer"}
+    return ModelSpec(
+        id=model_id,
+        family=family,
+        repo=repo,
+        revision=table.get("revision"),
+        aliases=tuple(table.get("aliases", ())),
+        context_window=table.get("context_window"),
+        pattern=pattern,
+        tool_arguments=table.get("tool_arguments", "object"),
+        vision=table.get("vision", ""),
+        renderer=table.get("renderer", "jinja"),
+        extra={k: v for k, v in table.items() if k not in known},
+        **refs,
+    )
+
+
+def _key(name: str) -> str:
+    return name.strip().lower()
+
+
+class Catalog:
+    """All known models and every name that resolves to each."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, ModelSpec] = {}
+        self._names: dict[str, str] = {}
+        self.patterns: dict[str, str] = {}
+
+    def load_toml(self, text: str, source: str) -> None:
+        data = tomllib.loads(text)
+        self.patterns.update(data.get("patterns", {}))
+        for table in data.get("model", []):
+            self.add(_spec_from_table(table, self.patterns, source))
+
+    def add(self, spec: ModelSpec) -> None:
+        """Add or replace a model; a later file overrides an earlier one with the same id."""
+        self.models[spec.id] = spec
+        for name in (spec.id, spec.repo, *spec.aliases):
+            self._names[_key(name)] = spec.id
+
+    def names(self) -> list[str]:
+        return sorted(self._names)
+
+    def resolve(self, name: str) -> ModelSpec:
+        """The spec for ``name``: id, alias or repo id (any case, provider prefixes stripped), or any Hub repo."""
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequest("model must be a non-empty string.", param="model")
+        key = _key(name)
+        candidates = [key]
+        rest = key
+        while "/" in rest:
+            prefix, rest = rest.split("/", 1)
+            candidates.append(rest)
+        for cand in candidates:
+            model_id = self._names.get(cand)
+            if model_id is not None:
+                return self.models[model_id]
+        # Any Hub repo id, unless its "org" is just a provider prefix of a name we would have known.
+        stripped = name.strip()
+        org = stripped.split("/", 1)[0].lower()
+        if _REPO_ID.match(stripped) and org not in PROVIDER_PREFIXES:
+            return spec_for_repo(stripped)
+        if _REPO_ID.match(stripped) and org in PROVIDER_PREFIXES and any(c.isupper() for c in stripped):
+            return spec_for_repo(stripped)  # "Qwen/Qwen3-Next-80B": cased like a real repo id
+        raise UnknownModel(name, self.suggest(candidates[-1]))
+
+    def suggest(self, name: str, n: int = 3) -> list[str]:
+        names = [k for k in self._names if "/" not in k] + [k for k in self._names if "/" in k]
+        return difflib.get_close_matches(_key(name), names, n=n, cutoff=0.5)
+
+
+def _builtin_text() -> str:
+    return package_files("tokcount.models").joinpath("catalog.toml").read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def default_catalog() -> Catalog:
+    """The built-in catalog plus the user files named in ``TOKCOUNT_CATALOG`` (``os.pathsep``-separated)."""
+    catalog = Catalog()
+    catalog.load_toml(_builtin_text(), "tokcount/models/catalog.toml")
+    for path in filter(None, os.environ.get("TOKCOUNT_CATALOG", "").split(os.pathsep)):
+        p = Path(path).expanduser()
+        catalog.load_toml(p.read_text(encoding="utf-8"), str(p))
+    return catalog

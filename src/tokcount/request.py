@@ -1,0 +1,131 @@
+"""The canonical request every API shape parses into; the engine never sees a provider's own shape.
+
+Dataclasses rather than pydantic models: they are built once per request on the hot path and only read
+afterwards, and validation already happened in the dialect that built them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+
+
+@dataclass(slots=True)
+class TextPart:
+    text: str
+    type: Literal["text"] = "text"
+
+
+@dataclass(slots=True)
+class ImagePart:
+    """An image given by URL, data URL or local path; ``width``/``height`` when the caller already knows them."""
+
+    url: str
+    detail: str | None = None
+    width: int | None = None
+    height: int | None = None
+    type: Literal["image"] = "image"
+
+
+@dataclass(slots=True)
+class VideoPart:
+    url: str
+    type: Literal["video"] = "video"
+
+
+@dataclass(slots=True)
+class DocumentPart:
+    """A document (PDF or plain text) attached to a message; ``text`` when its text is known."""
+
+    source: str | None = None
+    media_type: str | None = None
+    text: str | None = None
+    title: str | None = None
+    type: Literal["document"] = "document"
+
+
+@dataclass(slots=True)
+class ToolCallPart:
+    """An assistant's call of a tool. ``arguments`` is a dict, or the raw string when it is not a JSON object."""
+
+    name: str
+    arguments: dict[str, Any] | str
+    id: str | None = None
+    #: the arguments exactly as the caller wrote them (JSON text), for templates that print the string
+    arguments_json: str | None = None
+    type: Literal["tool_call"] = "tool_call"
+
+
+@dataclass(slots=True)
+class ToolResultPart:
+    """The result of a tool call; ``content`` is the text or the parts (text, images) the tool returned."""
+
+    content: str | list[Part]
+    tool_call_id: str | None = None
+    name: str | None = None
+    is_error: bool = False
+    type: Literal["tool_result"] = "tool_result"
+
+
+@dataclass(slots=True)
+class ThinkingPart:
+    """Reasoning the assistant produced; ``redacted`` when only an opaque blob was returned."""
+
+    text: str
+    redacted: bool = False
+    type: Literal["thinking"] = "thinking"
+
+
+Part = TextPart | ImagePart | VideoPart | DocumentPart | ToolCallPart | ToolResultPart | ThinkingPart
+
+
+@dataclass(slots=True)
+class Message:
+    role: Role
+    parts: list[Part] = field(default_factory=list)
+    name: str | None = None
+    #: the content was given as a list of parts (not a plain string); templates may render the two differently
+    content_is_list: bool = False
+    #: the content was explicitly null (OpenAI ``content: null``) rather than an empty string
+    content_is_null: bool = False
+
+    def text(self) -> str:
+        """The visible text of the message, text parts joined by newlines (how vLLM flattens a list)."""
+        return "\n".join(p.text for p in self.parts if isinstance(p, TextPart))
+
+
+@dataclass(slots=True)
+class Tool:
+    """A tool (function) definition; ``parameters`` is its JSON schema."""
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+    #: extra fields of the original definition (``strict``, ...) that some templates print
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ToolChoice:
+    """How the model may use tools: ``auto``, ``none``, ``required``/``any``, or ``tool`` with a name."""
+
+    mode: Literal["auto", "none", "required", "tool"] = "auto"
+    name: str | None = None
+    disable_parallel: bool = False
+
+
+@dataclass(slots=True)
+class Request:
+    """A chat request as a model sees it: messages (system ones included, in order), tools and options."""
+
+    messages: list[Message]
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    #: the thinking switch of hybrid models (``None`` = the template's default)
+    thinking: bool | None = None
+    #: extra variables for the chat template (``chat_template_kwargs`` in vLLM)
+    template_kwargs: dict[str, Any] = field(default_factory=dict)
+    #: ``None`` = decide from the last message (prompt a reply unless it is the assistant's)
+    add_generation_prompt: bool | None = None

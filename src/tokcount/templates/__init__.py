@@ -1,0 +1,1 @@
+"""Rendering a canonical request into the exact prompt text a model receives."""

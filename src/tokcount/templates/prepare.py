@@ -1,0 +1,109 @@
+"""Canonical request → the message dicts a Hugging Face chat template reads, prepared as vLLM prepares a chat
+completion. These conventions are what "exact" means for a template:
+
+- ``content: null`` becomes ``""`` (templates that test ``content is none`` would otherwise differ);
+- tool-call arguments are passed as an object, or as the caller's JSON string when the catalog says the template
+  wants strings (DeepSeek-V3.1's official template);
+- a list of text parts stays a list when the template iterates over content, else the texts are joined with
+  ``"\\n"``;
+- reasoning is passed as ``reasoning_content`` (and ``thinking``, which gpt-oss templates read), as
+  ``transformers`` aliases it; keys whose value would be ``None`` are left out, as ``transformers`` drops them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..request import (
+    ImagePart,
+    Message,
+    Part,
+    Request,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+    VideoPart,
+)
+
+
+def tool_schema(tool: Tool) -> dict[str, Any]:
+    """A tool in the OpenAI ``{"type": "function", "function": {...}}`` form templates expect."""
+    function: dict[str, Any] = {"name": tool.name}
+    if tool.description is not None:
+        function["description"] = tool.description
+    if tool.parameters is not None:
+        function["parameters"] = tool.parameters
+    function.update(tool.extra)
+    return {"type": "function", "function": function}
+
+
+def _content(parts: list[Part], as_list: bool, iterates: bool) -> str | list[dict[str, Any]]:
+    visible = [p for p in parts if isinstance(p, TextPart | ImagePart | VideoPart)]
+    if as_list and iterates:
+        out: list[dict[str, Any]] = []
+        for p in visible:
+            if isinstance(p, TextPart):
+                out.append({"type": "text", "text": p.text})
+            elif isinstance(p, ImagePart):
+                out.append({"type": "image"})
+            else:
+                out.append({"type": "video"})
+        return out
+    return "\n".join(p.text for p in visible if isinstance(p, TextPart))
+
+
+def _arguments(call: ToolCallPart, want_string: bool) -> dict[str, Any] | str:
+    if not want_string:
+        return call.arguments
+    if call.arguments_json is not None:
+        return call.arguments_json
+    if isinstance(call.arguments, str):
+        return call.arguments
+    return json.dumps(call.arguments, ensure_ascii=False)
+
+
+def template_message(msg: Message, *, iterates: bool, args_as_string: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": msg.role}
+    reasoning = [p.text for p in msg.parts if isinstance(p, ThinkingPart) and not p.redacted]
+    if msg.role == "tool":
+        result = next((p for p in msg.parts if isinstance(p, ToolResultPart)), None)
+        if result is None:
+            out["content"] = _content(msg.parts, msg.content_is_list, iterates)
+        elif isinstance(result.content, str):
+            out["content"] = result.content
+        else:
+            out["content"] = _content(result.content, msg.content_is_list, iterates)
+        if result is not None and result.tool_call_id is not None:
+            out["tool_call_id"] = result.tool_call_id
+        name = msg.name or (result.name if result is not None else None)
+        if name is not None:
+            out["name"] = name
+        return out
+    out["content"] = _content(msg.parts, msg.content_is_list, iterates)
+    calls = [p for p in msg.parts if isinstance(p, ToolCallPart)]
+    if calls:
+        out["tool_calls"] = [
+            {
+                **({"id": c.id} if c.id is not None else {}),
+                "type": "function",
+                "function": {"name": c.name, "arguments": _arguments(c, args_as_string)},
+            }
+            for c in calls
+        ]
+    if msg.name is not None:
+        out["name"] = msg.name
+    if reasoning:
+        text = "\n".join(reasoning)
+        out = {"thinking": text, **out, "reasoning_content": text}
+    return out
+
+
+def template_messages(request: Request, *, iterates: bool, args_as_string: bool) -> list[dict[str, Any]]:
+    return [template_message(m, iterates=iterates, args_as_string=args_as_string) for m in request.messages]
+
+
+def template_tools(request: Request) -> list[dict[str, Any]] | None:
+    return [tool_schema(t) for t in request.tools] if request.tools else None

@@ -1,0 +1,66 @@
+"""Render a prepared conversation with a model's compiled chat template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jinja2
+
+from ..errors import TemplateError
+from .jinja_env import compile_template
+
+_CONTINUE_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
+
+
+def render(source: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, *,
+           add_generation_prompt: bool, continue_final: bool, variables: dict[str, Any]) -> str:
+    """The prompt text, exactly as ``transformers.apply_chat_template(..., tokenize=False)`` renders it.
+
+    ``continue_final`` renders the last (assistant) message open-ended, cut right after its content, as
+    ``continue_final_message=True`` does; it needs the template to print that content verbatim.
+    """
+    template = compile_template(source)
+    if continue_final:
+        messages = _tag_final(messages)
+    try:
+        text = template.render(
+            messages=messages, tools=tools, documents=None, add_generation_prompt=add_generation_prompt,
+            **variables,
+        )
+    except jinja2.TemplateError as exc:
+        raise TemplateError(f"The model's chat template refused the request: {exc.message or exc}") from exc
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError,
+            OverflowError, RecursionError) as exc:
+        raise TemplateError(f"The model's chat template failed on this request: {type(exc).__name__}: {exc}") from exc
+    if continue_final:
+        text = _cut_after_final(text)
+    return text
+
+
+def _tag_final(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    last = dict(messages[-1])
+    content = last.get("content")
+    if isinstance(content, list):
+        blocks = [dict(b) for b in content]
+        for block in reversed(blocks):
+            if "text" in block:
+                block["text"] = block["text"] + _CONTINUE_TAG
+                break
+        else:
+            raise TemplateError("The final assistant message has no text to continue.")
+        last["content"] = blocks
+    else:
+        last["content"] = (content or "") + _CONTINUE_TAG
+    return [*messages[:-1], last]
+
+
+def _cut_after_final(text: str) -> str:
+    tag = _CONTINUE_TAG.strip()
+    if tag not in text:
+        raise TemplateError(
+            "The final assistant message cannot be continued: the chat template does not print it verbatim."
+        )
+    loc = text.rindex(tag)
+    if text[loc : loc + len(_CONTINUE_TAG)] == _CONTINUE_TAG:
+        return text[:loc]
+    return text[:loc].rstrip()

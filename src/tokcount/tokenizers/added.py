@@ -1,0 +1,74 @@
+"""Splitting text on a model's added tokens exactly as Hugging Face ``tokenizers`` (``AddedVocabulary``) does.
+
+Matching is leftmost-longest over all added tokens, special or not (``<think>`` counts as one token in Qwen
+even though it is not "special"); ``lstrip``/``rstrip`` absorb the adjacent whitespace into the token and
+``single_word`` only matches outside words. Python's regex alternation is leftmost-first, so the alternatives are
+ordered longest first, which makes it leftmost-longest.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class AddedToken:
+    content: str
+    id: int
+    special: bool = True
+    lstrip: bool = False
+    rstrip: bool = False
+    single_word: bool = False
+
+
+class AddedTokens:
+    """The set of added tokens of one tokenizer, with a compiled splitter."""
+
+    def __init__(self, tokens: Iterable[AddedToken]) -> None:
+        self.by_content: dict[str, AddedToken] = {}
+        for tok in tokens:
+            if tok.content:
+                self.by_content[tok.content] = tok
+        self.by_id: dict[int, AddedToken] = {t.id: t for t in self.by_content.values()}
+        self._pattern = self._compile()
+
+    def _compile(self) -> re.Pattern[str] | None:
+        if not self.by_content:
+            return None
+        alternatives = []
+        for tok in sorted(self.by_content.values(), key=lambda t: len(t.content), reverse=True):
+            body = re.escape(tok.content)
+            if tok.single_word:
+                body = rf"(?<!\w){body}(?!\w)"
+            if tok.lstrip:
+                body = rf"\s*{body}"
+            if tok.rstrip:
+                body = rf"{body}\s*"
+            alternatives.append(body)
+        return re.compile("|".join(alternatives))
+
+    def __len__(self) -> int:
+        return len(self.by_content)
+
+    def split(self, text: str) -> list[str | AddedToken]:
+        """``text`` as ordinary stretches (str) and added tokens, in order; empty stretches are dropped."""
+        if self._pattern is None:
+            return [text] if text else []
+        out: list[str | AddedToken] = []
+        pos = 0
+        for m in self._pattern.finditer(text):
+            if m.start() > pos:
+                out.append(text[pos : m.start()])
+            out.append(self._token_of(m.group()))
+            pos = m.end()
+        if pos < len(text):
+            out.append(text[pos:])
+        return out
+
+    def _token_of(self, matched: str) -> AddedToken:
+        tok = self.by_content.get(matched)
+        if tok is None:  # lstrip/rstrip absorbed whitespace around it
+            tok = self.by_content[matched.strip()]
+        return tok

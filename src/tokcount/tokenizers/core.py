@@ -1,0 +1,97 @@
+"""The tokenizer facade the engine uses: added-token splitting + an ordinary-text encoder + a segment cache."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from .added import AddedToken, AddedTokens
+from .base import Encoder
+
+
+@dataclass
+class SpecialTokens:
+    """The names a chat template reads (``bos_token`` ...), from ``tokenizer_config.json``."""
+
+    values: dict[str, str] = field(default_factory=dict)
+
+
+class SegmentCache:
+    """Bounded LRU of segment → token count. Exact because a segment's count depends on its text alone."""
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self.max_entries = max_entries
+        self._data: OrderedDict[str, int] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, text: str) -> int | None:
+        n = self._data.get(text)
+        if n is not None:
+            self._data.move_to_end(text)
+            self.hits += 1
+        else:
+            self.misses += 1
+        return n
+
+    def put(self, text: str, n: int) -> None:
+        self._data[text] = n
+        if len(self._data) > self.max_entries:
+            self._data.popitem(last=False)
+
+
+#: segments shorter than this are cheaper to re-encode than to hash and look up
+MIN_CACHED_CHARS = 64
+
+
+class Tokenizer:
+    """One model's tokenizer: counts and encodes rendered prompts, special-token strings included."""
+
+    def __init__(self, name: str, encoder: Encoder, added: AddedTokens,
+                 special_tokens: dict[str, str] | None = None, *, cache_entries: int = 50_000) -> None:
+        self.name = name
+        self.encoder = encoder
+        self.added = added
+        self.special_tokens = dict(special_tokens or {})
+        self.cache = SegmentCache(cache_entries)
+
+    @property
+    def engine(self) -> str:
+        return self.encoder.engine
+
+    def count(self, text: str) -> int:
+        """Tokens of ``text`` with added tokens recognised, no BOS/EOS added."""
+        total = 0
+        pending: list[str] = []
+        for piece in self.added.split(text):
+            if isinstance(piece, AddedToken):
+                total += 1
+                continue
+            if len(piece) < MIN_CACHED_CHARS:
+                pending.append(piece)
+                continue
+            cached = self.cache.get(piece)
+            if cached is None:
+                cached = self.encoder.count(piece)
+                self.cache.put(piece, cached)
+            total += cached
+        if pending:
+            total += sum(self.encoder.count_many(pending))
+        return total
+
+    def count_plain(self, text: str) -> int:
+        """Tokens of ``text`` as content (added-token strings in it still recognised, as in a prompt)."""
+        return self.count(text)
+
+    def encode(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for piece in self.added.split(text):
+            if isinstance(piece, AddedToken):
+                ids.append(piece.id)
+            else:
+                ids.extend(self.encoder.encode(piece))
+        return ids
+
+    def id_to_string(self, token_id: int) -> str:
+        tok = self.added.by_id.get(token_id)
+        return tok.content if tok is not None else self.encoder.id_to_string(token_id)

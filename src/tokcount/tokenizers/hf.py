@@ -1,0 +1,54 @@
+"""Hugging Face ``tokenizer.json`` through the ``tokenizers`` Rust library: the reference for these files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tokenizers import Tokenizer as HFTokenizer
+
+from .added import AddedToken, AddedTokens
+
+
+class HFEncoder:
+    """Ordinary-text encoding with the file's own pipeline (normalizer, pre-tokenizer, model)."""
+
+    engine = "tokenizers"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._tok = HFTokenizer.from_file(str(path))
+        # Templates write BOS/EOS themselves; the post-processor must not add them again.
+        self._tok.no_truncation()
+        self._tok.no_padding()
+
+    def encode(self, text: str) -> list[int]:
+        return self._tok.encode(text, add_special_tokens=False).ids
+
+    def count(self, text: str) -> int:
+        return len(self._tok.encode(text, add_special_tokens=False).ids)
+
+    def count_many(self, texts: list[str]) -> list[int]:
+        if len(texts) == 1:
+            return [self.count(texts[0])]
+        return [len(e.ids) for e in self._tok.encode_batch(texts, add_special_tokens=False)]
+
+    def id_to_string(self, token_id: int) -> str:
+        return self._tok.id_to_token(token_id) or ""
+
+
+def added_tokens_of(path: Path) -> AddedTokens:
+    """The ``added_tokens`` of a ``tokenizer.json``, with their matching flags."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    return AddedTokens(
+        AddedToken(
+            content=t["content"],
+            id=int(t["id"]),
+            special=bool(t.get("special", True)),
+            lstrip=bool(t.get("lstrip", False)),
+            rstrip=bool(t.get("rstrip", False)),
+            single_word=bool(t.get("single_word", False)),
+        )
+        for t in data.get("added_tokens", [])
+    )

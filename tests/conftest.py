@@ -1,0 +1,42 @@
+"""Shared test setup: the real assets in ../shared (read, never copied into the repo), offline Hub, pinned clock."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TOKCOUNT_SHARED", REPO.parent / "shared"))
+ASSETS = SHARED / "assets"
+HUB = ASSETS / "hub"
+CORPUS = SHARED / "corpus" / "chat.jsonl"
+PINNED_NOW = "2025-01-01"
+
+if not HUB.is_dir():  # a hard failure, not a skip: every exactness test needs these files
+    raise RuntimeError(f"the shared assets are missing: {HUB} (set TOKCOUNT_SHARED)")
+
+os.environ["TOKCOUNT_ASSET_DIRS"] = str(ASSETS)
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TOKCOUNT_NOW"] = PINNED_NOW
+os.environ.setdefault("TOKCOUNT_CACHE_DIR", str(REPO / ".pytest_cache" / "tokcount-cache"))
+os.environ.pop("TOKCOUNT_CATALOG", None)
+
+
+def load_corpus() -> list[dict]:
+    with open(CORPUS, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def has_media(case: dict) -> bool:
+    return any(
+        isinstance(m.get("content"), list) and any(p.get("type") != "text" for p in m["content"])
+        for m in case["messages"]
+    )
+
+
+@pytest.fixture(scope="session")
+def corpus() -> list[dict]:
+    return load_corpus()
