@@ -6,18 +6,18 @@ from __future__ import annotations
 import copy
 import json
 from datetime import datetime
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-
-from conftest import HUB, PINNED_NOW
 
 import transformers.utils.chat_template_utils as ctu
 from transformers import PreTrainedTokenizerFast
 
+from conftest import HUB, PINNED_NOW
+
 
 class _PinnedDatetime(datetime):
     @classmethod
-    def now(cls, tz=None):  # noqa: ARG003 - same signature as datetime.now
+    def now(cls, tz=None):
         return datetime.fromisoformat(PINNED_NOW)
 
 
@@ -28,7 +28,7 @@ def _token(value):
     return value.get("content") if isinstance(value, dict) else value
 
 
-@lru_cache(maxsize=None)
+@cache
 def oracle_tokenizer(tokenizer_file: str, config_file: str | None, template_file: str) -> PreTrainedTokenizerFast:
     config = json.loads(Path(config_file).read_text()) if config_file else {}
     tok = PreTrainedTokenizerFast(
@@ -115,7 +115,8 @@ SETUPS: list[dict] = [
      "template": "deepseek-ai/DeepSeek-V3.2/chat_template.llamacpp.jinja",
      "keeps_lists": False, "string_args": False, "family": "deepseek"},
     {"model": "deepseek-ai/DeepSeek-V4", "tokenizer": "deepseek-ai/DeepSeek-V4/tokenizer.json",
-     "config": "deepseek-ai/DeepSeek-V4/tokenizer_config.json", "template": "deepseek-ai/DeepSeek-V4/chat_template.jinja",
+     "config": "deepseek-ai/DeepSeek-V4/tokenizer_config.json",
+     "template": "deepseek-ai/DeepSeek-V4/chat_template.jinja",
      "keeps_lists": False, "string_args": False, "family": "deepseek"},
     {"model": "Qwen/Qwen3-8B", "tokenizer": "Qwen/Qwen3-8B/tokenizer.json",
      "config": "Qwen/Qwen3-8B/tokenizer_config.json", "template": "Qwen/Qwen3-8B/tokenizer_config.json",

@@ -7,10 +7,10 @@ from __future__ import annotations
 import collections
 
 import pytest
-from conftest import has_media, load_corpus
-from oracle import SETUPS, oracle_count
 
 import tokcount
+from conftest import has_media, load_corpus
+from oracle import SETUPS, oracle_count
 from tokcount import TemplateError
 
 CASES = [c for c in load_corpus() if not has_media(c)]

@@ -155,7 +155,8 @@ def _pieces(msg: Message) -> list[str]:
             out.append(p.text)
         elif isinstance(p, ToolCallPart):
             out.append(p.name)
-            out.append(p.arguments_json if p.arguments_json is not None else json.dumps(p.arguments, ensure_ascii=False))
+            args = p.arguments_json
+            out.append(args if args is not None else json.dumps(p.arguments, ensure_ascii=False))
         elif isinstance(p, ToolResultPart):
             if isinstance(p.content, str):
                 out.append(p.content)

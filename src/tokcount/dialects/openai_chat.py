@@ -34,7 +34,8 @@ def parse_request(body: Any) -> Request:
     messages = [parse_message(m, f"messages[{i}]") for i, m in enumerate(arr(body.get("messages"), "messages"))]
     tools = parse_tools(body.get("tools"), "tools")
     if body.get("functions") is not None:  # the legacy name for tools
-        tools += [parse_tool({"function": f}, f"functions[{i}]") for i, f in enumerate(arr(body["functions"], "functions"))]
+        legacy = arr(body["functions"], "functions")
+        tools += [parse_tool({"function": f}, f"functions[{i}]") for i, f in enumerate(legacy)]
     kwargs = body.get("chat_template_kwargs") or {}
     kwargs = dict(obj(kwargs, "chat_template_kwargs"))
     thinking = kwargs.get("enable_thinking", kwargs.get("thinking"))

@@ -152,7 +152,7 @@ class Catalog:
         candidates = [key]
         rest = key
         while "/" in rest:
-            prefix, rest = rest.split("/", 1)
+            rest = rest.split("/", 1)[1]
             candidates.append(rest)
         for cand in candidates:
             model_id = self._names.get(cand)
