@@ -45,6 +45,9 @@ class Lookup:
     filename: str
     path: Path | None = None
     searched: list[str] = field(default_factory=list)
+    #: known not to exist: the repo's directory is in an asset dir without the file, or the download cache
+    #: remembers the Hub answering 404 for it (so there is no point asking the Hub)
+    absent: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,12 +77,15 @@ def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
             if candidate.is_file():
                 look.path = candidate
                 return look
+            if candidate.parent.is_dir():  # a snapshot of the repo that does not have this file
+                look.absent = True
         look.searched.append(f"TOKCOUNT_ASSET_DIRS {d / 'hub' / files.repo}")
-    cached = _from_hf_cache(files, filename)
+    cached, known_missing = _from_hf_cache(files, filename)
     look.searched.append("Hugging Face cache")
     if cached is not None:
         look.path = cached
         return look
+    look.absent = look.absent or known_missing
     packaged = dict(files.packaged).get(filename)
     if packaged:
         look.searched.append(f"package data {packaged}")
@@ -87,7 +93,9 @@ def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
         if p is not None:
             look.path = p
             return look
-    if download:
+    if download and look.absent:
+        look.searched.append("Hugging Face Hub (not asked: known not to have the file)")
+    elif download:
         if hub_offline():
             look.searched.append("Hugging Face Hub (skipped: HF_HUB_OFFLINE)")
         else:
@@ -97,16 +105,17 @@ def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
     return look
 
 
-def _from_hf_cache(files: RepoFiles, filename: str) -> Path | None:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
-        return None
+def _from_hf_cache(files: RepoFiles, filename: str) -> tuple[Path | None, bool]:
+    """(path, known missing) from the Hugging Face cache, which also remembers the Hub's 404s."""
+    from huggingface_hub import try_to_load_from_cache
+
     try:
         hit = try_to_load_from_cache(files.repo, filename, revision=files.revision)
     except Exception:  # a malformed repo id is simply not cached
-        return None
-    return Path(hit) if isinstance(hit, str) and os.path.isfile(hit) else None
+        return None, False
+    if isinstance(hit, str):
+        return (Path(hit), False) if os.path.isfile(hit) else (None, False)
+    return None, hit is not None  # the _CACHED_NO_EXIST sentinel
 
 
 def _from_package(spec: str, repo: str, filename: str) -> Path | None:

@@ -59,16 +59,27 @@ class LoadedModel:
 
 
 def _locate(spec: ModelSpec, refs: tuple[AssetRef, ...], *, required: bool, what: str) -> tuple[Path, AssetRef] | None:
-    """The first candidate found locally, else the first that downloads; every place tried is recorded."""
+    """The first candidate found locally, else the first that downloads; every place tried is recorded.
+
+    Candidates are in priority order. A local file of a later candidate wins over downloading an earlier one
+    only when they are in different repos (a declared shared tokenizer); within one repo an earlier file that may
+    exist on the Hub (``chat_template.jinja`` before the config's ``chat_template``) is asked for first.
+    """
     searched: list[str] = []
-    for download in (False, True):
-        for ref in refs:
-            files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref))
-            look = assets.find(files, ref.file, download=download)
-            if look.path is not None:
-                return look.path, ref
-            if download:
-                searched.extend(f"{ref.repo}/{ref.file}: {s}" for s in look.searched)
+    unknown_repos: set[str] = set()
+    for ref in refs:
+        files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref))
+        look = assets.find(files, ref.file, download=False)
+        if look.path is not None and ref.repo not in unknown_repos:
+            return look.path, ref
+        if look.path is None and not look.absent:
+            unknown_repos.add(ref.repo)
+    for ref in refs:
+        files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref))
+        look = assets.find(files, ref.file, download=True)
+        if look.path is not None:
+            return look.path, ref
+        searched.extend(f"{ref.repo}/{ref.file}: {s}" for s in look.searched)
     if required:
         raise MissingAssets(spec.id, [str(r) for r in refs], searched, reason=what)
     return None
