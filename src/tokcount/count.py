@@ -7,7 +7,7 @@ Nothing here knows which API shape asked.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from . import loader
@@ -15,52 +15,11 @@ from .dialects.openai_chat import parse_request
 from .errors import InvalidRequest
 from .models.catalog import Catalog, ModelSpec, default_catalog
 from .request import ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, VideoPart
+from .result import Count
 from .templates.prepare import template_messages, template_tools
 from .templates.render import render
 
 SYSTEM_ROLES = ("system", "developer")
-
-
-@dataclass
-class Count:
-    """A token count with its provenance.
-
-    ``breakdown`` attributes the total: ``system`` (content of system/developer messages), ``tools`` (what the
-    tool definitions add to the prompt), ``messages`` (content of each other message, in order) and ``template``
-    (the framing the chat template adds: role markers, separators, generation prompt). They sum to the total.
-    Content is counted on its own, so where the template merges a content's first token with its framing the
-    split moves by a token between them; the total is always the exact count.
-    """
-
-    model: str
-    input_tokens: int
-    exact: bool
-    method: str
-    breakdown: dict[str, Any] | None = None
-    context_window: int | None = None
-    tokens: list[int] | None = None
-    token_strings: list[str] | None = None
-    prompt: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "model": self.model,
-            "input_tokens": self.input_tokens,
-            "exact": self.exact,
-            "method": self.method,
-        }
-        if self.breakdown is not None:
-            out["breakdown"] = self.breakdown
-        if self.context_window is not None:
-            out["context_window"] = self.context_window
-        if self.tokens is not None:
-            out["tokens"] = self.tokens
-        if self.token_strings is not None:
-            out["token_strings"] = self.token_strings
-        if self.notes:
-            out["notes"] = self.notes
-        return out
 
 
 def resolve(model: str | ModelSpec, catalog: Catalog | None = None) -> ModelSpec:
@@ -108,6 +67,8 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     """Exact input tokens of ``request`` for ``model`` (a catalog name, alias, or any Hub repo id)."""
     spec = resolve(model, catalog)
     req = as_request(request)
+    if spec.renderer != "jinja":
+        return renderer_for(spec)(spec, req, breakdown, return_tokens)
     loaded = loader.load(spec)
     prompt = render_prompt(loaded, req)
     tok = loaded.tokenizer
@@ -147,6 +108,39 @@ def count_text(model: str | ModelSpec, text: str, *, return_tokens: bool = False
     return result
 
 
+Renderer = Callable[[ModelSpec, Request, bool, bool], Count]
+
+
+def renderer_for(spec: ModelSpec) -> Renderer:
+    """The counting path of a model whose prompt is not produced by a Jinja chat template."""
+    if spec.renderer == "mistral":
+        return _count_mistral
+    raise InvalidRequest(f"Model {spec.id!r} has an unknown renderer {spec.renderer!r} in its catalog entry.")
+
+
+def _count_mistral(spec: ModelSpec, req: Request, breakdown: bool, return_tokens: bool) -> Count:
+    from .templates import mistral
+
+    if not req.messages:
+        raise InvalidRequest("messages must not be empty.", param="messages")
+    found = loader.locate(spec, spec.tokenizer, required=True, what="no Mistral tokenizer file")
+    assert found is not None
+    tok = mistral.load_tokenizer(found[0], spec.id)
+    ids, notes = mistral.encode(tok, req)
+    result = Count(model=spec.id, input_tokens=len(ids), exact=not notes, method="mistral-common",
+                   context_window=spec.context_window, notes=notes)
+    if any(isinstance(p, VideoPart) for m in req.messages for p in m.parts):
+        result.exact = False
+        result.notes.append("video parts are not counted for Mistral models")
+    if breakdown:
+        tools = len(ids) - len(mistral.encode(tok, req, with_tools=False)[0]) if req.tools else 0
+        result.breakdown = _attribute(req, len(ids), tools, lambda s: mistral.count_text(tok, s), None)
+    if return_tokens:
+        result.tokens = ids
+        result.token_strings = [mistral.id_to_string(tok, i) for i in ids]
+    return result
+
+
 def _pieces(msg: Message) -> list[str]:
     """The content strings of a message as a template prints them, for attribution."""
     out: list[str] = []
@@ -170,10 +164,19 @@ def _breakdown(loaded: loader.LoadedModel, req: Request, prompt: str, total: int
     tools = 0
     if req.tools:
         tools = total - tok.count(render_prompt(loaded, req, with_tools=False))
+    return _attribute(req, total, tools, tok.count, prompt)
+
+
+def _attribute(req: Request, total: int, tools: int, count_text: Callable[[str], int],
+               prompt: str | None) -> dict[str, Any]:
+    """Split ``total`` into system, tools, each message's content, and the template's framing (the rest).
+
+    Content the template dropped (absent from ``prompt``, e.g. earlier turns' reasoning) is attributed 0.
+    """
     system = 0
     messages: list[int] = []
     for msg in req.messages:
-        n = sum(tok.count(s) for s in _pieces(msg) if s in prompt)
+        n = sum(count_text(s) for s in _pieces(msg) if prompt is None or s in prompt)
         if msg.role in SYSTEM_ROLES:
             system += n
         else:

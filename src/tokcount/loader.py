@@ -58,7 +58,7 @@ class LoadedModel:
         return self._iterates
 
 
-def _locate(spec: ModelSpec, refs: tuple[AssetRef, ...], *, required: bool, what: str) -> tuple[Path, AssetRef] | None:
+def locate(spec: ModelSpec, refs: tuple[AssetRef, ...], *, required: bool, what: str) -> tuple[Path, AssetRef] | None:
     """The first candidate found locally, else the first that downloads; every place tried is recorded.
 
     Candidates are in priority order. A local file of a later candidate wins over downloading an earlier one
@@ -94,7 +94,7 @@ def _packaged(ref: AssetRef) -> tuple[tuple[str, str], ...]:
 
 def _same_as(spec: ModelSpec) -> tuple[AssetRef, ...]:
     """Honour a ``TOKENIZER_SAME_AS`` file (one line ``org/repo``) found beside the repo's other files."""
-    found = _locate(spec, (AssetRef(spec.repo, "TOKENIZER_SAME_AS"),), required=False, what="")
+    found = locate(spec, (AssetRef(spec.repo, "TOKENIZER_SAME_AS"),), required=False, what="")
     if found is None:
         return ()
     target = found[0].read_text(encoding="utf-8").strip()
@@ -117,7 +117,7 @@ def _token_text(value: Any) -> str | None:
 
 def _find_template(spec: ModelSpec) -> tuple[str | None, str | None, MissingAssets | None]:
     try:
-        found = _locate(spec, spec.template, required=True, what="no chat template")
+        found = locate(spec, spec.template, required=True, what="no chat template")
     except MissingAssets as exc:
         return None, None, exc
     assert found is not None
@@ -179,14 +179,14 @@ def load(spec: ModelSpec) -> LoadedModel:
         if model is not None:
             return model
         refs = spec.tokenizer
-        found = _locate(spec, refs, required=False, what="")
+        found = locate(spec, refs, required=False, what="")
         if found is None and (same := _same_as(spec)):
             refs = same
         if found is None:
-            found = _locate(spec, refs, required=True, what="no tokenizer vocabulary")
+            found = locate(spec, refs, required=True, what="no tokenizer vocabulary")
         assert found is not None
         tok_path = found[0]
-        cfg = _locate(spec, spec.config, required=False, what="")
+        cfg = locate(spec, spec.config, required=False, what="")
         config = _read_json(cfg[0]) if cfg else {}
         tokenizer = _load_tokenizer(spec, tok_path, config)
         model = LoadedModel(spec=spec, tokenizer=tokenizer, config=config, tokenizer_path=tok_path,

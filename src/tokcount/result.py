@@ -1,0 +1,48 @@
+"""The result of a count, shared by the engine and every renderer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Count:
+    """A token count with its provenance.
+
+    ``breakdown`` attributes the total: ``system`` (content of system/developer messages), ``tools`` (what the
+    tool definitions add to the prompt), ``messages`` (content of each other message, in order) and ``template``
+    (the framing the chat template adds: role markers, separators, generation prompt). They sum to the total.
+    Content is counted on its own, so where the template merges a content's first token with its framing the
+    split moves by a token between them; the total is always the exact count.
+    """
+
+    model: str
+    input_tokens: int
+    exact: bool
+    method: str
+    breakdown: dict[str, Any] | None = None
+    context_window: int | None = None
+    tokens: list[int] | None = None
+    token_strings: list[str] | None = None
+    prompt: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "model": self.model,
+            "input_tokens": self.input_tokens,
+            "exact": self.exact,
+            "method": self.method,
+        }
+        if self.breakdown is not None:
+            out["breakdown"] = self.breakdown
+        if self.context_window is not None:
+            out["context_window"] = self.context_window
+        if self.tokens is not None:
+            out["tokens"] = self.tokens
+        if self.token_strings is not None:
+            out["token_strings"] = self.token_strings
+        if self.notes:
+            out["notes"] = self.notes
+        return out
