@@ -18,13 +18,17 @@ CASES = [c for c in load_corpus() if not has_media(c)]
 
 
 def vllm_style(messages: list[dict]) -> list[dict]:
-    """What vLLM does before handing OpenAI messages to mistral-common: reasoning dropped, and an assistant
-    message that calls tools carries no (empty) content."""
+    """What vLLM does before handing OpenAI messages to mistral-common: reasoning dropped, an assistant
+    message that calls tools carries no (empty) content, tool-call ids longer than 9 keep their last 9."""
     out = []
     for m in copy.deepcopy(messages):
         m.pop("reasoning_content", None)
         if m.get("tool_calls") and not m.get("content"):
             m["content"] = None
+        for c in m.get("tool_calls") or []:
+            c["id"] = c["id"][-9:]
+        if m.get("tool_call_id"):
+            m["tool_call_id"] = m["tool_call_id"][-9:]
         out.append(m)
     return out
 
@@ -74,3 +78,18 @@ def test_mistral_works_offline_from_package_data() -> None:
     c = tokcount.count("open-mistral-nemo", {"messages": [{"role": "user", "content": "Hello, world!"}]},
                        return_tokens=True)
     assert c.tokens[0] == 1 and c.token_strings[:2] == ["<s>", "[INST]"]
+
+
+def test_long_tool_call_ids_keep_their_last_nine_characters_as_in_vllm() -> None:
+    def chat(call_id: str) -> list[dict]:
+        return [{"role": "user", "content": "weather?"},
+                {"role": "assistant", "content": None, "tool_calls": [
+                    {"id": call_id, "type": "function", "function": {"name": "w", "arguments": "{\"c\": 1}"}}]},
+                {"role": "tool", "tool_call_id": call_id, "content": "sunny"}]
+
+    tools = [{"type": "function", "function": {"name": "w", "description": "", "parameters": {}}}]
+    ref = MistralTokenizer.v3(is_tekken=True)
+    expected = len(ref.encode_chat_completion(ChatCompletionRequest.from_openai(messages=chat("123XYZ789"),
+                                                                                 tools=tools)).tokens)
+    got = tokcount.count("mistral-nemo", {"messages": chat("call_abc123XYZ789"), "tools": tools})
+    assert got.exact and got.input_tokens == expected

@@ -64,10 +64,13 @@ _ID = re.compile(r"^[A-Za-z0-9]{9}$")
 
 
 def mistral_call_id(call_id: str | None) -> tuple[str, bool]:
-    """Mistral's tool-call ids are 9 alphanumerics and are printed in the prompt. Others are replaced by a
-    stable 9-character id derived from them; the flag says so, since the real id's tokens may differ."""
+    """Mistral's tool-call ids are 9 alphanumerics and are printed in the prompt. Longer ids keep their last 9
+    characters, as vLLM truncates them; anything still invalid is replaced by a stable 9-character id derived from
+    it, and the flag says so, since the real id's tokens may differ."""
     if call_id is None:
         return "null", False
+    if len(call_id) > 9:
+        call_id = call_id[-9:]
     if _ID.match(call_id):
         return call_id, False
     digest = hashlib.sha256(call_id.encode()).digest()
