@@ -108,6 +108,9 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     """Exact input tokens of ``request`` for ``model`` (a catalog name, alias, or any Hub repo id)."""
     spec = resolve(model, catalog)
     req = as_request(request)
+    if spec.renderer != "jinja":  # closed models: a built-in framing instead of a chat template
+        from .templates.framings import count_framed
+        return count_framed(spec, req, breakdown=breakdown, return_tokens=return_tokens)
     loaded = loader.load(spec)
     prompt = render_prompt(loaded, req)
     tok = loaded.tokenizer
@@ -138,6 +141,9 @@ def count_text(model: str | ModelSpec, text: str, *, return_tokens: bool = False
                catalog: Catalog | None = None) -> Count:
     """Tokens of a raw prompt string (special-token strings recognised, nothing added)."""
     spec = resolve(model, catalog)
+    if spec.renderer != "jinja":
+        from .templates.framings import count_text_framed
+        return count_text_framed(spec, text, return_tokens=return_tokens)
     tok = loader.load(spec).tokenizer
     result = Count(model=spec.id, input_tokens=tok.count(text), exact=True, method=f"text+{tok.engine}",
                    context_window=spec.context_window)
