@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import HUB, load_corpus
 from tokenizers import Tokenizer
 
+from conftest import HUB, load_corpus
 from tokcount.tokenizers.openai_bpe import encoder
 
 GPT_OSS = HUB / "openai" / "gpt-oss-20b" / "tokenizer.json"

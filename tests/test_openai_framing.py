@@ -7,10 +7,11 @@ import sys
 
 import pytest
 
-import tokcount.count as _count_module  # noqa: F401
-count_mod = sys.modules["tokcount.count"]
-from tokcount.templates.framings.openai import format_functions, image_tokens, model_of
+import tokcount.count  # noqa: F401  (the package re-exports count() under the module's name)
 from tokcount.models.catalog import default_catalog
+from tokcount.templates.framings.openai import format_functions, image_tokens, model_of
+
+count_mod = sys.modules["tokcount.count"]
 
 COOKBOOK_SIX = [
     {"role": "system", "content": "You are a helpful, pattern-following assistant that translates corporate jargon "

@@ -10,7 +10,7 @@ shows equal to tiktoken's pinned o200k_base file), and encodings agree with `tok
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
+from functools import cache
 
 from ..errors import MissingAssets
 
@@ -56,7 +56,7 @@ class OpenAIEncoder:
         return bytes(self._enc.decode_single_token_bytes(token_id))
 
 
-@lru_cache(maxsize=None)
+@cache
 def encoder(name: str) -> OpenAIEncoder:
     """The shared encoder for ``name`` (loaded once per process)."""
     with _lock:

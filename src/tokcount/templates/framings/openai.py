@@ -263,8 +263,8 @@ def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Co
     """Tokens of raw text in the model's encoding (special-token text counted as ordinary text)."""
     model = model_of(spec)
     enc = encoder(model.encoding)
-    result = Count(model=spec.id, input_tokens=enc.count(text), exact=True, method=f"text+{model.encoding}+{enc.engine}",
-                   context_window=spec.context_window)
+    result = Count(model=spec.id, input_tokens=enc.count(text), exact=True,
+                   method=f"text+{model.encoding}+{enc.engine}", context_window=spec.context_window)
     if return_tokens:
         result.tokens = enc.encode(text)
         result.token_strings = [enc.id_to_string(i) for i in result.tokens]
