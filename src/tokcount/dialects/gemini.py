@@ -141,7 +141,8 @@ def _media(mime: str, url: str, data: str | None, where: str) -> Part:
             try:
                 base64.b64decode(data[:64] + "=" * (-len(data[:64]) % 4), validate=True)
             except ValueError:
-                raise InvalidRequest(f"{where}.inlineData.data must be base64.", param=f"{where}.inlineData.data")
+                raise InvalidRequest(f"{where}.inlineData.data must be base64.",
+                                     param=f"{where}.inlineData.data") from None
         return ImagePart(url=url)
     if mime.startswith(("video/", "audio/")):
         return VideoPart(url=url)
