@@ -32,6 +32,9 @@ def _gemini() -> Any:
     return gemini
 
 
+#: renderers whose vocabulary ships in an installed package (nothing to find or download)
+BUNDLED_RENDERERS = frozenset({"openai-chat", "anthropic"})
+
 #: renderer name -> module with ``count(spec, req, breakdown=, return_tokens=)`` and ``count_text(spec, text)``
 FRAMINGS: dict[str, Callable[[], Any]] = {
     "openai-chat": _openai,

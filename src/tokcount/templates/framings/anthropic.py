@@ -7,6 +7,8 @@ How the estimate is built, and why each piece:
   on English prose, 21 % on math and 30 % on Python code; we use 1.16 for prose and 1.30 for code-like text
   (:func:`looks_like_code`). The same ratios are applied to Claude 4.x, whose tokenizer is not documented as
   changed.
+* **Claude 4.7 and later** use a newer tokenizer; Anthropic documents "about 30 % more tokens" for the same
+  text, so their catalog entries carry ``text_scale = 1.3`` (text and tool definitions; fixed prompts unchanged).
 * **Framing**: 3 tokens per turn (system block included), fitted to the token-counting guide's basic example
   (system "You are a scientist" + user "Hello, Claude" = 14).
 * **Tools**: Anthropic documents the hidden tool-use system prompt per model and ``tool_choice``
@@ -58,11 +60,13 @@ _CODE_CHARS = re.compile(r"[{}\[\]();=<>/\\_|`$#*]")
 class ClaudeModel:
     tool_prompt_auto: int
     tool_prompt_any: int
+    #: Anthropic: Claude 4.7 and later use a newer tokenizer giving "about 30 % more tokens" for the same text
+    text_scale: float = 1.0
 
 
 def model_of(spec: ModelSpec) -> ClaudeModel:
     auto, anyc = spec.extra.get("tool_prompt", DEFAULT_TOOL_PROMPT)
-    return ClaudeModel(int(auto), int(anyc))
+    return ClaudeModel(int(auto), int(anyc), float(spec.extra.get("text_scale", 1.0)))
 
 
 def looks_like_code(text: str) -> bool:
@@ -74,12 +78,12 @@ def looks_like_code(text: str) -> bool:
     return syntax >= 0.06 or "\n    " in text or "\n\t" in text
 
 
-def text_estimate(text: str) -> float:
+def text_estimate(text: str, scale: float = 1.0) -> float:
     """Estimated Claude tokens of ``text`` (unrounded, so sums round once)."""
     if not text:
         return 0.0
     n = encoder(PROXY).count(text)
-    return n * (CODE_RATIO if looks_like_code(text) else PROSE_RATIO)
+    return n * (CODE_RATIO if looks_like_code(text) else PROSE_RATIO) * scale
 
 
 def image_tokens(width: int, height: int) -> int:
@@ -120,7 +124,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     for i, msg in enumerate(req.messages):
         # thinking of the current turn (the assistant message after the last user turn) counts; earlier ones not
         keep_thinking = i == last_assistant and i > last_user
-        value, dropped = _message_estimate(msg, keep_thinking=keep_thinking, notes=notes)
+        value, dropped = _message_estimate(msg, model.text_scale, keep_thinking=keep_thinking, notes=notes)
         stripped += dropped
         if msg.role in ("system", "developer"):
             system += value
@@ -138,7 +142,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         tools += model.tool_prompt_any if choice in ("required", "tool") else model.tool_prompt_auto
         defs = [{"name": t.name, "description": t.description or "", "input_schema": t.parameters or {}}
                 for t in req.tools]
-        tools += round(sum(encoder(PROXY).count(_compact(d)) for d in defs) * TOOL_DEF_RATIO)
+        tools += round(sum(encoder(PROXY).count(_compact(d)) for d in defs) * TOOL_DEF_RATIO * model.text_scale)
     if stripped:
         notes.append(f"{stripped} thinking block(s) of previous assistant turns stripped (not counted), "
                      "as Anthropic documents")
@@ -155,33 +159,34 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     return result
 
 
-def _message_estimate(msg: Message, *, keep_thinking: bool, notes: list[str]) -> tuple[float, int]:
+def _message_estimate(msg: Message, scale: float, *, keep_thinking: bool,
+                      notes: list[str]) -> tuple[float, int]:
     value = 0.0
     dropped = 0
     for p in msg.parts:
         if isinstance(p, TextPart):
-            value += text_estimate(p.text)
+            value += text_estimate(p.text, scale)
         elif isinstance(p, ThinkingPart):
             if keep_thinking and not p.redacted:
-                value += text_estimate(p.text)
+                value += text_estimate(p.text, scale)
             elif not keep_thinking:
                 dropped += 1
         elif isinstance(p, ToolCallPart):
             args = p.arguments if isinstance(p.arguments, dict) else p.arguments_json or str(p.arguments)
-            value += encoder(PROXY).count(_compact({"name": p.name, "input": args})) * CODE_RATIO
+            value += encoder(PROXY).count(_compact({"name": p.name, "input": args})) * CODE_RATIO * scale
         elif isinstance(p, ToolResultPart):
             if isinstance(p.content, str):
-                value += text_estimate(p.content)
+                value += text_estimate(p.content, scale)
             else:
                 for q in p.content:
                     if isinstance(q, TextPart):
-                        value += text_estimate(q.text)
+                        value += text_estimate(q.text, scale)
                     elif isinstance(q, ImagePart):
                         value += _image(q, notes)
         elif isinstance(p, ImagePart):
             value += _image(p, notes)
         elif isinstance(p, DocumentPart):
-            value += _document(p, notes)
+            value += _document(p, scale, notes)
     return value, dropped
 
 
@@ -194,8 +199,8 @@ def _image(part: ImagePart, notes: list[str]) -> int:
     return image_tokens(*size)
 
 
-def _document(part: DocumentPart, notes: list[str]) -> float:
-    text = text_estimate(part.text or "")
+def _document(part: DocumentPart, scale: float, notes: list[str]) -> float:
+    text = text_estimate(part.text or "", scale)
     if part.media_type not in (None, "application/pdf") or (part.text and not part.source):
         return text  # a plain-text document
     pages = pdf_pages(part.source)
@@ -207,6 +212,6 @@ def _document(part: DocumentPart, notes: list[str]) -> float:
 
 
 def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Count:
-    return Count(model=spec.id, input_tokens=round(text_estimate(text)), exact=False,
+    return Count(model=spec.id, input_tokens=round(text_estimate(text, model_of(spec).text_scale)), exact=False,
                  method=f"anthropic-estimate+{PROXY}-proxy", context_window=spec.context_window,
                  notes=["estimate: text only, o200k_base proxy x measured ratio"])
