@@ -17,5 +17,9 @@ def _local(spec: ModelSpec, refs: tuple[AssetRef, ...]) -> bool:
 
 def availability(spec: ModelSpec) -> bool:
     """True when the tokenizer and the template are both found locally (no Hub download needed)."""
+    from .templates.framings import BUNDLED_RENDERERS
+
+    if spec.renderer in BUNDLED_RENDERERS:  # closed models whose vocabulary ships inside a Python package
+        return True
     tokenizer = _local(spec, spec.tokenizer) or _local(spec, (AssetRef(spec.repo, "TOKENIZER_SAME_AS"),))
     return tokenizer and (spec.renderer != "jinja" or _local(spec, spec.template))

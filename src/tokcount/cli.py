@@ -69,11 +69,20 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
 def cmd_pull(args: argparse.Namespace, stdout: TextIO) -> int:
     from . import loader
     from .count import resolve
+    from .templates.framings import BUNDLED_RENDERERS
 
     status = 0
     for name in args.models:
         try:
-            model = loader.load(resolve(name))
+            spec = resolve(name)
+            if spec.renderer != "jinja":  # closed models: a built-in framing; only a vocabulary file, if any
+                if spec.renderer in BUNDLED_RENDERERS:
+                    stdout.write(f"{spec.id}: built-in framing ({spec.renderer}), bundled vocabulary: "
+                                 "nothing to pull\n")
+                else:
+                    stdout.write(f"{spec.id}: tokenizer {loader.load(spec).tokenizer_path}\n")
+                continue
+            model = loader.load(spec)
             model.template()
             stdout.write(f"{model.spec.id}: tokenizer {model.tokenizer_path}; template {model.template_source}\n")
         except TokcountError as exc:

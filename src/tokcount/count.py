@@ -67,7 +67,7 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     """Exact input tokens of ``request`` for ``model`` (a catalog name, alias, or any Hub repo id)."""
     spec = resolve(model, catalog)
     req = as_request(request)
-    if spec.renderer != "jinja":
+    if spec.renderer != "jinja":  # Mistral (mistral-common) and closed models (built-in framings)
         return renderer_for(spec)(spec, req, breakdown, return_tokens)
     loaded = loader.load(spec)
     prompt = render_prompt(loaded, req)
@@ -99,6 +99,11 @@ def count_text(model: str | ModelSpec, text: str, *, return_tokens: bool = False
                catalog: Catalog | None = None) -> Count:
     """Tokens of a raw prompt string (special-token strings recognised, nothing added)."""
     spec = resolve(model, catalog)
+    if spec.renderer == "mistral":
+        return _count_text_mistral(spec, text, return_tokens)
+    if spec.renderer != "jinja":
+        from .templates.framings import count_text_framed
+        return count_text_framed(spec, text, return_tokens=return_tokens)
     tok = loader.load(spec).tokenizer
     result = Count(model=spec.id, input_tokens=tok.count(text), exact=True, method=f"text+{tok.engine}",
                    context_window=spec.context_window)
@@ -115,7 +120,30 @@ def renderer_for(spec: ModelSpec) -> Renderer:
     """The counting path of a model whose prompt is not produced by a Jinja chat template."""
     if spec.renderer == "mistral":
         return _count_mistral
-    raise InvalidRequest(f"Model {spec.id!r} has an unknown renderer {spec.renderer!r} in its catalog entry.")
+    from .templates.framings import count_framed  # raises InvalidRequest for an unknown renderer name
+
+    return lambda spec, req, breakdown, tokens: count_framed(spec, req, breakdown=breakdown, return_tokens=tokens)
+
+
+def _mistral_tokenizer(spec: ModelSpec) -> object:
+    from .templates import mistral
+
+    found = loader.locate(spec, spec.tokenizer, required=True, what="no Mistral tokenizer file")
+    assert found is not None
+    return mistral.load_tokenizer(found[0], spec.id)
+
+
+def _count_text_mistral(spec: ModelSpec, text: str, return_tokens: bool) -> Count:
+    from .templates import mistral
+
+    tok = _mistral_tokenizer(spec)
+    ids = mistral.encode_text(tok, text)
+    result = Count(model=spec.id, input_tokens=len(ids), exact=True, method="text+mistral-common",
+                   context_window=spec.context_window)
+    if return_tokens:
+        result.tokens = ids
+        result.token_strings = [mistral.id_to_string(tok, i) for i in ids]
+    return result
 
 
 def _count_mistral(spec: ModelSpec, req: Request, breakdown: bool, return_tokens: bool) -> Count:
@@ -123,9 +151,7 @@ def _count_mistral(spec: ModelSpec, req: Request, breakdown: bool, return_tokens
 
     if not req.messages:
         raise InvalidRequest("messages must not be empty.", param="messages")
-    found = loader.locate(spec, spec.tokenizer, required=True, what="no Mistral tokenizer file")
-    assert found is not None
-    tok = mistral.load_tokenizer(found[0], spec.id)
+    tok = _mistral_tokenizer(spec)
     ids, notes = mistral.encode(tok, req)
     result = Count(model=spec.id, input_tokens=len(ids), exact=not notes, method="mistral-common",
                    context_window=spec.context_window, notes=notes)

@@ -131,8 +131,14 @@ def encode(tokenizer: Any, req: Request, *, with_tools: bool = True) -> tuple[li
         raise TemplateError(f"mistral-common refused the conversation: {type(exc).__name__}: {exc}") from exc
 
 
+def encode_text(tokenizer: Any, text: str) -> list[int]:
+    """Ids of plain text, control-token strings in it treated as text (Tekken's own rule: its specials are
+    never parsed from text)."""
+    return tokenizer.instruct_tokenizer.tokenizer.encode(text, bos=False, eos=False)
+
+
 def count_text(tokenizer: Any, text: str) -> int:
-    return len(tokenizer.instruct_tokenizer.tokenizer.encode(text, bos=False, eos=False))
+    return len(encode_text(tokenizer, text))
 
 
 def id_to_string(tokenizer: Any, token_id: int) -> str:

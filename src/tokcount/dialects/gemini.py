@@ -1,0 +1,185 @@
+"""Google Gemini ``POST /v1beta/models/{model}:countTokens`` shape ↔ canonical request.
+
+Request: ``{"contents": [...]}`` or ``{"generateContentRequest": {"model", "contents", "systemInstruction",
+"tools", ...}}`` (mutually exclusive, as Google documents). Both camelCase (REST) and snake_case (proto JSON)
+field names are accepted. Response: ``{"totalTokens", "promptTokensDetails": [{"modality", "tokenCount"}]}``.
+Errors: Google's ``{"error": {"code", "message", "status"}}``.
+
+Mounting is one line: ``status, body = gemini.handle(model, await request.json())``; :func:`handle_full` also
+returns headers carrying tokcount's ``exact``/``method`` (the response body keeps Google's exact shape, because
+the google-genai SDK validates it strictly).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from typing import Any
+
+from ..errors import InvalidRequest, TokcountError
+from ..request import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    Part,
+    Request,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolResultPart,
+    VideoPart,
+)
+from ._fields import arr, obj, string
+
+GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                 413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
+MODALITIES = ("TEXT", "IMAGE", "VIDEO", "AUDIO", "DOCUMENT")
+
+
+def _get(d: dict[str, Any], camel: str) -> Any:
+    """A field under its camelCase or snake_case name."""
+    if camel in d:
+        return d[camel]
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
+    return d.get(snake)
+
+
+def model_name(path_model: str) -> str:
+    """``models/gemini-2.5-flash`` or ``gemini-2.5-flash`` → ``gemini-2.5-flash``."""
+    name = path_model.strip()
+    return name.split("/", 1)[1] if name.startswith("models/") else name
+
+
+def parse_count_tokens(body: Any) -> Request:
+    body = obj(body, "body")
+    contents = _get(body, "contents")
+    wrapped = _get(body, "generateContentRequest")
+    if contents is not None and wrapped is not None:
+        raise InvalidRequest("contents and generateContentRequest are mutually exclusive.", param="contents")
+    if wrapped is not None:
+        return parse_generate_content(obj(wrapped, "generateContentRequest"), "generateContentRequest.")
+    if contents is None:
+        raise InvalidRequest("either contents or generateContentRequest must be set.", param="contents")
+    return parse_generate_content(body, "")
+
+
+def parse_generate_content(body: dict[str, Any], where: str) -> Request:
+    messages: list[Message] = []
+    system = _get(body, "systemInstruction")
+    if system is not None:
+        sys_msg = _content(system, f"{where}systemInstruction", default_role="system")
+        messages.append(Message(role="system", parts=sys_msg.parts))
+    raw_contents = _get(body, "contents")
+    if isinstance(raw_contents, dict | str):
+        raw_contents = [raw_contents]
+    for i, c in enumerate(arr(raw_contents if raw_contents is not None else [], f"{where}contents")):
+        messages.append(_content(c, f"{where}contents[{i}]", default_role="user"))
+    tools: list[Tool] = []
+    for i, t in enumerate(arr(_get(body, "tools") or [], f"{where}tools")):
+        t = obj(t, f"{where}tools[{i}]")
+        for j, f in enumerate(arr(_get(t, "functionDeclarations") or [], f"{where}tools[{i}].functionDeclarations")):
+            f = obj(f, f"{where}tools[{i}].functionDeclarations[{j}]")
+            name = string(f.get("name"), f"{where}tools[{i}].functionDeclarations[{j}].name") or ""
+            params = _get(f, "parameters")
+            if params is None:
+                params = _get(f, "parametersJsonSchema")
+            tools.append(Tool(name=name, description=f.get("description"),
+                              parameters=params if isinstance(params, dict) else None))
+    return Request(messages=messages, tools=tools, add_generation_prompt=True)
+
+
+def _content(raw: Any, where: str, *, default_role: str) -> Message:
+    if isinstance(raw, str):
+        return Message(role="user", parts=[TextPart(raw)])
+    raw = obj(raw, where)
+    role = raw.get("role") or default_role
+    if role not in ("user", "model", "system", "function", "tool"):
+        raise InvalidRequest(f"{where}.role must be 'user' or 'model'; got {role!r}.", param=f"{where}.role")
+    canonical = {"model": "assistant", "function": "tool"}.get(role, role)
+    parts = [_part(p, f"{where}.parts[{i}]") for i, p in enumerate(arr(raw.get("parts") or [], f"{where}.parts"))]
+    return Message(role=canonical, parts=parts, content_is_list=True)  # type: ignore[arg-type]
+
+
+def _part(raw: Any, where: str) -> Part:
+    raw = obj(raw, where)
+    if "text" in raw:
+        text = string(raw["text"], f"{where}.text") or ""
+        return ThinkingPart(text) if raw.get("thought") is True else TextPart(text)
+    inline = _get(raw, "inlineData")
+    if inline is not None:
+        inline = obj(inline, f"{where}.inlineData")
+        mime = string(_get(inline, "mimeType"), f"{where}.inlineData.mimeType") or ""
+        data = string(inline.get("data"), f"{where}.inlineData.data") or ""
+        return _media(mime, f"data:{mime};base64,{data}", data, where)
+    file = _get(raw, "fileData")
+    if file is not None:
+        file = obj(file, f"{where}.fileData")
+        mime = string(_get(file, "mimeType"), f"{where}.fileData.mimeType", optional=True) or ""
+        uri = string(_get(file, "fileUri"), f"{where}.fileData.fileUri") or ""
+        return _media(mime, uri, None, where)
+    call = _get(raw, "functionCall")
+    if call is not None:
+        call = obj(call, f"{where}.functionCall")
+        args = call.get("args") or {}
+        return ToolCallPart(name=string(call.get("name"), f"{where}.functionCall.name") or "",
+                            arguments=args if isinstance(args, dict) else {"value": args}, id=call.get("id"))
+    resp = _get(raw, "functionResponse")
+    if resp is not None:
+        resp = obj(resp, f"{where}.functionResponse")
+        return ToolResultPart(content=json.dumps(resp.get("response") or {}, ensure_ascii=False),
+                              name=string(resp.get("name"), f"{where}.functionResponse.name", optional=True),
+                              tool_call_id=resp.get("id"))
+    known = ", ".join(("text", "inlineData", "fileData", "functionCall", "functionResponse"))
+    raise InvalidRequest(f"{where} must have one of {known}.", param=where)
+
+
+def _media(mime: str, url: str, data: str | None, where: str) -> Part:
+    if mime.startswith("image/"):
+        if data is not None:
+            try:
+                base64.b64decode(data[:64] + "=" * (-len(data[:64]) % 4), validate=True)
+            except ValueError:
+                raise InvalidRequest(f"{where}.inlineData.data must be base64.",
+                                     param=f"{where}.inlineData.data") from None
+        return ImagePart(url=url)
+    if mime.startswith(("video/", "audio/")):
+        return VideoPart(url=url)
+    return DocumentPart(source=data if data is not None else url, media_type=mime or None)
+
+
+def format_count(count: Any) -> dict[str, Any]:
+    """Google's CountTokensResponse from a :class:`~tokcount.count.Count`."""
+    modalities = (count.breakdown or {}).get("modalities") or {"TEXT": count.input_tokens}
+    details = [{"modality": m, "tokenCount": modalities[m]} for m in MODALITIES if m in modalities]
+    return {"totalTokens": count.input_tokens, "promptTokensDetails": details}
+
+
+def format_error(exc: TokcountError) -> tuple[int, dict[str, Any]]:
+    status = exc.status
+    return status, {"error": {"code": status, "message": exc.message,
+                              "status": GOOGLE_STATUS.get(status, "INVALID_ARGUMENT")}}
+
+
+def handle_full(model: str, body: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(status, body, headers) for one countTokens call; headers say whether the count is exact, and how."""
+    count_mod = sys.modules.get("tokcount.count")
+    if count_mod is None:  # pragma: no cover - imported by the package
+        import tokcount.count  # noqa: F401
+
+        count_mod = sys.modules["tokcount.count"]
+    try:
+        req = parse_count_tokens(body)
+        result = count_mod.count(model_name(model), req)
+    except TokcountError as exc:
+        status, err = format_error(exc)
+        return status, err, {}
+    headers = {"x-tokcount-exact": str(result.exact).lower(), "x-tokcount-method": result.method}
+    return 200, format_count(result), headers
+
+
+def handle(model: str, body: Any) -> tuple[int, dict[str, Any]]:
+    """(status, body) for ``POST /v1beta/models/{model}:countTokens``."""
+    status, out, _ = handle_full(model, body)
+    return status, out

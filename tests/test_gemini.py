@@ -1,0 +1,101 @@
+"""Gemini: Gemma 3 vocabulary, documented media rules, and the countTokens dialect (request, response, errors)."""
+
+from __future__ import annotations
+
+import base64
+import struct
+
+import pytest
+
+from tokcount.dialects import gemini
+from tokcount.errors import InvalidRequest
+from tokcount.templates.framings.gemini import image_tokens
+
+FOX = "The quick brown fox jumps over the lazy dog."
+
+
+def _png(w: int, h: int) -> str:
+    data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", w, h) + b"\x08\x02\x00\x00\x00"
+    return base64.b64encode(data).decode()
+
+
+def test_documented_fox_example() -> None:
+    status, body = gemini.handle("models/gemini-2.5-flash", {"contents": [{"parts": [{"text": FOX}]}]})
+    assert status == 200
+    assert body == {"totalTokens": 10, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 10}]}
+
+
+def test_exactness_headers() -> None:
+    _, _, headers = gemini.handle_full("gemini-2.5-pro", {"contents": FOX})
+    assert headers["x-tokcount-exact"] == "true"
+    assert headers["x-tokcount-method"].startswith("gemini-local+gemma3-vocab")
+
+
+def test_generate_content_request_wrapper_with_system_and_tools() -> None:
+    plain = gemini.handle("gemini-2.5-flash", {"contents": [{"role": "user", "parts": [{"text": FOX}]}]})[1]
+    wrapped = {"generateContentRequest": {
+        "model": "models/gemini-2.5-flash",
+        "contents": [{"role": "user", "parts": [{"text": FOX}]}],
+        "systemInstruction": {"parts": [{"text": "You are terse."}]},
+        "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "Weather of a city",
+                                             "parameters": {"type": "object",
+                                                            "properties": {"city": {"type": "string"}}}}]}]}}
+    status, body = gemini.handle("gemini-2.5-flash", wrapped)
+    assert status == 200
+    # system "You are terse." + tool texts (get_weather, Weather of a city, city) on top of the fox sentence
+    assert body["totalTokens"] > plain["totalTokens"] + 8
+    _, _, headers = gemini.handle_full("gemini-2.5-flash", wrapped)
+    assert headers["x-tokcount-exact"] == "false"
+
+
+def test_snake_case_and_function_parts() -> None:
+    body = {"contents": [
+        {"role": "user", "parts": [{"text": "weather?"}]},
+        {"role": "model", "parts": [{"function_call": {"name": "get_weather", "args": {"city": "Paris"}}}]},
+        {"role": "user", "parts": [{"function_response": {"name": "get_weather", "response": {"temp": "18C"}}}]}]}
+    req = gemini.parse_count_tokens(body)
+    assert [m.role for m in req.messages] == ["user", "assistant", "user"]
+    status, out = gemini.handle("gemini-2.5-flash", body)
+    assert status == 200 and out["totalTokens"] > 5
+
+
+@pytest.mark.parametrize(("size", "expected"), [((384, 384), 258), ((200, 100), 258), ((960, 540), 1548),
+                                                ((1024, 1024), 4 * 258)])
+def test_image_rule(size: tuple[int, int], expected: int) -> None:
+    assert image_tokens(*size) == expected
+
+
+def test_image_modality_detail() -> None:
+    body = {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": _png(960, 540)}},
+                                    {"text": FOX}]}]}
+    status, out = gemini.handle("gemini-2.5-flash", body)
+    assert status == 200
+    assert out == {"totalTokens": 1558, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 10},
+                                                                {"modality": "IMAGE", "tokenCount": 1548}]}
+    assert gemini.handle("gemini-3-pro-preview", body)[1]["totalTokens"] == 1120 + 10
+
+
+@pytest.mark.parametrize(("body", "fragment"), [
+    ({}, "either contents or generateContentRequest"),
+    ({"contents": [], "generateContentRequest": {}}, "mutually exclusive"),
+    ({"contents": [{"role": "bot", "parts": [{"text": "x"}]}]}, "role"),
+    ({"contents": [{"parts": [{"weird": 1}]}]}, "must have one of"),
+    ({"contents": [{"parts": [{"text": 5}]}]}, "text"),
+    ([], "body"),
+])
+def test_bad_requests_are_google_400s(body: object, fragment: str) -> None:
+    status, out = gemini.handle("gemini-2.5-flash", body)
+    assert status == 400
+    assert out["error"]["code"] == 400 and out["error"]["status"] == "INVALID_ARGUMENT"
+    assert fragment in out["error"]["message"]
+
+
+def test_unknown_model_is_google_404() -> None:
+    status, out = gemini.handle("models/gemini-0-nonexistent", {"contents": FOX})
+    assert status == 404 and out["error"]["status"] == "NOT_FOUND"
+
+
+def test_parse_rejects_bad_base64_image() -> None:
+    with pytest.raises(InvalidRequest):
+        gemini.parse_count_tokens({"contents": [{"parts": [{"inlineData": {"mimeType": "image/png",
+                                                                           "data": "!!!not base64!!!"}}]}]})

@@ -1,0 +1,194 @@
+"""OpenAI framing against counts the API itself returned, as published by OpenAI's cookbook ("How to count
+tokens with tiktoken") and by hmarr/openai-chat-tokens (its test cases were checked against gpt-3.5-turbo)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import tokcount.count  # noqa: F401  (the package re-exports count() under the module's name)
+from tokcount.models.catalog import default_catalog
+from tokcount.templates.framings.openai import format_functions, image_tokens, model_of
+
+count_mod = sys.modules["tokcount.count"]
+
+COOKBOOK_SIX = [
+    {"role": "system", "content": "You are a helpful, pattern-following assistant that translates corporate jargon "
+                                  "into plain English."},
+    {"role": "system", "name": "example_user", "content": "New synergies will help drive top-line growth."},
+    {"role": "system", "name": "example_assistant", "content": "Things working well together will increase revenue."},
+    {"role": "system", "name": "example_user", "content": "Let's circle back when we have more bandwidth to touch "
+                                                          "base on opportunities for increased leverage."},
+    {"role": "system", "name": "example_assistant", "content": "Let's talk later when we're less busy about how to "
+                                                               "do better."},
+    {"role": "user", "content": "This late pivot means we don't have time to boil the ocean for the client "
+                                "deliverable."},
+]
+WEATHER_TOOLS = [{"type": "function", "function": {
+    "name": "get_current_weather", "description": "Get the current weather in a given location",
+    "parameters": {"type": "object", "properties": {
+        "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+        "unit": {"type": "string", "description": "The unit of temperature to return",
+                 "enum": ["celsius", "fahrenheit"]}},
+        "required": ["location"]}}}]
+WEATHER_MESSAGES = [
+    {"role": "system", "content": "You are a helpful assistant that can answer to questions about the weather."},
+    {"role": "user", "content": "What's the weather like in San Francisco?"},
+]
+
+
+@pytest.mark.parametrize(("model", "expected"), [("gpt-3.5-turbo", 129), ("gpt-4", 129), ("gpt-4-0613", 129),
+                                                 ("gpt-4o", 124), ("gpt-4o-mini", 124)])
+def test_cookbook_six_messages(model: str, expected: int) -> None:
+    c = count_mod.count(model, COOKBOOK_SIX)
+    assert c.input_tokens == expected
+    assert c.exact is True
+    assert c.method.startswith("openai-chat-framing+")
+    assert c.breakdown is not None
+    b = c.breakdown
+    assert b["system"] + b["tools"] + sum(b["messages"]) + b["template"] == expected
+
+
+@pytest.mark.parametrize(("model", "expected"), [("gpt-3.5-turbo", 105), ("gpt-4", 105), ("gpt-4o", 101),
+                                                 ("gpt-4o-mini", 101)])
+def test_cookbook_weather_function(model: str, expected: int) -> None:
+    c = count_mod.count(model, {"messages": WEATHER_MESSAGES, "tools": WEATHER_TOOLS})
+    assert c.input_tokens == expected
+    assert c.exact is False  # the function framing is reverse-engineered: labelled, even when it matches
+    assert any("tool definitions" in n for n in c.notes)
+
+
+def _fn(name: str, properties: dict, description: str | None = None) -> dict:
+    f = {"name": name, "parameters": {"type": "object", "properties": properties}}
+    if description:
+        f["description"] = description
+    return f
+
+
+# (messages, functions, prompt_tokens reported by gpt-3.5-turbo), from hmarr/openai-chat-tokens' test table
+HMARR_CASES = [
+    ([{"role": "user", "content": "hello"}], None, 8),
+    ([{"role": "user", "content": "hello world"}], None, 9),
+    ([{"role": "system", "content": "hello"}], None, 8),
+    ([{"role": "system", "content": "hello:"}], None, 9),
+    ([{"role": "system", "content": "# Important: you're the best robot"}, {"role": "user", "content": "hello robot"},
+      {"role": "assistant", "content": "hello world"}], None, 27),
+    ([{"role": "user", "content": "hello"}], [_fn("foo", {})], 31),
+    ([{"role": "user", "content": "hello"}], [_fn("foo", {}, "Do a foo")], 36),
+    ([{"role": "user", "content": "hello"}], [_fn("bing_bong", {"foo": {"type": "string"}}, "Do a bing bong")], 49),
+    ([{"role": "user", "content": "hello"}],
+     [_fn("bing_bong", {"foo": {"type": "string"}, "bar": {"type": "number", "description": "A number"}},
+          "Do a bing bong")], 57),
+    ([{"role": "user", "content": "hello"}],
+     [_fn("bing_bong", {"foo": {"type": "object", "properties": {
+         "bar": {"type": "string", "enum": ["a", "b", "c"]}, "baz": {"type": "boolean"}}}}, "Do a bing bong")], 68),
+    ([{"role": "user", "content": "hello world"}, {"role": "function", "name": "do_stuff", "content": "{}"}],
+     None, 15),
+    ([{"role": "user", "content": "hello world"},
+      {"role": "function", "name": "do_stuff", "content": '{"foo": "bar", "baz": 1.5}'}], None, 28),
+    ([{"role": "function", "name": "dance_the_tango", "content": '{"a": { "b" : { "c": false}}}'}], None, 24),
+    ([{"role": "assistant", "content": "",
+       "function_call": {"name": "do_stuff", "arguments": '{"foo": "bar", "baz": 1.5}'}}], None, 26),
+    ([{"role": "assistant", "content": "",
+       "function_call": {"name": "do_stuff", "arguments": '{"foo":"bar", "baz":\n\n 1.5}'}}], None, 25),
+    ([{"role": "system", "content": "Hello"}, {"role": "user", "content": "Hi there"}], [_fn("do_stuff", {})], 35),
+    ([{"role": "system", "content": "Hello:"}, {"role": "user", "content": "Hi there"}], [_fn("do_stuff", {})], 35),
+    ([{"role": "system", "content": "Hello:"}, {"role": "system", "content": "Hello"},
+      {"role": "user", "content": "Hi there"}], [_fn("do_stuff", {})], 40),
+    ([{"role": "user", "content": "hello"}], [{"name": "get_recipe", "parameters": {
+        "type": "object", "required": ["ingredients", "instructions", "time_to_cook"],
+        "properties": {
+            "ingredients": {"type": "array", "items": {"type": "object", "required": ["name", "unit", "amount"],
+                                                       "properties": {"name": {"type": "string"},
+                                                                      "unit": {"enum": ["grams", "ml", "cups",
+                                                                                        "pieces", "teaspoons"],
+                                                                               "type": "string"},
+                                                                      "amount": {"type": "number"}}}},
+            "instructions": {"type": "array", "items": {"type": "string"},
+                             "description": "Steps to prepare the recipe (no numbering)"},
+            "time_to_cook": {"type": "number", "description": "Total time to prepare the recipe in minutes"}}}}],
+     106),
+]
+
+
+@pytest.mark.parametrize(("messages", "functions", "expected"), HMARR_CASES)
+def test_published_gpt35_counts(messages: list, functions: list | None, expected: int) -> None:
+    body: dict = {"messages": messages}
+    if functions:
+        body["functions"] = functions
+    assert count_mod.count("gpt-3.5-turbo", body).input_tokens == expected
+
+
+def test_tool_choice_effects() -> None:
+    base = {"messages": WEATHER_MESSAGES, "tools": WEATHER_TOOLS}
+    auto = count_mod.count("gpt-4o", base).input_tokens
+    assert count_mod.count("gpt-4o", {**base, "tool_choice": "auto"}).input_tokens == auto
+    assert count_mod.count("gpt-4o", {**base, "tool_choice": "none"}).input_tokens == auto + 1
+    named = {**base, "tool_choice": {"type": "function", "function": {"name": "get_current_weather"}}}
+    # "get_current_weather" is 3 tokens in o200k_base, + 4 for forcing a function
+    assert count_mod.count("gpt-4o", named).input_tokens == auto + 3 + 4
+
+
+def test_tool_calls_and_results_count_like_functions() -> None:
+    """The tools API's tool_calls / tool messages cost what the legacy function_call / function messages cost."""
+    legacy = [{"role": "user", "content": "hello world"},
+              {"role": "assistant", "content": "", "function_call": {"name": "do_stuff", "arguments": '{"a": 1}'}},
+              {"role": "function", "name": "do_stuff", "content": '{"ok": true}'}]
+    tools = [{"role": "user", "content": "hello world"},
+             {"role": "assistant", "content": None, "tool_calls": [
+                 {"id": "call_1", "type": "function", "function": {"name": "do_stuff", "arguments": '{"a": 1}'}}]},
+             {"role": "tool", "tool_call_id": "call_1", "content": '{"ok": true}'}]
+    a = count_mod.count("gpt-4o", legacy)
+    b = count_mod.count("gpt-4o", tools)
+    assert a.input_tokens == b.input_tokens
+    assert b.exact is False
+
+
+def test_typescript_rendering() -> None:
+    text = format_functions(count_mod.as_request({"messages": [{"role": "user", "content": "x"}],
+                                                  "tools": WEATHER_TOOLS}).tools)
+    assert text == (
+        "namespace functions {\n\n// Get the current weather in a given location\n"
+        "type get_current_weather = (_: {\n// The city and state, e.g. San Francisco, CA\nlocation: string,\n"
+        "// The unit of temperature to return\nunit?: \"celsius\" | \"fahrenheit\",\n}) => any;\n\n"
+        "} // namespace functions")
+
+
+def test_tell_me_a_joke_framings() -> None:
+    """The Responses input-tokens reference shows 11 for "Tell me a joke.": chat framing gives 12 (3 + role 1 +
+    content 5 + priming 3); 11 is the same minus one priming token (``<|start|>assistant`` without
+    ``<|message|>``, as harmony-format reasoning models are primed). See docs/closed-models.md."""
+    c = count_mod.count("gpt-4o", [{"role": "user", "content": "Tell me a joke."}])
+    assert c.input_tokens == 12
+    assert c.breakdown == {"system": 0, "tools": 0, "messages": [5], "template": 7}
+
+
+def test_encodings_and_aliases() -> None:
+    cat = default_catalog()
+    assert model_of(cat.resolve("gpt-4o-2024-08-06")).encoding == "o200k_base"
+    assert model_of(cat.resolve("openai/gpt-4.1-mini")).encoding == "o200k_base"
+    assert model_of(cat.resolve("gpt-3.5-turbo-0125")).encoding == "cl100k_base"
+    assert model_of(cat.resolve("gpt-4-turbo")).encoding == "cl100k_base"
+    assert cat.resolve("o1").id == "o3"
+    assert count_mod.count_text("gpt-4", "antidisestablishmentarianism").input_tokens == 6
+    assert count_mod.count_text("gpt-4o", "antidisestablishmentarianism").input_tokens == 6
+
+
+def test_unverified_models_are_labelled() -> None:
+    c = count_mod.count("gpt-5", [{"role": "user", "content": "hi"}])
+    assert c.exact is False
+    assert any("not verified" in n for n in c.notes)
+
+
+@pytest.mark.parametrize(("model", "size", "detail", "expected"), [
+    ("gpt-4o", (1024, 1024), "high", 765),      # OpenAI's worked example: 4 tiles
+    ("gpt-4o", (2048, 4096), "high", 1105),     # -> 1024x2048 -> 768x1536: 6 tiles
+    ("gpt-4o", (4096, 8192), "low", 85),
+    ("gpt-4o-mini", (1024, 1024), "high", 2833 + 4 * 5667),
+    ("gpt-4.1-mini", (1024, 1024), None, 1659),  # 1024 patches * 1.62
+    ("gpt-4.1-mini", (1800, 2400), None, 2352),  # capped at 1056x1408: 1452 patches * 1.62 (OpenAI example)
+])
+def test_image_rules(model: str, size: tuple[int, int], detail: str | None, expected: int) -> None:
+    spec = default_catalog().resolve(model)
+    assert image_tokens(model_of(spec), size[0], size[1], detail) == expected
