@@ -92,6 +92,25 @@ class Tokenizer:
                 ids.extend(self.encoder.encode(piece))
         return ids
 
+    def decode(self, ids: list[int]) -> str:
+        """The text of ``ids`` (added tokens as their strings); an id outside the vocabulary raises ``ValueError``."""
+        if getattr(self.encoder, "decodes_added", False):
+            return self.encoder.decode(ids)  # type: ignore[attr-defined]
+        out = bytearray()
+        run: list[int] = []
+        for i in ids:
+            tok = self.added.by_id.get(i)
+            if tok is None:
+                run.append(i)
+                continue
+            if run:
+                out += self.encoder.decode_bytes(run)  # type: ignore[attr-defined]
+                run = []
+            out += tok.content.encode("utf-8")
+        if run:
+            out += self.encoder.decode_bytes(run)  # type: ignore[attr-defined]
+        return out.decode("utf-8", errors="replace")
+
     def id_to_string(self, token_id: int) -> str:
         tok = self.added.by_id.get(token_id)
         return tok.content if tok is not None else self.encoder.id_to_string(token_id)
