@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from . import assets
 from .loader import _packaged
 from .models.catalog import AssetRef, ModelSpec
@@ -10,9 +13,20 @@ from .models.catalog import AssetRef, ModelSpec
 def _local(spec: ModelSpec, refs: tuple[AssetRef, ...]) -> bool:
     for ref in refs:
         files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref))
-        if assets.find(files, ref.file, download=False).path is not None:
+        path = assets.find(files, ref.file, download=False).path
+        if path is not None and (ref.key is None or _has_key(path, ref.key)):
             return True
     return False
+
+
+def _has_key(path: Path, key: str) -> bool:
+    """A ``file.json#key`` reference only counts when the file really has the key (a config without a template)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return isinstance(data, dict) and key in data
+    except (OSError, ValueError):
+        return False
 
 
 def availability(spec: ModelSpec) -> bool:

@@ -94,7 +94,7 @@ def cmd_pull(args: argparse.Namespace, stdout: TextIO) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from .server import serve
 
-    serve(host=args.host, port=args.port, workers=args.workers, config=args.config)
+    serve(host=args.host, port=args.port, workers=args.workers, config=args.config, preload=args.preload)
     return 0
 
 
@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1)
     s.add_argument("--config", default=None)
+    s.add_argument("--preload", action="append", default=None, metavar="MODEL",
+                   help="load MODEL at start-up (repeatable); /readyz answers 503 until done")
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -17,27 +18,33 @@ class SpecialTokens:
 
 
 class SegmentCache:
-    """Bounded LRU of segment → token count. Exact because a segment's count depends on its text alone."""
+    """Bounded LRU of segment → token count. Exact because a segment's count depends on its text alone.
+
+    Locked because the server counts in a thread pool: without it, one thread's eviction can remove the key another
+    thread is moving to the end (a KeyError in an unrelated request)."""
 
     def __init__(self, max_entries: int = 50_000) -> None:
         self.max_entries = max_entries
         self._data: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
     def get(self, text: str) -> int | None:
-        n = self._data.get(text)
-        if n is not None:
-            self._data.move_to_end(text)
-            self.hits += 1
-        else:
-            self.misses += 1
-        return n
+        with self._lock:
+            n = self._data.get(text)
+            if n is not None:
+                self._data.move_to_end(text)
+                self.hits += 1
+            else:
+                self.misses += 1
+            return n
 
     def put(self, text: str, n: int) -> None:
-        self._data[text] = n
-        if len(self._data) > self.max_entries:
-            self._data.popitem(last=False)
+        with self._lock:
+            self._data[text] = n
+            if len(self._data) > self.max_entries:
+                self._data.popitem(last=False)
 
 
 #: segments shorter than this are cheaper to re-encode than to hash and look up
@@ -91,6 +98,25 @@ class Tokenizer:
             else:
                 ids.extend(self.encoder.encode(piece))
         return ids
+
+    def decode(self, ids: list[int]) -> str:
+        """The text of ``ids`` (added tokens as their strings); an id outside the vocabulary raises ``ValueError``."""
+        if getattr(self.encoder, "decodes_added", False):
+            return self.encoder.decode(ids)  # type: ignore[attr-defined]
+        out = bytearray()
+        run: list[int] = []
+        for i in ids:
+            tok = self.added.by_id.get(i)
+            if tok is None:
+                run.append(i)
+                continue
+            if run:
+                out += self.encoder.decode_bytes(run)  # type: ignore[attr-defined]
+                run = []
+            out += tok.content.encode("utf-8")
+        if run:
+            out += self.encoder.decode_bytes(run)  # type: ignore[attr-defined]
+        return out.decode("utf-8", errors="replace")
 
     def id_to_string(self, token_id: int) -> str:
         tok = self.added.by_id.get(token_id)

@@ -36,6 +36,17 @@ class HFEncoder:
     def id_to_string(self, token_id: int) -> str:
         return self._tok.id_to_token(token_id) or ""
 
+    #: the file's own decoder knows its added tokens, so whole id lists are decoded in one call
+    decodes_added = True
+
+    def decode(self, ids: list[int]) -> str:
+        """Text of ``ids`` with the file's decoder; an id outside the vocabulary raises ``ValueError``."""
+        size = self._tok.get_vocab_size(with_added_tokens=True)
+        bad = next((i for i in ids if i >= size or self._tok.id_to_token(i) is None), None)
+        if bad is not None:
+            raise ValueError(f"token id {bad} is not in the vocabulary")
+        return self._tok.decode(ids, skip_special_tokens=False)
+
 
 def added_tokens_of(path: Path) -> AddedTokens:
     """The ``added_tokens`` of a ``tokenizer.json``, with their matching flags."""

@@ -33,6 +33,15 @@ class TiktokenEncoder:
             len(self._enc.encode_ordinary(t)) for t in texts
         ]
 
+    decodes_added = False
+
+    def decode_bytes(self, ids: list[int]) -> bytes:
+        """Bytes of ordinary-vocabulary ``ids``; an unknown id raises ``ValueError``."""
+        try:
+            return self._enc.decode_bytes(ids)
+        except KeyError as exc:
+            raise ValueError(f"token id {exc.args[0]} is not in the vocabulary") from None
+
     def id_to_string(self, token_id: int) -> str:
         try:
             return self._enc.decode_single_token_bytes(token_id).decode("utf-8", errors="replace")

@@ -1,0 +1,42 @@
+"""Shared reading of the chat-completion-like count bodies (StepFun, Moonshot): ``model`` + ``messages``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..request import Message, Request
+from ._fields import arr, obj, string
+from .openai_chat import parse_message, parse_tools
+
+CHAT_ROLES = ("system", "user", "assistant", "tool")
+
+
+def model_of(body: dict[str, Any], default: str) -> str:
+    """``model`` as sent; ``"default"`` names the server's default model."""
+    name = string(body.get("model"), "model")
+    assert name is not None
+    if not name.strip():
+        raise InvalidRequest("model must not be empty.", param="model")
+    return default if name.strip() == "default" else name
+
+
+def chat_messages(body: dict[str, Any], *, roles: tuple[str, ...] = CHAT_ROLES,
+                  non_empty_content: bool = False) -> list[Message]:
+    raw = arr(body.get("messages"), "messages", non_empty=True)
+    out = []
+    for i, m in enumerate(raw):
+        where = f"messages[{i}]"
+        m = obj(m, where)
+        if m.get("role") not in roles:
+            raise InvalidRequest(f"{where}.role must be one of {', '.join(roles)}; got {m.get('role')!r}.",
+                                 param=f"{where}.role")
+        content = m.get("content")
+        if non_empty_content and (content is None or content == "" or content == []) and not m.get("tool_calls"):
+            raise InvalidRequest(f"{where}.content must not be empty.", param=f"{where}.content")
+        out.append(parse_message(m, where))
+    return out
+
+
+def chat_request(body: dict[str, Any], messages: list[Message]) -> Request:
+    return Request(messages=messages, tools=parse_tools(body.get("tools"), "tools"))

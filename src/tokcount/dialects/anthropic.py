@@ -1,0 +1,274 @@
+"""Anthropic Messages ``POST /v1/messages/count_tokens`` (also ``?beta=true``) → ``{"input_tokens": N}``.
+
+Converted to the canonical request the way vLLM's and LiteLLM's Anthropic front ends convert it to a chat
+completion, so the count is what an open-weight model served behind them receives:
+
+- ``system`` (a string, a list of strings, of ``{text}`` or of ``{type: "text", text}`` blocks, or null) becomes
+  one system message, the texts joined with ``"\\n"``;
+- ``tool_use`` blocks become the assistant's tool calls; each ``tool_result`` block becomes its own ``tool``
+  message, placed before what else the user message holds;
+- ``thinking`` / ``redacted_thinking`` blocks become reasoning; ``image`` blocks images; ``document`` blocks
+  documents;
+- ``thinking: {type: "enabled"}`` / ``{enabled: true}`` turns a hybrid model's thinking switch on, ``disabled`` /
+  ``false`` off.
+
+Errors: ``{"type": "error", "error": {"type", "message"}}``; a body whose fields break the schema is a 422 (as the
+seed server documents), malformed JSON and requests the model's template refuses are 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..request import (
+    DocumentPart,
+    ImagePart,
+    Message,
+    Part,
+    Request,
+    TextPart,
+    ThinkingPart,
+    Tool,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+)
+from ..settings import Settings
+from ._api import ApiError, Job, Result
+from ._fields import arr, boolean, obj, string, type_name
+
+NAME = "anthropic"
+ROLES = ("user", "assistant")
+TYPES = {
+    "authentication": "authentication_error",
+    "unknown_model": "not_found_error",
+    "missing_assets": "not_found_error",
+    "request_too_large": "request_too_large",
+    "internal": "api_error",
+}
+
+
+def parse(body: Any, settings: Settings) -> Job:
+    body = obj(body, "body")
+    name = string(body.get("model"), "model")
+    assert name is not None
+    if not name.strip():
+        raise InvalidRequest("model must not be empty.", param="model")
+    model = settings.default_model if name.strip() == "default" else name
+    messages: list[Message] = []
+    system = parse_system(body.get("system"))
+    if system is not None:
+        messages.append(system)
+    for i, m in enumerate(arr(body.get("messages"), "messages", non_empty=True)):
+        messages.extend(parse_message(m, f"messages[{i}]"))
+    for key in ("output_config", "cache_control", "metadata", "context_management"):
+        if body.get(key) is not None:
+            obj(body[key], key)
+    request = Request(
+        messages=messages,
+        tools=parse_tools(body.get("tools")),
+        tool_choice=parse_tool_choice(body.get("tool_choice")),
+        thinking=parse_thinking(body.get("thinking")),
+    )
+    return Job(models=[model], request=request, extra={"requested": name})
+
+
+def format(job: Job, result: Result) -> dict[str, Any]:
+    assert result.count is not None
+    return {"input_tokens": result.count.input_tokens}
+
+
+def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+    status = err.status
+    if err.schema and err.kind == "invalid_request":
+        status = 422
+    kind = TYPES.get(err.kind, "invalid_request_error")
+    return status, {"type": "error", "error": {"type": kind, "message": err.message}}
+
+
+def parse_system(raw: Any) -> Message | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        return Message(role="system", parts=[TextPart(raw)])
+    texts = []
+    for i, block in enumerate(arr(raw, "system")):
+        where = f"system[{i}]"
+        if isinstance(block, str):
+            texts.append(block)
+            continue
+        block = obj(block, where)
+        kind = block.get("type", "text")
+        if kind != "text":
+            raise InvalidRequest(f"{where}.type must be 'text', got {kind!r}.", param=f"{where}.type")
+        texts.append(string(block.get("text"), f"{where}.text") or "")
+    return Message(role="system", parts=[TextPart("\n".join(t for t in texts if t))])
+
+
+def parse_message(raw: Any, where: str) -> list[Message]:
+    """One Anthropic message → the canonical messages (tool results split off into ``tool`` messages)."""
+    raw = obj(raw, where)
+    role = raw.get("role")
+    if role not in ROLES:
+        raise InvalidRequest(f"{where}.role must be 'user' or 'assistant'; got {role!r}.", param=f"{where}.role")
+    content = raw.get("content")
+    if isinstance(content, str):
+        return [Message(role=role, parts=[TextPart(content)])]
+    blocks = arr(content, f"{where}.content")
+    out: list[Message] = []
+    parts: list[Part] = []
+    for i, block in enumerate(blocks):
+        bwhere = f"{where}.content[{i}]"
+        part = parse_block(block, bwhere, role)
+        if isinstance(part, ToolResultPart):
+            out.append(Message(role="tool", parts=[part], content_is_list=not isinstance(part.content, str)))
+        else:
+            parts.append(part)
+    if parts or not out:
+        out.append(Message(role=role, parts=parts, content_is_list=True))
+    return out
+
+
+def parse_block(raw: Any, where: str, role: str) -> Part:
+    if isinstance(raw, str):
+        return TextPart(raw)
+    raw = obj(raw, where)
+    kind = raw.get("type")
+    if kind == "text":
+        return TextPart(string(raw.get("text"), f"{where}.text") or "")
+    if kind == "image":
+        return parse_image(raw, where)
+    if kind == "document":
+        return parse_document(raw, where)
+    if kind == "tool_use":
+        if role != "assistant":
+            raise InvalidRequest(f"{where}: tool_use blocks belong to assistant messages.", param=f"{where}.type")
+        name = string(raw.get("name"), f"{where}.name") or ""
+        args = raw.get("input", {})
+        if not isinstance(args, dict):
+            raise InvalidRequest(f"{where}.input must be an object, got {type_name(args)}.", param=f"{where}.input")
+        return ToolCallPart(name=name, arguments=args, id=string(raw.get("id"), f"{where}.id", optional=True))
+    if kind == "tool_result":
+        if role != "user":
+            raise InvalidRequest(f"{where}: tool_result blocks belong to user messages.", param=f"{where}.type")
+        call_id = string(raw.get("tool_use_id"), f"{where}.tool_use_id")
+        content = raw.get("content", "")
+        result: str | list[Part]
+        if content is None or isinstance(content, str):
+            result = content or ""
+        else:
+            result = [parse_block(b, f"{where}.content[{j}]", "user")
+                      for j, b in enumerate(arr(content, f"{where}.content"))]
+            if any(isinstance(p, ToolCallPart | ToolResultPart) for p in result):
+                raise InvalidRequest(f"{where}.content may hold text, image and document blocks only.",
+                                     param=f"{where}.content")
+        return ToolResultPart(content=result, tool_call_id=call_id,
+                              is_error=bool(boolean(raw.get("is_error"), f"{where}.is_error", default=False)))
+    if kind == "thinking":
+        return ThinkingPart(string(raw.get("thinking"), f"{where}.thinking") or "")
+    if kind == "redacted_thinking":
+        return ThinkingPart(string(raw.get("data"), f"{where}.data") or "", redacted=True)
+    raise InvalidRequest(
+        f"{where}.type {kind!r} is not supported (text, image, document, tool_use, tool_result, thinking, "
+        "redacted_thinking).", param=f"{where}.type")
+
+
+def parse_image(raw: dict[str, Any], where: str) -> ImagePart:
+    source = obj(raw.get("source"), f"{where}.source")
+    kind = source.get("type")
+    if kind == "base64":
+        media = string(source.get("media_type"), f"{where}.source.media_type")
+        data = string(source.get("data"), f"{where}.source.data")
+        return ImagePart(url=f"data:{media};base64,{data}")
+    if kind == "url":
+        return ImagePart(url=string(source.get("url"), f"{where}.source.url") or "")
+    if kind == "file":
+        return ImagePart(url=f"file_id:{string(source.get('file_id'), f'{where}.source.file_id')}")
+    raise InvalidRequest(f"{where}.source.type must be base64, url or file; got {kind!r}.",
+                         param=f"{where}.source.type")
+
+
+def parse_document(raw: dict[str, Any], where: str) -> DocumentPart:
+    source = obj(raw.get("source"), f"{where}.source")
+    kind = source.get("type")
+    title = string(raw.get("title"), f"{where}.title", optional=True)
+    if kind == "text":
+        text = string(source.get("data"), f"{where}.source.data")
+        return DocumentPart(source=None, media_type=source.get("media_type") or "text/plain", text=text, title=title)
+    if kind == "base64":
+        media = string(source.get("media_type"), f"{where}.source.media_type")
+        data = string(source.get("data"), f"{where}.source.data")
+        return DocumentPart(source=f"data:{media};base64,{data}", media_type=media, title=title)
+    if kind == "url":
+        return DocumentPart(source=string(source.get("url"), f"{where}.source.url"), title=title)
+    if kind == "file":
+        return DocumentPart(source=f"file_id:{string(source.get('file_id'), f'{where}.source.file_id')}",
+                            title=title)
+    if kind == "content":
+        blocks = arr(source.get("content"), f"{where}.source.content")
+        texts = []
+        for j, b in enumerate(blocks):
+            part = parse_block(b, f"{where}.source.content[{j}]", "user")
+            if isinstance(part, TextPart):
+                texts.append(part.text)
+        return DocumentPart(source=None, media_type="text/plain", text="\n".join(texts), title=title)
+    raise InvalidRequest(f"{where}.source.type must be text, base64, url, file or content; got {kind!r}.",
+                         param=f"{where}.source.type")
+
+
+def parse_tools(raw: Any) -> list[Tool]:
+    if raw is None:
+        return []
+    tools = []
+    for i, t in enumerate(arr(raw, "tools")):
+        where = f"tools[{i}]"
+        t = obj(t, where)
+        name = string(t.get("name"), f"{where}.name") or ""
+        if not name:
+            raise InvalidRequest(f"{where}.name must not be empty.", param=f"{where}.name")
+        schema = t.get("input_schema", t.get("inputSchema"))
+        kind = t.get("type")
+        if schema is None and kind in (None, "custom"):
+            raise InvalidRequest(f"{where}.input_schema is required.", param=f"{where}.input_schema")
+        if schema is not None and not isinstance(schema, dict):
+            raise InvalidRequest(f"{where}.input_schema must be an object, got {type_name(schema)}.",
+                                 param=f"{where}.input_schema")
+        description = string(t.get("description"), f"{where}.description", optional=True)
+        tools.append(Tool(name=name, description=description, parameters=schema))
+    return tools
+
+
+def parse_tool_choice(raw: Any) -> ToolChoice | None:
+    if raw is None:
+        return None
+    raw = obj(raw, "tool_choice")
+    kind = raw.get("type")
+    disable = bool(boolean(raw.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use",
+                           default=False))
+    if kind in ("auto", "none"):
+        return ToolChoice(mode=kind, disable_parallel=disable)
+    if kind == "any":
+        return ToolChoice(mode="required", disable_parallel=disable)
+    if kind == "tool":
+        name = string(raw.get("name"), "tool_choice.name")
+        return ToolChoice(mode="tool", name=name, disable_parallel=disable)
+    raise InvalidRequest(f"tool_choice.type must be auto, any, tool or none; got {kind!r}.", param="tool_choice.type")
+
+
+def parse_thinking(raw: Any) -> bool | None:
+    if raw is None:
+        return None
+    raw = obj(raw, "thinking")
+    if "enabled" in raw:
+        return boolean(raw.get("enabled"), "thinking.enabled")
+    kind = raw.get("type")
+    if kind in ("enabled", "adaptive"):
+        budget = raw.get("budget_tokens")
+        if budget is not None and (not isinstance(budget, int) or isinstance(budget, bool)):
+            raise InvalidRequest("thinking.budget_tokens must be an integer.", param="thinking.budget_tokens")
+        return True
+    if kind == "disabled":
+        return False
+    raise InvalidRequest(f"thinking.type must be enabled, adaptive or disabled; got {kind!r}.",
+                         param="thinking.type")

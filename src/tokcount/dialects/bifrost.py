@@ -1,0 +1,84 @@
+"""Bifrost ``POST /v1/count_tokens``: a Responses-API body with ``model`` as ``provider/model`` and ``fallbacks``.
+
+The input is read as the OpenAI Responses dialect reads it (``input`` items, ``instructions``, ``tools``,
+``tool_choice``, ``reasoning``). ``fallbacks`` are tried in order when a model is unknown or its files are missing.
+Every other field of the Bifrost page (``stream``, ``temperature``, ``store``, ...) is accepted and cannot change
+an input count. The answer carries the real token ids and strings of the rendered prompt.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..settings import Settings
+from ._api import ApiError, Job, Result
+from ._fields import arr, obj, string
+from .openai_responses import parse_request
+
+NAME = "bifrost"
+TYPES = {
+    "authentication": "authentication_error",
+    "unknown_model": "not_found_error",
+    "missing_assets": "not_found_error",
+    "request_too_large": "request_too_large",
+    "internal": "api_error",
+}
+
+
+def parse(body: Any, settings: Settings) -> Job:
+    body = obj(body, "body")
+    model = string(body.get("model"), "model") or ""
+    if not model.strip():
+        raise InvalidRequest("model must not be empty.", param="model")
+    fallbacks = [string(f, f"fallbacks[{i}]") or "" for i, f in enumerate(arr(body.get("fallbacks") or [],
+                                                                              "fallbacks"))]
+    if isinstance(body.get("input"), list):
+        arr(body["input"], "input", non_empty=True)
+    request = parse_request(body, input_required=True)
+    models = [settings.default_model if m.strip() == "default" else m for m in [model, *fallbacks] if m.strip()]
+    return Job(models=models, request=request, return_tokens=True, extra={"requested": model, "names": [model,
+                                                                                                        *fallbacks]})
+
+
+def _split(name: str) -> tuple[str, str]:
+    provider, sep, rest = name.partition("/")
+    return (provider, rest) if sep else ("", name)
+
+
+def format(job: Job, result: Result) -> dict[str, Any]:
+    count = result.count
+    assert count is not None
+    provider, model = _split(result.model)
+    return {
+        "object": "response.input_tokens",
+        "model": model,
+        "input_tokens": count.input_tokens,
+        "input_tokens_details": {
+            "text_tokens": count.input_tokens,
+            "image_tokens": 0,
+            "audio_tokens": 0,
+            "cached_tokens": 0,
+        },
+        "tokens": count.tokens or [],
+        "token_strings": count.token_strings or [],
+        "output_tokens": None,
+        "total_tokens": count.input_tokens,
+        "extra_fields": {
+            "provider": provider or "tokcount",
+            "request_type": "count_tokens",
+            "model_requested": job.extra.get("requested", result.model),
+            "latency": round(result.latency_ms),
+        },
+    }
+
+
+def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+    body = {
+        "is_bifrost_error": True,
+        "status_code": err.status,
+        "error": {"type": TYPES.get(err.kind, "invalid_request_error"), "code": err.kind, "message": err.message,
+                  "param": err.param},
+        "extra_fields": {"request_type": "count_tokens"},
+    }
+    return err.status, body

@@ -1,0 +1,86 @@
+"""vLLM's ``POST /tokenize`` and ``POST /detokenize``.
+
+``/tokenize`` takes ``prompt`` (a raw string: special-token strings in it are recognised, nothing is added) or
+``messages`` (a chat, rendered with the model's template; ``add_generation_prompt`` defaults to true as in vLLM,
+``continue_final_message`` continues the last assistant message, ``tools`` and ``chat_template_kwargs`` as in the
+chat API) and answers ``{count, max_model_len, tokens, token_strs}`` (``token_strs`` only with
+``return_token_strs: true``). ``/detokenize`` takes ``tokens`` and answers ``{"prompt": text}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..settings import Settings
+from ._api import ApiError, Job, Result, openai_style
+from ._fields import arr, boolean, obj, string
+from .openai_chat import parse_request
+
+NAME = "vllm"
+TYPES = {
+    "unknown_model": "NotFoundError",
+    "missing_assets": "NotFoundError",
+    "authentication": "Unauthorized",
+    "request_too_large": "BadRequestError",
+    "internal": "InternalServerError",
+}
+
+
+def _model(body: dict[str, Any], settings: Settings) -> str:
+    model = string(body.get("model"), "model", optional=True)
+    return settings.default_model if model is None or model.strip() in ("", "default") else model
+
+
+def parse(body: Any, settings: Settings) -> Job:
+    body = obj(body, "body")
+    model = _model(body, settings)
+    strs = bool(boolean(body.get("return_token_strs"), "return_token_strs", default=False))
+    has_prompt, has_messages = body.get("prompt") is not None, body.get("messages") is not None
+    if has_prompt == has_messages:
+        raise InvalidRequest("give exactly one of prompt or messages.", param="prompt" if has_prompt else "messages")
+    if has_prompt:
+        return Job(models=[model], op="text", text=string(body["prompt"], "prompt"), return_tokens=True,
+                   extra={"strs": strs})
+    arr(body["messages"], "messages", non_empty=True)
+    request = parse_request(body)
+    add_gen = boolean(body.get("add_generation_prompt"), "add_generation_prompt", default=True)
+    cont = boolean(body.get("continue_final_message"), "continue_final_message", default=False)
+    if add_gen and cont:
+        raise InvalidRequest("add_generation_prompt and continue_final_message cannot both be true.",
+                             param="continue_final_message")
+    if cont and request.messages[-1].role != "assistant":
+        raise InvalidRequest("continue_final_message needs a final assistant message.",
+                             param="continue_final_message")
+    request.add_generation_prompt = bool(add_gen)
+    return Job(models=[model], request=request, return_tokens=True, extra={"strs": strs})
+
+
+def parse_detokenize(body: Any, settings: Settings, max_ids: int) -> Job:
+    body = obj(body, "body")
+    tokens = arr(body.get("tokens"), "tokens")
+    if len(tokens) > max_ids:
+        raise InvalidRequest(f"tokens has {len(tokens)} ids; at most {max_ids} are accepted.", param="tokens")
+    for i, t in enumerate(tokens):
+        if not isinstance(t, int) or isinstance(t, bool) or t < 0:
+            raise InvalidRequest(f"tokens[{i}] must be a non-negative integer.", param=f"tokens[{i}]")
+    return Job(models=[_model(body, settings)], op="decode", ids=tokens)
+
+
+def format(job: Job, result: Result) -> dict[str, Any]:
+    count = result.count
+    assert count is not None
+    return {
+        "count": count.input_tokens,
+        "max_model_len": count.context_window,
+        "tokens": count.tokens,
+        "token_strs": count.token_strings if job.extra.get("strs") else None,
+    }
+
+
+def format_detokenize(job: Job, result: Result) -> dict[str, Any]:
+    return {"prompt": result.text}
+
+
+def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+    return openai_style(err, TYPES, default_type="BadRequestError")

@@ -1,0 +1,361 @@
+"""The HTTP service: every provider's count-tokens API shape in front of one engine.
+
+Each POST route is ``auth → read the body (size-capped) → one JSON parse → dialect.parse → engine →
+dialect.format``, and every failure on the way becomes the route's own error shape. Bodies are read by hand
+rather than by FastAPI's validation, so the size limit is enforced before anything is parsed (chunked bodies
+included), the JSON is parsed exactly once (orjson), and each dialect reports errors naming the exact field.
+Counting is CPU-bound and runs in the thread pool, so the event loop keeps accepting and answering (health
+checks included) while requests are counted.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi import Request as HttpRequest
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from . import loader
+from .count import count, count_text
+from .dialects import anthropic, bifrost, moonshot, openai_responses, stepfun, vllm
+from .dialects._api import ApiError, Job, Result
+from .errors import InvalidRequest, MissingAssets, RequestTooLarge, TokcountError, UnknownModel
+from .models.catalog import default_catalog
+from .request import Request, ToolResultPart
+from .settings import Settings
+
+log = logging.getLogger("tokcount.server")
+
+#: after an oversized body, keep reading (and dropping) up to this much more so the client gets the 413 instead
+#: of a reset connection while it is still sending; beyond it the connection is simply closed after the answer
+DRAIN_BYTES = 64 * 1024 * 1024
+
+Parse = Callable[[Any, Settings], Job]
+Format = Callable[[Job, Result], dict[str, Any]]
+
+
+def _json(status: int, body: Any) -> Response:
+    return Response(content=orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _error_response(dialect: ModuleType, err: ApiError) -> Response:
+    status, body = dialect.error(err)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    resp = _json(status, body)
+    if headers:
+        resp.headers.update(headers)
+    return resp
+
+
+class Service:
+    """The engine side of the server: settings, limits and running a parsed job. No HTTP in here."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._keys = tuple(k.encode("utf-8") for k in settings.api_keys)
+        self.ready = threading.Event()
+        self.preload_errors: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ auth
+    def authorized(self, headers: Any, *, x_api_key: bool) -> ApiError | None:
+        """None when the request may pass; keys are compared in constant time and never logged or echoed."""
+        if not self._keys:
+            return None
+        presented: list[str] = []
+        auth = headers.get("authorization")
+        if auth:
+            scheme, _, token = auth.partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                presented.append(token.strip())
+        if x_api_key and headers.get("x-api-key"):
+            presented.append(headers["x-api-key"].strip())
+        if not presented:
+            where = "an Authorization: Bearer header" + (" or an x-api-key header" if x_api_key else "")
+            return ApiError(401, "authentication", f"Missing API key: send {where}.")
+        ok = False
+        for value in presented:
+            p = value.encode("utf-8")
+            for key in self._keys:
+                ok |= hmac.compare_digest(p, key)
+        return None if ok else ApiError(401, "authentication", "Invalid API key.")
+
+    # ------------------------------------------------------------------ body
+    def parse_json(self, raw: bytes) -> Any:
+        if not raw.strip():
+            raise ApiError(400, "invalid_json", "The request body is empty; a JSON object is expected.",
+                           param="body")
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}.", param="body") from None
+        self._check_depth(body)
+        return body
+
+    def _check_depth(self, body: Any) -> None:
+        limit = self.settings.max_json_depth
+        stack: list[tuple[Any, int]] = [(body, 1)]
+        while stack:
+            value, depth = stack.pop()
+            if depth > limit:
+                raise ApiError(400, "invalid_request", f"The JSON body is nested deeper than {limit} levels.",
+                               param="body", schema=True)
+            if isinstance(value, dict):
+                stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
+            elif isinstance(value, list):
+                stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+
+    def check_limits(self, request: Request) -> None:
+        s = self.settings
+        if len(request.messages) > s.max_messages:
+            raise RequestTooLarge(f"messages has {len(request.messages)} entries; at most {s.max_messages} are "
+                                  "accepted.", param="messages")
+        parts = 0
+        for m in request.messages:
+            parts += len(m.parts)
+            for p in m.parts:
+                if isinstance(p, ToolResultPart) and not isinstance(p.content, str):
+                    parts += len(p.content)
+        if parts > s.max_parts:
+            raise RequestTooLarge(f"the messages hold {parts} content parts; at most {s.max_parts} are accepted.",
+                                  param="messages")
+        if len(request.tools) > s.max_tools:
+            raise RequestTooLarge(f"tools has {len(request.tools)} entries; at most {s.max_tools} are accepted.",
+                                  param="tools")
+
+    # ------------------------------------------------------------------ engine
+    def execute(self, job: Job) -> Result:
+        """Run ``job`` on the first of its models that is known and has its files (Bifrost fallbacks)."""
+        catalog = default_catalog()
+        started = time.perf_counter()
+        for i, name in enumerate(job.models):
+            try:
+                spec = catalog.resolve(name)
+                if job.op == "count":
+                    assert job.request is not None
+                    result = Result(model=name, count=count(spec, job.request, breakdown=False,
+                                                            return_tokens=job.return_tokens))
+                elif job.op == "text":
+                    assert job.text is not None
+                    result = Result(model=name, count=count_text(spec, job.text, return_tokens=job.return_tokens))
+                else:
+                    tokenizer = loader.load(spec).tokenizer
+                    try:
+                        result = Result(model=name, text=tokenizer.decode(job.ids or []))
+                    except ValueError as exc:
+                        raise InvalidRequest(f"tokens: {exc}.", param="tokens") from None
+            except (UnknownModel, MissingAssets) as exc:
+                if i + 1 < len(job.models):
+                    log.info("model %r not usable (%s); trying fallback %r", name, exc.kind, job.models[i + 1])
+                    continue
+                if i > 0:
+                    exc.message = f"{exc.message} (after trying {', '.join(map(repr, job.models[:i]))})"
+                raise
+            result.latency_ms = (time.perf_counter() - started) * 1000
+            return result
+        raise InvalidRequest("no model given.", param="model")  # pragma: no cover - parse guarantees one
+
+    def process(self, dialect: ModuleType, parse: Parse, fmt: Format, raw: bytes) -> Response:
+        """Everything after the body is read, run in a worker thread; never raises."""
+        try:
+            body = self.parse_json(raw)
+            try:
+                job = parse(body, self.settings)
+            except TokcountError as exc:
+                raise ApiError.of(exc, schema=True) from None
+            if job.request is not None:
+                self.check_limits(job.request)
+            result = self.execute(job)
+            return _json(200, fmt(job, result))
+        except ApiError as err:
+            return _error_response(dialect, err)
+        except TokcountError as exc:
+            return _error_response(dialect, ApiError.of(exc))
+        except RecursionError:
+            return _error_response(dialect, ApiError(400, "invalid_request", "The request is nested too deeply.",
+                                                     param="body"))
+        except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
+            log.exception("unexpected error in %s", getattr(dialect, "NAME", dialect.__name__))
+            return _error_response(dialect, ApiError(500, "internal", "Internal error while counting; see the "
+                                                     "server log."))
+
+    # ------------------------------------------------------------------ preload
+    def preload(self) -> None:
+        for name in self.settings.preload:
+            try:
+                model = loader.load(default_catalog().resolve(name))
+                model.template()
+            except TokcountError as exc:
+                self.preload_errors[name] = exc.message
+                log.error("preload of %r failed: %s", name, exc.message)
+        self.ready.set()
+
+
+async def _read_body(request: HttpRequest, limit: int) -> bytes:
+    """The body, or a 413 once it passes ``limit`` (declared or actually sent), before any parsing."""
+    declared = request.headers.get("content-length")
+    too_large = ApiError(413, "request_too_large", f"The request body exceeds the limit of {limit} bytes.",
+                         param="body")
+    if declared is not None:
+        try:
+            n = int(declared)
+        except ValueError:
+            raise ApiError(400, "invalid_request", "Content-Length is not a number.", param="body") from None
+        if n > limit:
+            if n <= limit + DRAIN_BYTES:
+                await _drain(request, limit + DRAIN_BYTES)
+            raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            await _drain(request, DRAIN_BYTES)
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _drain(request: HttpRequest, budget: int) -> None:
+    dropped = 0
+    try:
+        async for chunk in request.stream():
+            dropped += len(chunk)
+            if dropped > budget:
+                return
+    except Exception:  # the client went away: nothing to answer
+        return
+
+
+DOC_EXAMPLES: dict[str, dict[str, Any]] = {
+    "/v1/token/count": {"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]},
+    "/v1/tokenizers/estimate-token-count": {"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]},
+    "/v1/messages/count_tokens": {"model": "default", "system": "You are a tokenizer.",
+                                  "messages": [{"role": "user", "content": "Count tokens for this input."}]},
+    "/v1/count_tokens": {"model": "qwen/qwen3.5", "input": [{"role": "user", "content": "Hi"}]},
+    "/v1/responses/input_tokens": {"model": "qwen3.5", "input": "Hi"},
+    "/tokenize": {"model": "qwen3.5", "prompt": "Hello world", "return_token_strs": True},
+    "/detokenize": {"model": "qwen3.5", "tokens": [9419, 1879]},
+}
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app for ``settings`` (default: read from the environment and ``TOKCOUNT_CONFIG``)."""
+    settings = settings or Settings.load()
+    service = Service(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        if settings.preload:
+            threading.Thread(target=service.preload, name="tokcount-preload", daemon=True).start()
+        else:
+            service.ready.set()
+        yield
+
+    app = FastAPI(title="tokcount", version="0.1.0", lifespan=lifespan,
+                  description="Exact input-token counts behind the request shapes of providers' count-tokens APIs.")
+    app.state.service = service
+
+    def route(path: str, dialect: ModuleType, summary: str, parse: Parse | None = None, fmt: Format | None = None,
+              *, x_api_key: bool = False) -> None:
+        do_parse = parse or dialect.parse
+        do_format = fmt or dialect.format
+
+        async def handler(request: HttpRequest) -> Response:
+            denied = service.authorized(request.headers, x_api_key=x_api_key)
+            if denied is not None:
+                return _error_response(dialect, denied)
+            try:
+                raw = await _read_body(request, settings.max_body_bytes)
+            except ApiError as err:
+                return _error_response(dialect, err)
+            return await run_in_threadpool(service.process, dialect, do_parse, do_format, raw)
+
+        handler.__name__ = f"{dialect.NAME}_{path.strip('/').replace('/', '_').replace('-', '_')}"
+        extra = {"requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"type": "object"}, "example": DOC_EXAMPLES[path]}}}}
+        app.add_api_route(path, handler, methods=["POST"], summary=summary, openapi_extra=extra,
+                          description=(dialect.__doc__ or "").strip())
+
+    route("/v1/token/count", stepfun, "StepFun token count")
+    route("/v1/tokenizers/estimate-token-count", moonshot, "Moonshot (Kimi) estimate token count")
+    route("/v1/messages/count_tokens", anthropic, "Anthropic-style count tokens in a Message", x_api_key=True)
+    route("/v1/count_tokens", bifrost, "Bifrost count tokens")
+    route("/v1/responses/input_tokens", openai_responses, "OpenAI Responses input token count")
+    route("/tokenize", vllm, "vLLM-style tokenize")
+    max_ids = settings.max_token_ids
+    route("/detokenize", vllm, "vLLM-style detokenize",
+          parse=lambda body, s: vllm.parse_detokenize(body, s, max_ids), fmt=vllm.format_detokenize)
+
+    @app.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: preloaded models are loaded")
+    async def readyz() -> Response:
+        body = {"status": "ready" if service.ready.is_set() else "loading", "default_model": settings.default_model,
+                "preload": list(settings.preload), "preload_errors": service.preload_errors}
+        ok = service.ready.is_set() and not service.preload_errors
+        return _json(200 if ok else 503, body)
+
+    @app.get("/v1/models", summary="The model catalog, with whether each model's files are here")
+    async def models(request: HttpRequest) -> Response:
+        denied = service.authorized(request.headers, x_api_key=True)
+        if denied is not None:
+            return _error_response(openai_responses, denied)
+        return await run_in_threadpool(_models_body, settings)
+
+    return app
+
+
+def _models_body(settings: Settings) -> Response:
+    from .availability import availability
+
+    data = []
+    for spec in default_catalog().models.values():
+        data.append({"id": spec.id, "object": "model", "created": 0, "owned_by": spec.family, "repo": spec.repo,
+                     "aliases": list(spec.aliases), "context_window": spec.context_window,
+                     "available": availability(spec), "default": spec.id == _default_id(settings)})
+    return _json(200, {"object": "list", "data": data})
+
+
+def _default_id(settings: Settings) -> str | None:
+    try:
+        return default_catalog().resolve(settings.default_model).id
+    except TokcountError:
+        return None
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` and multi-worker serving: settings from the environment."""
+    return create_app(Settings.load())
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: str | None = None,
+          preload: list[str] | None = None) -> None:
+    """Run the service with uvicorn; ``workers > 1`` starts that many processes sharing the port."""
+    import uvicorn
+
+    if config:
+        os.environ["TOKCOUNT_CONFIG"] = str(Path(config).expanduser().resolve())
+    if preload:
+        os.environ["TOKCOUNT_PRELOAD"] = ",".join(preload)
+    settings = Settings.load()  # fail fast on a bad config, before any worker starts
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.info("tokcount serving on http://%s:%d (default model %s, auth %s)", host, port, settings.default_model,
+             "on" if settings.auth_enabled else "off")
+    if workers > 1:
+        uvicorn.run("tokcount.server:app_from_env", factory=True, host=host, port=port, workers=workers)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port)

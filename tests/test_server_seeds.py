@@ -1,0 +1,345 @@
+"""Every example of the seed API pages (../shared/seeds), sent as written to a real server over HTTP, answers in the
+documented shape with the engine's own count for that model (tokcount.count on the equivalent canonical request).
+
+Models are swapped only where the page's model has no vocabulary here: step-3.7-flash (StepFun) and kimi-k2.6
+(Moonshot) have none in ../shared/assets, so their examples run on qwen3.5 (vision) and minimax-m2.5 (text).
+Images are small data URLs instead of the pages' https URLs: the tests never touch the internet.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+import tokcount
+from serverkit import running_server
+from tokcount.settings import Settings
+
+PNG_1X1 = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAA"
+           "AABJRU5ErkJggg==")
+DEFAULT_MODEL = "qwen3.5"
+
+
+@pytest.fixture(scope="module")
+def base() -> Iterator[str]:
+    with running_server(Settings(default_model=DEFAULT_MODEL)) as url:
+        yield url
+
+
+def post(base: str, path: str, body: object) -> httpx.Response:
+    return httpx.post(base + path, json=body, timeout=60, headers={"Authorization": "Bearer $STEP_API_KEY"})
+
+
+def engine(model: str, chat: dict) -> int:
+    return tokcount.count(model, chat).input_tokens
+
+
+# ---------------------------------------------------------------- 000 StepFun POST /v1/token/count
+STEP_SYSTEM_TEXT = ("You are an AI assistant provided by StepFun. You excel at conversations in Chinese, English, and "
+                    "other languages. While keeping user data safe, you should answer quickly and accurately, and "
+                    "reject any content related to pornography, drugs, gambling, violence, or terrorism.")
+STEP_SYSTEM_VISION = ("You are an AI assistant provided by StepFun. You excel at Chinese, English, and many other "
+                      "languages, and you can describe user-provided images precisely. Keep user data safe, answer "
+                      "quickly and accurately, and refuse content related to pornography, drugs, gambling, "
+                      "violence, or terrorism.")
+
+STEPFUN_EXAMPLES = {
+    "text chat": {
+        "model": "step-3.7-flash",
+        "messages": [
+            {"role": "system", "content": STEP_SYSTEM_TEXT},
+            {"role": "user", "content": "Hi, please introduce StepFun's AI!"},
+        ],
+    },
+    "mixed media": {
+        "model": "step-3.7-flash",
+        "messages": [
+            {"role": "system", "content": STEP_SYSTEM_VISION},
+            {"role": "user", "content": [
+                {"type": "text", "text": "Describe this picture in elegant language."},
+                {"type": "image_url", "image_url": {"url": PNG_1X1}},  # page: an https .webp URL
+            ]},
+        ],
+    },
+    "base64 image": {
+        "model": "step-3.7-flash",
+        "messages": [
+            {"role": "system", "content": STEP_SYSTEM_VISION},
+            {"role": "user", "content": [
+                {"type": "text", "text": "Describe this image in elegant language."},
+                {"type": "image_url", "image_url": {"url": PNG_1X1}},
+            ]},
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("name", list(STEPFUN_EXAMPLES))
+def test_stepfun_examples(base: str, name: str) -> None:
+    body = copy.deepcopy(STEPFUN_EXAMPLES[name])
+    body["model"] = "qwen3.5"  # step-3.7-flash has no vocabulary here
+    r = post(base, "/v1/token/count", body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert set(out) == {"data"} and set(out["data"]) == {"total_tokens"}
+    assert out["data"]["total_tokens"] == engine("qwen3.5", {"messages": body["messages"]})
+
+
+# ---------------------------------------------------------------- 001 Anthropic-style, minimax/minimax-m2.5
+SEED_001_AS_WRITTEN = """{
+"model": "minimax/minimax-m2.5",
+"messages": [
+{
+"role": "user",
+"content": "What is the weather in Singapore today?"
+}
+],
+"system": "You are a helpful assistant that can use tools when needed."
+"tools": [
+{
+"name": "get_weather",
+"description": "Get the current weather information for a given city.",
+"input_schema": {
+"type": "object",
+"properties": {
+"city": {
+"type": "string",
+"description": "The name of the city, e.g. Singapore."
+},
+"unit": {
+"type": "string",
+"enum": ["celsius", "fahrenheit"]
+}
+},
+"required": ["city"]
+}
+}
+],
+"tool_choice": {
+"type": "auto"
+}
+}"""
+
+WEATHER_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "city": {"type": "string", "description": "The name of the city, e.g. Singapore."},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+    },
+    "required": ["city"],
+}
+
+
+def test_seed_001_as_written_is_malformed_json(base: str) -> None:
+    """The page's example lacks a comma after "system": a 400 in Anthropic's error shape, not a 500."""
+    r = httpx.post(base + "/v1/messages/count_tokens", content=SEED_001_AS_WRITTEN,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert "JSON" in body["error"]["message"]
+
+
+@pytest.mark.parametrize("query", ["", "?beta=true"])
+def test_seed_001_with_the_comma(base: str, query: str) -> None:
+    fixed = SEED_001_AS_WRITTEN.replace('when needed."\n"tools"', 'when needed.",\n"tools"')
+    r = httpx.post(base + "/v1/messages/count_tokens" + query, content=fixed,
+                   headers={"content-type": "application/json"})
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"input_tokens"}
+    chat = {
+        "messages": [
+            {"role": "system", "content": "You are a helpful assistant that can use tools when needed."},
+            {"role": "user", "content": "What is the weather in Singapore today?"},
+        ],
+        "tools": [{"type": "function", "function": {
+            "name": "get_weather", "description": "Get the current weather information for a given city.",
+            "parameters": WEATHER_SCHEMA}}],
+        "tool_choice": "auto",
+    }
+    assert r.json()["input_tokens"] == engine("minimax/minimax-m2.5", chat)
+
+
+# ---------------------------------------------------------------- 002 Anthropic-style, model "default"
+SEED_002 = {
+    "model": "default",
+    "messages": [{"role": "user", "content": "Count tokens for this input."}],
+    "system": [{"text": "You are a tokenizer."}],
+    "tools": [{
+        "name": "get_weather",
+        "description": "Get current weather for a city.",
+        "inputSchema": {
+            "properties": {"city": {"description": "City name.", "type": "string"}},
+            "required": ["city"],
+            "type": "object",
+        },
+    }],
+    "thinking": {"enabled": False},
+    "tool_choice": {"type": "auto", "disable_parallel_tool_use": False, "validation_mode": "lazy"},
+}
+
+
+def test_seed_002_default_model(base: str) -> None:
+    r = post(base, "/v1/messages/count_tokens", SEED_002)
+    assert r.status_code == 200, r.text
+    assert set(r.json()) == {"input_tokens"}
+    chat = {
+        "messages": [
+            {"role": "system", "content": "You are a tokenizer."},
+            {"role": "user", "content": "Count tokens for this input."},
+        ],
+        "tools": [{"type": "function", "function": {
+            "name": "get_weather", "description": "Get current weather for a city.",
+            "parameters": SEED_002["tools"][0]["inputSchema"]}}],
+        "chat_template_kwargs": {"enable_thinking": False},
+    }
+    assert r.json()["input_tokens"] == engine(DEFAULT_MODEL, chat)
+    # the thinking switch reaches the template: Qwen3.5 writes an empty think block when it is off
+    on = copy.deepcopy(SEED_002)
+    on["thinking"] = {"type": "enabled", "budget_tokens": 2048}
+    r_on = post(base, "/v1/messages/count_tokens", on)
+    assert r_on.json()["input_tokens"] == engine(DEFAULT_MODEL, {**chat, "chat_template_kwargs": {
+        "enable_thinking": True}})
+    assert r_on.json()["input_tokens"] != r.json()["input_tokens"]
+
+
+def test_seed_002_system_forms_are_equivalent(base: str) -> None:
+    counts = set()
+    for system in ("You are a tokenizer.", ["You are a tokenizer."], [{"text": "You are a tokenizer."}],
+                   [{"type": "text", "text": "You are a tokenizer.", "cache_control": {"type": "ephemeral"}}]):
+        r = post(base, "/v1/messages/count_tokens", {**SEED_002, "system": system})
+        assert r.status_code == 200, r.text
+        counts.add(r.json()["input_tokens"])
+    assert len(counts) == 1
+    r = post(base, "/v1/messages/count_tokens", {**SEED_002, "system": None})
+    assert r.json()["input_tokens"] < counts.pop()
+
+
+# ---------------------------------------------------------------- 003 Bifrost POST /v1/count_tokens
+SEED_003 = {
+    "model": "<string>",
+    "input": [{"role": "user", "content": "<string>"}],
+    "fallbacks": ["<string>"],
+    "tools": [{"type": "function", "function": {"name": "<string>", "arguments": {}}}],
+    "stream": True,
+    "stream_format": "<string>",
+    "background": True,
+    "conversation": "<string>",
+    "include": ["<string>"],
+    "instructions": "<string>",
+    "max_output_tokens": 123,
+    "max_tool_calls": 123,
+    "metadata": {},
+    "parallel_tool_calls": True,
+    "previous_response_id": "<string>",
+    "prompt_cache_key": "<string>",
+    "reasoning": {"effort": "<string>"},
+    "safety_identifier": "<string>",
+    "service_tier": "<string>",
+    "stream_options": {"include_usage": True},
+    "store": True,
+    "temperature": 123,
+    "text": {"max_tokens": 123},
+    "top_logprobs": 123,
+    "top_p": 123,
+    "tool_choice": "auto",
+    "truncation": "<string>",
+}
+
+
+def test_seed_003_every_field(base: str) -> None:
+    body = copy.deepcopy(SEED_003)
+    body["model"] = "qwen/qwen3.5"  # the page's placeholder "<string>" names no model
+    r = post(base, "/v1/count_tokens", body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert set(out) == {"object", "model", "input_tokens", "input_tokens_details", "tokens", "token_strings",
+                        "output_tokens", "total_tokens", "extra_fields"}
+    chat = {
+        "messages": [{"role": "system", "content": "<string>"}, {"role": "user", "content": "<string>"}],
+        "tools": [{"type": "function", "function": {"name": "<string>"}}],
+        "chat_template_kwargs": {"enable_thinking": True},
+    }
+    expected = tokcount.count("qwen3.5", chat, return_tokens=True)
+    assert out["input_tokens"] == expected.input_tokens == out["total_tokens"]
+    assert out["tokens"] == expected.tokens and out["token_strings"] == expected.token_strings
+    assert len(out["tokens"]) == out["input_tokens"]
+    assert out["output_tokens"] is None
+    assert out["model"] == "qwen3.5"
+    assert set(out["input_tokens_details"]) == {"text_tokens", "image_tokens", "audio_tokens", "cached_tokens"}
+    extra = out["extra_fields"]
+    assert extra["provider"] == "qwen" and extra["request_type"] == "count_tokens"
+    assert extra["model_requested"] == "qwen/qwen3.5"
+    assert isinstance(extra["latency"], int) and extra["latency"] >= 0
+
+
+def test_seed_003_fallbacks_in_order(base: str) -> None:
+    body = copy.deepcopy(SEED_003)
+    body["model"] = "nobody/no-such-model-xyz"
+    body["fallbacks"] = ["stepfun/step-3.7-flash", "minimax/minimax-m2.5"]  # unknown, then missing vocab, then ok
+    r = post(base, "/v1/count_tokens", body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["model"] == "minimax-m2.5" and out["extra_fields"]["provider"] == "minimax"
+    assert out["extra_fields"]["model_requested"] == "nobody/no-such-model-xyz"
+    body["fallbacks"] = ["stepfun/step-3.7-flash"]
+    r = post(base, "/v1/count_tokens", body)
+    assert r.status_code == 404
+    assert r.json()["is_bifrost_error"] is True and r.json()["error"]["type"] == "not_found_error"
+
+
+# ---------------------------------------------------------------- 004 Moonshot POST /v1/tokenizers/estimate-token-count
+KIMI_SYSTEM = ("You are Kimi, an AI assistant provided by Moonshot AI. You excel in Chinese and English conversations. "
+               "You provide users with safe, helpful, and accurate answers. You refuse to answer any questions "
+               "involving terrorism, racism, pornography, or violence. Moonshot AI is a proper noun and should not "
+               "be translated into other languages.")
+
+
+def test_moonshot_plain_text_example(base: str) -> None:
+    body = {
+        "model": "kimi-k2.6",
+        "messages": [
+            {"role": "system", "content": KIMI_SYSTEM},
+            {"role": "user", "content": "Hello, my name is Li Lei. What is 1+1?"},
+        ],
+    }
+    body["model"] = "minimax-m2.5"  # kimi-k2.6 has no vocabulary here
+    r = post(base, "/v1/tokenizers/estimate-token-count", body)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"data": {"total_tokens": engine("minimax-m2.5", {"messages": body["messages"]})}}
+
+
+def test_moonshot_vision_example(base: str) -> None:
+    payload = {
+        "model": "kimi-k2.6",
+        "messages": [
+            {"role": "system", "content": KIMI_SYSTEM},
+            {"role": "user", "content": [
+                {"type": "image_url", "image_url": {"url": PNG_1X1}},
+                {"type": "text", "text": "Please describe the content of the image."},
+            ]},
+        ],
+    }
+    payload["model"] = "qwen3.5"  # kimi-k2.6 has no vocabulary here; a vision model instead
+    r = httpx.post(base + "/v1/tokenizers/estimate-token-count", content=json.dumps(payload),
+                   headers={"Authorization": "Bearer sk-test", "Content-Type": "application/json"}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert "error" not in r.json()
+    assert r.json()["data"]["total_tokens"] == engine("qwen3.5", {"messages": payload["messages"]})
+
+
+def test_moonshot_partial_mode(base: str) -> None:
+    messages = [{"role": "user", "content": "Write a haiku."},
+                {"role": "assistant", "content": "Autumn moonlight", "partial": True}]
+    r = post(base, "/v1/tokenizers/estimate-token-count", {"model": "qwen3.5", "messages": messages})
+    continued = tokcount.count("qwen3.5", {"messages": messages, "add_generation_prompt": False}).input_tokens
+    assert r.json()["data"]["total_tokens"] == continued
+    finished = [messages[0], {"role": "assistant", "content": "Autumn moonlight"}]
+    r2 = post(base, "/v1/tokenizers/estimate-token-count", {"model": "qwen3.5", "messages": finished})
+    assert r2.json()["data"]["total_tokens"] == tokcount.count(
+        "qwen3.5", {"messages": finished, "add_generation_prompt": True}).input_tokens
+    assert r2.json()["data"]["total_tokens"] > continued
