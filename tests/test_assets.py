@@ -49,45 +49,46 @@ def _reload_hub_constants() -> None:
 
 def test_download_from_hub_endpoint_then_cache(isolated_env, monkeypatch) -> None:
     served = isolated_env / "served"
-    shutil.copytree(HUB / "Qwen" / "Qwen3-8B", served / "Qwen" / "Qwen3-8B")
+    repo = "meta-llama/Llama-3.1-8B-Instruct"  # not in any installed package: only the Hub has it
+    shutil.copytree(HUB / repo, served / repo)
     expected = None
     with HubServer(served) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
         _reload_hub_constants()
-        got = tokcount.count("Qwen/Qwen3-8B", CHAT)
+        got = tokcount.count(repo, CHAT)
         assert any("tokenizer.json" in line for line in hub.log)
         expected = got.input_tokens
     # the Hub is gone now: the same count must come from the download cache, offline
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _reload_hub_constants()
     loader.clear()
-    again = tokcount.count("Qwen/Qwen3-8B", CHAT)
+    again = tokcount.count(repo, CHAT)
     assert again.input_tokens == expected
-    assert "hf-cache" in str(loader.load(tokcount.count.__globals__["resolve"]("qwen3-8b")).tokenizer_path)
+    assert "hf-cache" in str(loader.load(tokcount.count.__globals__["resolve"](repo)).tokenizer_path)
     # and equal to the count from the shared assets
     monkeypatch.setenv("TOKCOUNT_ASSET_DIRS", str(ASSETS))
     loader.clear()
-    assert tokcount.count("Qwen/Qwen3-8B", CHAT).input_tokens == expected
+    assert tokcount.count(repo, CHAT).input_tokens == expected
 
 
 def test_pull_command_downloads_ahead(isolated_env, monkeypatch) -> None:
     served = isolated_env / "served"
-    shutil.copytree(HUB / "zai-org" / "GLM-4.7-Flash", served / "zai-org" / "GLM-4.7-Flash")
+    shutil.copytree(HUB / "meta-llama" / "Llama-3.1-8B-Instruct", served / "meta-llama" / "Llama-3.1-8B-Instruct")
     with HubServer(served) as hub:
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "TOKCOUNT_ASSET_DIRS": "",
                "HF_HUB_CACHE": str(isolated_env / "hf-cache"), "HF_HOME": str(isolated_env / "hf-home")}
-        out = subprocess.run([sys.executable, "-m", "tokcount.cli", "pull", "glm-4.7-flash"], env=env,
+        out = subprocess.run([sys.executable, "-m", "tokcount.cli", "pull", "llama-3.1"], env=env,
                              capture_output=True, text=True, timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "glm-4.7-flash: tokenizer" in out.stdout and "hf-cache" in out.stdout
+    assert "llama-3.1-8b-instruct: tokenizer" in out.stdout and "hf-cache" in out.stdout
 
 
 def test_missing_assets_names_files_and_places(isolated_env) -> None:
     with pytest.raises(MissingAssets) as err:
-        tokcount.count("deepseek-v4", CHAT)
+        tokcount.count("gemma-3", CHAT)
     msg = err.value.message
-    assert "deepseek-v4" in msg and "tokenizer.json" in msg
+    assert "gemma-3-1b-it" in msg and "tokenizer.json" in msg
     assert "Hugging Face cache" in msg and "HF_HUB_OFFLINE" in msg
     assert err.value.status == 404
 

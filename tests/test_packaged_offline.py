@@ -70,6 +70,8 @@ def test_packaged_files_count_like_the_reference_assets(tmp_path: Path) -> None:
     for key, digest in out["sha256"].items():
         reference = HUB / key
         assert digest is not None, f"{key}: {PACKAGED[key]} is not installed (pip install tokcount[offline])"
+        if key.startswith("mistralai/"):  # no reference copy here: tests/test_mistral.py checks these by count
+            continue
         assert digest == hashlib.sha256(reference.read_bytes()).hexdigest(), f"{key} differs from {reference}"
 
     for name in OFFLINE_MODELS:
