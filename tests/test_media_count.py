@@ -175,3 +175,21 @@ def test_video_parts_are_labelled_not_exact() -> None:
     assert not got.exact
     assert any("video" in n for n in got.notes)
     assert got.breakdown["media"][0]["kind"] == "video"
+
+
+def test_cli_reads_local_image_paths(tmp_path, capsys) -> None:
+    from tokcount.cli import main
+
+    img = tmp_path / "shot.png"
+    Image.new("RGB", (1000, 500)).save(img)
+    body = {"model": "qwen3.5", "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": str(img)}}, {"type": "text", "text": "hi"}]}]}
+    req = tmp_path / "req.json"
+    req.write_text(json.dumps(body))
+    assert main(["count", str(req)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # 1000×500 → smart_resize(32 px) → 992×512 → 31×16 tokens = 496 pads + 2
+    assert out["breakdown"]["media"][0] == {"index": 0, "kind": "image", "where": "messages[0].content[0]",
+                                            "width": 1000, "height": 500, "tokens": 498}
+    with pytest.raises(MediaError, match="unsupported image source"):  # the library/server never reads paths
+        tokcount.count("qwen3.5", body)
