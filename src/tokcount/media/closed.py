@@ -105,7 +105,7 @@ def anthropic_image_tokens(model: str, width: int, height: int) -> int:
 # Gemini: 258 per image with both sides ≤ 384 px, else 258 per 768×768 tile (Gemini 2.x docs);
 # Gemini 3 `media_resolution` sets a fixed budget per image.
 GEMINI_TILE_TOKENS = 258
-GEMINI3_RESOLUTION_TOKENS = {"low": 280, "medium": 560, "high": 1120, "ultra_high": 2240}
+GEMINI3_RESOLUTION_TOKENS = {"low": 280, "medium": 560, "high": 1120}
 
 
 def gemini_image_tokens(model: str, width: int, height: int, media_resolution: str | None = None) -> int:
