@@ -26,6 +26,8 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
@@ -193,11 +195,18 @@ def _allowed(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: FetchP
     return addr.is_global and not (addr.is_multicast or addr.is_reserved or addr.is_unspecified)
 
 
+_RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tokcount-dns")
+
+
 def resolve_address(host: str, port: int, policy: FetchPolicy, where: str) -> str:
-    """Resolve ``host`` once and return an address the guard allows (the connection goes to exactly that)."""
+    """Resolve ``host`` once and return an address the guard allows (the connection goes to exactly that).
+    The lookup runs in a small pool so a slow resolver costs at most ``policy.timeout``."""
+    future = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError) as exc:
+        infos = future.result(timeout=policy.timeout)
+    except FutureTimeout:
+        raise MediaError(f"{where}: resolving {host!r} took longer than {policy.timeout:g} s.", param=where) from None
+    except (OSError, UnicodeError) as exc:
         raise MediaError(f"{where}: cannot resolve {host!r} ({exc}).", param=where) from None
     refused = []
     for _family, _type, _proto, _name, sockaddr in infos:
