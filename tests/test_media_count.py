@@ -115,8 +115,9 @@ def test_gemma3_counts_like_its_full_processor() -> None:
                                   extra_special_tokens={k: cfg[k] for k in ("boi_token", "eoi_token", "image_token")})
     tok.chat_template = cfg["chat_template"]
     proc = Gemma3Processor(image_processor=Gemma3ImageProcessorPil(), tokenizer=tok, image_seq_length=256)
-    # Gemma 3 with vision (4b/12b/27b) shares the 1b's tokenizer and template; give the 1b spec the vision rule
-    spec = dataclasses.replace(resolve("gemma-3-1b-it"), id="gemma-3-1b-it+vision", vision="gemma3")
+    # Gemma 3 with vision (4b/12b/27b): the catalog falls back to the 1b's tokenizer and template
+    spec = resolve("gemma-3-27b-it")
+    assert spec.vision == "gemma3"
     for case in IMAGE_CASES[:6]:
         messages = [m for m in _as_template_parts(case["messages"]) if m["role"] != "system"]
         rendered = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -193,3 +194,14 @@ def test_cli_reads_local_image_paths(tmp_path, capsys) -> None:
                                             "width": 1000, "height": 500, "tokens": 498}
     with pytest.raises(MediaError, match="unsupported image source"):  # the library/server never reads paths
         tokcount.count("qwen3.5", body)
+
+
+def test_too_many_media_parts_is_413() -> None:
+    from tokcount.errors import RequestTooLarge
+    from tokcount.media.sources import FetchPolicy
+
+    url = "data:image/gif;base64,R0lGODlhAQABAAAAACw="
+    msg = {"role": "user", "content": [{"type": "image_url", "image_url": {"url": url}}] * 3}
+    with pytest.raises(RequestTooLarge) as err:
+        tokcount.count("qwen3.5", [msg], media_policy=FetchPolicy(max_media_parts=2))
+    assert err.value.status == 413

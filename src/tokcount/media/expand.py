@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MediaError
+from ..errors import MediaError, RequestTooLarge
 from ..request import ImagePart, Message, Part, Request, ToolResultPart, VideoPart
 from .rules import rule_for
-from .sources import FetchPolicy, image_size
+from .sources import FetchPolicy, default_policy, image_size
 
 
 @dataclass
@@ -62,6 +62,10 @@ def count_media(tokenizer: Any, vision: str, req: Request, prompt: str, *,
                 policy: FetchPolicy | None = None) -> MediaCount:
     """The exact prompt token count with every image expanded, and what each image costs."""
     parts = media_parts(req)
+    policy = policy or default_policy()
+    if len(parts) > policy.max_media_parts:
+        raise RequestTooLarge(f"the request has {len(parts)} image/video parts; at most {policy.max_media_parts} "
+                              "are counted per request.", param="messages")
     rule = rule_for(vision)
     base = tokenizer.count(prompt)
     if rule is None:

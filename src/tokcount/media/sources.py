@@ -51,6 +51,7 @@ class FetchPolicy:
     timeout: float = 5.0                   # per connect / read
     deadline: float = 10.0                 # whole fetch, redirects included
     max_redirects: int = 5
+    max_media_parts: int = 256             # images/videos in one request (each may cost a fetch)
     allow_remote: bool = True
     allow_local: bool = False
     allow_networks: tuple[str, ...] = ()   # CIDRs let through the address guard (tests: "127.0.0.1/32")
