@@ -22,7 +22,7 @@ from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLIm
 import tokcount
 from conftest import HUB, has_media, load_corpus
 from oracle import oracle_tokenizer
-from tokcount.count import resolve
+from tokcount.count import as_request, resolve
 from tokcount.errors import MediaError
 
 IMAGE_CASES = [c for c in load_corpus() if has_media(c)]
@@ -163,7 +163,7 @@ def test_known_sizes_skip_reading_and_bad_images_name_the_part() -> None:
         tokcount.count("qwen3.5", [good])
     assert err.value.param == "messages[0].content[1]"
     assert err.value.status == 400
-    req = tokcount.count.__globals__["as_request"]([good])
+    req = as_request([good])
     req.messages[0].parts[1].width, req.messages[0].parts[1].height = 1024, 1024
     got = tokcount.count("qwen3.5", req)
     assert got.breakdown["media"][0]["tokens"] == 1024 + 2
