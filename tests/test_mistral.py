@@ -93,3 +93,24 @@ def test_long_tool_call_ids_keep_their_last_nine_characters_as_in_vllm() -> None
                                                                                  tools=tools)).tokens)
     got = tokcount.count("mistral-nemo", {"messages": chat("call_abc123XYZ789"), "tools": tools})
     assert got.exact and got.input_tokens == expected
+
+
+@pytest.mark.parametrize("size", [(1, 1), (640, 480), (1024, 1024), (5000, 300), (30000, 20)])
+def test_pixtral_images_count_from_the_header_alone(size: tuple[int, int]) -> None:
+    """Pixtral image tokens via a blank image of the header's size equal mistral-common on the real image."""
+    import base64
+    import io
+
+    from mistral_common.protocol.instruct.messages import ImageChunk, TextChunk, UserMessage
+    from PIL import Image
+
+    image = Image.new("RGB", size, (200, 30, 30))
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    ref = MistralTokenizer.v3(is_tekken=True, is_mm=True)
+    expected = len(ref.encode_chat_completion(ChatCompletionRequest(messages=[UserMessage(content=[
+        TextChunk(text="What is this?"), ImageChunk(image=image)])])).tokens)
+    got = tokcount.count("pixtral-12b", {"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": {"url": url}}]}]})
+    assert got.input_tokens == expected and got.exact

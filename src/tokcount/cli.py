@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any, TextIO
@@ -18,12 +19,15 @@ def _error_obj(exc: Exception) -> dict[str, Any]:
 
 def _count_one(model: str, body: Any, dialect: str, tokens: bool) -> dict[str, Any]:
     from .count import count
+    from .media.sources import default_policy
 
     if dialect != "openai-chat":
         raise TokcountError(f"unknown dialect {dialect!r}")
     if isinstance(body, dict) and model is None:
         model = body.get("model")
-    return count(model, body, return_tokens=tokens).to_dict()
+    # the CLI reads local image paths (and file:// URLs); a server never does
+    policy = dataclasses.replace(default_policy(), allow_local=True)
+    return count(model, body, return_tokens=tokens, media_policy=policy).to_dict()
 
 
 def cmd_count(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:

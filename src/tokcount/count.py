@@ -13,8 +13,10 @@ from typing import Any
 from . import loader
 from .dialects.openai_chat import parse_request
 from .errors import InvalidRequest
+from .media.expand import count_media, has_media, placeholder_for
+from .media.sources import FetchPolicy
 from .models.catalog import Catalog, ModelSpec, default_catalog
-from .request import ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, VideoPart
+from .request import Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, VideoPart
 from .result import Count
 from .templates.prepare import template_messages, template_tools
 from .templates.render import render
@@ -45,7 +47,8 @@ def render_prompt(model: loader.LoadedModel, req: Request, *, with_tools: bool =
         raise InvalidRequest("messages must not be empty.", param="messages")
     source = model.template()
     iterates = model.iterates_content()
-    messages = template_messages(req, iterates=iterates, args_as_string=model.spec.tool_arguments == "string")
+    messages = template_messages(req, iterates=iterates, args_as_string=model.spec.tool_arguments == "string",
+                                 media_placeholder=placeholder_for(model.spec.vision))
     last_is_assistant = req.messages[-1].role == "assistant"
     add_gen = req.add_generation_prompt if req.add_generation_prompt is not None else not last_is_assistant
     continue_final = last_is_assistant and not add_gen and _has_text(req.messages[-1])
@@ -63,8 +66,12 @@ def _has_text(msg: Message) -> bool:
 
 
 def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any], *, breakdown: bool = True,
-          return_tokens: bool = False, catalog: Catalog | None = None) -> Count:
-    """Exact input tokens of ``request`` for ``model`` (a catalog name, alias, or any Hub repo id)."""
+          return_tokens: bool = False, catalog: Catalog | None = None,
+          media_policy: FetchPolicy | None = None) -> Count:
+    """Exact input tokens of ``request`` for ``model`` (a catalog name, alias, or any Hub repo id).
+
+    Images count as the model's processor expands them (sizes read from headers; ``media_policy`` limits how).
+    """
     spec = resolve(model, catalog)
     req = as_request(request)
     if spec.renderer != "jinja":  # Mistral (mistral-common) and closed models (built-in framings)
@@ -72,12 +79,13 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     loaded = loader.load(spec)
     prompt = render_prompt(loaded, req)
     tok = loaded.tokenizer
-    total = tok.count(prompt)
+    base = total = tok.count(prompt)
     notes: list[str] = []
     exact = True
-    if any(isinstance(p, ImagePart | VideoPart) for m in req.messages for p in m.parts):
-        exact = False
-        notes.append("image/video tokens are not counted for this model: only the template's placeholders are")
+    media = count_media(tok, spec.vision, req, prompt, policy=media_policy) if has_media(req) else None
+    if media is not None:
+        total, exact = media.total, media.exact
+        notes.extend(media.notes)
     result = Count(
         model=spec.id,
         input_tokens=total,
@@ -87,8 +95,14 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
         notes=notes,
     )
     if breakdown:
-        result.breakdown = _breakdown(loaded, req, prompt, total)
+        result.breakdown = _breakdown(loaded, req, prompt, base)
+        if media is not None:  # media tokens move out of the template's share; the parts still sum to the total
+            result.breakdown["media"] = media.parts
+            result.breakdown["media_tokens"] = media.tokens
+            result.breakdown["template"] += total - base - media.tokens
     if return_tokens:
+        if media is not None:
+            notes.append("tokens/token_strings list the prompt before image expansion")
         ids = tok.encode(prompt)
         result.tokens = ids
         result.token_strings = [tok.id_to_string(i) for i in ids]

@@ -40,17 +40,36 @@ def _text(parts: list[Any]) -> str:
     return "\n".join(p.text for p in parts if isinstance(p, TextPart))
 
 
-def _user_content(msg: Message) -> Any:
-    from mistral_common.protocol.instruct.messages import ImageURLChunk, TextChunk
+def _image_chunk(part: ImagePart, where: str, max_size: int | None) -> Any:
+    """An image of the part's size: Pixtral's token count depends on width and height only, so the size is read
+    from the header through tokcount's guarded reader (mistral-common would otherwise download URLs itself)."""
+    from mistral_common.protocol.instruct.messages import ImageChunk
+    from PIL import Image
+
+    from ..media.sources import image_size
+
+    if part.width and part.height:
+        width, height = part.width, part.height
+    else:
+        info = image_size(part.url, where=where)
+        width, height = info.width, info.height
+    ratio = max(width, height) / max_size if max_size else 1.0
+    if ratio > 1:  # the encoder's own downscaling, done here so a huge image is never allocated
+        width, height = max(round(width / ratio), 1), max(round(height / ratio), 1)
+    return ImageChunk(image=Image.new("RGB", (width, height)))
+
+
+def _user_content(msg: Message, where: str, max_size: int | None) -> Any:
+    from mistral_common.protocol.instruct.messages import TextChunk
 
     if not any(isinstance(p, ImagePart) for p in msg.parts):
         return _text(msg.parts)
     chunks: list[Any] = []
-    for p in msg.parts:
+    for j, p in enumerate(msg.parts):
         if isinstance(p, TextPart):
             chunks.append(TextChunk(text=p.text))
         elif isinstance(p, ImagePart):
-            chunks.append(ImageURLChunk(image_url=p.url))
+            chunks.append(_image_chunk(p, f"{where}.content[{j}]", max_size))
     return chunks
 
 
@@ -78,7 +97,7 @@ def mistral_call_id(call_id: str | None) -> tuple[str, bool]:
     return "".join(alphabet[b % 62] for b in digest[:9]), True
 
 
-def to_mistral(req: Request, *, with_tools: bool = True) -> tuple[Any, list[str]]:
+def to_mistral(req: Request, *, with_tools: bool = True, max_image_size: int | None = None) -> tuple[Any, list[str]]:
     """The ``ChatCompletionRequest`` mistral-common encodes, prepared as vLLM prepares it (reasoning dropped, the
     last assistant message continued as a prefix), and notes on anything that makes the count inexact."""
     from mistral_common.protocol.instruct.messages import AssistantMessage, SystemMessage, ToolMessage, UserMessage
@@ -91,7 +110,7 @@ def to_mistral(req: Request, *, with_tools: bool = True) -> tuple[Any, list[str]
         if msg.role in ("system", "developer"):
             messages.append(SystemMessage(content=_text(msg.parts)))
         elif msg.role == "user":
-            messages.append(UserMessage(content=_user_content(msg)))
+            messages.append(UserMessage(content=_user_content(msg, f"messages[{i}]", max_image_size)))
         elif msg.role == "assistant":
             calls = []
             for c in msg.parts:
@@ -122,7 +141,9 @@ def to_mistral(req: Request, *, with_tools: bool = True) -> tuple[Any, list[str]
 def encode(tokenizer: Any, req: Request, *, with_tools: bool = True) -> tuple[list[int], list[str]]:
     """Token ids of the request and notes on anything counted inexactly."""
     try:
-        mreq, notes = to_mistral(req, with_tools=with_tools)
+        encoder = getattr(tokenizer.instruct_tokenizer, "image_encoder", None)
+        max_size = encoder.image_config.max_image_size if encoder is not None else None
+        mreq, notes = to_mistral(req, with_tools=with_tools, max_image_size=max_size)
     except (ValueError, TypeError) as exc:  # pydantic validation of the message shapes
         raise InvalidRequest(f"Mistral request is invalid: {exc}") from exc
     try:

@@ -5,7 +5,7 @@ completion. These conventions are what "exact" means for a template:
 - tool-call arguments are passed as an object, or as the caller's JSON string when the catalog says the template
   wants strings (DeepSeek-V3.1's official template);
 - a list of text parts stays a list when the template iterates over content, else the texts are joined with
-  ``"\\n"``;
+  ``"\\n"``, after one line per image holding the model's image placeholder (vLLM's "string" content format);
 - reasoning is passed as ``reasoning_content`` (and ``thinking``, which gpt-oss templates read), as
   ``transformers`` aliases it; keys whose value would be ``None`` are left out, as ``transformers`` drops them.
 """
@@ -40,7 +40,8 @@ def tool_schema(tool: Tool) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def _content(parts: list[Part], as_list: bool, iterates: bool) -> str | list[dict[str, Any]]:
+def _content(parts: list[Part], as_list: bool, iterates: bool,
+             placeholder: str | None = None) -> str | list[dict[str, Any]]:
     visible = [p for p in parts if isinstance(p, TextPart | ImagePart | VideoPart)]
     if as_list and iterates:
         out: list[dict[str, Any]] = []
@@ -52,7 +53,11 @@ def _content(parts: list[Part], as_list: bool, iterates: bool) -> str | list[dic
             else:
                 out.append({"type": "video"})
         return out
-    return "\n".join(p.text for p in visible if isinstance(p, TextPart))
+    texts = [p.text for p in visible if isinstance(p, TextPart)]
+    n_images = sum(isinstance(p, ImagePart) for p in visible)
+    if placeholder and n_images:
+        return "\n".join([placeholder] * n_images + ["\n".join(texts)])
+    return "\n".join(texts)
 
 
 def _arguments(call: ToolCallPart, want_string: bool) -> dict[str, Any] | str:
@@ -65,24 +70,25 @@ def _arguments(call: ToolCallPart, want_string: bool) -> dict[str, Any] | str:
     return json.dumps(call.arguments, ensure_ascii=False)
 
 
-def template_message(msg: Message, *, iterates: bool, args_as_string: bool) -> dict[str, Any]:
+def template_message(msg: Message, *, iterates: bool, args_as_string: bool,
+                     media_placeholder: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"role": msg.role}
     reasoning = [p.text for p in msg.parts if isinstance(p, ThinkingPart) and not p.redacted]
     if msg.role == "tool":
         result = next((p for p in msg.parts if isinstance(p, ToolResultPart)), None)
         if result is None:
-            out["content"] = _content(msg.parts, msg.content_is_list, iterates)
+            out["content"] = _content(msg.parts, msg.content_is_list, iterates, media_placeholder)
         elif isinstance(result.content, str):
             out["content"] = result.content
         else:
-            out["content"] = _content(result.content, msg.content_is_list, iterates)
+            out["content"] = _content(result.content, msg.content_is_list, iterates, media_placeholder)
         if result is not None and result.tool_call_id is not None:
             out["tool_call_id"] = result.tool_call_id
         name = msg.name or (result.name if result is not None else None)
         if name is not None:
             out["name"] = name
         return out
-    out["content"] = _content(msg.parts, msg.content_is_list, iterates)
+    out["content"] = _content(msg.parts, msg.content_is_list, iterates, media_placeholder)
     calls = [p for p in msg.parts if isinstance(p, ToolCallPart)]
     if calls:
         out["tool_calls"] = [
@@ -101,8 +107,10 @@ def template_message(msg: Message, *, iterates: bool, args_as_string: bool) -> d
     return out
 
 
-def template_messages(request: Request, *, iterates: bool, args_as_string: bool) -> list[dict[str, Any]]:
-    return [template_message(m, iterates=iterates, args_as_string=args_as_string) for m in request.messages]
+def template_messages(request: Request, *, iterates: bool, args_as_string: bool,
+                      media_placeholder: str | None = None) -> list[dict[str, Any]]:
+    return [template_message(m, iterates=iterates, args_as_string=args_as_string,
+                             media_placeholder=media_placeholder) for m in request.messages]
 
 
 def template_tools(request: Request) -> list[dict[str, Any]] | None:
