@@ -157,9 +157,13 @@ def _load_tokenizer(spec: ModelSpec, path: Path, config: dict[str, Any]) -> Toke
             return tok
         variables = {k: v for k in SPECIAL_TOKEN_KEYS if (v := _token_text(config.get(k))) is not None}
         if path.suffix == ".json":
+            from .tokenizers.fast import fastest_exact
             from .tokenizers.hf import HFEncoder, added_tokens_of
 
-            tok = Tokenizer(spec.id, HFEncoder(path), added_tokens_of(path), variables)
+            source = path.read_bytes()
+            data = json.loads(source)
+            encoder = fastest_exact(HFEncoder(path, source.decode("utf-8")), data, source)
+            tok = Tokenizer(spec.id, encoder, added_tokens_of(path, data), variables)
         else:
             from .tokenizers.tiktoken_file import TiktokenEncoder
 

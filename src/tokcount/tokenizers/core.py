@@ -40,6 +40,10 @@ class SegmentCache:
                 self.misses += 1
             return n
 
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
     def put(self, text: str, n: int) -> None:
         with self._lock:
             self._data[text] = n

@@ -15,9 +15,9 @@ class HFEncoder:
 
     engine = "tokenizers"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, source: str | None = None) -> None:
         self.path = path
-        self._tok = HFTokenizer.from_file(str(path))
+        self._tok = HFTokenizer.from_str(source) if source is not None else HFTokenizer.from_file(str(path))
         # Templates write BOS/EOS themselves; the post-processor must not add them again.
         self._tok.no_truncation()
         self._tok.no_padding()
@@ -36,6 +36,11 @@ class HFEncoder:
     def id_to_string(self, token_id: int) -> str:
         return self._tok.id_to_token(token_id) or ""
 
+    def normalize(self, text: str) -> str:
+        """``text`` through the file's own normalizer (faster engines are fed this, see :mod:`.fast`)."""
+        normalizer = self._tok.normalizer
+        return normalizer.normalize_str(text) if normalizer is not None else text
+
     #: the file's own decoder knows its added tokens, so whole id lists are decoded in one call
     decodes_added = True
 
@@ -48,10 +53,11 @@ class HFEncoder:
         return self._tok.decode(ids, skip_special_tokens=False)
 
 
-def added_tokens_of(path: Path) -> AddedTokens:
-    """The ``added_tokens`` of a ``tokenizer.json``, with their matching flags."""
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
+def added_tokens_of(path: Path, data: dict | None = None) -> AddedTokens:
+    """The ``added_tokens`` of a ``tokenizer.json`` (its parsed ``data`` if already read), with their flags."""
+    if data is None:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
     return AddedTokens(
         AddedToken(
             content=t["content"],

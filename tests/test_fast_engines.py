@@ -1,0 +1,157 @@
+"""Every vocabulary in ../shared/assets runs on a faster engine than ``tokenizers``, and that engine is identical to
+``tokenizers`` (the reference for tokenizer.json files) on large, varied text: the whole corpus, the Python standard
+library's sources, unicode edge cases (marks, NFC re-ordering, CJK, emoji sequences, private-use and unassigned code
+points), long whitespace runs and numbers. Texts go through the production Tokenizer (added-token splitting, segment
+cache, engine), and the oracle is ``tokenizers`` encoding the same whole text with ``add_special_tokens=False``.
+"""
+
+from __future__ import annotations
+
+import random
+import sysconfig
+from pathlib import Path
+
+import pytest
+from tokenizers import Tokenizer as HFTokenizer
+
+from conftest import HUB, load_corpus
+from tokcount import loader
+from tokcount.models.catalog import default_catalog
+from tokcount.tokenizers.fast import FastEncoder
+
+#: model → the engine it must get (a change here is a speed regression or a new proof, never silent)
+EXPECTED = {
+    "qwen3-8b": "quicktok",
+    "qwen3.5": "tiktoken",
+    "minimax-m2.5": "quicktok",
+    "minimax-m3": "quicktok",
+    "glm-4.5v": "tiktoken",
+    "glm-4.7-flash": "tiktoken",
+    "deepseek-v3.1": "kitoken",
+    "deepseek-v3.2": "kitoken",
+    "deepseek-v4": "kitoken",
+    "llama-3.1": "quicktok",
+    "gpt-oss-20b": "quicktok",
+    "gemma-3-1b-it": "kitoken",
+}
+
+
+def _strings(value: object, out: list[str]) -> None:
+    if isinstance(value, str):
+        out.append(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _strings(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _strings(v, out)
+
+
+def _random_unicode(rnd: random.Random, n: int) -> str:
+    pools = [(0x20, 0x7E)] * 6 + [(0x09, 0x0D), (0x20, 0x20), (0xA0, 0x2FF), (0x300, 0x36F), (0x370, 0x7FF),
+                                  (0x900, 0xDFF), (0x1100, 0x1FFF), (0x2000, 0x2BFF), (0x3000, 0x33FF),
+                                  (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xE000, 0xE0FF), (0xF900, 0xFFFD),
+                                  (0x1F000, 0x1FAFF), (0x20000, 0x2FFFF), (0xE0000, 0xE01EF), (0x30, 0x39)]
+    out = []
+    for _ in range(n):
+        lo, hi = rnd.choice(pools)
+        c = rnd.randint(lo, hi)
+        out.append(chr(c) if not 0xD800 <= c <= 0xDFFF else "x")
+    return "".join(out)
+
+
+@pytest.fixture(scope="module")
+def texts() -> list[str]:
+    out: list[str] = []
+    for case in load_corpus():
+        _strings(case, out)
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in ("json/decoder.py", "email/_header_value_parser.py", "textwrap.py", "difflib.py", "argparse.py"):
+        path = stdlib / name
+        if path.exists():
+            out.append(path.read_text(encoding="utf-8", errors="replace"))
+    rnd = random.Random(7)
+    out.extend(_random_unicode(rnd, rnd.randint(50, 5000)) for _ in range(120))
+    out.extend(" " * n + "word" + "\n" * (n % 7) + "\t" * (n % 3) for n in range(1, 200, 3))
+    out.extend(" ".join(str(rnd.randint(0, 10 ** rnd.randint(1, 30))) for _ in range(50)) for _ in range(20))
+    out.append("\n".join(out[:200]))  # one long text with many added-token strings in it
+    assert sum(map(len, out)) > 800_000
+    return out
+
+
+@pytest.mark.parametrize("model", sorted(EXPECTED))
+def test_engine_is_fast_and_identical(model: str, texts: list[str]) -> None:
+    loaded = loader.load(default_catalog().resolve(model))
+    tok = loaded.tokenizer
+    assert tok.engine == EXPECTED[model]
+    assert isinstance(tok.encoder, FastEncoder)
+    ref = HFTokenizer.from_file(str(loaded.tokenizer_path))
+    mismatched = []
+    for text in texts:
+        expected = ref.encode(text, add_special_tokens=False).ids
+        if tok.encode(text) != expected or tok.count(text) != len(expected):
+            mismatched.append(text[:60])
+    assert mismatched == []
+
+
+def test_reference_engine_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOKCOUNT_ENGINES", "tokenizers")
+    loader.clear()
+    try:
+        tok = loader.load(default_catalog().resolve("qwen3-8b")).tokenizer
+        assert tok.engine == "tokenizers"
+    finally:
+        monkeypatch.delenv("TOKCOUNT_ENGINES")
+        loader.clear()
+
+
+def test_a_wrong_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine that disagrees with tokenizers on a probe is never used: break one and the next is chosen."""
+    from tokcount.tokenizers import fast
+
+    real = fast._BUILDERS["quicktok"]
+
+    def off_by_one(*args: object) -> object:
+        built = real(*args)
+        assert built is not None
+        encode, count = built
+        return (lambda t: [*encode(t), 0] if "é" in t else encode(t)), count
+
+    monkeypatch.setitem(fast._BUILDERS, "quicktok", off_by_one)
+    loader.clear()
+    try:
+        tok = loader.load(default_catalog().resolve("qwen3-8b")).tokenizer
+        assert tok.engine == "tiktoken"
+    finally:
+        loader.clear()
+
+
+def test_non_byte_level_files_keep_a_verified_engine() -> None:
+    path = HUB / "google" / "gemma-3-1b-it" / "tokenizer.json"
+    assert path.exists()
+    tok = loader.load(default_catalog().resolve("gemma-3-1b-it")).tokenizer
+    assert tok.count("Hello   world\n\n") == len(HFTokenizer.from_file(str(path)).encode(
+        "Hello   world\n\n", add_special_tokens=False).ids)
+
+
+def _assigned_code_points() -> list[str]:
+    import unicodedata
+
+    return [chr(c) for c in range(0x110000)
+            if not 0xD800 <= c <= 0xDFFF and unicodedata.category(chr(c)) not in ("Cn", "Cs")]
+
+
+@pytest.mark.parametrize("model", sorted(EXPECTED))
+def test_engines_agree_on_every_assigned_code_point(model: str) -> None:
+    """Every code point this Python knows, next to letters, digits, spaces, punctuation and itself, encodes the same
+    on the fast engine as in tokenizers (code points it does not know never reach the fast engine)."""
+    loaded = loader.load(default_catalog().resolve(model))
+    tok = loaded.tokenizer
+    ref = HFTokenizer.from_file(str(loaded.tokenizer_path))
+    chars = _assigned_code_points()
+    mismatched = []
+    for i in range(0, len(chars), 2000):
+        text = "".join(f"a{c} {c}{c}.{c}1'{c}\n" for c in chars[i:i + 2000])
+        if tok.count(text) != len(ref.encode(text, add_special_tokens=False).ids):
+            mismatched.append(hex(ord(chars[i])))
+    assert mismatched == []
