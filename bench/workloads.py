@@ -33,13 +33,27 @@ TOOLS = [
             "required": ["query"]}}},
 ]
 
-#: characters per token of the corpus mix, measured (o200k ≈ 2.4 on this corpus); only sizes the requests
-CHARS_PER_TOKEN = 2.4
+#: characters per token of the corpus mix, measured (≈ 3 for this mix of prose, code and CJK); only sizes the requests
+CHARS_PER_TOKEN = 3.0
+
+
+#: source files of the running Python's standard library mixed in as the code an agent reads and writes
+STDLIB_FILES = ("json/decoder.py", "textwrap.py", "difflib.py", "argparse.py", "csv.py", "shlex.py", "calendar.py",
+                "fractions.py", "heapq.py", "bisect.py", "statistics.py", "string.py", "ipaddress.py", "pprint.py")
 
 
 @cache
 def corpus_texts() -> tuple[str, ...]:
-    """Every plain-text message content in the corpus, in file order."""
+    """Every plain-text message content in the corpus, in file order, interleaved with standard-library code."""
+    import sysconfig
+
+    code: list[str] = []
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for name in STDLIB_FILES:
+        path = stdlib / name
+        if path.exists():
+            text = path.read_text(encoding="utf-8", errors="replace")
+            code.extend(text[i:i + 3000] for i in range(0, len(text), 3000))
     out: list[str] = []
     with open(CORPUS, encoding="utf-8") as f:
         for line in f:
@@ -48,7 +62,12 @@ def corpus_texts() -> tuple[str, ...]:
                 content = m.get("content")
                 if isinstance(content, str) and content.strip() and "<|" not in content and "[INST]" not in content:
                     out.append(content)
-    return tuple(out)
+    mixed: list[str] = []
+    for i, text in enumerate(out):
+        mixed.append(text)
+        if i % 3 == 0 and code:
+            mixed.append(code.pop(0))
+    return tuple(mixed + code)
 
 
 def _turns(chars: int, start: int = 0) -> list[str]:
@@ -57,7 +76,7 @@ def _turns(chars: int, start: int = 0) -> list[str]:
     total = 0
     i = start
     while total < chars:
-        t = texts[i % len(texts)]
+        t = texts[i % len(texts)][: chars - total]
         out.append(t)
         total += len(t)
         i += 1
@@ -65,10 +84,15 @@ def _turns(chars: int, start: int = 0) -> list[str]:
 
 
 def chat(tokens: int) -> dict:
-    """An OpenAI-chat request of about ``tokens`` tokens: a system prompt, alternating turns, three tools."""
+    """An OpenAI-chat request of about ``tokens`` tokens: a system prompt, alternating turns of ~1k tokens each
+    (a message is several corpus texts joined, like an agent's turn with code and tool output), three tools."""
     messages = [{"role": "system", "content": "You are a careful assistant. Use the tools when they help."}]
-    for i, text in enumerate(_turns(int(tokens * CHARS_PER_TOKEN))):
-        messages.append({"role": "user" if i % 2 == 0 else "assistant", "content": text})
+    n = max(2, min(100, tokens // 1000))
+    start = 0
+    for i in range(n):
+        texts = _turns(int(tokens * CHARS_PER_TOKEN / n), start)
+        start += len(texts)
+        messages.append({"role": "user" if i % 2 == 0 else "assistant", "content": "\n\n".join(texts)})
     if messages[-1]["role"] == "assistant":
         messages.append({"role": "user", "content": "Please continue."})
     return {"messages": messages, "tools": TOOLS}

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 import jinja2.ext
 import jinja2.nodes
+import jinja2.runtime
 import jinja2.utils
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -85,8 +86,40 @@ class _GenerationTag(jinja2.ext.Extension):
         return caller()
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+#: types whose every attribute without a leading underscore the immutable sandbox allows (none is a mutating method
+#: of a known mutable type, none is internal): strings, the loop variable, ``namespace()`` objects
+_PLAIN_ATTRIBUTE_TYPES = frozenset({str, jinja2.runtime.LoopContext, _TemplateNamespace})
+
+
+class ChatTemplateSandbox(ImmutableSandboxedEnvironment):
+    """The immutable sandbox with the two attribute lookups chat templates make most answered without its checks.
+
+    ``message.role`` on a plain dict, ``content.strip`` on a str, ``loop.index0`` and ``ns.flag`` are most of a
+    chat template's work, and the sandbox's generic ``getattr`` (attribute lookup, safety checks, then the item)
+    was ~60% of rendering time. For those exact types the answer is the one the sandbox gives (a dict has no
+    ``role`` attribute, so it returns the item; their attributes without a leading underscore are always safe),
+    just without the detour.
+    Everything else, and any name a dict or str really has, goes through the sandbox unchanged.
+    """
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        kind = type(obj)
+        if kind is dict and type(attribute) is str and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        if kind in _PLAIN_ATTRIBUTE_TYPES and type(attribute) is str and not attribute.startswith("_"):
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
 def environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(
+    env = ChatTemplateSandbox(
         trim_blocks=True, lstrip_blocks=True, extensions=[_GenerationTag, jinja2.ext.loopcontrols]
     )
     env.filters["tojson"] = _tojson

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,15 +18,27 @@ class SpecialTokens:
     values: dict[str, str] = field(default_factory=dict)
 
 
+def _default_cache_chars() -> int:
+    raw = os.environ.get("TOKCOUNT_SEGMENT_CACHE_MB", "").strip()
+    try:
+        return max(0, int(float(raw) * 1_000_000)) if raw else 64_000_000
+    except ValueError:
+        return 64_000_000
+
+
 class SegmentCache:
     """Bounded LRU of segment → token count. Exact because a segment's count depends on its text alone.
 
-    Locked because the server counts in a thread pool: without it, one thread's eviction can remove the key another
-    thread is moving to the end (a KeyError in an unrelated request)."""
+    The key is the segment itself (no hash collisions to reason about), so the bound is on the characters held as
+    well as on the entries; one segment larger than a quarter of the bound is never kept. Locked because the
+    server counts in a thread pool: without it, one thread's eviction can remove the key another thread is moving
+    to the end (a KeyError in an unrelated request)."""
 
-    def __init__(self, max_entries: int = 50_000) -> None:
+    def __init__(self, max_entries: int = 50_000, max_chars: int | None = None) -> None:
         self.max_entries = max_entries
+        self.max_chars = _default_cache_chars() if max_chars is None else max_chars
         self._data: OrderedDict[str, int] = OrderedDict()
+        self._chars = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -43,12 +56,26 @@ class SegmentCache:
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
+            self._chars = 0
+
+    @property
+    def chars(self) -> int:
+        return self._chars
+
+    def __len__(self) -> int:
+        return len(self._data)
 
     def put(self, text: str, n: int) -> None:
+        if len(text) * 4 > self.max_chars:
+            return
         with self._lock:
+            if text in self._data:
+                return
             self._data[text] = n
-            if len(self._data) > self.max_entries:
-                self._data.popitem(last=False)
+            self._chars += len(text)
+            while len(self._data) > self.max_entries or self._chars > self.max_chars:
+                old, _ = self._data.popitem(last=False)
+                self._chars -= len(old)
 
 
 #: segments shorter than this are cheaper to re-encode than to hash and look up

@@ -1,0 +1,116 @@
+"""The server under load: requests/s and latency percentiles from wrk on loopback, next to the HTTP floor.
+
+Each server (tokcount, then the bare FastAPI floor) is started with 1 and 2 workers on a free loopback port; wrk
+(Debian package ``wrk``) sends the same StepFun ``/v1/token/count`` body at concurrency 1, 16 and 64 for a fixed
+time after a warm-up, and the server is stopped. Traffic never leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from . import workloads
+
+REPO = Path(__file__).resolve().parents[1]
+CONCURRENCY = (1, 16, 64)
+WORKERS = (1, 2)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_ready(port: int, path: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server on port {port} not ready after {timeout}s")
+
+
+def _start(kind: str, workers: int, port: int) -> subprocess.Popen[bytes]:
+    if kind == "tokcount":
+        cmd = [sys.executable, "-c", "from tokcount.cli import main; main()", "serve", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--preload", "qwen3.5"]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", "bench.floor_app:app", "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, env={**os.environ, "TOKCOUNT_LOG_LEVEL": "warning"})
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _ms(value: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", value)
+    if not m:
+        return float("nan")
+    n, unit = float(m.group(1)), m.group(2)
+    return n / 1000 if unit == "us" else n * 1000 if unit == "s" else n
+
+
+def wrk(port: int, body_file: Path, connections: int, seconds: int) -> dict[str, float]:
+    script = body_file.with_suffix(".lua")
+    script.write_text(
+        'wrk.method = "POST"\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n'
+    )
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
+                          f"http://127.0.0.1:{port}/v1/token/count"], capture_output=True, text=True, check=True,
+                         timeout=seconds + 60).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50_ms": _ms(lat.get("50", "")), "p99_ms": _ms(lat.get("99", "")),
+            "non_2xx": int(errors.group(1)) if errors else 0}
+
+
+def load(sizes: tuple[int, ...] = (1_000, 10_000), seconds: int = 10, warmup: int = 2) -> list[dict[str, Any]]:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        bodies = {}
+        for size in sizes:
+            path = Path(tmp) / f"body{size}.json"
+            path.write_text(json.dumps({"model": "qwen3.5", **workloads.chat(size)}))
+            bodies[size] = path
+        for workers in WORKERS:
+            for kind in ("tokcount", "floor"):
+                port = _free_port()
+                proc = _start(kind, workers, port)
+                try:
+                    _wait_ready(port, "/readyz" if kind == "tokcount" else "/healthz")
+                    for size, body in bodies.items():
+                        wrk(port, body, 16, warmup)  # every worker loads and warms up
+                        for c in CONCURRENCY:
+                            rows.append({"server": kind, "workers": workers, "size": size, "connections": c,
+                                         **wrk(port, body, c, seconds)})
+                finally:
+                    _stop(proc)
+    return rows
