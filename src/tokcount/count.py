@@ -12,6 +12,7 @@ from typing import Any
 
 from . import loader
 from .dialects.openai_chat import parse_request
+from .documents import has_documents, inline_documents
 from .errors import InvalidRequest
 from .media.expand import count_media, has_media, placeholder_for
 from .media.sources import FetchPolicy
@@ -22,6 +23,8 @@ from .templates.prepare import template_messages, template_tools
 from .templates.render import render
 
 SYSTEM_ROLES = ("system", "developer")
+#: renderers of open-weight models, which take no documents (see :mod:`tokcount.documents`)
+OPEN_RENDERERS = ("jinja", "mistral")
 
 
 def resolve(model: str | ModelSpec, catalog: Catalog | None = None) -> ModelSpec:
@@ -74,8 +77,12 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     """
     spec = resolve(model, catalog)
     req = as_request(request)
+    doc_notes: list[str] = []
+    if spec.renderer in OPEN_RENDERERS and has_documents(req):
+        req, doc_notes = inline_documents(req)
     if spec.renderer != "jinja":  # Mistral (mistral-common) and closed models (built-in framings)
-        return renderer_for(spec)(spec, req, breakdown, return_tokens)
+        result = renderer_for(spec)(spec, req, breakdown, return_tokens)
+        return _label_documents(result, doc_notes)
     loaded = loader.load(spec)
     prompt = render_prompt(loaded, req)
     tok = loaded.tokenizer
@@ -106,6 +113,13 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
         ids = tok.encode(prompt)
         result.tokens = ids
         result.token_strings = [tok.id_to_string(i) for i in ids]
+    return _label_documents(result, doc_notes)
+
+
+def _label_documents(result: Count, notes: list[str]) -> Count:
+    if notes:
+        result.exact = False
+        result.notes.extend(notes)
     return result
 
 
