@@ -22,7 +22,7 @@ from tokcount.tokenizers.fast import FastEncoder
 #: model → the engine it must get (a change here is a speed regression or a new proof, never silent)
 EXPECTED = {
     "qwen3-8b": "quicktok",
-    "qwen3.5": "tiktoken",
+    "qwen3.5": "quicktok",
     "minimax-m2.5": "quicktok",
     "minimax-m3": "quicktok",
     "glm-4.5v": "tiktoken",
@@ -32,7 +32,6 @@ EXPECTED = {
     "deepseek-v4": "kitoken",
     "llama-3.1": "quicktok",
     "gpt-oss-20b": "quicktok",
-    "gemma-3-1b-it": "kitoken",
 }
 
 
@@ -73,6 +72,7 @@ def texts() -> list[str]:
     rnd = random.Random(7)
     out.extend(_random_unicode(rnd, rnd.randint(50, 5000)) for _ in range(120))
     out.extend(" " * n + "word" + "\n" * (n % 7) + "\t" * (n % 3) for n in range(1, 200, 3))
+    out.extend("x" + " " * n + "z" + " " * (n // 2) for n in (255, 256, 257, 300, 511, 512, 513, 1100))
     out.extend(" ".join(str(rnd.randint(0, 10 ** rnd.randint(1, 30))) for _ in range(50)) for _ in range(20))
     out.append("\n".join(out[:200]))  # one long text with many added-token strings in it
     assert sum(map(len, out)) > 800_000
@@ -114,8 +114,9 @@ def test_a_wrong_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     def off_by_one(*args: object) -> object:
         built = real(*args)
         assert built is not None
-        encode, count = built
-        return (lambda t: [*encode(t), 0] if "é" in t else encode(t)), count
+        encode = built._encode
+        built._encode = lambda t: [*encode(t), 0] if "é" in t else encode(t)
+        return built
 
     monkeypatch.setitem(fast._BUILDERS, "quicktok", off_by_one)
     loader.clear()
@@ -126,10 +127,12 @@ def test_a_wrong_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         loader.clear()
 
 
-def test_non_byte_level_files_keep_a_verified_engine() -> None:
+def test_non_byte_level_files_keep_tokenizers() -> None:
+    """Gemma 3's SentencePiece-style BPE (byte fallback, no byte-level spelling): no engine measured faster."""
     path = HUB / "google" / "gemma-3-1b-it" / "tokenizer.json"
     assert path.exists()
     tok = loader.load(default_catalog().resolve("gemma-3-1b-it")).tokenizer
+    assert tok.engine == "tokenizers"
     assert tok.count("Hello   world\n\n") == len(HFTokenizer.from_file(str(path)).encode(
         "Hello   world\n\n", add_special_tokens=False).ids)
 
@@ -155,3 +158,21 @@ def test_engines_agree_on_every_assigned_code_point(model: str) -> None:
         if tok.count(text) != len(ref.encode(text, add_special_tokens=False).ids):
             mismatched.append(hex(ord(chars[i])))
     assert mismatched == []
+
+
+def test_quicktok_is_only_trusted_on_vocabularies_proven_here() -> None:
+    """Every fingerprint quicktok is trusted on belongs to a vocabulary these tests prove; quicktok on another
+    byte-level vocabulary (GLM's, which it gets wrong on 167 CJK characters after a space) is not used."""
+    import json
+
+    from tokcount.tokenizers.fast import QUICKTOK_PROVEN, vocabulary_fingerprint
+
+    proven = set()
+    for model, engine in EXPECTED.items():
+        path = loader.load(default_catalog().resolve(model)).tokenizer_path
+        fingerprint = vocabulary_fingerprint(json.loads(path.read_text(encoding="utf-8")))
+        if engine == "quicktok":
+            proven.add(fingerprint)
+        else:
+            assert fingerprint not in QUICKTOK_PROVEN
+    assert proven == set(QUICKTOK_PROVEN)

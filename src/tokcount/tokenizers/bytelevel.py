@@ -37,7 +37,8 @@ class ByteLevelBPE:
     patterns: tuple[str, ...]
     #: ``"NFC"`` or ``None``; applied by the caller with the file's own normalizer
     normalizer: str | None
-    #: HF's ``ignore_merges``: a pre-token that is itself in the vocabulary is emitted whole (tiktoken always does)
+    #: HF's ``ignore_merges``: a pre-token that is itself in the vocabulary is emitted whole (tiktoken always does);
+    #: without it, tokens no merge produces are never emitted, so :func:`parse` replaces their bytes
     ignore_merges: bool
 
 
@@ -67,10 +68,32 @@ def parse(data: dict[str, Any]) -> ByteLevelBPE:
             raise NotByteLevel(f"vocabulary entry {spelled!r} is not byte-level spelled") from None
     if len(set(ranks.values())) != len(ranks):
         raise NotByteLevel("two vocabulary entries share one id")
+    unreachable = _unreachable(model, added)
+    if unreachable and model.get("ignore_merges"):
+        # tokenizers emits these only as a whole pre-token; a rank-based engine could also merge into them
+        raise NotByteLevel(f"{len(unreachable)} tokens no merge produces, with ignore_merges")
+    for spelled in unreachable:  # tokenizers never emits them (Qwen3.5 has 201): a rank-based engine must not either
+        rank = ranks.pop(bytes(table[ch] for ch in spelled))
+        ranks[placeholder(rank)] = rank
     if any(bytes([b]) not in ranks for b in range(256)):
         raise NotByteLevel("not every single byte is in the vocabulary")
     return ByteLevelBPE(ranks=ranks, patterns=patterns, normalizer=normalizer,
                         ignore_merges=bool(model.get("ignore_merges")))
+
+
+def placeholder(rank: int) -> bytes:
+    """Bytes standing in for a token an engine must never produce: 0xFF never occurs in UTF-8 text, so no input
+    can form them, while the rank keeps its place (engines want ranks ``0..n-1``)."""
+    return b"\xff\xfe" + str(rank).encode()
+
+
+def _unreachable(model: dict[str, Any], added: set[str]) -> list[str]:
+    """Multi-character vocabulary entries that no merge produces (and that are not added tokens)."""
+    produced = set()
+    for merge in model.get("merges", []):
+        left, right = merge.split(" ", 1) if isinstance(merge, str) else merge
+        produced.add(left + right)
+    return [t for t in model.get("vocab", {}) if len(t) > 1 and t not in produced and t not in added]
 
 
 def _normalizer(node: Any) -> str | None:

@@ -6,14 +6,27 @@ therefore converted (:mod:`.bytelevel`) and offered, in order, to:
 
 1. quicktok (``quicktok-v1``): hand-compiled scanners for the cl100k / o200k / Llama 3 / Qwen split grammars;
 2. tiktoken: any single split regex;
-3. kitoken: reads tokenizer.json itself, chained splits (DeepSeek) and SentencePiece-style BPE included; not for
-   byte-level files with an NFC normalizer (its Unicode tables are not the file's).
+3. kitoken: reads tokenizer.json itself, chained splits included (DeepSeek); only for byte-level files without a
+   normalizer (with NFC its Unicode tables are not the file's; on SentencePiece-style files such as Gemma 3's it
+   was measured no faster than ``tokenizers``).
 
 An engine is used only after it produced the same ids as ``tokenizers`` on every probe text (:mod:`.probe`:
 unicode edge cases, whitespace runs, numbers, CJK, emoji, code); anything else keeps ``tokenizers``. The tests
 prove the chosen engine identical on far larger text for every family in ../shared/assets. NFC normalisation is
-done by the file's own normalizer (Rust), not by Python's ``unicodedata``: their Unicode versions differ. For the
-same reason a text with a code point Python does not know goes to ``tokenizers`` (:mod:`.unicode_guard`).
+done by the file's own normalizer (Rust), not by Python's ``unicodedata``: their Unicode versions differ.
+
+Some texts take a *detour* to the next engine instead (each a measured case, never a guess):
+- a code point this Python does not know → ``tokenizers`` (:mod:`.unicode_guard`);
+- quicktok for a pattern that is a known grammar except on combining marks (Qwen3.5's adds ``\\p{M}`` to Qwen's
+  letter and punctuation classes) → text with a mark goes to tiktoken;
+- tokens no merge produces (Qwen3.5 has 201) are never emitted by ``tokenizers`` when ``ignore_merges`` is off, so
+  their bytes are replaced by bytes no UTF-8 text holds in the copy a faster engine gets (:mod:`.bytelevel`).
+
+quicktok's BPE is not tiktoken's rank-by-rank merging (it finds the same encoding only on vocabularies with a
+property we cannot check cheaply: on GLM's it emits `` 做`` where ``tokenizers`` and tiktoken give three tokens,
+and the probes do not catch it). It is therefore used only for the vocabularies in :data:`QUICKTOK_PROVEN`, each
+proven identical on large text and on every assigned code point by tests/test_fast_engines.py; any other
+vocabulary gets tiktoken.
 
 ``TOKCOUNT_ENGINES`` (comma-separated, default ``quicktok,tiktoken,kitoken``) limits the candidates; an empty
 value or ``tokenizers`` keeps the reference engine everywhere.
@@ -22,21 +35,44 @@ value or ``tokenizers`` keeps the reference engine everywhere.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 from .bytelevel import ByteLevelBPE, NotByteLevel, parse
 from .hf import HFEncoder
 from .probe import probe_texts
-from .unicode_guard import has_unassigned
+from .unicode_guard import has_marks, has_unassigned
 
 log = logging.getLogger("tokcount.engines")
 
 DEFAULT_ENGINES = ("quicktok", "tiktoken", "kitoken")
+#: vocabulary fingerprints (:func:`vocabulary_fingerprint`) on which quicktok is proven identical to tokenizers
+#: by tests/test_fast_engines.py; a new entry needs its vocabulary in those tests
+QUICKTOK_PROVEN = {
+    "fcab064a6fecfbad4b523d626ef618f1": "Qwen/Qwen3-8B",
+    "8f99ead10539880ccefcb4b6d9821f22": "Qwen/Qwen3.5-9B (also Qwen3.6)",
+    "433cfc8d46890cf3e7c1ab588ab87f3e": "MiniMaxAI/MiniMax-M2.5 and -M3",
+    "5f2ae5c1fe92b33890903587df6b6017": "meta-llama/Llama-3.1-8B-Instruct",
+    "d16b048246d18d09c40ecf6c84ebd677": "openai/gpt-oss-20b",
+}
+#: split patterns that equal a quicktok grammar on every text without combining marks
+QUICKTOK_EXCEPT_MARKS = {
+    # Qwen3.5 / 3.6: Qwen's grammar with \p{M} added to the letter run and removed from the punctuation run
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+"
+    r"|\s+(?!\S)|\s+": "qwen",
+}
+
+
+class Counter(Protocol):
+    def encode(self, text: str) -> list[int]: ...
+    def count(self, text: str) -> int: ...
 
 
 def allowed_engines() -> tuple[str, ...]:
@@ -46,6 +82,15 @@ def allowed_engines() -> tuple[str, ...]:
     return tuple(e.strip() for e in raw.split(",") if e.strip() and e.strip() != "tokenizers")
 
 
+@dataclass(frozen=True)
+class Detour:
+    """Texts for which ``when`` holds are encoded by ``to`` instead of the fast engine (``when`` is a check on
+    non-ASCII characters: ASCII text never takes a detour)."""
+
+    when: Callable[[str], bool]
+    to: Counter
+
+
 class FastEncoder:
     """An :class:`~tokcount.tokenizers.base.Encoder` whose counting runs on a faster engine; ids, decoding and
     token strings stay those of the reference ``tokenizers`` object it was verified against."""
@@ -53,30 +98,34 @@ class FastEncoder:
     decodes_added = True
 
     def __init__(self, engine: str, encode: Callable[[str], list[int]], count: Callable[[str], int],
-                 reference: HFEncoder, normalize: Callable[[str], str] | None) -> None:
+                 reference: HFEncoder, normalize: Callable[[str], str] | None,
+                 detours: tuple[Detour, ...] = ()) -> None:
         self.engine = engine
         self.reference = reference
         self._encode = encode
         self._count = count
         self._normalize = normalize
+        self._detours = (Detour(has_unassigned, reference), *detours)
 
-    def _text(self, text: str) -> str:
-        # NFC leaves ASCII unchanged; skipping the call keeps the common case free
-        return text if self._normalize is None or text.isascii() else self._normalize(text)
+    def _route(self, text: str) -> tuple[str, Counter | None]:
+        # NFC leaves ASCII unchanged and the character-class detours never apply to it: the common case skips both
+        if text.isascii():
+            return text, None
+        if self._normalize is not None:
+            text = self._normalize(text)
+        return text, next((d.to for d in self._detours if d.when(text)), None)
 
     def encode(self, text: str) -> list[int]:
         if not text:
             return []
-        if has_unassigned(text):
-            return self.reference.encode(text)
-        return list(self._encode(self._text(text)))
+        text, other = self._route(text)
+        return other.encode(text) if other is not None else list(self._encode(text))
 
     def count(self, text: str) -> int:
         if not text:
             return 0
-        if has_unassigned(text):
-            return self.reference.count(text)
-        return self._count(self._text(text))
+        text, other = self._route(text)
+        return other.count(text) if other is not None else self._count(text)
 
     def count_many(self, texts: list[str]) -> list[int]:
         return [self.count(t) for t in texts]
@@ -88,67 +137,94 @@ class FastEncoder:
         return self.reference.decode(ids)
 
 
-def fastest_exact(reference: HFEncoder, data: dict, source: bytes) -> HFEncoder | FastEncoder:
+def vocabulary_fingerprint(data: dict[str, Any]) -> str:
+    """What decides how ordinary text encodes: normalizer, pre-tokenizer, model options, vocabulary and merges
+    (added tokens are split off before any engine runs, so two files differing only there share a fingerprint)."""
+    model = data.get("model") or {}
+    h = hashlib.sha256()
+    options = {k: v for k, v in model.items() if k not in ("vocab", "merges")}
+    h.update(json.dumps([data.get("normalizer"), data.get("pre_tokenizer"), options], sort_keys=True).encode())
+    h.update(json.dumps(model.get("vocab"), ensure_ascii=False).encode())
+    h.update(json.dumps(model.get("merges"), ensure_ascii=False).encode())
+    return h.hexdigest()[:32]
+
+
+def fastest_exact(reference: HFEncoder, data: dict[str, Any], source: bytes) -> HFEncoder | FastEncoder:
     """The fastest verified engine for the tokenizer.json ``data`` (raw bytes ``source``), else ``reference``."""
     engines = allowed_engines()
     if not engines:
         return reference
     try:
-        bpe = parse(data)
+        bpe: ByteLevelBPE | None = parse(data)
     except NotByteLevel as exc:
+        log.debug("%s: not byte-level (%s)", reference.path, exc)
         bpe = None
-        why = str(exc)
-    normalize = _normalizer(reference, bpe)
-    probes = probe_texts()
-    expected = [reference.encode(t) for t in probes]
-    for engine in engines:
-        build = _BUILDERS.get(engine)
-        if build is None:
+    build = _Builder(reference, bpe, data, source)
+    fallback: Counter = reference
+    verified: dict[str, FastEncoder] = {}
+    # later engines first, so quicktok's detours can go to a verified tiktoken
+    for engine in reversed(engines):
+        make = _BUILDERS.get(engine)
+        if make is None:
             continue
         try:
-            encode_count = build(reference, bpe, data, source)
+            candidate = make(build, fallback)
         except (NotByteLevel, ValueError, RuntimeError, OSError, ImportError) as exc:
             log.debug("%s: %s cannot load it: %s", reference.path, engine, exc)
             continue
-        if encode_count is None:
-            continue
-        encode, count = encode_count
-        candidate = FastEncoder(engine, encode, count, reference, normalize)
-        bad = next((t for t, ids in zip(probes, expected, strict=True) if candidate.encode(t) != ids
-                    or candidate.count(t) != len(ids)), None)
-        if bad is None:
-            return candidate
-        log.info("%s: %s differs from tokenizers on probe %r; not used", reference.path, engine, bad[:40])
-    if bpe is None:
-        log.debug("%s: kept tokenizers (%s)", reference.path, why)
-    return reference
+        if candidate is not None and build.verify(candidate):
+            verified[engine] = candidate
+            if engine == "tiktoken":
+                fallback = candidate
+    return next((verified[e] for e in engines if e in verified), reference)
 
 
-def _normalizer(reference: HFEncoder, bpe: ByteLevelBPE | None) -> Callable[[str], str] | None:
-    if bpe is None or bpe.normalizer is None:
-        return None
-    return reference.normalize
+class _Builder:
+    """What every candidate needs: the reference, the parsed vocabulary, the probes and their expected ids."""
+
+    def __init__(self, reference: HFEncoder, bpe: ByteLevelBPE | None, data: dict[str, Any], source: bytes) -> None:
+        self.reference = reference
+        self.data = data
+        self.bpe = bpe
+        self.source = source
+        self.normalize = reference.normalize if bpe is not None and bpe.normalizer is not None else None
+        self._expected: list[list[int]] | None = None
+
+    def verify(self, candidate: FastEncoder) -> bool:
+        probes = probe_texts()
+        if self._expected is None:
+            self._expected = [self.reference.encode(t) for t in probes]
+        for text, ids in zip(probes, self._expected, strict=True):
+            if candidate.encode(text) != ids or candidate.count(text) != len(ids):
+                log.info("%s: %s differs from tokenizers on probe %r; not used", self.reference.path,
+                         candidate.engine, text[:40])
+                return False
+        return True
 
 
-Built = tuple[Callable[[str], list[int]], Callable[[str], int]] | None
-
-
-def _quicktok(reference: HFEncoder, bpe: ByteLevelBPE | None, data: dict, source: bytes) -> Built:
-    if bpe is None or len(bpe.patterns) != 1:
+def _quicktok(b: _Builder, fallback: Counter) -> FastEncoder | None:
+    if b.bpe is None or len(b.bpe.patterns) != 1:
         return None
     import quicktok
     from quicktok import _import_core as qcore  # quicktok's own importer: file format and known grammars
 
-    scanner = qcore.KNOWN_PATTERNS.get(bpe.patterns[0])
-    if scanner is None or max(bpe.ranks.values()) >= 1 << 18:
+    pattern = b.bpe.patterns[0]
+    detours: list[Detour] = []
+    scanner = qcore.KNOWN_PATTERNS.get(pattern)
+    if scanner is None and pattern in QUICKTOK_EXCEPT_MARKS:
+        scanner = QUICKTOK_EXCEPT_MARKS[pattern]
+        detours.append(Detour(has_marks, fallback))
+    if scanner is None or max(b.bpe.ranks.values()) >= 1 << 18:
         return None
-    version = getattr(quicktok, "__version__", "0")
-    where = _engine_dir("quicktok-" + version, source)
+    if vocabulary_fingerprint(b.data) not in QUICKTOK_PROVEN:
+        return None
+    # files are a function of the tokenizer.json and this code's rules: the suffix names the rules' version
+    where = _engine_dir(f"quicktok-{getattr(quicktok, '__version__', '0')}-5", b.source)
     if not (where / "v.enc").exists():
         bundled = Path(quicktok.__file__).parent / "data"
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=where.parent))
         try:
-            qcore.write_files(str(tmp), "v", bpe.ranks, {}, scanner, False, 0)
+            qcore.write_files(str(tmp), "v", b.bpe.ranks, {}, scanner, False, 0)
             qcore.ensure_tables(str(tmp), str(bundled), scanner, False)
             try:
                 tmp.rename(where)
@@ -158,29 +234,32 @@ def _quicktok(reference: HFEncoder, bpe: ByteLevelBPE | None, data: dict, source
             shutil.rmtree(tmp, ignore_errors=True)
             raise ValueError(str(exc)) from None
     enc = quicktok.Tokenizer("v", str(where))
-    return enc.encode_ordinary, enc.count
+    return FastEncoder("quicktok", enc.encode_ordinary, enc.count, b.reference, b.normalize, tuple(detours))
 
 
-def _tiktoken(reference: HFEncoder, bpe: ByteLevelBPE | None, data: dict, source: bytes) -> Built:
-    if bpe is None or len(bpe.patterns) != 1:
+def _tiktoken(b: _Builder, fallback: Counter) -> FastEncoder | None:
+    if b.bpe is None or len(b.bpe.patterns) != 1:
         return None
     import tiktoken
 
-    enc = tiktoken.Encoding(name=f"tokcount-{_digest(source)[:12]}", pat_str=bpe.patterns[0],
-                            mergeable_ranks=bpe.ranks, special_tokens={})
-    return enc.encode_ordinary, lambda text: len(enc.encode_ordinary(text))
+    enc = tiktoken.Encoding(name=f"tokcount-{_digest(b.source)[:12]}", pat_str=b.bpe.patterns[0],
+                            mergeable_ranks=b.bpe.ranks, special_tokens={})
+    return FastEncoder("tiktoken", enc.encode_ordinary, lambda text: len(enc.encode_ordinary(text)), b.reference,
+                       b.normalize)
 
 
-def _kitoken(reference: HFEncoder, bpe: ByteLevelBPE | None, data: dict, source: bytes) -> Built:
-    if bpe is not None and bpe.normalizer is not None:
-        return None  # kitoken would normalise with its own Unicode tables
+def _kitoken(b: _Builder, fallback: Counter) -> FastEncoder | None:
+    if b.bpe is None or b.bpe.normalizer is not None:
+        # not byte-level: measured no faster than tokenizers (Gemma 3, bench/RESULTS.md); with NFC: kitoken would
+        # normalise with its own Unicode tables
+        return None
     import kitoken
 
-    enc = kitoken.Kitoken.from_tokenizers(source)
-    return enc.encode, lambda text: len(enc.encode(text))
+    enc = kitoken.Kitoken.from_tokenizers(b.source)
+    return FastEncoder("kitoken", enc.encode, lambda text: len(enc.encode(text)), b.reference, None)
 
 
-_BUILDERS: dict[str, Callable[[HFEncoder, ByteLevelBPE | None, dict, bytes], Built]] = {
+_BUILDERS: dict[str, Callable[[_Builder, Counter], FastEncoder | None]] = {
     "quicktok": _quicktok,
     "tiktoken": _tiktoken,
     "kitoken": _kitoken,

@@ -2,8 +2,9 @@
 
 They aim at the places byte-level engines have been seen to differ: Unicode classes (marks, CJK, emoji with ZWJ
 and skin tones, unassigned and private-use code points), NFC re-ordering of combining marks, contractions,
-whitespace runs before words and line breaks, digit grouping, code and JSON. The random part is seeded, so the
-set is the same in every process (~40k characters, a few milliseconds to check).
+whitespace runs before words and line breaks (past 512 characters: GLM has 256- and 512-space tokens), digit
+grouping, code and JSON. The random part is seeded, so the set is the same in every process (~40k characters,
+a few milliseconds to check).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ FIXED = (
     "Hello, world!", "The quick brown fox jumps over the lazy dog.",
     "def f(x):\n    return [i**2 for i in range(100)]  # 1+2+3==6\n\n\n\tpass\n",
     "café résumé naïve — Zürich; CAFÉ Ὀδυσσεύς", "variance 〈*ξ*~*i*〉", "한국어 텍스트", "á̛z ḉ ǖ ṩ",
-    "日本語のトークナイザー 中文分词测试 한국어", "emoji 🚀🔥👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 ✌︎ mixed",
+    "日本語のトークナイザー 中文分词测试 한국어", " 做做 前前 像像 剧剧", "emoji 🚀🔥👍🏽 👨‍👩‍👧‍👦 🏳️‍🌈 ✌︎ mixed",
     "   leading\n\ttabs and  spaces   \r\n windows lines \r\n", "a\u200bb\u200dc\ufeffd\u2060e \u00a0\u3000f",
     "ALLCAPS lowercase MixedCase 1234567890 3.14159 0xDEADBEEF 99.99% ١٢٣ ①②③ Ⅻ ²³",
     "don't can't I'll we've they're 'tis 'TWAS DON'T WE'VE o'clock",
@@ -23,7 +24,9 @@ FIXED = (
     '{"name": "get_weather", "arguments": {"city": "Paris", "units": ["c", "f"], "n": 12345678}}',
     "\n\n\n", " ", "  ", "\t", "a", "Ω≈ç√∫ Икс हिन्दी العربية עברית ไทย",
     "久久夜色精品国产噜噜亚洲AV中文ENGLISH", "\U000f0000\U00010ffff\ue000 \U0001fae8\U0001faf8 \u0378\u0379",
-    "x" * 300 + " " + "ab" * 200, "!!!???...,,,;;;:::---___===+++***&&&^^^%%%$$$###@@@~~~```|||\\\\",
+    "x" * 300 + " " + "ab" * 200,
+    " " * 600 + "tail", "a" + " " * 256 + "\n\n\n" + "\t" * 300 + "b",
+    "!!!???...,,,;;;:::---___===+++***&&&^^^%%%$$$###@@@~~~```|||\\\\",
     "The year 2025-01-01T12:34:56Z; ids 000123 0001 12,345,678.90 1e-10 -42",
 )
 

@@ -1,10 +1,13 @@
-"""Which texts a faster engine may not see: those with code points this Python's Unicode database leaves unassigned.
+"""Fast "does this text hold a character of class X" checks, for routing texts between engines.
 
-Engines classify characters with their own Unicode tables (Oniguruma in ``tokenizers`` knows Unicode 16, quicktok
-17, Python 3.11 14), so a letter or mark added in a recent Unicode version can split differently in two engines
-(measured: U+1AE0, a Unicode 17 mark, is a mark to quicktok and unassigned to ``tokenizers``). Every such character
-is unassigned (``Cn``) in any Unicode version older than both engines', so a text containing one is sent to the
-reference engine instead. tests/test_fast_engines.py checks that the engines agree on every assigned code point.
+- :func:`has_unassigned`: engines classify characters with their own Unicode tables (Oniguruma in ``tokenizers``
+  knows Unicode 16, quicktok 17, Python 3.11 14), so a letter or mark added in a recent Unicode version can split
+  differently in two engines (measured: U+1AE0, a Unicode 17 mark, is a mark to quicktok and unassigned to
+  ``tokenizers``). Every such character is unassigned (``Cn``) in any Unicode version older than both engines',
+  so a text containing one is sent to the reference engine. tests/test_fast_engines.py checks that the engines
+  agree on every assigned code point.
+- :func:`has_marks`: combining marks (``Mn``/``Mc``/``Me``), the only characters on which some split patterns
+  differ from a grammar a faster engine implements (see :mod:`.fast`).
 """
 
 from __future__ import annotations
@@ -12,36 +15,48 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 
-_lock = threading.Lock()
-_bmp: re.Pattern[str] | None = None
 #: any character outside the Basic Multilingual Plane (emoji, rare CJK...): checked one by one
-_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+_ASTRAL = re.compile("[\\U00010000-\\U0010ffff]")
 
 
-def _unassigned_bmp() -> re.Pattern[str]:
-    """A class of the BMP's unassigned code points; ``re`` compiles a BMP-only class to a bitmap (O(1) a char),
-    whereas a class with astral ranges is searched range by range (measured 100x slower)."""
-    global _bmp
-    with _lock:
-        if _bmp is None:
-            ranges: list[str] = []
-            start = None
-            for cp in range(0x10001):
-                cn = cp <= 0xFFFF and not 0xD800 <= cp <= 0xDFFF and unicodedata.category(chr(cp)) == "Cn"
-                if cn and start is None:
-                    start = cp
-                elif not cn and start is not None:
-                    ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(cp - 1))}")
-                    start = None
-            _bmp = re.compile("[" + "".join(ranges) + "]")
-        return _bmp
+class CharClassCheck:
+    """``check(text)``: does ``text`` hold a character whose general category satisfies the predicate?
+
+    ``re`` compiles a class of BMP characters to a bitmap (O(1) a character), whereas a class with astral ranges is
+    searched range by range (measured 100x slower); astral characters are rare, so they are looked up one by one.
+    Built on first use (a pass over the 65,536 BMP code points, ~0.1 s)."""
+
+    def __init__(self, predicate: Callable[[str], bool]) -> None:
+        self._predicate = predicate
+        self._bmp: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+
+    def _pattern(self) -> re.Pattern[str]:
+        with self._lock:
+            if self._bmp is None:
+                ranges: list[str] = []
+                start = None
+                for cp in range(0x10001):
+                    hit = cp <= 0xFFFF and not 0xD800 <= cp <= 0xDFFF and self._predicate(unicodedata.category(chr(cp)))
+                    if hit and start is None:
+                        start = cp
+                    elif not hit and start is not None:
+                        ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(cp - 1))}")
+                        start = None
+                self._bmp = re.compile("[" + "".join(ranges) + "]") if ranges else re.compile("(?!)")
+            return self._bmp
+
+    def __call__(self, text: str) -> bool:
+        if text.isascii():
+            return False
+        if self._pattern().search(text) is not None:
+            return True
+        return any(self._predicate(unicodedata.category(c)) for c in set(_ASTRAL.findall(text)))
 
 
-def has_unassigned(text: str) -> bool:
-    """True when ``text`` holds a code point this Python does not know (ASCII never does)."""
-    if text.isascii():
-        return False
-    if _unassigned_bmp().search(text) is not None:
-        return True
-    return any(unicodedata.category(c) == "Cn" for c in set(_ASTRAL.findall(text)))
+#: a code point this Python does not know (ASCII never is one)
+has_unassigned = CharClassCheck(lambda cat: cat == "Cn")
+#: a combining mark
+has_marks = CharClassCheck(lambda cat: cat.startswith("M"))
