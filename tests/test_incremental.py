@@ -82,3 +82,31 @@ def test_cache_is_bounded_by_characters_and_entries() -> None:
     for i in range(10):
         small.put(f"{i}" * 20, i)
     assert small.chars <= 100 and small.get("9" * 20) == 9
+
+
+def test_two_thread_counting_equals_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large cold prompt split over two threads counts exactly as one thread does (GLM runs on tiktoken, which
+    releases the GIL)."""
+    from tokcount.tokenizers import core
+
+    spec = default_catalog().resolve("glm-4.7-flash")
+    tok = loader.load(spec).tokenizer
+    assert tok.encoder.releases_gil
+    texts = _texts()
+    request = {"messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": "\n".join(texts[i::40])}
+                            for i in range(40)], "tools": TOOLS}
+    tok.cache.clear()
+    monkeypatch.setattr(core, "PARALLEL_CHARS", 10**12)
+    serial = count(spec, request, breakdown=False).input_tokens
+    tok.cache.clear()
+    monkeypatch.setattr(core, "PARALLEL_CHARS", 1000)
+    calls = []
+    real = core._helper
+
+    def spy() -> object:
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(core, "_helper", spy)
+    assert count(spec, request, breakdown=False).input_tokens == serial
+    assert calls

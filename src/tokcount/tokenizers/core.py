@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .added import AddedToken, AddedTokens
@@ -80,6 +81,19 @@ class SegmentCache:
 
 #: segments shorter than this are cheaper to re-encode than to hash and look up
 MIN_CACHED_CHARS = 64
+#: uncached text at least this long is counted on two threads (engines that release the GIL; bench/RESULTS.md)
+PARALLEL_CHARS = 100_000
+_helper_pool: ThreadPoolExecutor | None = None
+_helper_lock = threading.Lock()
+
+
+def _helper() -> ThreadPoolExecutor:
+    """One extra counting thread per process, shared by every tokenizer (the machine has two cores)."""
+    global _helper_pool
+    with _helper_lock:
+        if _helper_pool is None:
+            _helper_pool = ThreadPoolExecutor(1, thread_name_prefix="tokcount-segments")
+        return _helper_pool
 
 
 class Tokenizer:
@@ -101,6 +115,7 @@ class Tokenizer:
         """Tokens of ``text`` with added tokens recognised, no BOS/EOS added."""
         total = 0
         pending: list[str] = []
+        misses: list[str] = []
         for piece in self.added.split(text):
             if isinstance(piece, AddedToken):
                 total += 1
@@ -110,12 +125,41 @@ class Tokenizer:
                 continue
             cached = self.cache.get(piece)
             if cached is None:
-                cached = self.encoder.count(piece)
-                self.cache.put(piece, cached)
-            total += cached
+                misses.append(piece)
+            else:
+                total += cached
+        if misses:
+            for piece, n in zip(misses, self._count_misses(misses), strict=True):
+                self.cache.put(piece, n)
+                total += n
         if pending:
             total += sum(self.encoder.count_many(pending))
         return total
+
+    def _count_misses(self, pieces: list[str]) -> list[int]:
+        """Counts of uncached segments; a large cold prompt is split over two threads when the engine releases the
+        GIL (each segment is counted whole, so the split changes nothing but the time)."""
+        if not getattr(self.encoder, "releases_gil", False) or len(pieces) < 2 \
+                or sum(map(len, pieces)) < PARALLEL_CHARS:
+            return [self.encoder.count(p) for p in pieces]
+        # two bins of about equal length, longest segments placed first
+        order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i]))
+        bins: tuple[list[int], list[int]] = ([], [])
+        sizes = [0, 0]
+        for i in order:
+            b = 0 if sizes[0] <= sizes[1] else 1
+            bins[b].append(i)
+            sizes[b] += len(pieces[i])
+        counts = [0] * len(pieces)
+
+        def run(indices: list[int]) -> None:
+            for i in indices:
+                counts[i] = self.encoder.count(pieces[i])
+
+        future = _helper().submit(run, bins[1])
+        run(bins[0])
+        future.result()
+        return counts
 
     def count_plain(self, text: str) -> int:
         """Tokens of ``text`` as content (added-token strings in it still recognised, as in a prompt)."""

@@ -40,6 +40,7 @@ import logging
 import os
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,8 +100,10 @@ class FastEncoder:
 
     def __init__(self, engine: str, encode: Callable[[str], list[int]], count: Callable[[str], int],
                  reference: HFEncoder, normalize: Callable[[str], str] | None,
-                 detours: tuple[Detour, ...] = ()) -> None:
+                 detours: tuple[Detour, ...] = (), *, releases_gil: bool = False) -> None:
         self.engine = engine
+        #: whether two threads count faster than one (measured, 100k-token chat: tiktoken 1.3x; quicktok, kitoken no)
+        self.releases_gil = releases_gil
         self.reference = reference
         self._encode = encode
         self._count = count
@@ -111,7 +114,9 @@ class FastEncoder:
         # NFC leaves ASCII unchanged and the character-class detours never apply to it: the common case skips both
         if text.isascii():
             return text, None
-        if self._normalize is not None:
+        if self._normalize is not None and not unicodedata.is_normalized("NFC", text):
+            # Python's NFC may know newer characters than the file's normalizer, never fewer: a text Python finds
+            # normalized is left unchanged by it too (Unicode never changes the data of an assigned character)
             text = self._normalize(text)
         return text, next((d.to for d in self._detours if d.when(text)), None)
 
@@ -245,7 +250,7 @@ def _tiktoken(b: _Builder, fallback: Counter) -> FastEncoder | None:
     enc = tiktoken.Encoding(name=f"tokcount-{_digest(b.source)[:12]}", pat_str=b.bpe.patterns[0],
                             mergeable_ranks=b.bpe.ranks, special_tokens={})
     return FastEncoder("tiktoken", enc.encode_ordinary, lambda text: len(enc.encode_ordinary(text)), b.reference,
-                       b.normalize)
+                       b.normalize, releases_gil=True)
 
 
 def _kitoken(b: _Builder, fallback: Counter) -> FastEncoder | None:
