@@ -132,6 +132,25 @@ def verdicts(cold: list[dict], openai: list[dict], grow: list[dict], load: list[
         ratio = r["cold_ms"][-1] / r["warm_ms"][-1]
         out.append(f"- Turn 50 warm ≥ {TARGET_TURN50:.0f}× cold, {r['model']}: {ratio:.1f}×"
                    + (" (met)." if ratio >= TARGET_TURN50 else " (missed)."))
+    misses_cold = [r for r in big if r["transformers_ms"] / r["tokcount_ms"] < TARGET_COLD]
+    if misses_cold:
+        engines = sorted({r["engine"] for r in misses_cold})
+        out.append(f"  - Why the cold misses ({', '.join(sorted({r['model'] for r in misses_cold}))}): their engines "
+                   f"({', '.join(engines)}) are the fastest proven exact for those vocabularies but only ~3-7x "
+                   "faster than `tokenizers` themselves (quicktok, 10-25x, is proven only on the vocabularies "
+                   "listed in docs/exactness.md; Gemma 3's SentencePiece-style file has no faster exact engine); "
+                   "`vs raw` shows the template adds nothing measurable.")
+    for r in grow:
+        if "parse_render_ms" in r and r["cold_ms"][-1] / r["warm_ms"][-1] < TARGET_TURN50:
+            out.append(f"  - Why turn 50 misses for {r['model']}: a warm count still parses the request and renders "
+                       f"the whole conversation with the model's template ({r['parse_render_ms']:.2f} of its "
+                       f"{r['warm_ms'][-1]:.2f} ms; templates may render earlier turns differently once later ones "
+                       "exist, so no render is reused), while the cold count it is compared with is already "
+                       f"{r.get('transformers_last_ms', float('nan')) / r['cold_ms'][-1]:.0f}x faster than "
+                       "transformers'.")
+        elif "parse_render_ms" not in r:
+            out.append(f"  - {r['model']} (closed-model framing) counts each message directly without the segment "
+                       "cache: warm equals cold, both a few ms for ~70k tokens.")
     two = [r for r in load if r["server"] == "tokcount" and r["workers"] == 2 and r["size"] == 1000]
     if two:
         best = max(r["rps"] for r in two)

@@ -200,6 +200,11 @@ def growing(model: str, turns: int = 50, quick: bool = False) -> dict[str, Any]:
         counts.append(n_cold)
     out: dict[str, Any] = {"model": model, "turns": turns, "final_tokens": counts[-1], "cold_ms": cold,
                            "warm_ms": warm, "engine": tok.engine if tok else "quicktok"}
+    if tok is not None:  # the part of a warm count no cache can remove: parsing and rendering the whole request
+        from tokcount.count import as_request, render_prompt
+
+        loaded = loader.load(spec)
+        out["parse_render_ms"] = median_ms(lambda: render_prompt(loaded, as_request(requests[-1])), rounds * 4)
     if model in OPEN_MODELS:
         hf = transformers_tokenizer(model)
         last = requests[-1]

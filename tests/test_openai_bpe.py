@@ -10,22 +10,10 @@ import pytest
 from tokenizers import Tokenizer
 
 from conftest import HUB, load_corpus
+from tokcount.tokenizers.bytelevel import byte_decoder
 from tokcount.tokenizers.openai_bpe import encoder
 
 GPT_OSS = HUB / "openai" / "gpt-oss-20b" / "tokenizer.json"
-
-
-def _byte_decoder() -> dict[str, int]:
-    """GPT-2's byte <-> printable-unicode table that byte-level tokenizer.json vocabularies are spelled in."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs, strict=True)}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +23,7 @@ def hf() -> Tokenizer:
 
 def test_every_o200k_rank_matches_gpt_oss() -> None:
     vocab = json.loads(GPT_OSS.read_text(encoding="utf-8"))["model"]["vocab"]
-    dec = _byte_decoder()
+    dec = byte_decoder()
     enc = encoder("o200k_base")
     ranks = {i: bytes(dec[ch] for ch in tok) for tok, i in vocab.items() if i < 199998}
     assert len(ranks) == 199998

@@ -16,11 +16,11 @@ API; with them the cookbook's ``get_current_weather`` request gives its publishe
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from ...count import Count
+from ...media.closed import openai_patches, openai_tiles
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ...request import Tool as ToolDef
@@ -122,28 +122,14 @@ def _format_type(prop: dict[str, Any], indent: int) -> str:
 
 def image_tokens(model: OpenAIModel, width: int, height: int, detail: str | None) -> int:
     """OpenAI's documented image cost: 512-px tiles after fitting 2048² and a 768-px short side, or 32-px
-    patches capped at 1536 for the patch-priced models."""
+    patches capped at 1536 for the patch-priced models (geometry in :mod:`tokcount.media.closed`; the per-model
+    figures come from the catalog)."""
     kind, a, b = model.image
     if kind == "patch":
-        patches = math.ceil(width / 32) * math.ceil(height / 32)
-        if patches > 1536:
-            shrink = math.sqrt(1536 * 32 * 32 / (width * height))
-            w, h = width * shrink, height * shrink
-            shrink *= min(math.floor(w / 32) / (w / 32), math.floor(h / 32) / (h / 32))
-            w, h = width * shrink, height * shrink
-            patches = min(1536, math.ceil(w / 32) * math.ceil(h / 32))
-        return round(patches * a)  # OpenAI does not say how the product is rounded
+        return round(openai_patches(width, height) * a)  # OpenAI does not say how the product is rounded
     if detail == "low":
         return int(a)
-    w, h = float(width), float(height)
-    if max(w, h) > 2048:
-        s = 2048 / max(w, h)
-        w, h = w * s, h * s
-    if min(w, h) > 768:
-        s = 768 / min(w, h)
-        w, h = w * s, h * s
-    tiles = math.ceil(w / 512) * math.ceil(h / 512)
-    return int(a + b * tiles)
+    return int(a + b * openai_tiles(width, height))
 
 
 # ------------------------------------------------------------------ the count
