@@ -1,13 +1,12 @@
 """In-process timings: cold counts of 1k / 10k / 100k-token chats per family, and a 50-turn growing conversation.
 
-Every alternative counts the same request in the same process, interleaved round by round; the median of the
-rounds is reported. "Cold" means tokcount's segment cache is emptied before every call (engines' own internal
-caches, such as ``tokenizers``' word cache, are left as they are, for every contender alike).
+Every alternative counts the same request in the same process, in bursts of back-to-back calls, rounds rotating
+the order; the median is reported. "Cold" means tokcount's segment cache is emptied before every call (engines' own
+internal caches, such as ``tokenizers``' word cache, are left as they are, for every contender alike).
 """
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import statistics
@@ -32,7 +31,8 @@ OPEN_MODELS = {
     "gemma-3-1b-it": ("google/gemma-3-1b-it", "tokenizer_config.json"),
 }
 SIZES = (1_000, 10_000, 100_000)
-ROUNDS = {1_000: 30, 10_000: 10, 100_000: 3}
+ROUNDS = {1_000: 8, 10_000: 4, 100_000: 2}
+BURST = 5
 
 
 def median_ms(fn: Callable[[], Any], rounds: int) -> float:
@@ -44,17 +44,22 @@ def median_ms(fn: Callable[[], Any], rounds: int) -> float:
     return statistics.median(times)
 
 
-def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int) -> dict[str, float]:
-    """Median ms of each contender, measured round-robin so drift hits all alike."""
+def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int, burst: int = BURST) -> dict[str, float]:
+    """Median ms of each contender. Each round runs every contender in a burst of back-to-back calls (as a service
+    counts request after request; the burst's first call is not timed), rotating the order from round to round so
+    drift hits all alike."""
     samples: dict[str, list[float]] = {k: [] for k in contenders}
+    names = list(contenders)
     for fn in contenders.values():  # warm-up: imports, lazy loads, first-call costs
         fn()
-    for _ in range(rounds):
-        for name, fn in contenders.items():
-            gc.collect()
-            t = time.perf_counter()
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            fn = contenders[name]
             fn()
-            samples[name].append((time.perf_counter() - t) * 1000)
+            for _ in range(burst):
+                t = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - t) * 1000)
     return {k: statistics.median(v) for k, v in samples.items()}
 
 

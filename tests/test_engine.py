@@ -157,6 +157,26 @@ def test_added_token_splitting_equals_reference(repo: str) -> None:
         assert tok.count(text) == len(ref.encode(text, add_special_tokens=False).ids)
 
 
+@pytest.mark.parametrize("repo", ["google/gemma-3-1b-it", "deepseek-ai/DeepSeek-V4", "Qwen/Qwen3.5-9B",
+                                  "meta-llama/Llama-3.1-8B-Instruct"])
+def test_added_tokens_in_random_mixtures_split_like_tokenizers(repo: str) -> None:
+    """Added tokens, their prefixes and overlapping concatenations (newline runs in Gemma, shared prefixes such as
+    ``<unused1`` / ``<unused12>``) amid text: leftmost-longest exactly as `tokenizers` matches them."""
+    import random
+
+    ref = HFTokenizer.from_file(str(HUB / repo / "tokenizer.json"))
+    tok = loader.load(default_catalog().resolve(repo)).tokenizer
+    specials = sorted(tok.added.by_content)
+    rnd = random.Random(repo)
+    for _ in range(60):
+        pieces = []
+        for _ in range(rnd.randint(1, 40)):
+            t = rnd.choice(specials)
+            pieces.append(rnd.choice([t, t[: rnd.randint(1, len(t))], t + t[:2], " x ", "\n", "<", "|>", "é"]))
+        text = "".join(pieces)
+        assert tok.encode(text) == ref.encode(text, add_special_tokens=False).ids, text
+
+
 def test_last_assistant_message_is_continued() -> None:
     body = {"messages": [{"role": "user", "content": "Write a poem"}, {"role": "assistant", "content": "Roses are"}]}
     c = tokcount.count("qwen3-8b", body, return_tokens=True)

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import loader
 from .count import count, count_text
-from .dialects import anthropic, bifrost, moonshot, openai_responses, stepfun, vllm
+from .dialects import anthropic, bifrost, gemini, moonshot, openai_responses, stepfun, vllm
 from .dialects._api import ApiError, Job, Result
 from .errors import InvalidRequest, MissingAssets, RequestTooLarge, TokcountError, UnknownModel
 from .models.catalog import default_catalog
@@ -83,8 +83,9 @@ class Service:
         return await asyncio.get_running_loop().run_in_executor(pool, self.process, dialect, parse, fmt, raw)
 
     # ------------------------------------------------------------------ auth
-    def authorized(self, headers: Any, *, x_api_key: bool) -> ApiError | None:
-        """None when the request may pass; keys are compared in constant time and never logged or echoed."""
+    def authorized(self, headers: Any, *, key_header: str | None = None) -> ApiError | None:
+        """None when the request may pass; keys are compared in constant time and never logged or echoed.
+        ``key_header`` is the provider's own key header (``x-api-key``, ``x-goog-api-key``), taken besides Bearer."""
         if not self._keys:
             return None
         presented: list[str] = []
@@ -93,10 +94,10 @@ class Service:
             scheme, _, token = auth.partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 presented.append(token.strip())
-        if x_api_key and headers.get("x-api-key"):
-            presented.append(headers["x-api-key"].strip())
+        if key_header and headers.get(key_header):
+            presented.append(headers[key_header].strip())
         if not presented:
-            where = "an Authorization: Bearer header" + (" or an x-api-key header" if x_api_key else "")
+            where = "an Authorization: Bearer header" + (f" or an {key_header} header" if key_header else "")
             return ApiError(401, "authentication", f"Missing API key: send {where}.")
         ok = False
         for value in presented:
@@ -191,7 +192,11 @@ class Service:
             if job.request is not None:
                 self.check_limits(job.request)
             result = self.execute(job)
-            return _json(200, fmt(job, result))
+            resp = _json(200, fmt(job, result))
+            extra = getattr(dialect, "headers", None)
+            if extra is not None:
+                resp.headers.update(extra(job, result))
+            return resp
         except ApiError as err:
             return _error_response(dialect, err)
         except TokcountError as exc:
@@ -261,6 +266,7 @@ DOC_EXAMPLES: dict[str, dict[str, Any]] = {
     "/v1/responses/input_tokens": {"model": "qwen3.5", "input": "Hi"},
     "/tokenize": {"model": "qwen3.5", "prompt": "Hello world", "return_token_strs": True},
     "/detokenize": {"model": "qwen3.5", "tokens": [9419, 1879]},
+    "/v1beta/models/{model}:countTokens": {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]},
 }
 
 
@@ -282,21 +288,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = service
 
     def route(path: str, dialect: ModuleType, summary: str, parse: Parse | None = None, fmt: Format | None = None,
-              *, x_api_key: bool = False) -> None:
+              *, key_header: str | None = None) -> None:
         do_parse = parse or dialect.parse
         do_format = fmt or dialect.format
 
         async def handler(request: HttpRequest) -> Response:
-            denied = service.authorized(request.headers, x_api_key=x_api_key)
+            denied = service.authorized(request.headers, key_header=key_header)
             if denied is not None:
                 return _error_response(dialect, denied)
             try:
                 raw = await _read_body(request, settings.max_body_bytes)
             except ApiError as err:
                 return _error_response(dialect, err)
-            return await service.run(dialect, do_parse, do_format, raw)
+            parse_now = do_parse
+            if request.path_params:  # e.g. Gemini's model, which is in the URL, not the body
+                params = dict(request.path_params)
 
-        handler.__name__ = f"{dialect.NAME}_{path.strip('/').replace('/', '_').replace('-', '_')}"
+                def parse_now(body: Any, s: Settings) -> Job:
+                    return do_parse(body, s, **params)  # type: ignore[call-arg]
+
+            return await service.run(dialect, parse_now, do_format, raw)
+
+        name = path.strip("/").replace("/", "_").replace("-", "_").replace("{", "").replace("}", "").replace(":", "_")
+        handler.__name__ = f"{dialect.NAME}_{name}"
         extra = {"requestBody": {"required": True, "content": {"application/json": {
             "schema": {"type": "object"}, "example": DOC_EXAMPLES[path]}}}}
         app.add_api_route(path, handler, methods=["POST"], summary=summary, openapi_extra=extra,
@@ -304,13 +318,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     route("/v1/token/count", stepfun, "StepFun token count")
     route("/v1/tokenizers/estimate-token-count", moonshot, "Moonshot (Kimi) estimate token count")
-    route("/v1/messages/count_tokens", anthropic, "Anthropic-style count tokens in a Message", x_api_key=True)
+    route("/v1/messages/count_tokens", anthropic, "Anthropic-style count tokens in a Message", key_header="x-api-key")
     route("/v1/count_tokens", bifrost, "Bifrost count tokens")
     route("/v1/responses/input_tokens", openai_responses, "OpenAI Responses input token count")
     route("/tokenize", vllm, "vLLM-style tokenize")
     max_ids = settings.max_token_ids
     route("/detokenize", vllm, "vLLM-style detokenize",
           parse=lambda body, s: vllm.parse_detokenize(body, s, max_ids), fmt=vllm.format_detokenize)
+    route("/v1beta/models/{model}:countTokens", gemini, "Gemini count tokens", key_header="x-goog-api-key")
 
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -325,7 +340,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/v1/models", summary="The model catalog, with whether each model's files are here")
     async def models(request: HttpRequest) -> Response:
-        denied = service.authorized(request.headers, x_api_key=True)
+        denied = service.authorized(request.headers, key_header="x-api-key")
         if denied is not None:
             return _error_response(openai_responses, denied)
         return await run_in_threadpool(_models_body, settings)

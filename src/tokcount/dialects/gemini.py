@@ -5,9 +5,9 @@ Request: ``{"contents": [...]}`` or ``{"generateContentRequest": {"model", "cont
 field names are accepted. Response: ``{"totalTokens", "promptTokensDetails": [{"modality", "tokenCount"}]}``.
 Errors: Google's ``{"error": {"code", "message", "status"}}``.
 
-Mounting is one line: ``status, body = gemini.handle(model, await request.json())``; :func:`handle_full` also
-returns headers carrying tokcount's ``exact``/``method`` (the response body keeps Google's exact shape, because
-the google-genai SDK validates it strictly).
+The server mounts it like every dialect (:func:`parse` takes the model from the URL path); :func:`headers` adds
+tokcount's ``exact``/``method`` as response headers, because the body keeps Google's exact shape (the google-genai
+SDK validates it strictly). :func:`handle` does the same in one call, without HTTP.
 """
 
 from __future__ import annotations
@@ -31,7 +31,10 @@ from ..request import (
     ToolResultPart,
     VideoPart,
 )
+from ._api import ApiError, Job, Result
 from ._fields import arr, obj, string
+
+NAME = "gemini"
 
 GOOGLE_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
                  413: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}
@@ -160,6 +163,27 @@ def format_error(exc: TokcountError) -> tuple[int, dict[str, Any]]:
     status = exc.status
     return status, {"error": {"code": status, "message": exc.message,
                               "status": GOOGLE_STATUS.get(status, "INVALID_ARGUMENT")}}
+
+
+def parse(body: Any, settings: Any, model: str) -> Job:
+    """The job for ``POST /v1beta/models/{model}:countTokens`` (``model`` from the path)."""
+    return Job(models=[model_name(model)], request=parse_count_tokens(body))
+
+
+def format(job: Job, result: Result) -> dict[str, Any]:
+    assert result.count is not None
+    return format_count(result.count)
+
+
+def headers(job: Job, result: Result) -> dict[str, str]:
+    assert result.count is not None
+    return {"x-tokcount-exact": str(result.count.exact).lower(), "x-tokcount-method": result.count.method}
+
+
+def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+    """Google's error shape: ``{"error": {"code", "message", "status"}}``."""
+    return err.status, {"error": {"code": err.status, "message": err.message,
+                                  "status": GOOGLE_STATUS.get(err.status, "INVALID_ARGUMENT")}}
 
 
 def handle_full(model: str, body: Any) -> tuple[int, dict[str, Any], dict[str, str]]:

@@ -3,7 +3,8 @@
 Matching is leftmost-longest over all added tokens, special or not (``<think>`` counts as one token in Qwen
 even though it is not "special"); ``lstrip``/``rstrip`` absorb the adjacent whitespace into the token and
 ``single_word`` only matches outside words. Python's regex alternation is leftmost-first, so the alternatives are
-ordered longest first, which makes it leftmost-longest.
+ordered longest first, which makes it leftmost-longest; without those flags (every vocabulary here) the tokens are
+compiled as a trie instead (:func:`_trie`), which is as exact and much faster for large sets.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ class AddedTokens:
     def _compile(self) -> re.Pattern[str] | None:
         if not self.by_content:
             return None
+        if not any(t.single_word or t.lstrip or t.rstrip for t in self.by_content.values()):
+            return re.compile(_trie(self.by_content))
         alternatives = []
         for tok in sorted(self.by_content.values(), key=lambda t: len(t.content), reverse=True):
             body = re.escape(tok.content)
@@ -72,3 +75,25 @@ class AddedTokens:
         if tok is None:  # lstrip/rstrip absorbed whitespace around it
             tok = self.by_content[matched.strip()]
         return tok
+
+
+def _trie(words: Iterable[str]) -> str:
+    """One regex matching the longest of ``words`` at a position, as a trie: ``re`` tries alternatives one by one,
+    so a flat alternation of Gemma 3's 6,415 added tokens cost every ``<`` in a prompt thousands of attempts (it
+    made counting slower than transformers); the trie decides with one character at a time. An optional group
+    after a word that is also a prefix of longer ones tries the longer first, so the match is leftmost-longest."""
+    root: dict[str, dict] = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, dict]) -> str:
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items()) if ch]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        return f"(?:{body})?" if "" in node else body
+
+    return build(root)

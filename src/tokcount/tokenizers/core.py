@@ -141,7 +141,7 @@ class Tokenizer:
         GIL (each segment is counted whole, so the split changes nothing but the time)."""
         if not getattr(self.encoder, "releases_gil", False) or len(pieces) < 2 \
                 or sum(map(len, pieces)) < PARALLEL_CHARS:
-            return [self.encoder.count(p) for p in pieces]
+            return self.encoder.count_many(pieces)  # tokenizers batches them over its own threads
         # two bins of about equal length, longest segments placed first
         order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i]))
         bins: tuple[list[int], list[int]] = ([], [])
