@@ -175,6 +175,24 @@ def test_bifrost_items_and_both_tool_shapes(base: str) -> None:
         assert out["tokens"] == expected.tokens and out["token_strings"] == expected.token_strings
 
 
+@pytest.mark.parametrize("model", ["qwen/qwen3.5", "openai/gpt-4o", "gemini/gemini-2.5-flash"])
+def test_bifrost_reports_image_tokens(base: str, model: str) -> None:
+    from PIL import Image
+
+    buf = __import__("io").BytesIO()
+    Image.new("RGB", (640, 480)).save(buf, format="PNG")
+    url = "data:image/png;base64," + __import__("base64").b64encode(buf.getvalue()).decode()
+    body = {"model": model, "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "What is in this picture?"}, {"type": "input_image", "image_url": url}]}]}
+    details = post(base, "/v1/count_tokens", body).json()
+    text_only = post(base, "/v1/count_tokens", {"model": model, "input": [{"role": "user", "content": [
+        {"type": "input_text", "text": "What is in this picture?"}]}]}).json()
+    d = details["input_tokens_details"]
+    assert d["image_tokens"] > 0
+    assert d["text_tokens"] + d["image_tokens"] == details["input_tokens"]
+    assert text_only["input_tokens_details"]["image_tokens"] == 0
+
+
 def test_hosted_tools_are_refused_by_name(base: str) -> None:
     r = post(base, "/v1/responses/input_tokens", {"input": "x", "tools": [{"type": "web_search"}]})
     assert r.status_code == 400 and "tools[0].type" in r.json()["error"]["message"]

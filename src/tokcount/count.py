@@ -100,6 +100,7 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
         method=f"chat_template+{tok.engine}",
         context_window=spec.context_window,
         notes=notes,
+        image_tokens=media.tokens if media is not None else 0,
     )
     if breakdown:
         result.breakdown = _breakdown(loaded, req, prompt, base)

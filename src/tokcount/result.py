@@ -27,6 +27,8 @@ class Count:
     token_strings: list[str] | None = None
     prompt: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: the part of ``input_tokens`` that images take (image placeholders expanded, or a provider's image rule)
+    image_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -43,6 +45,8 @@ class Count:
             out["tokens"] = self.tokens
         if self.token_strings is not None:
             out["token_strings"] = self.token_strings
+        if self.image_tokens:
+            out["image_tokens"] = self.image_tokens
         if self.notes:
             out["notes"] = self.notes
         return out

@@ -55,8 +55,8 @@ def format(job: Job, result: Result) -> dict[str, Any]:
         "model": model,
         "input_tokens": count.input_tokens,
         "input_tokens_details": {
-            "text_tokens": count.input_tokens,
-            "image_tokens": 0,
+            "text_tokens": count.input_tokens - count.image_tokens,
+            "image_tokens": count.image_tokens,
             "audio_tokens": 0,
             "cached_tokens": 0,
         },

@@ -115,8 +115,9 @@ class FastEncoder:
         if text.isascii():
             return text, None
         if self._normalize is not None and not unicodedata.is_normalized("NFC", text):
-            # Python's NFC may know newer characters than the file's normalizer, never fewer: a text Python finds
-            # normalized is left unchanged by it too (Unicode never changes the data of an assigned character)
+            # a text Python finds normalized, all of whose characters Python knows, is left unchanged by any NFC
+            # implementation (Unicode never changes an assigned character's data); one holding a character Python
+            # does not know takes the detour to tokenizers below, which normalizes it itself
             text = self._normalize(text)
         return text, next((d.to for d in self._detours if d.when(text)), None)
 

@@ -119,12 +119,14 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     stripped = 0
     system = 0.0
     per_message: list[int] = []
+    images: list[int] = []
     framing = 0
     system_seen = False
     for i, msg in enumerate(req.messages):
         # thinking of the current turn (the assistant message after the last user turn) counts; earlier ones not
         keep_thinking = i == last_assistant and i > last_user
-        value, dropped = _message_estimate(msg, model.text_scale, keep_thinking=keep_thinking, notes=notes)
+        value, dropped = _message_estimate(msg, model.text_scale, keep_thinking=keep_thinking, notes=notes,
+                                           images=images)
         stripped += dropped
         if msg.role in ("system", "developer"):
             system += value
@@ -151,7 +153,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     notes.insert(0, "estimate: no public Claude 3+ tokenizer; o200k_base proxy x measured ratio "
                     f"({PROSE_RATIO} prose, {CODE_RATIO} code) + documented tool prompt; see docs/closed-models.md")
     result = Count(model=spec.id, input_tokens=total, exact=False,
-                   method=f"anthropic-estimate+{PROXY}-proxy", context_window=spec.context_window, notes=notes)
+                   method=f"anthropic-estimate+{PROXY}-proxy", context_window=spec.context_window, notes=notes,
+                   image_tokens=sum(images))
     if breakdown:
         result.breakdown = {"system": system_n, "tools": tools, "messages": per_message, "template": framing}
     if return_tokens:
@@ -160,7 +163,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
 
 
 def _message_estimate(msg: Message, scale: float, *, keep_thinking: bool,
-                      notes: list[str]) -> tuple[float, int]:
+                      notes: list[str], images: list[int]) -> tuple[float, int]:
     value = 0.0
     dropped = 0
     for p in msg.parts:
@@ -182,21 +185,23 @@ def _message_estimate(msg: Message, scale: float, *, keep_thinking: bool,
                     if isinstance(q, TextPart):
                         value += text_estimate(q.text, scale)
                     elif isinstance(q, ImagePart):
-                        value += _image(q, notes)
+                        value += _image(q, notes, images)
         elif isinstance(p, ImagePart):
-            value += _image(p, notes)
+            value += _image(p, notes, images)
         elif isinstance(p, DocumentPart):
             value += _document(p, scale, notes)
     return value, dropped
 
 
-def _image(part: ImagePart, notes: list[str]) -> int:
+def _image(part: ImagePart, notes: list[str], images: list[int]) -> int:
     size = image_size(part)
     if size is None:
-        capped = image_tokens(1092, 1092)
-        notes.append(f"image of unknown size counted at the 1.15 MP cap ({capped} tokens)")
-        return capped
-    return image_tokens(*size)
+        n = image_tokens(1092, 1092)
+        notes.append(f"image of unknown size counted at the 1.15 MP cap ({n} tokens)")
+    else:
+        n = image_tokens(*size)
+    images.append(n)
+    return n
 
 
 def _document(part: DocumentPart, scale: float, notes: list[str]) -> float:

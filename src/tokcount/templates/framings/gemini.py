@@ -162,7 +162,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     notes.extend(f"estimated: {e}" for e in dict.fromkeys(estimated))
     result = Count(model=spec.id, input_tokens=total, exact=not estimated,
                    method=f"gemini-local+gemma3-vocab+{tok.engine}", context_window=spec.context_window,
-                   notes=notes)
+                   notes=notes, image_tokens=modalities.get("IMAGE", 0))
     if breakdown:
         result.breakdown = {"system": system, "tools": tools, "messages": per_message, "template": 0,
                             "modalities": modalities or {"TEXT": 0}}

@@ -140,6 +140,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     enc = encoder(model.encoding)
     notes: list[str] = []
     approximate: list[str] = []
+    images: list[int] = []
     call_names = {p.id: p.name for m in req.messages for p in m.parts if isinstance(p, ToolCallPart) and p.id}
     has_system = any(m.role in ("system", "developer") for m in req.messages)
     padded = False
@@ -149,7 +150,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     for msg in req.messages:
         pad = bool(req.tools) and msg.role in ("system", "developer") and not padded
         padded = padded or pad
-        content, frame = _message_tokens(enc, model, msg, call_names, pad=pad, approximate=approximate)
+        content, frame = _message_tokens(enc, model, msg, call_names, pad=pad, approximate=approximate,
+                                         images=images)
         framing += frame
         if msg.role in ("system", "developer"):
             system += content
@@ -175,7 +177,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     notes.extend(f"estimated: {a}" for a in dict.fromkeys(approximate))
     result = Count(model=spec.id, input_tokens=total, exact=exact,
                    method=f"openai-chat-framing+{model.encoding}+{enc.engine}",
-                   context_window=spec.context_window, notes=notes)
+                   context_window=spec.context_window, notes=notes, image_tokens=sum(images))
     if breakdown:
         result.breakdown = {"system": system, "tools": tools, "messages": per_message,
                             "template": framing}
@@ -207,8 +209,8 @@ def _arguments(p: ToolCallPart) -> str:
 
 
 def _message_tokens(enc: OpenAIEncoder, model: OpenAIModel, msg: Message, call_names: dict[str, str], *,
-                    pad: bool, approximate: list[str]) -> tuple[int, int]:
-    """(content tokens, framing tokens) of one message."""
+                    pad: bool, approximate: list[str], images: list[int]) -> tuple[int, int]:
+    """(content tokens, framing tokens) of one message; each image's tokens are also appended to ``images``."""
     frame = TOKENS_PER_MESSAGE + enc.count(msg.role)
     content = 0
     text = "".join(p.text for p in msg.parts if isinstance(p, TextPart))
@@ -222,7 +224,9 @@ def _message_tokens(enc: OpenAIEncoder, model: OpenAIModel, msg: Message, call_n
             if size is None:
                 approximate.append("image of unknown size counted as 1024x1024 (give width/height or a data URL)")
                 size = (1024, 1024)
-            content += image_tokens(model, size[0], size[1], p.detail)
+            n = image_tokens(model, size[0], size[1], p.detail)
+            content += n
+            images.append(n)
             approximate.append("image tokens (documented rule, not verified against the API here)")
         elif isinstance(p, ToolCallPart):
             content += enc.count(p.name) + enc.count(_arguments(p))
