@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import struct
 
 import pytest
 
@@ -15,8 +14,14 @@ FOX = "The quick brown fox jumps over the lazy dog."
 
 
 def _png(w: int, h: int) -> str:
-    data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + struct.pack(">II", w, h) + b"\x08\x02\x00\x00\x00"
-    return base64.b64encode(data).decode()
+    """A whole PNG file (the media reader checks what it parses, so a bare header would not do)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
 
 
 def test_documented_fox_example() -> None:

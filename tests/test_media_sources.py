@@ -261,3 +261,35 @@ def test_http_errors_and_non_images(server: str) -> None:
 def test_remote_fetch_can_be_switched_off(server: str) -> None:
     with pytest.raises(MediaError, match="disabled"):
         image_size(f"{server}/img.png", policy=FetchPolicy(allow_remote=False, allow_networks=("127.0.0.2/32",)))
+
+
+# ------------------------------------------------------------------------------- closed models read sizes too
+@pytest.mark.parametrize("model", ["gpt-4o", "claude-sonnet-4", "gemini-2.5-flash"])
+def test_closed_models_read_remote_sizes_like_open_ones(server: str, model: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import tokcount
+
+    monkeypatch.setenv("TOKCOUNT_MEDIA_ALLOW_NETWORKS", "127.0.0.2/32")
+
+    def body(url: str) -> dict:
+        return {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                                          {"type": "image_url", "image_url": {"url": url}}]}]}
+
+    remote = tokcount.count(model, body(f"{server}/img.png?closed={model}"))
+    inline = tokcount.count(model, body(_data_url("PNG", (640, 480), "image/png")))
+    assert remote.input_tokens == inline.input_tokens
+    assert remote.image_tokens == inline.image_tokens > 0
+    assert not any("unknown size" in n for n in remote.notes)
+    # an address the guard refuses: the estimate goes on, at the documented fallback, and says so
+    monkeypatch.delenv("TOKCOUNT_MEDIA_ALLOW_NETWORKS")
+    refused = tokcount.count(model, body(f"{server}/img.png?refused={model}"))
+    assert any("unknown size" in n for n in refused.notes)
+
+
+def test_closed_models_cap_image_parts() -> None:
+    import tokcount
+    from tokcount.errors import RequestTooLarge
+
+    parts = [{"type": "image_url", "image_url": {"url": "https://example.invalid/a.png"}}] * 300
+    with pytest.raises(RequestTooLarge):
+        tokcount.count("gpt-4o", {"messages": [{"role": "user", "content": parts}]})

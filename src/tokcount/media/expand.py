@@ -58,14 +58,21 @@ def placeholder_for(vision: str) -> str | None:
     return rule.placeholder if rule is not None else None
 
 
+def check_media_limit(req: Request, policy: FetchPolicy | None = None) -> list[Any]:
+    """The request's image/video parts; more than the policy allows (each may cost a fetch) is a 413."""
+    parts = media_parts(req)
+    limit = (policy or default_policy()).max_media_parts
+    if len(parts) > limit:
+        raise RequestTooLarge(f"the request has {len(parts)} image/video parts; at most {limit} are counted per "
+                              "request.", param="messages")
+    return parts
+
+
 def count_media(tokenizer: Any, vision: str, req: Request, prompt: str, *,
                 policy: FetchPolicy | None = None) -> MediaCount:
     """The exact prompt token count with every image expanded, and what each image costs."""
-    parts = media_parts(req)
     policy = policy or default_policy()
-    if len(parts) > policy.max_media_parts:
-        raise RequestTooLarge(f"the request has {len(parts)} image/video parts; at most {policy.max_media_parts} "
-                              "are counted per request.", param="messages")
+    parts = check_media_limit(req, policy)
     rule = rule_for(vision)
     base = tokenizer.count(prompt)
     if rule is None:

@@ -54,6 +54,9 @@ def framing(spec: ModelSpec) -> Any:
 def count_framed(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False) -> Count:
     if not req.messages and spec.renderer != "gemini":
         raise InvalidRequest("messages must not be empty.", param="messages")
+    from ...media.expand import check_media_limit
+
+    check_media_limit(req)  # image sizes may be fetched, as for open models
     return framing(spec).count(spec, req, breakdown=breakdown, return_tokens=return_tokens)
 
 
