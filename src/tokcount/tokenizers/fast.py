@@ -165,36 +165,42 @@ def fastest_exact(reference: HFEncoder, data: dict[str, Any], source: bytes) -> 
     except NotByteLevel as exc:
         log.debug("%s: not byte-level (%s)", reference.path, exc)
         bpe = None
-    build = _Builder(reference, bpe, data, source)
-    fallback: Counter = reference
-    verified: dict[str, FastEncoder] = {}
-    # later engines first, so quicktok's detours can go to a verified tiktoken
-    for engine in reversed(engines):
-        make = _BUILDERS.get(engine)
-        if make is None:
-            continue
-        try:
-            candidate = make(build, fallback)
-        except (NotByteLevel, ValueError, RuntimeError, OSError, ImportError) as exc:
-            log.debug("%s: %s cannot load it: %s", reference.path, engine, exc)
-            continue
-        if candidate is not None and build.verify(candidate):
-            verified[engine] = candidate
-            if engine == "tiktoken":
-                fallback = candidate
-    return next((verified[e] for e in engines if e in verified), reference)
+    build = _Builder(reference, bpe, data, source, engines)
+    return next((enc for e in engines if (enc := build.engine(e)) is not None), reference)
 
 
 class _Builder:
     """What every candidate needs: the reference, the parsed vocabulary, the probes and their expected ids."""
 
-    def __init__(self, reference: HFEncoder, bpe: ByteLevelBPE | None, data: dict[str, Any], source: bytes) -> None:
+    def __init__(self, reference: HFEncoder, bpe: ByteLevelBPE | None, data: dict[str, Any], source: bytes,
+                 engines: tuple[str, ...]) -> None:
         self.reference = reference
         self.data = data
         self.bpe = bpe
         self.source = source
+        self.engines = engines
         self.normalize = reference.normalize if bpe is not None and bpe.normalizer is not None else None
         self._expected: list[list[int]] | None = None
+        self._built: dict[str, FastEncoder | None] = {}
+
+    def engine(self, name: str) -> FastEncoder | None:
+        """The verified ``name`` engine for this vocabulary, built on first request (so only the engines actually
+        chosen, and the detour targets they need, are ever loaded), or ``None``."""
+        if name not in self._built:
+            self._built[name] = None  # a builder asking for itself gets None, not a loop
+            make = _BUILDERS.get(name) if name in self.engines else None
+            candidate = None
+            if make is not None:
+                try:
+                    candidate = make(self)
+                except (NotByteLevel, ValueError, RuntimeError, OSError, ImportError) as exc:
+                    log.debug("%s: %s cannot load it: %s", self.reference.path, name, exc)
+            self._built[name] = candidate if candidate is not None and self.verify(candidate) else None
+        return self._built[name]
+
+    def detour_target(self) -> Counter:
+        """Where quicktok sends the texts it must not encode: a verified tiktoken, else tokenizers itself."""
+        return self.engine("tiktoken") or self.reference
 
     def verify(self, candidate: FastEncoder) -> bool:
         probes = probe_texts()
@@ -208,7 +214,7 @@ class _Builder:
         return True
 
 
-def _quicktok(b: _Builder, fallback: Counter) -> FastEncoder | None:
+def _quicktok(b: _Builder) -> FastEncoder | None:
     if b.bpe is None or len(b.bpe.patterns) != 1:
         return None
     import quicktok
@@ -219,7 +225,7 @@ def _quicktok(b: _Builder, fallback: Counter) -> FastEncoder | None:
     scanner = qcore.KNOWN_PATTERNS.get(pattern)
     if scanner is None and pattern in QUICKTOK_EXCEPT_MARKS:
         scanner = QUICKTOK_EXCEPT_MARKS[pattern]
-        detours.append(Detour(has_marks, fallback))
+        detours.append(Detour(has_marks, b.detour_target()))
     if scanner is None or max(b.bpe.ranks.values()) >= 1 << 18:
         return None
     if vocabulary_fingerprint(b.data) not in QUICKTOK_PROVEN:
@@ -243,7 +249,7 @@ def _quicktok(b: _Builder, fallback: Counter) -> FastEncoder | None:
     return FastEncoder("quicktok", enc.encode_ordinary, enc.count, b.reference, b.normalize, tuple(detours))
 
 
-def _tiktoken(b: _Builder, fallback: Counter) -> FastEncoder | None:
+def _tiktoken(b: _Builder) -> FastEncoder | None:
     if b.bpe is None or len(b.bpe.patterns) != 1:
         return None
     import tiktoken
@@ -254,7 +260,7 @@ def _tiktoken(b: _Builder, fallback: Counter) -> FastEncoder | None:
                        b.normalize, releases_gil=True)
 
 
-def _kitoken(b: _Builder, fallback: Counter) -> FastEncoder | None:
+def _kitoken(b: _Builder) -> FastEncoder | None:
     if b.bpe is None or b.bpe.normalizer is not None:
         # not byte-level: measured no faster than tokenizers (Gemma 3, bench/RESULTS.md); with NFC: kitoken would
         # normalise with its own Unicode tables
@@ -265,7 +271,7 @@ def _kitoken(b: _Builder, fallback: Counter) -> FastEncoder | None:
     return FastEncoder("kitoken", enc.encode, lambda text: len(enc.encode(text)), b.reference, None)
 
 
-_BUILDERS: dict[str, Callable[[_Builder, Counter], FastEncoder | None]] = {
+_BUILDERS: dict[str, Callable[[_Builder], FastEncoder | None]] = {
     "quicktok": _quicktok,
     "tiktoken": _tiktoken,
     "kitoken": _kitoken,
