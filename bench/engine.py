@@ -98,11 +98,21 @@ def _cold(model: str, request: dict) -> Callable[[], int]:
     tok = loader.load(spec).tokenizer if spec.renderer == "jinja" else None
 
     def run() -> int:
-        if tok is not None:
-            tok.cache.clear()
+        _clear(tok)
         return tokcount.count(spec, request, breakdown=False).input_tokens
 
     return run
+
+
+def _clear(tok: Any) -> None:
+    """Empty tokcount's caches of counted text: the model's segment cache, or the OpenAI encodings' for closed
+    models (whose framings count message texts directly)."""
+    from tokcount.tokenizers.openai_bpe import clear_caches
+
+    if tok is not None:
+        tok.cache.clear()
+    else:
+        clear_caches()
 
 
 def _o200k_tiktoken() -> Any:
@@ -187,15 +197,13 @@ def growing(model: str, turns: int = 50, quick: bool = False) -> dict[str, Any]:
     for t, request in enumerate(requests):
         w, c = [], []
         for _ in range(rounds):
-            if tok is not None:
-                tok.cache.clear()
+            _clear(tok)
             if t:
                 tokcount.count(spec, requests[t - 1], breakdown=False)  # the previous turn, as the agent sent it
             start = time.perf_counter()
             n_warm = tokcount.count(spec, request, breakdown=False).input_tokens
             w.append((time.perf_counter() - start) * 1000)
-            if tok is not None:
-                tok.cache.clear()
+            _clear(tok)
             start = time.perf_counter()
             n_cold = tokcount.count(spec, request, breakdown=False).input_tokens
             c.append((time.perf_counter() - start) * 1000)

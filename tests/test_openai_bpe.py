@@ -44,6 +44,7 @@ def test_texts_encode_like_tokenizers(hf: Tokenizer) -> None:
     assert len(texts) > 60
     for t in texts:
         assert enc.encode(t) == hf.encode(t, add_special_tokens=False).ids, t
+        assert enc.count(t) == enc.count(t) == len(enc.encode(t)), t  # once counted, once from the segment cache
 
 
 def test_special_token_text_is_ordinary_text() -> None:

@@ -13,6 +13,7 @@ import threading
 from functools import cache
 
 from ..errors import MissingAssets
+from .core import MIN_CACHED_CHARS, SegmentCache
 
 #: the encodings bundled by quicktok that OpenAI chat models use
 ENCODINGS = ("o200k_base", "cl100k_base")
@@ -35,13 +36,22 @@ class OpenAIEncoder:
                                 reason="OpenAI encoding") from None
         self.name = name
         self._enc = quicktok.get_encoding(name)
+        self._cache = SegmentCache()
         self.n_vocab = self._enc.n_vocab
 
     def encode(self, text: str) -> list[int]:
         return list(self._enc.encode_ordinary(text))
 
     def count(self, text: str) -> int:
-        return len(self._enc.encode_ordinary(text)) if text else 0
+        """Tokens of ``text``; texts of 64+ characters are remembered (a re-sent conversation recounts only its new
+        messages, as for open models: the count of a text depends on the text alone)."""
+        if len(text) < MIN_CACHED_CHARS:
+            return self._enc.count(text) if text else 0
+        n = self._cache.get(text)
+        if n is None:
+            n = self._enc.count(text)
+            self._cache.put(text, n)
+        return n
 
     def count_many(self, texts: list[str]) -> list[int]:
         return [self.count(t) for t in texts]
@@ -61,3 +71,9 @@ def encoder(name: str) -> OpenAIEncoder:
     """The shared encoder for ``name`` (loaded once per process)."""
     with _lock:
         return OpenAIEncoder(name)
+
+
+def clear_caches() -> None:
+    """Forget every remembered count (benchmarks measure cold counts this way)."""
+    for name in ENCODINGS:
+        encoder(name)._cache.clear()
