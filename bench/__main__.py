@@ -45,14 +45,19 @@ def machine() -> list[str]:
     ]
 
 
+def _section(title: str, intro: str, columns: list[str]) -> list[str]:
+    """A results section: its heading, what it measures, and the head of its table."""
+    return [f"## {title}", "", intro, "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+
+
 def cold_table(rows: list[dict], openai: list[dict]) -> list[str]:
-    out = ["## Cold counts (median ms; tokcount's segment cache emptied before every call)", "",
-           "Chats of ~1k / 10k / 100k tokens (corpus prose, code, CJK; ~1k-token turns; 3 tools). `vs transformers` is "
-           "transformers' time / tokcount's (target ≥ 8× at 10k and 100k); `vs raw` is the model's own `tokenizers` "
-           "object on the concatenated text (no template) / tokcount's. Token counts equal transformers' in every row.",
-           "",
-           "| model | engine | tokens | tokcount ms | transformers ms | raw tokenizers ms | vs transformers | vs raw |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = _section("Cold counts (median ms; tokcount's segment cache emptied before every call)",
+                   "Chats of ~1k / 10k / 100k tokens (corpus prose, code, CJK; ~1k-token turns; 3 tools). "
+                   "`vs transformers` is transformers' time / tokcount's (target ≥ 8× at 10k and 100k); `vs raw` is "
+                   "the model's own `tokenizers` object on the concatenated text (no template) / tokcount's. Token "
+                   "counts equal transformers' in every row.",
+                   ["model", "engine", "tokens", "tokcount ms", "transformers ms", "raw tokenizers ms",
+                    "vs transformers", "vs raw"])
     for r in rows:
         same = "" if r["tokens"] == r["oracle_tokens"] else f" (≠ {r['oracle_tokens']}!)"
         out.append(f"| {r['model']} | {r['engine']} | {r['tokens']}{same} | {r['tokcount_ms']:.2f} | "
@@ -71,12 +76,11 @@ def cold_table(rows: list[dict], openai: list[dict]) -> list[str]:
 
 
 def growing_table(rows: list[dict]) -> list[str]:
-    out = ["## 50-turn growing conversation (each request re-sends the history plus a ~2k-token turn)", "",
-           "`warm` = counted right after the previous turn was (what an agent does); `cold` = empty segment cache. "
-           "Counts are asserted equal. Target: turn 50 warm ≥ 20× faster than cold.", "",
-           "| model | engine | turn-50 tokens | turn 50 cold ms | turn 50 warm ms | cold / warm | "
-           "transformers turn 50 ms | transformers / warm | all 50 turns warm ms | all 50 cold ms |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+    out = _section("50-turn growing conversation (each request re-sends the history plus a ~2k-token turn)",
+                   "`warm` = counted right after the previous turn was (what an agent does); `cold` = empty segment "
+                   "cache. Counts are asserted equal. Target: turn 50 warm ≥ 20× faster than cold.",
+                   ["model", "engine", "turn-50 tokens", "turn 50 cold ms", "turn 50 warm ms", "cold / warm",
+                    "transformers turn 50 ms", "transformers / warm", "all 50 turns warm ms", "all 50 cold ms"])
     for r in rows:
         c, w = r["cold_ms"][-1], r["warm_ms"][-1]
         tf = r.get("transformers_last_ms")
@@ -87,11 +91,11 @@ def growing_table(rows: list[dict]) -> list[str]:
 
 
 def server_table(rows: list[dict]) -> list[str]:
-    out = ["## Server under load (wrk, loopback, same StepFun body every request, qwen3.5)", "",
-           "`floor` = bare FastAPI + uvicorn that only parses the JSON (bench/floor_app.py), same workers. "
-           "Target: ≥ 1,000 req/s for ~1k-token chats on 2 workers, p99 < 50 ms at 64 connections.", "",
-           "| body | workers | connections | tokcount req/s | p50 ms | p99 ms | floor req/s | floor p99 ms | "
-           "tokcount / floor |", "|---|---|---|---|---|---|---|---|---|"]
+    out = _section("Server under load (wrk, loopback, same StepFun body every request, qwen3.5)",
+                   "`floor` = bare FastAPI + uvicorn that only parses the JSON (bench/floor_app.py), same workers. "
+                   "Target: ≥ 1,000 req/s for ~1k-token chats on 2 workers, p99 < 50 ms at 64 connections.",
+                   ["body", "workers", "connections", "tokcount req/s", "p50 ms", "p99 ms", "floor req/s",
+                    "floor p99 ms", "tokcount / floor"])
     floor = {(r["workers"], r["size"], r["connections"]): r for r in rows if r["server"] == "floor"}
     for r in rows:
         if r["server"] != "tokcount":

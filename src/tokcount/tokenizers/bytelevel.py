@@ -37,9 +37,6 @@ class ByteLevelBPE:
     patterns: tuple[str, ...]
     #: ``"NFC"`` or ``None``; applied by the caller with the file's own normalizer
     normalizer: str | None
-    #: HF's ``ignore_merges``: a pre-token that is itself in the vocabulary is emitted whole (tiktoken always does);
-    #: without it, tokens no merge produces are never emitted, so :func:`parse` replaces their bytes
-    ignore_merges: bool
 
 
 class NotByteLevel(ValueError):
@@ -72,13 +69,13 @@ def parse(data: dict[str, Any]) -> ByteLevelBPE:
     if unreachable and model.get("ignore_merges"):
         # tokenizers emits these only as a whole pre-token; a rank-based engine could also merge into them
         raise NotByteLevel(f"{len(unreachable)} tokens no merge produces, with ignore_merges")
-    for spelled in unreachable:  # tokenizers never emits them (Qwen3.5 has 201): a rank-based engine must not either
+    # without ignore_merges, tokenizers never emits them (Qwen3.5 has 201): a rank-based engine must not either
+    for spelled in unreachable:
         rank = ranks.pop(bytes(table[ch] for ch in spelled))
         ranks[placeholder(rank)] = rank
     if any(bytes([b]) not in ranks for b in range(256)):
         raise NotByteLevel("not every single byte is in the vocabulary")
-    return ByteLevelBPE(ranks=ranks, patterns=patterns, normalizer=normalizer,
-                        ignore_merges=bool(model.get("ignore_merges")))
+    return ByteLevelBPE(ranks=ranks, patterns=patterns, normalizer=normalizer)
 
 
 def placeholder(rank: int) -> bytes:
