@@ -5,8 +5,10 @@ completion, so the count is what an open-weight model served behind them receive
 
 - ``system`` (a string, a list of strings, of ``{text}`` or of ``{type: "text", text}`` blocks, or null) becomes
   one system message, the texts joined with ``"\\n"``;
-- ``tool_use`` blocks become the assistant's tool calls; each ``tool_result`` block becomes its own ``tool``
-  message, placed before what else the user message holds;
+- turns stay as the caller sent them: ``tool_use`` blocks become the assistant's tool calls, ``tool_result``
+  blocks stay in their user turn as tool results (open-model renderers split them into ``tool`` messages when
+  they prepare a template's messages, as vLLM does; Claude bills the turn as one);
+- a ``role: "system"`` message between turns (the API accepts it) becomes a system message in place;
 - ``thinking`` / ``redacted_thinking`` blocks become reasoning; ``image`` blocks images; ``document`` blocks
   documents;
 - ``thinking: {type: "enabled"}`` / ``{enabled: true}`` turns a hybrid model's thinking switch on, ``disabled`` /
@@ -39,7 +41,7 @@ from ._api import ApiError, Job, Result
 from ._fields import arr, boolean, obj, string, type_name
 
 NAME = "anthropic"
-ROLES = ("user", "assistant")
+ROLES = ("user", "assistant", "system")
 TYPES = {
     "authentication": "authentication_error",
     "unknown_model": "not_found_error",
@@ -87,47 +89,41 @@ def error(err: ApiError) -> tuple[int, dict[str, Any]]:
     return status, {"type": "error", "error": {"type": kind, "message": err.message}}
 
 
-def parse_system(raw: Any) -> Message | None:
+def parse_system(raw: Any, where: str = "system") -> Message | None:
     if raw is None:
         return None
     if isinstance(raw, str):
         return Message(role="system", parts=[TextPart(raw)])
     texts = []
-    for i, block in enumerate(arr(raw, "system")):
-        where = f"system[{i}]"
+    for i, block in enumerate(arr(raw, where)):
+        bwhere = f"{where}[{i}]"
         if isinstance(block, str):
             texts.append(block)
             continue
-        block = obj(block, where)
+        block = obj(block, bwhere)
         kind = block.get("type", "text")
         if kind != "text":
-            raise InvalidRequest(f"{where}.type must be 'text', got {kind!r}.", param=f"{where}.type")
-        texts.append(string(block.get("text"), f"{where}.text") or "")
+            raise InvalidRequest(f"{bwhere}.type must be 'text', got {kind!r}.", param=f"{bwhere}.type")
+        texts.append(string(block.get("text"), f"{bwhere}.text") or "")
     return Message(role="system", parts=[TextPart("\n".join(t for t in texts if t))])
 
 
 def parse_message(raw: Any, where: str) -> list[Message]:
-    """One Anthropic message → the canonical messages (tool results split off into ``tool`` messages)."""
+    """One Anthropic message → one canonical message, its blocks in order (tool results included)."""
     raw = obj(raw, where)
     role = raw.get("role")
     if role not in ROLES:
-        raise InvalidRequest(f"{where}.role must be 'user' or 'assistant'; got {role!r}.", param=f"{where}.role")
+        raise InvalidRequest(f"{where}.role must be 'user', 'assistant' or 'system'; got {role!r}.",
+                             param=f"{where}.role")
     content = raw.get("content")
     if isinstance(content, str):
         return [Message(role=role, parts=[TextPart(content)])]
+    if role == "system":
+        system = parse_system(content if content is not None else [], f"{where}.content")
+        return [system] if system is not None else []
     blocks = arr(content, f"{where}.content")
-    out: list[Message] = []
-    parts: list[Part] = []
-    for i, block in enumerate(blocks):
-        bwhere = f"{where}.content[{i}]"
-        part = parse_block(block, bwhere, role)
-        if isinstance(part, ToolResultPart):
-            out.append(Message(role="tool", parts=[part], content_is_list=not isinstance(part.content, str)))
-        else:
-            parts.append(part)
-    if parts or not out:
-        out.append(Message(role=role, parts=parts, content_is_list=True))
-    return out
+    parts = [parse_block(block, f"{where}.content[{i}]", role) for i, block in enumerate(blocks)]
+    return [Message(role=role, parts=parts, content_is_list=True)]
 
 
 def parse_block(raw: Any, where: str, role: str) -> Part:
