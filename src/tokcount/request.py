@@ -125,6 +125,8 @@ class Request:
     tool_choice: ToolChoice | None = None
     #: the thinking switch of hybrid models (``None`` = the template's default)
     thinking: bool | None = None
+    #: how thinking was switched on when the dialect says (Anthropic ``"enabled"`` / ``"adaptive"``)
+    thinking_kind: str | None = None
     #: extra variables for the chat template (``chat_template_kwargs`` in vLLM)
     template_kwargs: dict[str, Any] = field(default_factory=dict)
     #: ``None`` = decide from the last message (prompt a reply unless it is the assistant's)

@@ -72,6 +72,7 @@ def parse(body: Any, settings: Settings) -> Job:
         tools=parse_tools(body.get("tools")),
         tool_choice=parse_tool_choice(body.get("tool_choice")),
         thinking=parse_thinking(body.get("thinking")),
+        thinking_kind=thinking_kind(body.get("thinking")),
     )
     return Job(models=[model], request=request, extra={"requested": name})
 
@@ -250,6 +251,12 @@ def parse_tool_choice(raw: Any) -> ToolChoice | None:
         name = string(raw.get("name"), "tool_choice.name")
         return ToolChoice(mode="tool", name=name, disable_parallel=disable)
     raise InvalidRequest(f"tool_choice.type must be auto, any, tool or none; got {kind!r}.", param="tool_choice.type")
+
+
+def thinking_kind(raw: Any) -> str | None:
+    """``"enabled"`` or ``"adaptive"`` (Claude bills them differently), once :func:`parse_thinking` accepted it."""
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    return kind if kind in ("enabled", "adaptive") else None
 
 
 def parse_thinking(raw: Any) -> bool | None:
