@@ -16,7 +16,10 @@ API; with them the cookbook's ``get_current_weather`` request gives its publishe
 from __future__ import annotations
 
 import json
+import tomllib
 from dataclasses import dataclass
+from functools import lru_cache
+from importlib.resources import files as package_files
 from typing import Any
 
 from ...count import Count
@@ -27,15 +30,43 @@ from ...request import Tool as ToolDef
 from ...tokenizers.openai_bpe import OpenAIEncoder, encoder
 from ._image_size import image_size
 
-TOKENS_PER_MESSAGE = 3
-TOKENS_PER_NAME = 1
-REPLY_PRIMING = 3
-FUNCTIONS_BLOCK = 9
-SYSTEM_MERGE = -4
-FUNCTION_RESULT = -2
-CALL_OVERHEAD = 3
-CHOICE_NONE = 1
-CHOICE_NAMED = 4
+RULES_FILE = "openai_framing.toml"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The framing's constants for one model kind and API shape (documented in models/openai_framing.toml)."""
+
+    tokens_per_message: int
+    tokens_per_name: int
+    reply_priming: int
+    functions_block: int
+    system_merge: int
+    pad_system: bool
+    function_result: int
+    call_overhead: int
+    parallel_wrapper: bool
+    parallel_overhead: int
+    choice_none: int
+    choice_named: int
+    title_comments: bool
+
+
+@lru_cache(maxsize=1)
+def _rule_tables() -> dict[str, dict[str, Any]]:
+    text = package_files("tokcount.models").joinpath(RULES_FILE).read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+@lru_cache(maxsize=32)
+def rules_for(kind: str, api: str | None) -> Rules:
+    """[chat], then the model kind's section, then the API's section (``responses``) on top."""
+    tables = _rule_tables()
+    merged = dict(tables["chat"])
+    for section in (kind, api):
+        if section and section != "chat":
+            merged.update(tables.get(section, {}))
+    return Rules(**merged)
 
 
 @dataclass(frozen=True)
@@ -45,6 +76,8 @@ class OpenAIModel:
     image: tuple[str, float, float]
     #: framing verified against published API counts for this model family
     verified: bool
+    #: section of models/openai_framing.toml: "chat" (gpt-3.5/4/4o/4.1) or "reasoning" (o-series, gpt-5)
+    kind: str = "chat"
 
 
 def model_of(spec: ModelSpec) -> OpenAIModel:
@@ -55,7 +88,7 @@ def model_of(spec: ModelSpec) -> OpenAIModel:
     else:
         image = ("tile", float(rule.get("base", 85)), float(rule.get("tile", 170)))
     return OpenAIModel(encoding=extra.get("encoding", "o200k_base"), image=image,
-                       verified=bool(extra.get("framing_verified", False)))
+                       verified=bool(extra.get("framing_verified", False)), kind=str(extra.get("framing", "chat")))
 
 
 def text_encoder(spec: ModelSpec) -> OpenAIEncoder:
@@ -65,8 +98,9 @@ def text_encoder(spec: ModelSpec) -> OpenAIEncoder:
 # ------------------------------------------------------------------ function definitions as TypeScript
 
 
-def format_functions(tools: list[ToolDef]) -> str:
-    """The ``namespace functions`` block the model reads (TypeScript types, descriptions as comments)."""
+def format_functions(tools: list[ToolDef], *, titles: bool = True) -> str:
+    """The ``namespace functions`` block the model reads (TypeScript types; top-level properties' titles and
+    descriptions as comments, nested ones' dropped: hmarr/openai-chat-tokens' nested cases cost exactly that)."""
     lines = ["namespace functions {", ""]
     for tool in tools:
         if tool.description:
@@ -74,7 +108,7 @@ def format_functions(tools: list[ToolDef]) -> str:
         params = tool.parameters or {}
         if params.get("properties"):
             lines.append(f"type {tool.name} = (_: {{")
-            lines.append(_format_properties(params, 0))
+            lines.append(_format_properties(params, 0, titles))
             lines.append("}) => any;")
         else:
             lines.append(f"type {tool.name} = () => any;")
@@ -83,12 +117,14 @@ def format_functions(tools: list[ToolDef]) -> str:
     return "\n".join(lines)
 
 
-def _format_properties(obj: dict[str, Any], indent: int) -> str:
+def _format_properties(obj: dict[str, Any], indent: int, titles: bool = True) -> str:
     required = obj.get("required") or []
     lines: list[str] = []
     for name, prop in (obj.get("properties") or {}).items():
         prop = prop if isinstance(prop, dict) else {}
-        if prop.get("description"):
+        if titles and indent == 0 and isinstance(prop.get("title"), str):
+            lines.append(f"// {prop['title']}")
+        if prop.get("description") and indent == 0:
             lines.append(f"// {prop['description']}")
         mark = "" if name in required else "?"
         lines.append(f"{name}{mark}: {_format_type(prop, indent)},")
@@ -137,6 +173,7 @@ def image_tokens(model: OpenAIModel, width: int, height: int, detail: str | None
 
 def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False) -> Count:
     model = model_of(spec)
+    rules = rules_for(model.kind, req.api)
     enc = encoder(model.encoding)
     notes: list[str] = []
     approximate: list[str] = []
@@ -148,26 +185,27 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     per_message: list[int] = []
     framing = 0
     for msg in req.messages:
-        pad = bool(req.tools) and msg.role in ("system", "developer") and not padded
+        pad = rules.pad_system and bool(req.tools) and msg.role in ("system", "developer") and not padded
         padded = padded or pad
-        content, frame = _message_tokens(enc, model, msg, call_names, pad=pad, approximate=approximate,
+        content, frame = _message_tokens(enc, model, rules, msg, call_names, pad=pad, approximate=approximate,
                                          images=images)
         framing += frame
         if msg.role in ("system", "developer"):
             system += content
         else:
             per_message.append(content)
-    framing += REPLY_PRIMING
+    framing += rules.reply_priming
     tools = 0
     if req.tools:
-        tools = enc.count(format_functions(req.tools)) + FUNCTIONS_BLOCK + (SYSTEM_MERGE if has_system else 0)
+        tools = (enc.count(format_functions(req.tools, titles=rules.title_comments)) + rules.functions_block
+                 + (rules.system_merge if has_system else 0))
         approximate.append("tool definitions (TypeScript namespace; constants measured by hmarr/openai-chat-tokens)")
     choice = req.tool_choice
     if choice is not None and req.tools:
         if choice.mode == "none":
-            tools += CHOICE_NONE
+            tools += rules.choice_none
         elif choice.mode == "tool" and choice.name:
-            tools += enc.count(choice.name) + CHOICE_NAMED
+            tools += enc.count(choice.name) + rules.choice_named
         elif choice.mode == "required":
             notes.append("tool_choice 'required' is counted like 'auto' (its cost is not published)")
     total = system + tools + sum(per_message) + framing
@@ -202,17 +240,40 @@ def _texts(msg: Message) -> list[str]:
     return out
 
 
+PARALLEL_RECIPIENT = " to=multi_tool_use.parallel"
+
+
+def parallel_call(calls: list[ToolCallPart]) -> str:
+    """The one call a turn with several calls becomes: multi_tool_use.parallel with each call as a tool use."""
+    uses = [{"recipient_name": f"functions.{p.name}", "parameters": _parsed_arguments(p)} for p in calls]
+    return json.dumps({"tool_uses": uses}, ensure_ascii=False, separators=(",", ":"))
+
+
+def _parsed_arguments(p: ToolCallPart) -> Any:
+    if p.arguments_json is not None:
+        try:
+            return json.loads(p.arguments_json)
+        except ValueError:
+            return p.arguments_json
+    return p.arguments
+
+
 def _arguments(p: ToolCallPart) -> str:
     if p.arguments_json is not None:
         return p.arguments_json
     return p.arguments if isinstance(p.arguments, str) else json.dumps(p.arguments, ensure_ascii=False)
 
 
-def _message_tokens(enc: OpenAIEncoder, model: OpenAIModel, msg: Message, call_names: dict[str, str], *,
+def _message_tokens(enc: OpenAIEncoder, model: OpenAIModel, rules: Rules, msg: Message, call_names: dict[str, str], *,
                     pad: bool, approximate: list[str], images: list[int]) -> tuple[int, int]:
     """(content tokens, framing tokens) of one message; each image's tokens are also appended to ``images``."""
-    frame = TOKENS_PER_MESSAGE + enc.count(msg.role)
+    frame = rules.tokens_per_message + enc.count(msg.role)
     content = 0
+    calls = [p for p in msg.parts if isinstance(p, ToolCallPart)]
+    if len(calls) > 1:
+        frame += rules.parallel_overhead
+        if rules.parallel_wrapper:
+            content += enc.count(PARALLEL_RECIPIENT) + enc.count(parallel_call(calls))
     text = "".join(p.text for p in msg.parts if isinstance(p, TextPart))
     if pad:
         text += "\n"
@@ -229,15 +290,16 @@ def _message_tokens(enc: OpenAIEncoder, model: OpenAIModel, msg: Message, call_n
             images.append(n)
             approximate.append("image tokens (documented rule, not verified against the API here)")
         elif isinstance(p, ToolCallPart):
-            content += enc.count(p.name) + enc.count(_arguments(p))
-            frame += CALL_OVERHEAD
-            approximate.append("tool calls (function_call framing measured by hmarr/openai-chat-tokens)")
+            if len(calls) == 1 or not rules.parallel_wrapper:
+                content += enc.count(p.name) + enc.count(_arguments(p))
+                frame += rules.call_overhead
+            approximate.append("tool calls (constants fitted on the calibration set)")
         elif isinstance(p, ToolResultPart):
             body = p.content if isinstance(p.content, str) else "".join(
                 q.text for q in p.content if isinstance(q, TextPart))
             content += enc.count(body)
             name = name or p.name or call_names.get(p.tool_call_id or "")
-            frame += FUNCTION_RESULT
+            frame += rules.function_result
             approximate.append("tool results (function-message framing measured by hmarr/openai-chat-tokens)")
         elif isinstance(p, DocumentPart):
             content += enc.count(p.text or "")
@@ -245,7 +307,7 @@ def _message_tokens(enc: OpenAIEncoder, model: OpenAIModel, msg: Message, call_n
         elif isinstance(p, ThinkingPart):
             pass  # reasoning items are not re-sent to the model as prompt text
     if name:
-        frame += enc.count(name) + TOKENS_PER_NAME
+        frame += enc.count(name) + rules.tokens_per_name
     return content, frame
 
 
