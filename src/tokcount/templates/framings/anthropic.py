@@ -69,6 +69,9 @@ class ClaudeModel:
     text_ratio: float
     tool_prompt_auto: int
     tool_prompt_any: int
+    #: forcing one named tool; the pricing table lumps it with ``any``, Sonnet 4's recordings do not
+    tool_prompt_tool: int
+    per_tool: int
     per_call: int
     per_result: int
     thinking: int
@@ -105,11 +108,14 @@ def family_rules(name: str) -> dict[str, Any]:
 def model_of(spec: ModelSpec) -> ClaudeModel:
     family = str(spec.extra.get("claude_rules", DEFAULT_RULES))
     r = family_rules(family)
-    auto, anyc = spec.extra.get("tool_prompt", r["tool_prompt"])
+    override = spec.extra.get("tool_prompt")
+    auto, anyc = override if override is not None else r["tool_prompt"]
+    forced = anyc if override is not None else r.get("tool_prompt_tool", anyc)
     return ClaudeModel(
         family=family, base=int(r["base"]), per_marker=int(r["per_marker"]), system=int(r["system"]),
         text_ratio=float(r["text_ratio"]), tool_prompt_auto=int(auto), tool_prompt_any=int(anyc),
-        per_call=int(r["per_call"]), per_result=int(r["per_result"]), thinking=int(r["thinking"]),
+        tool_prompt_tool=int(forced), per_tool=int(r.get("per_tool", 0)), per_call=int(r["per_call"]),
+        per_result=int(r["per_result"]), thinking=int(r["thinking"]),
         thinking_adaptive=int(r["thinking_adaptive"]), per_image=int(r["per_image"]),
         text_scale=float(spec.extra.get("text_scale", r.get("text_scale", 1.0))))
 
@@ -260,8 +266,10 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     tools = 0
     if req.tools:
         choice = req.tool_choice.mode if req.tool_choice else "auto"
-        tools += model.tool_prompt_any if choice in ("required", "tool") else model.tool_prompt_auto
+        prompts = {"required": model.tool_prompt_any, "tool": model.tool_prompt_tool}
+        tools += prompts.get(choice, model.tool_prompt_auto)
         tools += round(text_estimate(tool_definitions(req), model.text_scale, model.text_ratio))
+        tools += model.per_tool * len(req.tools)
     if tally.stripped:
         notes.append(f"{tally.stripped} thinking block(s) of previous assistant turns stripped (not counted), "
                      "as Anthropic documents")
