@@ -56,6 +56,7 @@ DEFAULT_RULES = "claude-4"
 
 _CODE_CHARS = re.compile(r"[{}\[\]();=<>/\\_|`$#*]")
 _NEWLINES = re.compile(r"\n+")
+_DIGITS = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class ClaudeModel:
     per_marker: int
     system: int
     text_ratio: float
+    digits_per_token: int
     tool_prompt_auto: int
     tool_prompt_any: int
     #: forcing one named tool; the pricing table lumps it with ``any``, Sonnet 4's recordings do not
@@ -113,8 +115,9 @@ def model_of(spec: ModelSpec) -> ClaudeModel:
     forced = anyc if override is not None else r.get("tool_prompt_tool", anyc)
     return ClaudeModel(
         family=family, base=int(r["base"]), per_marker=int(r["per_marker"]), system=int(r["system"]),
-        text_ratio=float(r["text_ratio"]), tool_prompt_auto=int(auto), tool_prompt_any=int(anyc),
-        tool_prompt_tool=int(forced), per_tool=int(r.get("per_tool", 0)), per_call=int(r["per_call"]),
+        text_ratio=float(r["text_ratio"]), digits_per_token=int(r["digits_per_token"]),
+        tool_prompt_auto=int(auto), tool_prompt_any=int(anyc), tool_prompt_tool=int(forced),
+        per_tool=int(r.get("per_tool", 0)), per_call=int(r["per_call"]),
         per_result=int(r["per_result"]), thinking=int(r["thinking"]),
         thinking_adaptive=int(r["thinking_adaptive"]), per_image=int(r["per_image"]),
         text_scale=float(spec.extra.get("text_scale", r.get("text_scale", 1.0))))
@@ -128,32 +131,44 @@ def looks_like_code(text: str) -> bool:
     return syntax >= 0.06 or "\n    " in text or "\n\t" in text
 
 
-def proxy_tokens(text: str) -> int:
+def proxy_tokens(text: str, digits_per_token: int = 3) -> int:
     """o200k tokens of ``text`` cut at every run of newlines (Claude keeps a newline apart from the punctuation
-    before it and the indentation after it; o200k would merge them)."""
+    before it and the indentation after it; o200k would merge them), numbers re-counted at ``digits_per_token``
+    digits a token (o200k takes up to 3)."""
     if not text:
         return 0
     enc = encoder(PROXY)
-    if "\n" not in text:
-        return enc.count(text)
     n = 0
-    pos = 0
-    for m in _NEWLINES.finditer(text):
-        if m.start() > pos:
-            n += enc.count(text[pos:m.start()])
-        n += enc.count(m.group())
-        pos = m.end()
-    if pos < len(text):
-        n += enc.count(text[pos:])
+    if "\n" not in text:
+        n = enc.count(text)
+    else:
+        pos = 0
+        for m in _NEWLINES.finditer(text):
+            if m.start() > pos:
+                n += enc.count(text[pos:m.start()])
+            n += enc.count(m.group())
+            pos = m.end()
+        if pos < len(text):
+            n += enc.count(text[pos:])
+    if digits_per_token != 3:
+        n += sum(-(-len(r) // digits_per_token) - -(-len(r) // 3) for r in _DIGITS.findall(text))
     return n
 
 
-def text_estimate(text: str, scale: float = 1.0, ratio: float | None = None) -> float:
-    """Estimated Claude tokens of ``text`` (unrounded, so sums round once)."""
+def text_estimate(text: str, scale: float = 1.0, ratio: float | None = None, digits_per_token: int | None = None
+                  ) -> float:
+    """Estimated Claude tokens of ``text`` (unrounded, so sums round once); the Claude 4 rules by default."""
     if not text:
         return 0.0
-    r = family_rules(DEFAULT_RULES)["text_ratio"] if ratio is None else ratio
-    return proxy_tokens(text) * r * scale
+    rules = family_rules(DEFAULT_RULES)
+    r = rules["text_ratio"] if ratio is None else ratio
+    d = int(rules["digits_per_token"]) if digits_per_token is None else digits_per_token
+    return proxy_tokens(text, d) * r * scale
+
+
+def model_text(model: ClaudeModel, text: str) -> float:
+    """``text`` on ``model``'s rules."""
+    return text_estimate(text, model.text_scale, model.text_ratio, model.digits_per_token)
 
 
 def image_tokens(width: int, height: int) -> int:
@@ -255,7 +270,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         value = sum(_message_estimate(m, model, keep_thinking=keep, notes=notes, tally=tally) for m in msgs)
         calls = [p for m in msgs for p in m.parts if isinstance(p, ToolCallPart)]
         if calls:
-            value += text_estimate(tool_calls_text(calls), model.text_scale, model.text_ratio)
+            value += model_text(model, tool_calls_text(calls))
             value += model.per_call * len(calls)
         per_message.append(round(value))
         framing += model.per_marker
@@ -268,7 +283,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         choice = req.tool_choice.mode if req.tool_choice else "auto"
         prompts = {"required": model.tool_prompt_any, "tool": model.tool_prompt_tool}
         tools += prompts.get(choice, model.tool_prompt_auto)
-        tools += round(text_estimate(tool_definitions(req), model.text_scale, model.text_ratio))
+        tools += round(model_text(model, tool_definitions(req)))
         tools += model.per_tool * len(req.tools)
     if tally.stripped:
         notes.append(f"{tally.stripped} thinking block(s) of previous assistant turns stripped (not counted), "
@@ -292,18 +307,17 @@ def _message_estimate(msg: Message, model: ClaudeModel, *, keep_thinking: bool, 
                       tally: _Tally) -> float:
     """A message's content (tool calls are rendered per turn by the caller)."""
     assert tally.images is not None
-    scale, ratio = model.text_scale, model.text_ratio
     value = 0.0
     for p in msg.parts:
         if isinstance(p, TextPart):
-            value += text_estimate(p.text, scale, ratio)
+            value += model_text(model, p.text)
         elif isinstance(p, ThinkingPart):
             if keep_thinking and not p.redacted:
-                value += text_estimate(p.text, scale, ratio)
+                value += model_text(model, p.text)
             elif not keep_thinking:
                 tally.stripped += 1
         elif isinstance(p, ToolResultPart):
-            value += text_estimate(tool_result_text(p), scale, ratio) + model.per_result
+            value += model_text(model, tool_result_text(p)) + model.per_result
             if not isinstance(p.content, str):
                 for q in p.content:
                     if isinstance(q, ImagePart):
@@ -329,7 +343,7 @@ def _image(part: ImagePart, model: ClaudeModel, notes: list[str], images: list[i
 
 
 def _document(part: DocumentPart, model: ClaudeModel, notes: list[str]) -> float:
-    text = text_estimate(part.text or "", model.text_scale, model.text_ratio)
+    text = model_text(model, part.text or "")
     if part.media_type not in (None, "application/pdf") or (part.text and not part.source):
         return text  # a plain-text document
     pages = pdf_pages(part.source)
@@ -342,7 +356,7 @@ def _document(part: DocumentPart, model: ClaudeModel, notes: list[str]) -> float
 
 def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Count:
     model = model_of(spec)
-    return Count(model=spec.id, input_tokens=round(text_estimate(text, model.text_scale, model.text_ratio)),
+    return Count(model=spec.id, input_tokens=round(model_text(model, text)),
                  exact=False, method=METHOD, context_window=spec.context_window,
                  notes=[f"estimate: text only, o200k_base proxy cut at newlines x "
                         f"{model.text_ratio * model.text_scale:g}"])
