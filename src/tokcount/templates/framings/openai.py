@@ -53,6 +53,7 @@ class Rules:
     nested_comments: bool
     nest_indent: int
     default_comments: bool
+    uncommented_params: int
 
     def style(self) -> Style:
         return Style(titles=self.title_comments, nested_comments=self.nested_comments,
@@ -200,6 +201,20 @@ class _Schema:
         return "any"
 
 
+def _uncommented(tool: ToolDef, style: Style) -> bool:
+    """The function has parameters and none of its top-level properties gets a comment line."""
+    props = (tool.parameters or {}).get("properties")
+    if not isinstance(props, dict) or not props:
+        return False
+    schema = _Schema(style, tool.parameters or {})
+    for raw in props.values():
+        prop = schema.resolve(raw)
+        if prop.get("description") or (style.titles and isinstance(prop.get("title"), str)) or (
+                style.defaults and "default" in prop):
+            return False
+    return True
+
+
 def _default(prop: dict[str, Any]) -> str:
     """A default as a comment shows it: a free string quoted, an enum member bare, anything else as JSON."""
     value = prop["default"]
@@ -253,7 +268,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     tools = 0
     if req.tools:
         tools = (enc.count(format_functions(req.tools, style=rules.style())) + rules.functions_block
-                 + (rules.system_merge if has_system else 0))
+                 + (rules.system_merge if has_system else 0)
+                 + rules.uncommented_params * sum(_uncommented(t, rules.style()) for t in req.tools))
         approximate.append("tool definitions (TypeScript namespace; constants measured by hmarr/openai-chat-tokens)")
     choice = req.tool_choice
     if choice is not None and req.tools:
