@@ -45,6 +45,7 @@ class Rules:
     pad_system: bool
     function_result: int
     call_overhead: int
+    compact_arguments: bool
     parallel_wrapper: bool
     parallel_overhead: int
     choice_none: int
@@ -336,7 +337,12 @@ def _parsed_arguments(p: ToolCallPart) -> Any:
     return p.arguments
 
 
-def _arguments(p: ToolCallPart) -> str:
+def _arguments(p: ToolCallPart, *, compact: bool = False) -> str:
+    """The arguments as counted: as sent, or re-serialized as compact JSON (what Chat Completions stores)."""
+    if compact:
+        parsed = _parsed_arguments(p)
+        if not isinstance(parsed, str):
+            return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
     if p.arguments_json is not None:
         return p.arguments_json
     return p.arguments if isinstance(p.arguments, str) else json.dumps(p.arguments, ensure_ascii=False)
@@ -369,7 +375,7 @@ def _message_tokens(enc: OpenAIEncoder, model: OpenAIModel, rules: Rules, msg: M
             approximate.append("image tokens (documented rule, not verified against the API here)")
         elif isinstance(p, ToolCallPart):
             if len(calls) == 1 or not rules.parallel_wrapper:
-                content += enc.count(p.name) + enc.count(_arguments(p))
+                content += enc.count(p.name) + enc.count(_arguments(p, compact=rules.compact_arguments))
                 frame += rules.call_overhead
             approximate.append("tool calls (constants fitted on the calibration set)")
         elif isinstance(p, ToolResultPart):
