@@ -87,6 +87,8 @@ class OpenAIModel:
     verified: bool
     #: section of models/openai_framing.toml: "chat" (gpt-3.5/4/4o/4.1) or "reasoning" (o-series, gpt-5)
     kind: str = "chat"
+    #: the image rule reproduced the API's counts for this family (bench/calibrate.py)
+    image_verified: bool = False
 
 
 def model_of(spec: ModelSpec) -> OpenAIModel:
@@ -97,7 +99,8 @@ def model_of(spec: ModelSpec) -> OpenAIModel:
     else:
         image = ("tile", float(rule.get("base", 85)), float(rule.get("tile", 170)))
     return OpenAIModel(encoding=extra.get("encoding", "o200k_base"), image=image,
-                       verified=bool(extra.get("framing_verified", False)), kind=str(extra.get("framing", "chat")))
+                       verified=bool(extra.get("framing_verified", False)), kind=str(extra.get("framing", "chat")),
+                       image_verified=bool(extra.get("image_verified", False)))
 
 
 def text_encoder(spec: ModelSpec) -> OpenAIEncoder:
@@ -116,7 +119,7 @@ class Style:
     #: comments (title, description, default) on nested objects' properties too, not only the top level
     nested_comments: bool = True
     #: spaces before a nested object's properties
-    nest_indent: int = 2
+    nest_indent: int = 0
     #: ``// default: ...`` after a property with a ``default``
     defaults: bool = True
 
@@ -290,7 +293,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     total = system + tools + sum(per_message) + framing
     exact = not approximate and model.verified
     if not model.verified:
-        notes.append(f"{spec.id}: message framing of gpt-4o assumed (not verified against published counts)")
+        notes.append(f"{spec.id}: message framing of its family assumed (not verified against counts the API "
+                     "returned)")
     notes.extend(f"estimated: {a}" for a in dict.fromkeys(approximate))
     result = Count(model=spec.id, input_tokens=total, exact=exact,
                    method=f"openai-chat-framing+{model.encoding}+{enc.engine}",
@@ -372,7 +376,8 @@ def _message_tokens(enc: OpenAIEncoder, model: OpenAIModel, rules: Rules, msg: M
             n = image_tokens(model, size[0], size[1], p.detail)
             content += n
             images.append(n)
-            approximate.append("image tokens (documented rule, not verified against the API here)")
+            if not model.image_verified:
+                approximate.append("image tokens (documented rule, not checked against the API for this family)")
         elif isinstance(p, ToolCallPart):
             if len(calls) == 1 or not rules.parallel_wrapper:
                 content += enc.count(p.name) + enc.count(_arguments(p, compact=rules.compact_arguments))
