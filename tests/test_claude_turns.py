@@ -171,3 +171,34 @@ def test_no_recorded_request_the_api_accepted_is_refused() -> None:
         except TokcountError as exc:
             refused.append((case["id"], str(exc)))
     assert not refused
+
+
+def test_server_tool_blocks_of_a_replayed_conversation_are_accepted() -> None:
+    """A web-search conversation sent back as the API returned it: server_tool_use, web_search_tool_result and a
+    search_result in a tool result all parse and count; an unknown block type is still a named 4xx."""
+    body = {"model": "claude-sonnet-4-5", "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+            "messages": [
+                {"role": "user", "content": "Latest Python release?"},
+                {"role": "assistant", "content": [
+                    {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_search",
+                     "input": {"query": "latest Python release"}},
+                    {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_1", "content": [
+                        {"type": "web_search_result", "url": "https://www.python.org/downloads/",
+                         "title": "Download Python", "encrypted_content": "EqoBCkgIARABGAIiQF", "page_age": None}]},
+                    {"type": "text", "text": "Python 3.14 is the latest release."}]},
+                {"role": "user", "content": [
+                    {"type": "search_result", "source": "https://docs.python.org", "title": "What's new",
+                     "content": [{"type": "text", "text": "Python 3.14 adds template strings."}]},
+                    {"type": "text", "text": "Summarise that."}]}]}
+    req = parse(body)
+    call = req.messages[1].parts[0]
+    assert isinstance(call, ToolCallPart) and call.arguments == {"query": "latest Python release"}
+    assert "Download Python" in req.messages[1].parts[1].text
+    assert req.messages[2].parts[0].text == "What's new\nhttps://docs.python.org\nPython 3.14 adds template strings."
+    assert tokcount.count("claude-sonnet-4-5", req).input_tokens > 0
+    body["messages"][2]["content"][0] = {"type": "hologram", "data": "x"}
+    with pytest.raises(InvalidRequest, match=r"messages\[2\]\.content\[0\]\.type 'hologram'"):
+        parse(body)
+    body["messages"][2]["content"][0] = {"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}}
+    with pytest.raises(InvalidRequest, match="assistant"):
+        parse(body)

@@ -10,7 +10,8 @@ completion, so the count is what an open-weight model served behind them receive
   they prepare a template's messages, as vLLM does; Claude bills the turn as one);
 - a ``role: "system"`` message between turns (the API accepts it) becomes a system message in place;
 - ``thinking`` / ``redacted_thinking`` blocks become reasoning; ``image`` blocks images; ``document`` blocks
-  documents;
+  documents; server-tool blocks (``server_tool_use``, ``web_search_tool_result``, ...) a tool call or the text of
+  their content, ``search_result`` its title, source and texts;
 - ``thinking: {type: "enabled"}`` / ``{enabled: true}`` turns a hybrid model's thinking switch on, ``disabled`` /
   ``false`` off.
 
@@ -20,6 +21,7 @@ seed server documents), malformed JSON and requests the model's template refuses
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..errors import InvalidRequest
@@ -166,9 +168,48 @@ def parse_block(raw: Any, where: str, role: str) -> Part:
         return ThinkingPart(string(raw.get("thinking"), f"{where}.thinking") or "")
     if kind == "redacted_thinking":
         return ThinkingPart(string(raw.get("data"), f"{where}.data") or "", redacted=True)
+    server = parse_server_block(raw, kind, where, role)
+    if server is not None:
+        return server
     raise InvalidRequest(
         f"{where}.type {kind!r} is not supported (text, image, document, tool_use, tool_result, thinking, "
-        "redacted_thinking).", param=f"{where}.type")
+        f"redacted_thinking, {', '.join(SERVER_BLOCKS)}).", param=f"{where}.type")
+
+
+#: blocks the Messages API takes back when a conversation with its server tools (web search, code execution, ...)
+#: is replayed; their content is counted as its JSON text (an estimate: how Claude renders them is not public)
+SERVER_RESULTS = ("web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
+                  "bash_code_execution_tool_result", "text_editor_code_execution_tool_result",
+                  "tool_search_tool_result", "mcp_tool_result")
+SERVER_BLOCKS = ("search_result", "tool_reference", "container_upload", "server_tool_use", "mcp_tool_use",
+                 *SERVER_RESULTS)
+
+
+def parse_server_block(raw: dict[str, Any], kind: Any, where: str, role: str) -> Part | None:
+    """A server-tool, search-result or container block, or ``None`` when ``kind`` is none of them."""
+    if kind == "search_result":
+        texts = [string(raw.get("title"), f"{where}.title") or "", string(raw.get("source"), f"{where}.source") or ""]
+        for j, b in enumerate(arr(raw.get("content"), f"{where}.content")):
+            block = obj(b, f"{where}.content[{j}]")
+            texts.append(string(block.get("text"), f"{where}.content[{j}].text") or "")
+        return TextPart("\n".join(texts))
+    if kind == "tool_reference":
+        return TextPart(string(raw.get("tool_name"), f"{where}.tool_name") or "")
+    if kind == "container_upload":
+        string(raw.get("file_id"), f"{where}.file_id")
+        return TextPart("")
+    if kind in ("server_tool_use", "mcp_tool_use"):
+        if role != "assistant":
+            raise InvalidRequest(f"{where}: {kind} blocks belong to assistant messages.", param=f"{where}.type")
+        args = raw.get("input", {})
+        if not isinstance(args, dict):
+            raise InvalidRequest(f"{where}.input must be an object, got {type_name(args)}.", param=f"{where}.input")
+        return ToolCallPart(name=string(raw.get("name"), f"{where}.name") or "", arguments=args,
+                            id=string(raw.get("id"), f"{where}.id", optional=True))
+    if kind in SERVER_RESULTS:
+        content = raw.get("content")
+        return TextPart(content if isinstance(content, str) else json.dumps(content, ensure_ascii=False))
+    return None
 
 
 def parse_image(raw: dict[str, Any], where: str) -> ImagePart:
