@@ -202,3 +202,11 @@ def test_server_tool_blocks_of_a_replayed_conversation_are_accepted() -> None:
     body["messages"][2]["content"][0] = {"type": "server_tool_use", "id": "s", "name": "web_search", "input": {}}
     with pytest.raises(InvalidRequest, match="assistant"):
         parse(body)
+
+
+def test_openai_models_still_bill_anthropic_tool_results_as_tool_messages() -> None:
+    """The Anthropic route counting for gpt-4o: OpenAI's format knows tool results only as tool messages, so the
+    framing splits the user turn as the open-model renderers do (the count the route gave before)."""
+    unsplit = parse({**CONVERSATION, "model": "gpt-4o"})
+    split = Request(messages=split_tool_results(unsplit.messages), tools=unsplit.tools)
+    assert tokcount.count("gpt-4o", unsplit).input_tokens == tokcount.count("gpt-4o", split).input_tokens

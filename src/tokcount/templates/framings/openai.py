@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib.resources import files as package_files
 from typing import Any
@@ -28,6 +28,7 @@ from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ...request import Tool as ToolDef
 from ...tokenizers.openai_bpe import OpenAIEncoder, encoder
+from ..prepare import split_tool_results
 from ._image_size import image_size
 
 RULES_FILE = "openai_framing.toml"
@@ -253,6 +254,7 @@ def image_tokens(model: OpenAIModel, width: int, height: int, detail: str | None
 
 
 def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False) -> Count:
+    req = replace(req, messages=split_tool_results(req.messages))  # OpenAI bills each tool result as a tool message
     model = model_of(spec)
     rules = rules_for(model.kind, req.api)
     enc = encoder(model.encoding)
