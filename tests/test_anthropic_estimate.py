@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import tokcount.count  # noqa: F401
-from tokcount.templates.framings.anthropic import image_tokens, looks_like_code, pdf_pages
+from tokcount.templates.framings.anthropic import image_tokens, pdf_pages
 
 count_mod = sys.modules["tokcount.count"]
 
@@ -117,11 +117,6 @@ def test_pdf_pages() -> None:
            b"3 0 obj << /Type/Page >>")
     assert pdf_pages(base64.b64encode(pdf).decode()) == 2
     assert pdf_pages("not base64 pdf") is None
-
-
-def test_code_detection() -> None:
-    assert looks_like_code('def f(x):\n    return {"a": x[0]}')
-    assert not looks_like_code("The quick brown fox jumps over the lazy dog.")
 
 
 def test_aliases_resolve() -> None:

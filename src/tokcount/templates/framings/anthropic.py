@@ -33,7 +33,7 @@ import json
 import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files as package_files
 from typing import Any
@@ -54,7 +54,6 @@ PAGE_SIZE = (965, 1249)
 PIXELS_PER_TOKEN = 750
 DEFAULT_RULES = "claude-4"
 
-_CODE_CHARS = re.compile(r"[{}\[\]();=<>/\\_|`$#*]")
 _NEWLINES = re.compile(r"\n+")
 _DIGITS = re.compile(r"\d+")
 
@@ -121,14 +120,6 @@ def model_of(spec: ModelSpec) -> ClaudeModel:
         per_result=int(r["per_result"]), thinking=int(r["thinking"]),
         thinking_adaptive=int(r["thinking_adaptive"]), per_image=int(r["per_image"]),
         text_scale=float(spec.extra.get("text_scale", r.get("text_scale", 1.0))))
-
-
-def looks_like_code(text: str) -> bool:
-    """Code, JSON and markup: >= 6 % syntax characters or indented lines (kept for callers that label text)."""
-    if not text:
-        return False
-    syntax = len(_CODE_CHARS.findall(text)) / len(text)
-    return syntax >= 0.06 or "\n    " in text or "\n\t" in text
 
 
 def proxy_tokens(text: str, digits_per_token: int = 3) -> int:
@@ -228,11 +219,8 @@ class _Tally:
     """What a request's pieces cost, kept apart for the breakdown."""
 
     system: float = 0.0
-    images: list[int] | None = None
+    images: list[int] = field(default_factory=list)
     stripped: int = 0
-
-    def __post_init__(self) -> None:
-        self.images = []
 
 
 def _turns(messages: list[Message]) -> list[tuple[str, list[Message]]]:
@@ -293,7 +281,6 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     notes.insert(0, f"estimate ({model.family} rules): no public Claude 3+ tokenizer; o200k_base proxy cut at "
                     f"newlines x {model.text_ratio * model.text_scale:g}, fitted turn, tool-prompt and tool-call "
                     "constants; see docs/closed-models-accuracy.md")
-    assert tally.images is not None
     result = Count(model=spec.id, input_tokens=total, exact=False, method=METHOD,
                    context_window=spec.context_window, notes=notes, image_tokens=sum(tally.images))
     if breakdown:
@@ -306,7 +293,6 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
 def _message_estimate(msg: Message, model: ClaudeModel, *, keep_thinking: bool, notes: list[str],
                       tally: _Tally) -> float:
     """A message's content (tool calls are rendered per turn by the caller)."""
-    assert tally.images is not None
     value = 0.0
     for p in msg.parts:
         if isinstance(p, TextPart):
