@@ -109,9 +109,13 @@ def family_rules(name: str) -> dict[str, Any]:
 def model_of(spec: ModelSpec) -> ClaudeModel:
     family = str(spec.extra.get("claude_rules", DEFAULT_RULES))
     r = family_rules(family)
-    override = spec.extra.get("tool_prompt")
-    auto, anyc = override if override is not None else r["tool_prompt"]
-    forced = anyc if override is not None else r.get("tool_prompt_tool", anyc)
+    table = spec.extra.get("tool_prompt")  # a pricing-table value [auto/none, any/tool] for models not fitted
+    if table is None:
+        auto, anyc = r["tool_prompt"]
+        forced = r.get("tool_prompt_tool", anyc)
+    else:
+        off_auto, off_any, off_tool = r.get("pricing_table_offset", (0, 0, 0))
+        auto, anyc, forced = table[0] + off_auto, table[1] + off_any, table[1] + off_tool
     return ClaudeModel(
         family=family, base=int(r["base"]), per_marker=int(r["per_marker"]), system=int(r["system"]),
         text_ratio=float(r["text_ratio"]), digits_per_token=int(r["digits_per_token"]),
