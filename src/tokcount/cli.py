@@ -71,22 +71,21 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
 
 
 def cmd_pull(args: argparse.Namespace, stdout: TextIO) -> int:
-    from . import loader
+    from . import loader, renderers
     from .count import resolve
-    from .templates.framings import BUNDLED_RENDERERS
 
     status = 0
     for name in args.models:
         try:
             spec = resolve(name)
-            if spec.renderer != "jinja":  # closed models: a built-in framing; only a vocabulary file, if any
-                if spec.renderer in BUNDLED_RENDERERS:
-                    stdout.write(f"{spec.id}: built-in framing ({spec.renderer}), bundled vocabulary: "
-                                 "nothing to pull\n")
-                else:
-                    stdout.write(f"{spec.id}: tokenizer {loader.load(spec).tokenizer_path}\n")
+            needs = renderers.for_spec(spec).capabilities
+            if not needs.needs_files:
+                stdout.write(f"{spec.id}: built-in framing ({spec.renderer}), bundled vocabulary: nothing to pull\n")
                 continue
             model = loader.load(spec)
+            if not needs.needs_template:  # mistral-common, Gemini: a tokenizer file and no chat template
+                stdout.write(f"{spec.id}: tokenizer {model.tokenizer_path}\n")
+                continue
             model.template()
             stdout.write(f"{model.spec.id}: tokenizer {model.tokenizer_path}; template {model.template_source}\n")
         except TokcountError as exc:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..count import Count
 from ..errors import TokcountError
 from ..request import Request
+from ..result import Count
 
 
 @dataclass
