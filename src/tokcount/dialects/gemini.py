@@ -31,7 +31,7 @@ from ..request import (
     ToolResultPart,
     VideoPart,
 )
-from ._api import ApiError, Job, Result
+from ._api import Dialect, Job, Result, Route
 from ._fields import arr, obj, string
 
 NAME = "gemini"
@@ -180,7 +180,7 @@ def headers(job: Job, result: Result) -> dict[str, str]:
     return {"x-tokcount-exact": str(result.count.exact).lower(), "x-tokcount-method": result.count.method}
 
 
-def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     """Google's error shape: ``{"error": {"code", "message", "status"}}``."""
     return err.status, {"error": {"code": err.status, "message": err.message,
                                   "status": GOOGLE_STATUS.get(err.status, "INVALID_ARGUMENT")}}
@@ -207,3 +207,9 @@ def handle(model: str, body: Any) -> tuple[int, dict[str, Any]]:
     """(status, body) for ``POST /v1beta/models/{model}:countTokens``."""
     status, out, _ = handle_full(model, body)
     return status, out
+
+
+DIALECT = Dialect(NAME, error, key_header="x-goog-api-key", doc=__doc__ or "", routes=(
+    Route("/v1beta/models/{model}:countTokens", "Gemini count tokens", parse, format, headers=headers,
+          path_params=("model",), example={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}),
+))
