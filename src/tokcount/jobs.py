@@ -15,7 +15,7 @@ from .count import count, count_text, decode
 from .dialects._api import Dialect, Job, Result, Route
 from .errors import InvalidRequest, MissingAssets, SchemaError, TokcountError, UnknownModel
 from .media.sources import FetchPolicy
-from .models.catalog import default_catalog
+from .models.catalog import ModelSpec, default_catalog
 from .settings import Settings
 
 log = logging.getLogger("tokcount.jobs")
@@ -38,13 +38,18 @@ def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str
         raise SchemaError.of(exc) from None
 
 
-def execute(job: Job, *, media_policy: FetchPolicy | None = None) -> Result:
-    """Run ``job`` on the first of its models that is known and has its files (Bifrost fallbacks)."""
-    catalog = default_catalog()
+Resolve = Callable[[str], ModelSpec]
+
+
+def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resolve | None = None) -> Result:
+    """Run ``job`` on the first of its models that is known and has its files (Bifrost fallbacks).
+    ``resolve`` turns a requested name into a catalog entry (default: the catalog's own rule); the server passes
+    its own, where a policy for untrusted callers belongs."""
+    resolve = resolve or default_catalog().resolve
     started = time.perf_counter()
     for i, name in enumerate(job.models):
         try:
-            spec = catalog.resolve(name)
+            spec = resolve(name)
             if job.op == "count":
                 assert job.request is not None
                 result = Result(model=name, count=count(spec, job.request, breakdown=job.breakdown,
@@ -68,7 +73,8 @@ def execute(job: Job, *, media_policy: FetchPolicy | None = None) -> Result:
 
 def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
            path_params: dict[str, str] | None = None, media_policy: FetchPolicy | None = None,
-           check: Callable[[Job], None] | None = None, return_tokens: bool = False) -> Answer:
+           check: Callable[[Job], None] | None = None, return_tokens: bool = False,
+           resolve: Resolve | None = None) -> Answer:
     """The route's answer to an already-decoded JSON ``body``; never raises a :class:`TokcountError`.
     ``check`` runs on the parsed job before it is counted (the server's message/part/tool limits);
     ``return_tokens`` asks for token ids where the dialect's answer can show them (the CLI's ``--tokens``)."""
@@ -78,7 +84,7 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
             job.return_tokens = job.return_tokens or return_tokens
             if check is not None:
                 check(job)
-            result = execute(job, media_policy=media_policy)
+            result = execute(job, media_policy=media_policy, resolve=resolve)
         except RecursionError:
             raise InvalidRequest("The request is nested too deeply.", param="body") from None
         headers = route.headers(job, result) if route.headers is not None else {}

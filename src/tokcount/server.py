@@ -30,7 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import jobs, loader
 from .dialects import dialects
-from .dialects._api import Dialect, Job, Result, Route
+from .dialects._api import Dialect, Job, Route
 from .errors import (
     AuthenticationError,
     InternalError,
@@ -40,7 +40,7 @@ from .errors import (
     SchemaError,
     TokcountError,
 )
-from .models.catalog import default_catalog
+from .models.catalog import ModelSpec, default_catalog
 from .request import Request, ToolResultPart
 from .settings import Settings
 
@@ -59,7 +59,6 @@ COUNT_THREADS = 2
 #: take seconds) are counted on the event loop itself: the thread hand-off and GIL ping-pong cost more than the
 #: count (same wrk setup at 16 connections: p99 32 -> 13 ms, 5,413 -> 6,437 req/s)
 INLINE_BODY = 16 * 1024
-
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -158,15 +157,15 @@ class Service:
                                   param="tools")
 
     # ------------------------------------------------------------------ engine
-    def execute(self, job: Job) -> Result:
-        """Run ``job`` on the first of its models that is known and has its files (Bifrost fallbacks)."""
-        return jobs.execute(job)
+    def resolve(self, name: str) -> ModelSpec:
+        """The catalog entry a request's model name means (run by :func:`tokcount.jobs.execute` per model tried)."""
+        return default_catalog().resolve(name)
 
     def process(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
         """Everything after the body is read, run in a worker thread; never raises."""
         try:
             out = jobs.answer(dialect, route, self.parse_json(raw), self.settings, path_params=params,
-                              check=self._check_job)
+                              check=self._check_job, resolve=self.resolve)
             return _json(out.status, out.body, out.headers)
         except TokcountError as exc:
             return _error_response(dialect, exc)

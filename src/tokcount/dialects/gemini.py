@@ -32,7 +32,7 @@ from ..request import (
     VideoPart,
 )
 from ._api import Dialect, Job, Result, Route
-from ._fields import arr, obj, string
+from ._fields import arr, default_or, obj, string
 
 NAME = "gemini"
 
@@ -167,7 +167,7 @@ def format_error(exc: TokcountError) -> tuple[int, dict[str, Any]]:
 
 def parse(body: Any, settings: Any, model: str) -> Job:
     """The job for ``POST /v1beta/models/{model}:countTokens`` (``model`` from the path)."""
-    return Job(models=[model_name(model)], request=parse_count_tokens(body))
+    return Job(models=[default_or(model_name(model), settings.default_model)], request=parse_count_tokens(body))
 
 
 def format(job: Job, result: Result) -> dict[str, Any]:
