@@ -142,3 +142,10 @@ def test_detokenize_of_a_mistral_chat_gives_its_prompt(base: str) -> None:
 def test_detokenize_refuses_claude_clearly(base: str) -> None:
     r = httpx.post(base + "/detokenize", json={"model": "claude-sonnet-4-5", "tokens": [1, 2]}, timeout=60)
     assert r.status_code == 400 and "cannot be decoded" in r.json()["error"]["message"]
+
+
+def test_default_model_in_the_gemini_path(base: str) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}
+    r = httpx.post(base + "/v1beta/models/default:countTokens", json=body, timeout=60)
+    assert r.status_code == 200 and r.json()["totalTokens"] == tokcount.count(DEFAULT, [
+        {"role": "user", "content": [{"type": "text", "text": "Hi"}]}]).input_tokens
