@@ -6,9 +6,13 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import TokcountError
+from .errors import InvalidRequest, MalformedJson, TokcountError
+
+if TYPE_CHECKING:
+    from .dialects._api import Dialect
+    from .settings import Settings
 
 
 def _dialect_names() -> list[str]:
@@ -17,16 +21,13 @@ def _dialect_names() -> list[str]:
     return list(dialects())
 
 
-def _count_one(model: str | None, raw: str, dialect_name: str, tokens: bool) -> tuple[int, dict[str, Any]]:
+def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings,
+               tokens: bool) -> tuple[int, dict[str, Any]]:
     """(status, body) of the dialect's first route for one request: the same answer its server route gives
     (``openai-chat``, the library's own shape, answers with the library's Count)."""
-    from .dialects import dialects
-    from .errors import InvalidRequest, MalformedJson
     from .jobs import answer, error_answer
     from .media.sources import default_policy
-    from .settings import Settings
 
-    dialect = dialects()[dialect_name]
     route = dialect.routes[0]
     try:
         try:
@@ -41,7 +42,6 @@ def _count_one(model: str | None, raw: str, dialect_name: str, tokens: bool) -> 
             params = {"model": model}
         elif model is not None:  # --model wins over the body's model
             body = {**body, "model": model} if isinstance(body, dict) else {"messages": body, "model": model}
-        settings = Settings.load()
     except TokcountError as exc:
         out = error_answer(dialect, exc)
         return out.status, out.body
@@ -52,12 +52,23 @@ def _count_one(model: str | None, raw: str, dialect_name: str, tokens: bool) -> 
 
 
 def cmd_count(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    from .dialects import dialects
+    from .jobs import error_answer
+    from .settings import Settings
+
+    dialect = dialects()[args.dialect]
+    try:
+        settings = Settings.load()  # once: the default model is what the server would use
+    except (ValueError, OSError) as exc:  # a bad TOKCOUNT_CONFIG file or environment value
+        bad = InvalidRequest(f"settings: {exc}")
+        stdout.write(json.dumps(error_answer(dialect, bad).body, ensure_ascii=False) + "\n")
+        return 1
     source = stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")  # noqa: SIM115
     with source:
-        lines = [line for line in source if line.strip()] if args.jsonl else [source.read()]
+        lines = (line for line in source if line.strip()) if args.jsonl else iter([source.read()])
         status = 0
-        for line in lines:
-            code, out = _count_one(args.model, line, args.dialect, args.tokens)
+        for line in lines:  # streamed: each answer is written as soon as it is counted
+            code, out = _count_one(args.model, line, dialect, settings, args.tokens)
             if code != 200:
                 status = 1
             stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
