@@ -38,9 +38,9 @@ from functools import cache
 from importlib.resources import files as package_files
 from typing import Any
 
-from ...count import Count
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from ...result import Count
 from ...tokenizers.openai_bpe import encoder
 from ._image_size import image_size
 
