@@ -170,9 +170,8 @@ def parse_tools(raw: Any) -> list[Tool]:
         if params is not None and not isinstance(params, dict):
             raise InvalidRequest(f"{where}.parameters must be an object, got {type_name(params)}.",
                                  param=f"{where}.parameters")
-        extra = {k: v for k, v in t.items() if k not in ("type", "name", "description", "parameters")}
         tools.append(Tool(name=name, description=string(t.get("description"), f"{where}.description",
-                                                        optional=True), parameters=params, extra=extra))
+                                                        optional=True), parameters=params))
     return tools
 
 
