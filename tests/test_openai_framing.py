@@ -260,3 +260,35 @@ def test_unverified_models_are_labelled() -> None:
 def test_image_rules(model: str, size: tuple[int, int], detail: str | None, expected: int) -> None:
     spec = default_catalog().resolve(model)
     assert image_tokens(model_of(spec), size[0], size[1], detail) == expected
+
+
+# Mirascope/mirascope@2573e2a40b6a080ed58f19c5d6c375c35dea9e23:
+# python/tests/e2e/output/cassettes/test_call_with_tools/openai_gpt_5_mini_completions/sync.yaml (interactions 0
+# and 1, usage.prompt_tokens 159 and 239, recorded 2025-12-22; the same test's gpt-4o cassettes are in the
+# calibration set at 75 and 149). Not part of ../shared/calibration.
+SECRET_TOOL = [{"type": "function", "function": {
+    "name": "secret_retrieval_tool", "description": "A tool that requires a password to retrieve a secret.",
+    "parameters": {"properties": {"password": {"title": "Password", "type": "string"}}, "required": ["password"],
+                   "additionalProperties": False, "type": "object"}, "strict": False}}]
+SECRET_FIRST = [{"role": "system", "content": "Use parallel tool calling."},
+                {"role": "user", "content": "Please retrieve the secrets associated with each of these passwords: "
+                                            "mellon,radiance"}]
+SECRET_SECOND = [*SECRET_FIRST,
+                 {"role": "assistant", "tool_calls": [
+                     {"id": "call_v", "type": "function", "function": {
+                         "name": "secret_retrieval_tool", "arguments": '{"password": "mellon"}'}},
+                     {"id": "call_f", "type": "function", "function": {
+                         "name": "secret_retrieval_tool", "arguments": '{"password": "radiance"}'}}]},
+                 {"role": "tool", "content": "Welcome to Moria!", "tool_call_id": "call_v"},
+                 {"role": "tool", "content": "Life before Death", "tool_call_id": "call_f"}]
+
+
+def test_reasoning_models_with_chat_tools_get_the_extra_block() -> None:
+    """gpt-5-mini through Chat Completions with a tool: 159 where gpt-4o costs 75 (the 85-token block and one
+    priming token fewer); with two parallel calls and their results the rule gives 233 for the API's 239."""
+    first = {"messages": SECRET_FIRST, "tools": SECRET_TOOL}
+    assert count_mod.count("gpt-4o", first).input_tokens == 75
+    assert count_mod.count("gpt-5-mini", first).input_tokens == 159
+    second = count_mod.count("gpt-5-mini", {"messages": SECRET_SECOND, "tools": SECRET_TOOL}).input_tokens
+    assert abs(second - 239) / 239 < 0.03
+    assert count_mod.count("gpt-4o", {"messages": SECRET_SECOND, "tools": SECRET_TOOL}).input_tokens == 149

@@ -55,6 +55,7 @@ class Rules:
     nest_indent: int
     default_comments: bool
     uncommented_params: int
+    chat_tools_block: int
 
     def style(self) -> Style:
         return Style(titles=self.title_comments, nested_comments=self.nested_comments,
@@ -281,6 +282,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         tools = (enc.count(format_functions(req.tools, style=rules.style())) + rules.functions_block
                  + (rules.system_merge if has_system else 0)
                  + rules.uncommented_params * sum(_uncommented(t, rules.style()) for t in req.tools))
+        if req.api != "responses":
+            tools += rules.chat_tools_block
         approximate.append("tool definitions (TypeScript namespace; constants measured by hmarr/openai-chat-tokens)")
     choice = req.tool_choice
     if choice is not None and req.tools:
