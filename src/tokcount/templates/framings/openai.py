@@ -293,6 +293,10 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
             tools += enc.count(choice.name) + rules.choice_named
         elif choice.mode == "required":
             notes.append("tool_choice 'required' is counted like 'auto' (its cost is not published)")
+    if req.response_format is not None:
+        approximate.append("structured-output format (response_format / text.format) not counted: OpenAI adds "
+                           "its schema to the prompt in a form not reproduced here (+63 and +154 tokens on two "
+                           "recorded requests)")
     total = system + tools + sum(per_message) + framing
     exact = not approximate and model.verified
     if not model.verified:
