@@ -322,3 +322,28 @@ def test_structured_output_formats_are_labelled_not_counted() -> None:
             "text": {"format": {"type": "json_schema", "name": "Book", "schema": {"type": "object"}}}}
     responses = count_mod.count("gpt-4o", openai_responses.parse(body, Settings()).request)
     assert responses.exact is False
+
+
+def test_recursive_schema_is_rendered_once() -> None:
+    """A self-referential ``$ref`` (a tree) is expanded once, then ``any``: counted, never a recursion error."""
+    tree = {"type": "function", "function": {"name": "plant", "parameters": {
+        "type": "object", "properties": {"root": {"$ref": "#/$defs/Node"}},
+        "$defs": {"Node": {"type": "object", "properties": {
+            "label": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}}}}}}
+    req = count_mod.as_request({"messages": [{"role": "user", "content": "x"}], "tools": [tree]})
+    assert "root?: {\nlabel?: string,\nchildren?: any[],\n}," in format_functions(req.tools)
+    assert count_mod.count("gpt-4o", req).input_tokens > 0
+
+
+@pytest.mark.parametrize("parameters", [
+    {"type": "object", "properties": ["a", "b"]},
+    {"type": "object", "properties": {"a": {"type": "string", "enum": 3}}, "required": 7},
+    {"type": "object", "properties": {"a": {"type": ["string", 5], "title": 9, "description": ["x"]}}},
+    {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}, "b": "not a schema"}},
+    {"type": "object", "properties": {"a": {"type": "array", "items": [{"type": "string"}]}, "b": {"default": None}}},
+])
+def test_odd_schemas_are_counted_not_crashed(parameters: dict) -> None:
+    """Schemas the API would reject or that JSON Schema allows in odd shapes still count (never a 500)."""
+    body = {"messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": parameters}}]}
+    assert count_mod.count("gpt-4o", body).input_tokens > 0
