@@ -101,7 +101,14 @@ def _content(raw: Any, where: str, *, default_role: str) -> Message:
     if role not in ("user", "model", "system", "function", "tool"):
         raise InvalidRequest(f"{where}.role must be 'user' or 'model'; got {role!r}.", param=f"{where}.role")
     canonical = {"model": "assistant", "function": "tool"}.get(role, role)
-    parts = [_part(p, f"{where}.parts[{i}]") for i, p in enumerate(arr(raw.get("parts") or [], f"{where}.parts"))]
+    parts: list[Part] = []
+    for i, p in enumerate(arr(raw.get("parts") or [], f"{where}.parts")):
+        part = _part(p, f"{where}.parts[{i}]")
+        signature = _get(p, "thoughtSignature")
+        if signature:  # the encrypted thought that came with this part: the API counts it, so keep it
+            parts.append(ThinkingPart(string(signature, f"{where}.parts[{i}].thoughtSignature") or "",
+                                      redacted=True))
+        parts.append(part)
     return Message(role=canonical, parts=parts, content_is_list=True)  # type: ignore[arg-type]
 
 

@@ -19,6 +19,7 @@ not claim them either).
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from typing import Any
@@ -36,6 +37,7 @@ from ...request import (
     ToolResultPart,
     VideoPart,
 )
+from . import gemini_tools
 from ._image_size import image_size
 
 IMAGE_TOKENS = 258
@@ -53,44 +55,12 @@ def image_tokens(width: int, height: int, rule: str = "tiles") -> int:
     return math.ceil(width / unit) * math.ceil(height / unit) * IMAGE_TOKENS
 
 
-def _struct_texts(value: Any, out: list[str]) -> None:
-    """Keys and string values of a JSON value, as LocalTokenizer's struct traversal collects them."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out.append(str(k))
-            _struct_texts(v, out)
-    elif isinstance(value, list):
-        for v in value:
-            _struct_texts(v, out)
-    elif isinstance(value, str):
-        out.append(value)
-
-
-def _schema_texts(schema: Any, out: list[str]) -> None:
-    if not isinstance(schema, dict):
-        return
-    for key in ("description", "format", "title"):
-        if isinstance(schema.get(key), str):
-            out.append(schema[key])
-    for v in schema.get("enum") or []:
-        if isinstance(v, str):
-            out.append(v)
-    for name in schema.get("required") or []:
-        if isinstance(name, str):
-            out.append(name)
-    for name, sub in (schema.get("properties") or {}).items():
-        out.append(str(name))
-        _schema_texts(sub, out)
-    if isinstance(schema.get("items"), dict):
-        _schema_texts(schema["items"], out)
-    for key in ("anyOf", "oneOf"):
-        for sub in schema.get(key) or []:
-            _schema_texts(sub, out)
-
-
 def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False) -> Count:
     tok = loader.load(spec).tokenizer
     rule = spec.extra.get("image_rule", "tiles")
+    per_content = int(spec.extra.get("content_tokens", 0))
+    titles = bool(spec.extra.get("schema_titles", True))
+    sig_rate = float(spec.extra.get("signature_bytes_per_token", 0) or 0)
     notes: list[str] = []
     estimated: list[str] = []
     modalities: dict[str, int] = {}
@@ -99,69 +69,62 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         modalities[modality] = modalities.get(modality, 0) + n
         return n
 
-    def texts_tokens(texts: list[str]) -> int:
-        return add("TEXT", sum(tok.count(t) for t in texts if t))
+    def seg_tokens(segments: gemini_tools.Segments) -> int:
+        return add("TEXT", gemini_tools.count_segments(segments, tok.count))
 
     system = 0
     per_message: list[int] = []
     for msg in req.messages:
-        texts: list[str] = []
-        media = 0
+        n = add("TEXT", per_content)
         for p in msg.parts:
             if isinstance(p, TextPart):
-                texts.append(p.text)
+                n += add("TEXT", tok.count(p.text)) if p.text else 0
             elif isinstance(p, ThinkingPart):
-                pass  # thought summaries are not sent back as prompt text
+                if p.redacted:
+                    n += add("TEXT", _signature_tokens(p.text, sig_rate))
+                    if sig_rate:
+                        estimated.append("thought signatures (hidden thoughts: signature size / rate)")
+                elif p.text:
+                    n += add("TEXT", tok.count(p.text))  # past-turn thought summaries are prompt text
             elif isinstance(p, ToolCallPart):
-                texts.append(p.name)
-                _struct_texts(p.arguments, texts)
-                estimated.append("function calls (texts summed as google-genai's LocalTokenizer does)")
+                args = p.arguments if isinstance(p.arguments, dict) else _json_or_text(p.arguments)
+                n += seg_tokens(gemini_tools.call(p.name, args))
+                estimated.append("function calls (FunctionGemma rendering)")
             elif isinstance(p, ToolResultPart):
-                if p.name:
-                    texts.append(p.name)
                 if isinstance(p.content, str):
-                    try:
-                        _struct_texts(json.loads(p.content), texts)
-                    except ValueError:
-                        texts.append(p.content)
+                    payload: Any = _json_or_text(p.content)
                 else:
-                    texts.extend(q.text for q in p.content if isinstance(q, TextPart))
-                estimated.append("function responses (texts summed as google-genai's LocalTokenizer does)")
+                    payload = "\n".join(q.text for q in p.content if isinstance(q, TextPart))
+                n += seg_tokens(gemini_tools.response(p.name or "", payload))
+                estimated.append("function responses (FunctionGemma rendering)")
             elif isinstance(p, ImagePart):
                 size = image_size(p)
                 if size is None:
                     notes.append("image of unknown size counted as one 258-token tile")
                     size = (SMALL_IMAGE, SMALL_IMAGE)
-                media += add("IMAGE", image_tokens(size[0], size[1], rule))
+                n += add("IMAGE", image_tokens(size[0], size[1], rule))
                 estimated.append("image tokens (documented rule)")
             elif isinstance(p, DocumentPart):
-                pages = _pdf_pages(p)
-                media += add("DOCUMENT", pages * PAGE_TOKENS)
+                n += add("DOCUMENT", _pdf_pages(p) * PAGE_TOKENS)
                 if p.text:
-                    texts.append(p.text)
+                    n += add("TEXT", tok.count(p.text))
                 estimated.append("documents (258 per page)")
             elif isinstance(p, VideoPart):
                 notes.append("video/audio: 263 (video) / 32 (audio) tokens per second; length unknown, not counted")
                 estimated.append("video")
-        n = texts_tokens(texts) + media
         if msg.role in ("system", "developer"):
             system += n
         else:
             per_message.append(n)
     tools = 0
+    for t in req.tools:
+        tools += seg_tokens(gemini_tools.declaration(t.name, t.description, t.parameters, titles=titles))
     if req.tools:
-        texts = []
-        for t in req.tools:
-            texts.append(t.name)
-            if t.description:
-                texts.append(t.description)
-            _schema_texts(t.parameters, texts)
-        tools = texts_tokens(texts)
-        estimated.append("tool declarations (texts summed as google-genai's LocalTokenizer does)")
+        estimated.append("tool declarations (FunctionGemma rendering)")
     total = system + tools + sum(per_message)
     notes.extend(f"estimated: {e}" for e in dict.fromkeys(estimated))
     result = Count(model=spec.id, input_tokens=total, exact=not estimated,
-                   method=f"gemini-local+gemma3-vocab+{tok.engine}", context_window=spec.context_window,
+                   method=_method(per_content, bool(req.tools), tok.engine), context_window=spec.context_window,
                    notes=notes, image_tokens=modalities.get("IMAGE", 0))
     if breakdown:
         result.breakdown = {"system": system, "tools": tools, "messages": per_message, "template": 0,
@@ -171,6 +134,23 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         result.tokens = [i for t in texts_all for i in tok.encode(t)]
         result.token_strings = [tok.id_to_string(i) for i in result.tokens]
     return result
+
+
+def _method(per_content: int, tools: bool, engine: str) -> str:
+    """Say which rules made the count: per-Content framing, FunctionGemma tool rendering, the vocabulary."""
+    parts = ["gemini-local"]
+    if per_content:
+        parts.append(f"content+{per_content}")
+    if tools:
+        parts.append("functiongemma-tools")
+    return "+".join([*parts, "gemma3-vocab", engine])
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _pdf_pages(part: DocumentPart) -> int:
@@ -187,3 +167,23 @@ def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Co
         result.tokens = tok.encode(text)
         result.token_strings = [tok.id_to_string(i) for i in result.tokens]
     return result
+
+
+def _signature_tokens(signature: str, bytes_per_token: float) -> int:
+    """Hidden thought tokens a past turn's ``thoughtSignature`` stands for (0 when the model family has no rate).
+
+    A signature is the model's encrypted thought: a protobuf of one or more length-prefixed chunks (a streamed turn
+    carries one chunk per streamed piece of thinking). Its size is the only trace of the thought the API counts.
+    """
+    if not bytes_per_token or not signature:
+        return 0
+    return round(_signature_payload(signature) / bytes_per_token)
+
+
+def _signature_payload(signature: str) -> int:
+    """Bytes of a base64 (standard or URL-safe) signature; 0 if it is not base64."""
+    s = signature.strip().replace("-", "+").replace("_", "/")
+    try:
+        return len(base64.b64decode(s + "=" * (-len(s) % 4), validate=True))
+    except ValueError:
+        return 0
