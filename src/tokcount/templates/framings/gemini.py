@@ -172,8 +172,10 @@ def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Co
 def _signature_tokens(signature: str, bytes_per_token: float) -> int:
     """Hidden thought tokens a past turn's ``thoughtSignature`` stands for (0 when the model family has no rate).
 
-    A signature is the model's encrypted thought: a protobuf of one or more length-prefixed chunks (a streamed turn
-    carries one chunk per streamed piece of thinking). Its size is the only trace of the thought the API counts.
+    A signature is the model's encrypted thought, a protobuf of length-prefixed chunks. Measured on the
+    calibration set: a Gemini 2.5 signature that is one field-1 chunk (what a non-streamed turn returns) costs
+    nothing, and every chunk after it (a streamed turn returns one per streamed piece of thinking, which clients
+    concatenate) costs its bytes / ``bytes_per_token``; Gemini 3's field-2 signatures cost all their bytes so.
     """
     if not bytes_per_token or not signature:
         return 0
@@ -181,9 +183,41 @@ def _signature_tokens(signature: str, bytes_per_token: float) -> int:
 
 
 def _signature_payload(signature: str) -> int:
-    """Bytes of a base64 (standard or URL-safe) signature; 0 if it is not base64."""
+    """Bytes of a signature's chunks, less a leading field-1 chunk; 0 if it is not base64 (standard or URL-safe)."""
     s = signature.strip().replace("-", "+").replace("_", "/")
     try:
-        return len(base64.b64decode(s + "=" * (-len(s) % 4), validate=True))
+        raw = base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
     except ValueError:
         return 0
+    chunks = _chunks(raw)
+    if chunks is None:  # not the protobuf layout we know: count its size
+        return len(raw)
+    if chunks and chunks[0][0] == 1:
+        chunks = chunks[1:]
+    return sum(size for _, size in chunks)
+
+
+def _chunks(raw: bytes) -> list[tuple[int, int]] | None:
+    """(field number, length) of each length-delimited top-level field; None if ``raw`` is not such a message."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(raw):
+        key, i = _varint(raw, i)
+        size, i = _varint(raw, i)
+        if key is None or size is None or key & 7 != 2 or i + size > len(raw):
+            return None
+        out.append((key >> 3, size))
+        i += size
+    return out
+
+
+def _varint(raw: bytes, i: int) -> tuple[int | None, int]:
+    value = shift = 0
+    while i < len(raw) and shift < 64:
+        byte = raw[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+    return None, i
