@@ -129,3 +129,6 @@ class Request:
     template_kwargs: dict[str, Any] = field(default_factory=dict)
     #: ``None`` = decide from the last message (prompt a reply unless it is the assistant's)
     add_generation_prompt: bool | None = None
+    #: the API shape the request came in when it changes a closed model's framing (``"responses"``: OpenAI
+    #: Responses, which prices tool definitions and calls differently from Chat Completions)
+    api: str | None = None

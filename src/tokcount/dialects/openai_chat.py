@@ -33,6 +33,7 @@ def parse_request(body: Any) -> Request:
     body = obj(body, "body")
     messages = [parse_message(m, f"messages[{i}]") for i, m in enumerate(arr(body.get("messages"), "messages"))]
     tools = parse_tools(body.get("tools"), "tools")
+    tools_given = bool(tools)
     if body.get("functions") is not None:  # the legacy name for tools
         legacy = arr(body["functions"], "functions")
         tools += [parse_tool({"function": f}, f"functions[{i}]") for i, f in enumerate(legacy)]
@@ -46,7 +47,20 @@ def parse_request(body: Any) -> Request:
         thinking=thinking if isinstance(thinking, bool) else None,
         template_kwargs=kwargs,
         add_generation_prompt=boolean(body.get("add_generation_prompt"), "add_generation_prompt"),
+        api="functions" if _legacy_functions(body, tools_given) else None,
     )
+
+
+def _legacy_functions(body: dict[str, Any], tools_given: bool) -> bool:
+    """The 2023 function-calling shape (``functions``, ``function_call`` turns, ``function`` results) and no
+    ``tools``: OpenAI prices its forced calls and calls differently from the tools API (models/openai_framing.toml)."""
+    if tools_given:
+        return False
+    if body.get("functions") is not None:
+        return True
+    messages = body.get("messages") or []
+    return any(isinstance(m, dict) and (m.get("function_call") is not None or m.get("role") == "function")
+               for m in messages)
 
 
 def parse_message(raw: Any, where: str) -> Message:

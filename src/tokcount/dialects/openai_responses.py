@@ -63,7 +63,8 @@ def parse_request(body: dict[str, Any], *, input_required: bool) -> Request:
     if not messages:
         raise InvalidRequest("input must not be empty (give input or instructions).", param="input")
     return Request(messages=messages, tools=parse_tools(body.get("tools")),
-                   tool_choice=parse_tool_choice(body.get("tool_choice")), thinking=parse_reasoning(body))
+                   tool_choice=parse_tool_choice(body.get("tool_choice")), thinking=parse_reasoning(body),
+                   api="responses")
 
 
 def parse_items(items: list[Any], where: str) -> list[Message]:
