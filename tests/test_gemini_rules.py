@@ -126,3 +126,10 @@ def test_dated_snapshots_resolve() -> None:
     assert cat.resolve("gemini-2.5-flash-preview-05-20").id == "gemini-2.5-flash"
     assert cat.resolve("models/gemini-flash-latest").id == "gemini-2.5-flash-preview-09-2025"
     assert cat.resolve("gemini-2.5-pro-preview-06-05").id == "gemini-2.5-pro"
+
+
+def test_bad_signature_is_a_google_400() -> None:
+    status, out = gemini.handle("gemini-2.5-flash", {"contents": [{"role": "model", "parts": [
+        {"text": "hi", "thoughtSignature": 5}]}]})
+    assert status == 400 and out["error"]["status"] == "INVALID_ARGUMENT"
+    assert "thoughtSignature" in out["error"]["message"]
