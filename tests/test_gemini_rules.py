@@ -133,3 +133,12 @@ def test_bad_signature_is_a_google_400() -> None:
         {"text": "hi", "thoughtSignature": 5}]}]})
     assert status == 400 and out["error"]["status"] == "INVALID_ARGUMENT"
     assert "thoughtSignature" in out["error"]["message"]
+
+
+@pytest.mark.parametrize(("model", "exact"), [("gemini-2.0-flash", True), ("gemini-2.5-flash", True),
+                                              ("gemini-flash-latest", True), ("gemini-2.5-pro", False),
+                                              ("gemini-2.5-flash-lite", False), ("gemini-3-pro-preview", False)])
+def test_text_is_labelled_exact_only_where_recorded_counts_were_reproduced(model: str, exact: bool) -> None:
+    _, out, headers = gemini.handle_full(model, {"contents": "The quick brown fox jumps over the lazy dog."})
+    assert headers["x-tokcount-exact"] == str(exact).lower()
+    assert out["totalTokens"] == (10 if model == "gemini-2.0-flash" else 11)

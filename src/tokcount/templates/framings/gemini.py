@@ -1,20 +1,23 @@
-"""Gemini: text counted with Gemma 3's vocabulary, media with Google's documented rules.
+"""Gemini: Gemma 3's vocabulary, the per-Content framing and tool rendering measured on recorded API counts.
 
-Google's own offline counter (``google.genai.local_tokenizer.LocalTokenizer``) tokenizes Gemini text with the
-Gemma 3 SentencePiece model: it collects every text of the request — part texts, function-call names and
-argument keys/string values, function-response names and contents, tool declarations (names, descriptions,
-parameter names, descriptions, enums) and the system instruction — tokenizes each and sums, with no per-turn
-framing. We do the same with Gemma 3's tokenizer.json (same vocabulary), so "The quick brown fox jumps over the
-lazy dog." gives the 10 tokens Google's countTokens documents.
+Text is tokenized with the Gemma 3 SentencePiece vocabulary (what google-genai's ``LocalTokenizer`` uses), so
+"The quick brown fox jumps over the lazy dog." gives the 10 tokens Google's countTokens guide documents on
+gemini-2.0-flash. Around the texts the API adds what ``../shared/calibration`` shows (``python -m bench.calibrate
+--provider gemini``), each rule a field of the model's catalog entry:
+
+- ``content_tokens``: 1 per Content on Gemini 2.5 / 3 (the system instruction is one), 0 on 2.0;
+- past-turn thought summaries (``thought: true`` parts) are prompt text;
+- function declarations, calls and responses are rendered as FunctionGemma serialises them
+  (:mod:`.gemini_tools`); ``schema_titles = false`` leaves schema titles out (gemini-2.5-flash);
+- a ``thoughtSignature`` costs its bytes (less a leading field-1 chunk) / ``signature_bytes_per_token``.
 
 Media (documented): an image whose sides are both ≤ 384 px costs 258; a larger one is cut into square tiles of
 side ``floor(min(w, h) / 1.5)``, each 258 (960x540 → 6 tiles → 1548). Gemini 3 prices images by
 ``media_resolution`` instead (default 1120 per image). PDF pages cost 258 each; video 263 and audio 32 per
 second (their length cannot be read here, so they are reported but not counted).
 
-Exactness: a request made only of text parts, in the text-only shape Google's example verifies, is labelled
-exact; with tools, function calls or media the count is labelled an estimate (the SDK's own local counter does
-not claim them either).
+Exactness: text and system instructions are labelled exact on the families whose every recorded count was
+reproduced (``exact_text`` in the catalog); tools, function calls, signatures and media are labelled estimates.
 """
 
 from __future__ import annotations
@@ -121,6 +124,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         tools += seg_tokens(gemini_tools.declaration(t.name, t.description, t.parameters, titles=titles))
     if req.tools:
         estimated.append("tool declarations (FunctionGemma rendering)")
+    if not spec.extra.get("exact_text", False):
+        estimated.append("text framing (no recorded count for this model family; it shares the measured rules)")
     total = system + tools + sum(per_message)
     notes.extend(f"estimated: {e}" for e in dict.fromkeys(estimated))
     result = Count(model=spec.id, input_tokens=total, exact=not estimated,
