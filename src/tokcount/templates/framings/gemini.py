@@ -28,7 +28,6 @@ import math
 from typing import Any
 
 from ... import loader
-from ...count import Count
 from ...models.catalog import ModelSpec
 from ...request import (
     DocumentPart,
@@ -40,6 +39,7 @@ from ...request import (
     ToolResultPart,
     VideoPart,
 )
+from ...result import Count
 from . import gemini_tools
 from ._image_size import image_size
 

@@ -22,11 +22,11 @@ from functools import lru_cache
 from importlib.resources import files as package_files
 from typing import Any
 
-from ...count import Count
 from ...media.closed import openai_patches, openai_tiles
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ...request import Tool as ToolDef
+from ...result import Count
 from ...tokenizers.openai_bpe import OpenAIEncoder, encoder
 from ._image_size import image_size
 
