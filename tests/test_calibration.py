@@ -76,3 +76,10 @@ def test_generated_doc_names_its_command(outcomes: list[calibrate.Outcome]) -> N
     committed = (REPO / "docs" / "closed-models-accuracy.md")
     if committed.is_file():
         assert calibrate.COMMAND in committed.read_text(encoding="utf-8")
+
+
+def test_openai_never_claims_exact_wrongly(outcomes: list[calibrate.Outcome]) -> None:
+    """An OpenAI count labelled ``exact: true`` must equal what the API returned (labels that tell the truth)."""
+    wrong = [(o.id, o.expected, o.got, o.method) for o in outcomes
+             if o.provider == "openai" and o.exact_label and not o.exact]
+    assert not wrong, wrong

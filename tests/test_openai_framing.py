@@ -260,3 +260,90 @@ def test_unverified_models_are_labelled() -> None:
 def test_image_rules(model: str, size: tuple[int, int], detail: str | None, expected: int) -> None:
     spec = default_catalog().resolve(model)
     assert image_tokens(model_of(spec), size[0], size[1], detail) == expected
+
+
+# Mirascope/mirascope@2573e2a40b6a080ed58f19c5d6c375c35dea9e23:
+# python/tests/e2e/output/cassettes/test_call_with_tools/openai_gpt_5_mini_completions/sync.yaml (interactions 0
+# and 1, usage.prompt_tokens 159 and 239, recorded 2025-12-22; the same test's gpt-4o cassettes are in the
+# calibration set at 75 and 149). Not part of ../shared/calibration.
+SECRET_TOOL = [{"type": "function", "function": {
+    "name": "secret_retrieval_tool", "description": "A tool that requires a password to retrieve a secret.",
+    "parameters": {"properties": {"password": {"title": "Password", "type": "string"}}, "required": ["password"],
+                   "additionalProperties": False, "type": "object"}, "strict": False}}]
+SECRET_FIRST = [{"role": "system", "content": "Use parallel tool calling."},
+                {"role": "user", "content": "Please retrieve the secrets associated with each of these passwords: "
+                                            "mellon,radiance"}]
+SECRET_SECOND = [*SECRET_FIRST,
+                 {"role": "assistant", "tool_calls": [
+                     {"id": "call_v", "type": "function", "function": {
+                         "name": "secret_retrieval_tool", "arguments": '{"password": "mellon"}'}},
+                     {"id": "call_f", "type": "function", "function": {
+                         "name": "secret_retrieval_tool", "arguments": '{"password": "radiance"}'}}]},
+                 {"role": "tool", "content": "Welcome to Moria!", "tool_call_id": "call_v"},
+                 {"role": "tool", "content": "Life before Death", "tool_call_id": "call_f"}]
+
+
+def test_reasoning_models_with_chat_tools_get_the_extra_block() -> None:
+    """gpt-5-mini through Chat Completions with a tool: 159 where gpt-4o costs 75 (the 85-token block and one
+    priming token fewer); with two parallel calls and their results the rule gives 233 for the API's 239."""
+    first = {"messages": SECRET_FIRST, "tools": SECRET_TOOL}
+    assert count_mod.count("gpt-4o", first).input_tokens == 75
+    assert count_mod.count("gpt-5-mini", first).input_tokens == 159
+    second = count_mod.count("gpt-5-mini", {"messages": SECRET_SECOND, "tools": SECRET_TOOL}).input_tokens
+    assert abs(second - 239) / 239 < 0.03
+    assert count_mod.count("gpt-4o", {"messages": SECRET_SECOND, "tools": SECRET_TOOL}).input_tokens == 149
+
+
+def test_parallel_calls_out_of_sample_gpt4o_mini() -> None:
+    """Mirascope/mirascope@3174817259f1960ba5a5865e6b30ce08b2db1b29:
+    python/tests/e2e/output/cassettes/test_call_with_tools/azure-openai_completions_gpt_4o_mini/sync.yaml (Azure
+    OpenAI, gpt-4o-mini-2024-07-18, 2025-11-06): prompt_tokens 75 and 149, not in the calibration set."""
+    assert count_mod.count("gpt-4o-mini", {"messages": SECRET_FIRST, "tools": SECRET_TOOL}).input_tokens == 75
+    assert count_mod.count("gpt-4o-mini", {"messages": SECRET_SECOND, "tools": SECRET_TOOL}).input_tokens == 149
+
+
+def test_structured_output_formats_are_labelled_not_counted() -> None:
+    """A JSON-schema ``response_format`` (Chat) or ``text.format`` (Responses) costs prompt tokens that are not
+    reproduced (Mirascope's test_structured_output/strict/openai_gpt_4o_completions cassette: 172 for a request
+    whose message alone is 18), so such a count must not claim to be exact; a plain-text format changes nothing."""
+    from tokcount.dialects import openai_responses
+    from tokcount.settings import Settings
+
+    messages = [{"role": "user", "content": "Please recommend the most popular book by Patrick Rothfuss"}]
+    schema = {"type": "json_schema", "json_schema": {"name": "Book", "schema": {"type": "object"}}}
+    plain = count_mod.count("gpt-4o", {"messages": messages})
+    assert plain.exact is True and plain.input_tokens == 18
+    structured = count_mod.count("gpt-4o", {"messages": messages, "response_format": schema})
+    assert structured.exact is False
+    assert any("response_format" in n for n in structured.notes)
+    text_only = count_mod.count("gpt-4o", {"messages": messages, "response_format": {"type": "text"}})
+    assert text_only.exact is True
+    body = {"model": "gpt-4o", "input": messages[0]["content"],
+            "text": {"format": {"type": "json_schema", "name": "Book", "schema": {"type": "object"}}}}
+    responses = count_mod.count("gpt-4o", openai_responses.parse(body, Settings()).request)
+    assert responses.exact is False
+
+
+def test_recursive_schema_is_rendered_once() -> None:
+    """A self-referential ``$ref`` (a tree) is expanded once, then ``any``: counted, never a recursion error."""
+    tree = {"type": "function", "function": {"name": "plant", "parameters": {
+        "type": "object", "properties": {"root": {"$ref": "#/$defs/Node"}},
+        "$defs": {"Node": {"type": "object", "properties": {
+            "label": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}}}}}}
+    req = count_mod.as_request({"messages": [{"role": "user", "content": "x"}], "tools": [tree]})
+    assert "root?: {\nlabel?: string,\nchildren?: any[],\n}," in format_functions(req.tools)
+    assert count_mod.count("gpt-4o", req).input_tokens > 0
+
+
+@pytest.mark.parametrize("parameters", [
+    {"type": "object", "properties": ["a", "b"]},
+    {"type": "object", "properties": {"a": {"type": "string", "enum": 3}}, "required": 7},
+    {"type": "object", "properties": {"a": {"type": ["string", 5], "title": 9, "description": ["x"]}}},
+    {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}, "b": "not a schema"}},
+    {"type": "object", "properties": {"a": {"type": "array", "items": [{"type": "string"}]}, "b": {"default": None}}},
+])
+def test_odd_schemas_are_counted_not_crashed(parameters: dict) -> None:
+    """Schemas the API would reject or that JSON Schema allows in odd shapes still count (never a 500)."""
+    body = {"messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": parameters}}]}
+    assert count_mod.count("gpt-4o", body).input_tokens > 0

@@ -132,3 +132,5 @@ class Request:
     #: the API shape the request came in when it changes a closed model's framing (``"responses"``: OpenAI
     #: Responses, which prices tool definitions and calls differently from Chat Completions)
     api: str | None = None
+    #: a structured-output format (Chat ``response_format``, Responses ``text.format``) other than plain text
+    response_format: dict[str, Any] | None = None

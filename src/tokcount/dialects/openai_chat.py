@@ -52,7 +52,15 @@ def parse_request(body: Any) -> Request:
         template_kwargs=kwargs,
         add_generation_prompt=boolean(body.get("add_generation_prompt"), "add_generation_prompt"),
         api="functions" if _legacy_functions(body, tools_given) else None,
+        response_format=structured_format(body.get("response_format")),
     )
+
+
+def structured_format(raw: Any) -> dict[str, Any] | None:
+    """A ``response_format`` / ``text.format`` that asks for JSON (``json_schema``, ``json_object``), else None."""
+    if isinstance(raw, dict) and raw.get("type") not in (None, "text"):
+        return raw
+    return None
 
 
 def _legacy_functions(body: dict[str, Any], tools_given: bool) -> bool:

@@ -55,6 +55,7 @@ class Rules:
     nest_indent: int
     default_comments: bool
     uncommented_params: int
+    chat_tools_block: int
 
     def style(self) -> Style:
         return Style(titles=self.title_comments, nested_comments=self.nested_comments,
@@ -134,7 +135,7 @@ def format_functions(tools: list[ToolDef], *, titles: bool = True, style: Style 
         if tool.description:
             lines.extend(comment_lines(tool.description))
         params = tool.parameters or {}
-        if params.get("properties"):
+        if isinstance(params.get("properties"), dict) and params["properties"]:
             lines.append(f"type {tool.name} = (_: {{")
             lines.append(_Schema(style, params).properties(params, 0))
             lines.append("}) => any;")
@@ -152,11 +153,16 @@ def comment_lines(text: str) -> list[str]:
     return [f"// {line.strip()}".rstrip() for line in text.strip().split("\n")]
 
 
+#: nested ``$ref`` expansions rendered before the rest is ``any`` (a schema of definitions referring to each other)
+MAX_REF_DEPTH = 8
+
+
 class _Schema:
     """One tool's parameter schema, rendered with ``$ref``s resolved against its own definitions."""
 
     def __init__(self, style: Style, root: dict[str, Any]) -> None:
         self.style = style
+        self.expanding: list[str] = []
         self.defs: dict[str, Any] = {}
         for key in ("$defs", "definitions"):
             if isinstance(root.get(key), dict):
@@ -173,28 +179,41 @@ class _Schema:
 
     def properties(self, obj: dict[str, Any], indent: int) -> str:
         style = self.style
-        required = obj.get("required") or []
+        required = obj.get("required") if isinstance(obj.get("required"), list) else []
+        props = obj.get("properties") if isinstance(obj.get("properties"), dict) else {}
         comments = indent == 0 or style.nested_comments
         lines: list[str] = []
-        for name, raw in (obj.get("properties") or {}).items():
+        for name, raw in props.items():
             prop = self.resolve(raw)
             if comments and style.titles and isinstance(prop.get("title"), str):
                 lines.append(f"// {prop['title']}")
             if comments and isinstance(prop.get("description"), str) and prop["description"]:
                 lines.extend(comment_lines(prop["description"]))
             mark = "" if name in required else "?"
-            line = f"{name}{mark}: {self.type(prop, indent)},"
+            line = f"{name}{mark}: {self.type(raw if isinstance(raw, dict) else {}, indent)},"
             if comments and style.defaults and "default" in prop:
                 line += f" // default: {_default(prop)}"
             lines.append(line)
         return "\n".join(" " * indent + line for line in lines)
 
     def type(self, prop: dict[str, Any], indent: int) -> str:
-        prop = self.resolve(prop)
+        """The TypeScript type; a ``$ref`` already being expanded (a recursive schema) is ``any``."""
+        ref = prop.get("$ref") if isinstance(prop, dict) else None
+        if not (isinstance(ref, str) and ref in self.defs):
+            return self._type(self.resolve(prop), indent)
+        if ref in self.expanding or len(self.expanding) >= MAX_REF_DEPTH:
+            return "any"
+        self.expanding.append(ref)
+        try:
+            return self._type(self.resolve(prop), indent)
+        finally:
+            self.expanding.pop()
+
+    def _type(self, prop: dict[str, Any], indent: int) -> str:
         kind = prop.get("type")
         if isinstance(kind, list):  # ["string", "null"] -> string | null
             return " | ".join(self.type({**prop, "type": k}, indent) for k in kind)
-        enum = prop.get("enum")
+        enum = prop.get("enum") if isinstance(prop.get("enum"), list) else None
         if kind == "string" or (kind is None and enum and all(isinstance(v, str) for v in enum)):
             return " | ".join(json.dumps(v, ensure_ascii=False) for v in enum) if enum else "string"
         if kind in ("number", "integer"):
@@ -281,6 +300,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         tools = (enc.count(format_functions(req.tools, style=rules.style())) + rules.functions_block
                  + (rules.system_merge if has_system else 0)
                  + rules.uncommented_params * sum(_uncommented(t, rules.style()) for t in req.tools))
+        if req.api != "responses":
+            tools += rules.chat_tools_block
         approximate.append("tool definitions (TypeScript namespace; constants measured by hmarr/openai-chat-tokens)")
     choice = req.tool_choice
     if choice is not None and req.tools:
@@ -290,6 +311,10 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
             tools += enc.count(choice.name) + rules.choice_named
         elif choice.mode == "required":
             notes.append("tool_choice 'required' is counted like 'auto' (its cost is not published)")
+    if req.response_format is not None:
+        approximate.append("structured-output format (response_format / text.format) not counted: OpenAI adds "
+                           "its schema to the prompt in a form not reproduced here (+63 and +154 tokens on two "
+                           "recorded requests)")
     total = system + tools + sum(per_message) + framing
     exact = not approximate and model.verified
     if not model.verified:
