@@ -143,3 +143,19 @@ def test_text_is_labelled_exact_only_where_recorded_counts_were_reproduced(model
     _, out, headers = gemini.handle_full(model, {"contents": "The quick brown fox jumps over the lazy dog."})
     assert headers["x-tokcount-exact"] == str(exact).lower()
     assert out["totalTokens"] == (10 if model.startswith(("gemini-2.0", "gemini-1.5")) else 11)
+
+
+def test_structured_output_is_labelled_an_estimate() -> None:
+    base = {"contents": [{"role": "user", "parts": [{"text": "List three colours."}]}]}
+    _, plain, plain_headers = gemini.handle_full("gemini-2.5-flash", {"generateContentRequest": base})
+    assert plain_headers["x-tokcount-exact"] == "true"
+    for config in ({"responseMimeType": "application/json"},
+                   {"response_schema": {"type": "ARRAY", "items": {"type": "STRING"}}},
+                   {"responseJsonSchema": {"type": "array", "items": {"type": "string"}}}):
+        status, out, headers = gemini.handle_full("gemini-2.5-flash",
+                                                  {"generateContentRequest": {**base, "generationConfig": config}})
+        assert status == 200 and out == plain
+        assert headers["x-tokcount-exact"] == "false"
+    _, _, headers = gemini.handle_full("gemini-2.5-flash", {"generateContentRequest": {
+        **base, "generationConfig": {"temperature": 0, "thinkingConfig": {"thinkingBudget": 0}}}})
+    assert headers["x-tokcount-exact"] == "true"

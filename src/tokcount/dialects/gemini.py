@@ -90,7 +90,22 @@ def parse_generate_content(body: dict[str, Any], where: str) -> Request:
                 params = _get(f, "parametersJsonSchema")
             tools.append(Tool(name=name, description=f.get("description"),
                               parameters=params if isinstance(params, dict) else None))
-    return Request(messages=messages, tools=tools, add_generation_prompt=True)
+    return Request(messages=messages, tools=tools, add_generation_prompt=True,
+                   response_format=_structured_output(_get(body, "generationConfig")))
+
+
+def _structured_output(config: Any) -> dict[str, Any] | None:
+    """``generationConfig`` asking for JSON (a response schema or the JSON MIME type), as a response format."""
+    if not isinstance(config, dict):
+        return None
+    schema = _get(config, "responseSchema")
+    if schema is None:
+        schema = _get(config, "responseJsonSchema")
+    if schema is not None:
+        return {"type": "json_schema", "schema": schema}
+    if _get(config, "responseMimeType") in ("application/json", "text/x.enum"):
+        return {"type": "json_object"}
+    return None
 
 
 def _content(raw: Any, where: str, *, default_role: str) -> Message:
