@@ -149,7 +149,10 @@ def test_structured_output_is_labelled_an_estimate() -> None:
     base = {"contents": [{"role": "user", "parts": [{"text": "List three colours."}]}]}
     _, plain, plain_headers = gemini.handle_full("gemini-2.5-flash", {"generateContentRequest": base})
     assert plain_headers["x-tokcount-exact"] == "true"
-    for config in ({"responseMimeType": "application/json"},
+    _, _, headers = gemini.handle_full("gemini-2.5-flash", {"generateContentRequest": {
+        **base, "generationConfig": {"responseMimeType": "application/json"}}})
+    assert headers["x-tokcount-exact"] == "true"  # JSON mode alone: gemini-238, 239, 242, … exact
+    for config in ({"responseMimeType": "application/json", "responseSchema": {"type": "STRING"}},
                    {"response_schema": {"type": "ARRAY", "items": {"type": "STRING"}}},
                    {"responseJsonSchema": {"type": "array", "items": {"type": "string"}}}):
         status, out, headers = gemini.handle_full("gemini-2.5-flash",

@@ -124,8 +124,10 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         tools += seg_tokens(gemini_tools.declaration(t.name, t.description, t.parameters, titles=titles))
     if req.tools:
         estimated.append("tool declarations (FunctionGemma rendering)")
-    if req.response_format is not None:  # the set has no recorded count with one: its cost is unknown
-        estimated.append("structured output (generationConfig response schema / JSON MIME type) not counted")
+    # responseMimeType "application/json" alone costs nothing (10 recorded cases exact); a response schema is in
+    # no recording, so its cost is unknown
+    if req.response_format is not None and req.response_format.get("type") == "json_schema":
+        estimated.append("structured output (generationConfig response schema) not counted")
     if not spec.extra.get("exact_text", False):
         estimated.append("text framing (no recorded count for this model family; it shares the measured rules)")
     total = system + tools + sum(per_message)
