@@ -162,3 +162,19 @@ def test_structured_output_is_labelled_an_estimate() -> None:
     _, _, headers = gemini.handle_full("gemini-2.5-flash", {"generateContentRequest": {
         **base, "generationConfig": {"temperature": 0, "thinkingConfig": {"thinkingBudget": 0}}}})
     assert headers["x-tokcount-exact"] == "true"
+
+
+def test_chat_shaped_tool_turns_render_like_gemini_ones() -> None:
+    """A chat request for a Gemini model: the tool result takes its function's name from the call's id."""
+    chat = {"messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": '{"temp": "18C"}'}]}
+    native = {"contents": [
+        {"role": "user", "parts": [{"text": "weather?"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"temp": "18C"}}}]}]}
+    got = count("gemini-2.5-flash", chat)
+    assert got.breakdown["messages"][2] == count("gemini-2.5-flash", gemini.parse_count_tokens(native)).breakdown[
+        "messages"][2]

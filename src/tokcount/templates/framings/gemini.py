@@ -75,6 +75,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     def seg_tokens(segments: gemini_tools.Segments) -> int:
         return add("TEXT", gemini_tools.count_segments(segments, tok.count))
 
+    # a functionResponse names its function; a chat-shaped tool result only has the call's id
+    call_names = {p.id: p.name for m in req.messages for p in m.parts if isinstance(p, ToolCallPart) and p.id}
     system = 0
     per_message: list[int] = []
     for msg in req.messages:
@@ -98,7 +100,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
                     payload: Any = _json_or_text(p.content)
                 else:
                     payload = "\n".join(q.text for q in p.content if isinstance(q, TextPart))
-                n += seg_tokens(gemini_tools.response(p.name or "", payload))
+                name = p.name or call_names.get(p.tool_call_id or "", "")
+                n += seg_tokens(gemini_tools.response(name, payload))
                 estimated.append("function responses (FunctionGemma rendering)")
             elif isinstance(p, ImagePart):
                 size = image_size(p)

@@ -72,7 +72,7 @@ def declaration(name: str, description: str | None, parameters: dict[str, Any] |
 def call(name: str, args: Any) -> Segments:
     """``<start_function_call>call:NAME{args}<end_function_call>``."""
     out: Segments = [SPECIAL, f"call:{name}"]
-    _value(args if isinstance(args, dict) else {}, out, None, titles=True, schema=False)
+    _value(args if isinstance(args, dict) else {"value": args}, out, None, titles=True, schema=False)
     out.append(SPECIAL)
     return out
 
