@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MediaError, RequestTooLarge
+from ..errors import ImageTooLarge, MediaError, RequestTooLarge
 from ..request import ImagePart, Message, Part, Request, ToolResultPart, VideoPart
 from .rules import rule_for
-from .sources import FetchPolicy, default_policy, image_size
+from .sources import FetchPolicy, default_policy, image_size, prefetch
 
 
 @dataclass
@@ -59,12 +59,22 @@ def placeholder_for(vision: str) -> str | None:
 
 
 def check_media_limit(req: Request, policy: FetchPolicy | None = None) -> list[Any]:
-    """The request's image/video parts; more than the policy allows (each may cost a fetch) is a 413."""
+    """The request's image/video parts, after two checks every model family shares: more parts than the policy
+    allows (each may cost a fetch) is a 413, and so is an image whose header declares more than the policy's pixel
+    or side limit. The sizes are read here, all at once (remote ones concurrently, under the policy's per-request
+    cap and deadline), so the per-part reads that follow are answered from the media caches; a failure other than
+    an oversized image is left for the caller (an open model refuses it, a closed model's estimate goes on)."""
+    policy = policy or default_policy()
     parts = media_parts(req)
-    limit = (policy or default_policy()).max_media_parts
+    limit = policy.max_media_parts
     if len(parts) > limit:
         raise RequestTooLarge(f"the request has {len(parts)} image/video parts; at most {limit} are counted per "
                               "request.", param="messages")
+    unsized = [(where, p.url or "") for where, p in parts
+               if isinstance(p, ImagePart) and not (p.width and p.height)]
+    for result in prefetch(unsized, policy).values():
+        if isinstance(result, ImageTooLarge):
+            raise result
     return parts
 
 
@@ -125,7 +135,7 @@ def count_media(tokenizer: Any, vision: str, req: Request, prompt: str, *,
 def _size(part: ImagePart, where: str, policy: FetchPolicy | None) -> tuple[int, int]:
     if part.width and part.height:
         return int(part.width), int(part.height)
-    info = image_size(part.url, policy=policy, where=where)
+    info = image_size(part.url, policy=policy, where=where)  # read by check_media_limit: a cache hit
     return info.width, info.height
 
 
