@@ -153,3 +153,119 @@ def test_refusals_name_the_host_not_its_addresses(caplog: pytest.LogCaptureFixtu
         image_size("http://localhost:9/x.png", policy=FetchPolicy(), where="messages[0].content[0]")
     assert "127.0.0.1" not in err.value.message and "::1" not in err.value.message
     assert any("127.0.0.1" in rec.getMessage() or "::1" in rec.getMessage() for rec in caplog.records)
+
+
+# ------------------------------------------------------------------------------------------- slow clients
+HEADER_TIMEOUT = 1.5
+BODY_TIMEOUT = 2.0
+
+
+@pytest.fixture(scope="module")
+def strict() -> Iterator[tuple[str, int]]:
+    settings = Settings(default_model="qwen3.5", header_timeout=HEADER_TIMEOUT, body_timeout=BODY_TIMEOUT)
+    with running_server(settings) as url:
+        yield url, int(url.rsplit(":", 1)[1])
+
+
+def _read_until_closed(sock: socket.socket, limit: float) -> bytes:
+    """Everything the server sends until it closes the connection (or ``limit`` seconds pass)."""
+    sock.settimeout(limit)
+    got = b""
+    try:
+        while chunk := sock.recv(65536):
+            got += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return got
+
+
+def _drip(sock: socket.socket, data: bytes, interval: float, stop: threading.Event) -> None:
+    for i in range(len(data)):
+        if stop.is_set():
+            return
+        try:
+            sock.sendall(data[i:i + 1])
+        except OSError:
+            return  # closed by the server: what the deadline should do
+        time.sleep(interval)
+
+
+def test_headers_at_one_byte_a_second_are_cut_off(strict: tuple[str, int]) -> None:
+    url, port = strict
+    request = (b"POST /v1/token/count HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               b"Content-Length: 2\r\n\r\n{}")
+    stop = threading.Event()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        t0 = time.monotonic()
+        threading.Thread(target=_drip, args=(sock, request, 1.0, stop), daemon=True).start()
+        answer = _read_until_closed(sock, 30)
+        elapsed = time.monotonic() - t0
+        stop.set()
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"request headers were not received within 1.5 s" in answer
+    assert HEADER_TIMEOUT - 0.1 < elapsed < HEADER_TIMEOUT + 1.0, elapsed
+    assert httpx.get(url + "/healthz", timeout=5).status_code == 200
+
+
+def test_a_silent_connection_is_closed(strict: tuple[str, int]) -> None:
+    _, port = strict
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        t0 = time.monotonic()
+        answer = _read_until_closed(sock, 30)
+        elapsed = time.monotonic() - t0
+    assert answer.startswith(b"HTTP/1.1 408") and elapsed < HEADER_TIMEOUT + 1.0, (answer, elapsed)
+
+
+@pytest.mark.parametrize(("path", "error_type"), [("/v1/messages/count_tokens", b'"type":"error"'),
+                                                  ("/v1/token/count", b'"error":{"message"')])
+def test_a_body_at_one_byte_a_second_gets_a_408_in_the_routes_shape(strict: tuple[str, int], path: str,
+                                                                    error_type: bytes) -> None:
+    _, port = strict
+    body = b'{"model": "qwen3.5", "messages": [{"role": "user", "content": "' + b"x" * 200 + b'"}]}'
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    stop = threading.Event()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(head)  # the headers at once: only the body is slow
+        t0 = time.monotonic()
+        threading.Thread(target=_drip, args=(sock, body, 1.0, stop), daemon=True).start()
+        answer = _read_until_closed(sock, 30)
+        elapsed = time.monotonic() - t0
+        stop.set()
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert error_type in answer and b"not received within 2 s" in answer
+    assert b"connection: close" in answer.lower()
+    assert BODY_TIMEOUT - 0.1 < elapsed < BODY_TIMEOUT + 1.0, elapsed
+
+
+def test_keep_alive_requests_get_the_header_deadline_too(strict: tuple[str, int]) -> None:
+    _, port = strict
+    body = b'{"model": "qwen3.5", "messages": [{"role": "user", "content": "hi"}]}'
+    request = (f"POST /v1/token/count HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    stop = threading.Event()
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(request)
+        sock.settimeout(30)
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first
+        t0 = time.monotonic()
+        threading.Thread(target=_drip, args=(sock, request, 0.5, stop), daemon=True).start()
+        answer = _read_until_closed(sock, 30)
+        elapsed = time.monotonic() - t0
+        stop.set()
+    assert answer.startswith(b"HTTP/1.1 408") and elapsed < HEADER_TIMEOUT + 1.0, (answer, elapsed)
+
+
+def test_fast_clients_and_large_bodies_still_work(strict: tuple[str, int]) -> None:
+    url, _ = strict
+    small = {"model": "qwen3.5", "messages": [{"role": "user", "content": "Hello there"}]}
+    with httpx.Client(timeout=60) as client:  # one keep-alive connection, several requests
+        counts = [client.post(url + "/v1/token/count", json=small).json() for _ in range(5)]
+    assert len({c["input_tokens"] if "input_tokens" in c else str(c) for c in counts}) == 1
+    text = "The quick brown fox jumps over the lazy dog. " * 100_000  # 4.5 MB
+    big = {"model": "qwen3.5", "prompt": text}
+    t0 = time.monotonic()
+    r = httpx.post(url + "/tokenize", json=big, timeout=120)
+    assert r.status_code == 200, r.text[:300]
+    assert r.json()["count"] > 900_000
+    print(f"4.5 MB body counted in {time.monotonic() - t0:.2f} s")
