@@ -96,6 +96,9 @@ def test_declared_size_within_the_limits_is_read() -> None:
     (_url(b"\x89PNG\r\n\x1a\n" + b"\xff" * 40), "not a readable image"),  # signature, then garbage
     (_url(b"\xff\xd8\xff" + b"\0" * 100, "image/jpeg"), "not a readable image"),  # JPEG start, no size marker
     (_url(b"GIF89a"), "not a readable image"),
+    (_url(b"\0\0\0"), "not a readable image"),  # shorter than some plugins' own prefix checks expect
+    (_url(b"BM"), "not a readable image"),
+    ("data:image/png;base64,", "not a readable image"),
     (_url(bytes(range(256)) * 4), "not a readable image"),
     ("data:image/png;base64,iVBORw0KGgo=!!", "not valid base64"),
     ("data:image/png;base64,@@@", "not valid base64"),

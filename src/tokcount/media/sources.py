@@ -331,7 +331,7 @@ def _open_header(fp: IO[bytes], where: str) -> ImageInfo | None:
         if fmt not in Image.OPEN:
             Image.init()
         factory, accept = Image.OPEN.get(fmt, (None, None))
-        if factory is None or (accept is not None and not accept(prefix)):
+        if factory is None or (accept is not None and not _accepts(accept, prefix)):
             continue
         fp.seek(0)
         try:
@@ -340,6 +340,14 @@ def _open_header(fp: IO[bytes], where: str) -> ImageInfo | None:
             continue
         return _info(img.format, img.size, where)
     return None
+
+
+def _accepts(accept: Callable[[bytes], bool | str], prefix: bytes) -> bool | str:
+    """A plugin's prefix check, which may itself fail on a prefix shorter than it expects (BMP's DIB check)."""
+    try:
+        return accept(prefix)
+    except _HEADER_ERRORS:
+        return False
 
 
 def _sniffed_format(prefix: bytes) -> bool:
@@ -351,7 +359,7 @@ def _sniffed_format(prefix: bytes) -> bool:
         if fmt not in Image.OPEN:
             Image.init()
         _factory, accept = Image.OPEN.get(fmt, (None, None))
-        if accept is None or accept(prefix[:16]):
+        if accept is None or _accepts(accept, prefix[:16]):
             return True
     return False
 
@@ -363,7 +371,7 @@ def _unreadable(prefix: bytes, where: str, what: str) -> MediaError:
     Image.init()
     for fmt in Image.ID:
         _factory, accept = Image.OPEN.get(fmt, (None, None))
-        if fmt not in IMAGE_FORMATS and accept is not None and accept(prefix[:16]) is True:
+        if fmt not in IMAGE_FORMATS and accept is not None and _accepts(accept, prefix[:16]) is True:
             return MediaError(f"{where}: unsupported image format {fmt}; supported: jpeg, png, webp, gif, bmp.",
                               param=where)
     return MediaError(f"{where}: not a readable image: no JPEG, PNG, WebP, GIF or BMP header in {what} (truncated, "
