@@ -147,6 +147,23 @@ def test_slow_images_through_the_server(trickle: TricklingServer, monkeypatch: p
         assert httpx.get(base + "/healthz", timeout=5).status_code == 200
 
 
+@pytest.mark.parametrize("model", ["gpt-4o", "claude-sonnet-4", "gemini-2.5-flash"])
+def test_closed_models_fetch_a_requests_images_concurrently(trickle: TricklingServer, model: str,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import tokcount
+
+    monkeypatch.setenv("TOKCOUNT_MEDIA_ALLOW_NETWORKS", "127.0.0.2/32")
+    monkeypatch.setenv("TOKCOUNT_MEDIA_DEADLINE", "1.5")
+    parts = [{"type": "image_url", "image_url": {"url": trickle.url(f"{model}-{i}")}} for i in range(6)]
+    tokcount.count(model, {"messages": [{"role": "user", "content": "warm up"}]})  # the tokenizer is loaded
+    t0 = time.monotonic()
+    result = tokcount.count(model, {"messages": [{"role": "user", "content": parts}]})
+    elapsed = time.monotonic() - t0
+    assert elapsed < 3.0, elapsed  # one 1.5 s deadline for the six, and no second fetch by the framing
+    assert trickle.connections == 6
+    assert any("unknown size" in n for n in result.notes), result.notes  # the estimate goes on at the fallback
+
+
 def test_refusals_name_the_host_not_its_addresses(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="tokcount.media"), \
             pytest.raises(MediaError, match="refusing to fetch from 'localhost'") as err:

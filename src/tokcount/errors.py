@@ -6,6 +6,7 @@ dialect has to guess what went wrong from a message string.
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import PurePath
 
@@ -68,6 +69,7 @@ class MissingAssets(TokcountError):
         public_extra = f" ({public_text(reason)})" if reason else ""
         self.message = (f"Model {model!r} needs {', '.join(public_name(f) for f in files)}, which could not be "
                         f"found{public_extra}. Looked in: {'; '.join(kinds)}.")
+        logging.getLogger("tokcount.assets").info("%s", self.detail)  # the operator's copy, with every path
 
 
 #: what a client must not learn about the server: URLs (a private Hub mirror), absolute paths, IPv4 addresses

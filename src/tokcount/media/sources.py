@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
-from ..errors import ImageTooLarge, MediaError
+from ..errors import ImageTooLarge, MediaError, public_text
 
 log = logging.getLogger("tokcount.media")
 
@@ -573,7 +573,8 @@ def _fetch_size(url: str, policy: FetchPolicy, where: str) -> ImageInfo:
             except (OSError, http.client.HTTPException) as exc:
                 if watchdog.fired:
                     raise too_slow from None
-                raise MediaError(f"{where}: fetching the image failed ({type(exc).__name__}: {exc}).",
+                log.info("fetching an image from %r failed: %r", host, exc)
+                raise MediaError(f"{where}: fetching the image failed ({type(exc).__name__}: {public_text(str(exc))}).",
                                  param=where) from None
             except MediaError:
                 if watchdog.fired:
