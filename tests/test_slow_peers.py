@@ -286,3 +286,36 @@ def test_fast_clients_and_large_bodies_still_work(strict: tuple[str, int]) -> No
     assert r.status_code == 200, r.text[:300]
     assert r.json()["count"] > 900_000
     print(f"4.5 MB body counted in {time.monotonic() - t0:.2f} s")
+
+
+def test_serve_with_two_workers_has_the_header_deadline(tmp_path) -> None:
+    """``tokcount serve --workers 2`` names the protocol by import path (the config is pickled to the workers) and
+    each worker takes the deadline from its settings."""
+    import os
+    import subprocess
+    import sys
+
+    from serverkit import free_port
+
+    port = free_port()
+    env = {**os.environ, "TOKCOUNT_HEADER_TIMEOUT": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "tokcount.cli", "serve", "--port", str(port), "--workers", "2"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        results = []
+        for _ in range(4):  # the two workers share the port: each of them must hold the deadline
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.sendall(b"POST /v1/token/count HTTP/1.1\r\nHost: x\r\n")  # and then nothing more
+                t0 = time.monotonic()
+                answer = _read_until_closed(sock, 30)
+                results.append((answer[:12], time.monotonic() - t0))
+        assert all(a == b"HTTP/1.1 408" and t < 2.0 for a, t in results), results
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
