@@ -121,19 +121,29 @@ def test_published_gpt35_counts(messages: list, functions: list | None, expected
 
 
 def test_tool_choice_effects() -> None:
+    """Forcing a tool costs its name + 7 through ``tools`` (Mirascope's and pamelafox's recordings), + 4 through
+    the legacy ``functions`` field (hmarr/openai-chat-tokens); ``none`` costs 1, ``required`` nothing."""
     base = {"messages": WEATHER_MESSAGES, "tools": WEATHER_TOOLS}
     auto = count_mod.count("gpt-4o", base).input_tokens
     assert count_mod.count("gpt-4o", {**base, "tool_choice": "auto"}).input_tokens == auto
+    assert count_mod.count("gpt-4o", {**base, "tool_choice": "required"}).input_tokens == auto
     assert count_mod.count("gpt-4o", {**base, "tool_choice": "none"}).input_tokens == auto + 1
     named = {**base, "tool_choice": {"type": "function", "function": {"name": "get_current_weather"}}}
-    # "get_current_weather" is 3 tokens in o200k_base, + 4 for forcing a function
-    assert count_mod.count("gpt-4o", named).input_tokens == auto + 3 + 4
+    # "get_current_weather" is 3 tokens in o200k_base
+    assert count_mod.count("gpt-4o", named).input_tokens == auto + 3 + 7
+    legacy = {"messages": WEATHER_MESSAGES, "functions": [t["function"] for t in WEATHER_TOOLS]}
+    legacy_auto = count_mod.count("gpt-4o", legacy).input_tokens
+    assert legacy_auto == auto
+    forced = {**legacy, "tool_choice": {"type": "function", "function": {"name": "get_current_weather"}}}
+    assert count_mod.count("gpt-4o", forced).input_tokens == legacy_auto + 3 + 4
 
 
-def test_tool_calls_and_results_count_like_functions() -> None:
-    """The tools API's tool_calls / tool messages cost what the legacy function_call / function messages cost."""
+def test_tool_calls_cost_three_more_than_legacy_function_calls() -> None:
+    """A ``tool_calls`` turn costs 3 more than the same legacy ``function_call`` turn, and its arguments are
+    counted re-serialized as compact JSON (``{"a": 1}`` costs what ``{"a":1}`` costs); the legacy shape counts
+    them as sent (hmarr's two spellings of the same arguments have different published counts)."""
     legacy = [{"role": "user", "content": "hello world"},
-              {"role": "assistant", "content": "", "function_call": {"name": "do_stuff", "arguments": '{"a": 1}'}},
+              {"role": "assistant", "content": "", "function_call": {"name": "do_stuff", "arguments": '{"a":1}'}},
               {"role": "function", "name": "do_stuff", "content": '{"ok": true}'}]
     tools = [{"role": "user", "content": "hello world"},
              {"role": "assistant", "content": None, "tool_calls": [
@@ -141,8 +151,31 @@ def test_tool_calls_and_results_count_like_functions() -> None:
              {"role": "tool", "tool_call_id": "call_1", "content": '{"ok": true}'}]
     a = count_mod.count("gpt-4o", legacy)
     b = count_mod.count("gpt-4o", tools)
-    assert a.input_tokens == b.input_tokens
+    assert b.input_tokens == a.input_tokens + 3
     assert b.exact is False
+    spaced = [dict(m) for m in legacy]
+    spaced[1] = {**legacy[1], "function_call": {"name": "do_stuff", "arguments": '{"a": 1}'}}
+    assert count_mod.count("gpt-4o", spaced).input_tokens == a.input_tokens + 1  # " 1" is a token of its own
+
+
+def test_parallel_calls_are_one_multi_tool_use_call() -> None:
+    """Two calls in one turn are counted as one ``multi_tool_use.parallel`` call whose JSON lists both."""
+    from tokcount.templates.framings.openai import parallel_call
+    from tokcount.tokenizers.openai_bpe import encoder
+
+    calls = [{"id": f"call_{i}", "type": "function", "function": {"name": "get", "arguments": f'{{"k": {i}}}'}}
+             for i in (1, 2)]
+    one = [{"role": "user", "content": "go"}, {"role": "assistant", "content": None, "tool_calls": calls[:1]}]
+    two = [{"role": "user", "content": "go"}, {"role": "assistant", "content": None, "tool_calls": calls}]
+    req = count_mod.as_request(two)
+    wrapper = parallel_call([p for p in req.messages[1].parts])
+    assert wrapper == ('{"tool_uses":[{"recipient_name":"functions.get","parameters":{"k":1}},'
+                       '{"recipient_name":"functions.get","parameters":{"k":2}}]}')
+    enc = encoder("o200k_base")
+    single = count_mod.count("gpt-4o", one).input_tokens
+    base = single - (enc.count("get") + enc.count('{"k":1}') + 6)  # the single call: name + args + 6
+    parallel = base + enc.count(" to=multi_tool_use.parallel") + enc.count(wrapper) - 3
+    assert count_mod.count("gpt-4o", two).input_tokens == parallel
 
 
 def test_typescript_rendering() -> None:
@@ -153,6 +186,25 @@ def test_typescript_rendering() -> None:
         "type get_current_weather = (_: {\n// The city and state, e.g. San Francisco, CA\nlocation: string,\n"
         "// The unit of temperature to return\nunit?: \"celsius\" | \"fahrenheit\",\n}) => any;\n\n"
         "} // namespace functions")
+
+
+def test_typescript_titles_defaults_refs_and_multiline() -> None:
+    """Titles and descriptions as comments, a free-string default quoted, ``$ref`` inlined (with the
+    definition's description), nested properties unindented, a multi-line description one trimmed comment
+    per line (blank lines ``//``)."""
+    tool = {"type": "function", "function": {
+        "name": "f", "description": "\nFirst line.\n\n    Indented: yes\n",
+        "parameters": {"type": "object", "required": ["who"], "properties": {
+            "unit": {"title": "Unit", "type": "string", "default": "celsius"},
+            "who": {"$ref": "#/$defs/Person"}},
+            "$defs": {"Person": {"type": "object", "description": "A person.",
+                                 "properties": {"name": {"title": "Name", "type": "string"}}}}}}}
+    text = format_functions(count_mod.as_request({"messages": [{"role": "user", "content": "x"}],
+                                                  "tools": [tool]}).tools)
+    assert text == (
+        "namespace functions {\n\n// First line.\n//\n// Indented: yes\ntype f = (_: {\n// Unit\n"
+        "unit?: string, // default: \"celsius\"\n// A person.\nwho: {\n// Name\nname?: string,\n},\n"
+        "}) => any;\n\n} // namespace functions")
 
 
 def test_tell_me_a_joke_framings() -> None:
@@ -175,8 +227,24 @@ def test_encodings_and_aliases() -> None:
     assert count_mod.count_text("gpt-4o", "antidisestablishmentarianism").input_tokens == 6
 
 
+@pytest.mark.parametrize(("name", "family"), [
+    ("gpt-4o-2099-01-01", "gpt-4o"), ("openai/gpt-5.2-2025-12-11", "gpt-5"), ("gpt-5-mini-20991231", "gpt-5-mini"),
+    ("gpt-4-0613", "gpt-4"), ("gpt-4.1-nano-latest", "gpt-4.1-nano"), ("azure/gpt-4o-mini-2099-12-31", "gpt-4o-mini"),
+])
+def test_unlisted_snapshots_resolve_to_their_family(name: str, family: str) -> None:
+    """Snapshots newer than the catalog count as their family (a date / -latest / -preview tag is stripped)."""
+    assert default_catalog().resolve(name).id == family
+
+
+def test_unknown_names_stay_unknown() -> None:
+    from tokcount.errors import UnknownModel
+
+    with pytest.raises(UnknownModel):
+        default_catalog().resolve("gpt-99-2024-01-01")
+
+
 def test_unverified_models_are_labelled() -> None:
-    c = count_mod.count("gpt-5", [{"role": "user", "content": "hi"}])
+    c = count_mod.count("gpt-4.1", [{"role": "user", "content": "hi"}])  # no recorded count for this family
     assert c.exact is False
     assert any("not verified" in n for n in c.notes)
 

@@ -1,4 +1,5 @@
-"""Typed errors, raised once by the engine and mapped by each dialect to its own status and body.
+"""Typed errors, raised once (by the engine, a dialect's parser or the server's boundary) and mapped by each dialect
+to its own status and body at the boundary (``Dialect.error``).
 
 Every error carries a ``kind`` (a stable machine name) and the HTTP status a server should use, so that no
 dialect has to guess what went wrong from a message string.
@@ -16,6 +17,8 @@ class TokcountError(Exception):
 
     kind = "error"
     status = 400
+    #: raised while reading the body's fields (a dialect may answer these with its own status, Anthropic 422)
+    schema = False
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -28,6 +31,31 @@ class InvalidRequest(TokcountError):
 
     kind = "invalid_request"
     status = 400
+
+
+class SchemaError(InvalidRequest):
+    """The body's fields break the dialect's schema (wrong type, missing or empty required field, JSON nested too
+    deep): an :class:`InvalidRequest` found while parsing, which Anthropic answers with 422 and the others 400."""
+
+    schema = True
+
+    @classmethod
+    def of(cls, exc: InvalidRequest) -> SchemaError:
+        return exc if isinstance(exc, SchemaError) else cls(exc.message, param=exc.param)
+
+
+class MalformedJson(TokcountError):
+    """The body is empty or not JSON at all."""
+
+    kind = "invalid_json"
+    status = 400
+
+
+class AuthenticationError(TokcountError):
+    """No API key, or a wrong one, where the server requires one (never names the key)."""
+
+    kind = "authentication"
+    status = 401
 
 
 class UnknownModel(TokcountError):
@@ -126,3 +154,17 @@ class RequestTooLarge(TokcountError):
 
     kind = "request_too_large"
     status = 413
+
+
+class RequestTimeout(TokcountError):
+    """The client did not send its request (headers or body) within the server's deadline."""
+
+    kind = "request_timeout"
+    status = 408
+
+
+class InternalError(TokcountError):
+    """A bug: logged with its traceback and answered as a 500 in the route's shape (never with the body)."""
+
+    kind = "internal"
+    status = 500

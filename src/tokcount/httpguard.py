@@ -24,7 +24,7 @@ from typing import Any
 
 from starlette.datastructures import Headers
 
-from .dialects._api import ApiError
+from .errors import RequestTimeout, TokcountError
 
 log = logging.getLogger("tokcount.server")
 
@@ -42,7 +42,7 @@ def timed_protocol(header_timeout: float) -> type[asyncio.Protocol]:
 # ------------------------------------------------------------------------------------------- body deadline
 @asynccontextmanager
 async def body_deadline(timeout: float | None) -> AsyncIterator[None]:
-    """Raise a 408 :class:`ApiError` when the block (reading one request body) takes longer than ``timeout``."""
+    """Raise a 408 :class:`RequestTimeout` when the block (reading one request body) takes longer than ``timeout``."""
     if timeout is None:
         yield
         return
@@ -50,8 +50,7 @@ async def body_deadline(timeout: float | None) -> AsyncIterator[None]:
         async with asyncio.timeout(timeout):
             yield
     except TimeoutError:
-        raise ApiError(408, "request_timeout", f"The request body was not received within {timeout:g} s.",
-                       param="body") from None
+        raise RequestTimeout(f"The request body was not received within {timeout:g} s.", param="body") from None
 
 
 # ------------------------------------------------------------------------------------------- docs behind auth
@@ -62,8 +61,8 @@ DOC_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect", "/openapi.jso
 class DocsAuth:
     """ASGI middleware: the documentation routes answer 401 unless the request carries a valid API key."""
 
-    def __init__(self, app: ASGIApp, authorized: Callable[..., ApiError | None],
-                 denied: Callable[[ApiError], Any], paths: frozenset[str] = DOC_PATHS) -> None:
+    def __init__(self, app: ASGIApp, authorized: Callable[..., TokcountError | None],
+                 denied: Callable[[TokcountError], Any], paths: frozenset[str] = DOC_PATHS) -> None:
         self.app = app
         self.authorized = authorized
         self.denied = denied
