@@ -30,12 +30,12 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from . import loader
+from . import assets, loader
 from .count import count, count_text
 from .dialects import anthropic, bifrost, gemini, moonshot, openai_responses, stepfun, vllm
 from .dialects._api import ApiError, Job, Result
-from .errors import InvalidRequest, MissingAssets, RequestTooLarge, TokcountError, UnknownModel
-from .models.catalog import default_catalog
+from .errors import InvalidRequest, MissingAssets, ModelNotAllowed, RequestTooLarge, TokcountError, UnknownModel
+from .models.catalog import RepoPolicy, default_catalog
 from .request import Request, ToolResultPart
 from .settings import Settings
 
@@ -82,13 +82,37 @@ class Service:
         self.preload_errors: dict[str, str] = {}
         self._small = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count")
         self._large = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count-large")
+        #: which Hub repos outside the catalog clients may name (the operator's allow_hub_repos; none by default)
+        self.policy = RepoPolicy(settings.allow_hub_repos)
+        loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
+                         miss_ttl=settings.miss_ttl_s)
+        assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
 
     async def run(self, dialect: ModuleType, parse: Parse, fmt: Format, raw: bytes) -> Response:
         """:meth:`process` inline for a small body, else on the counting pool that fits the body's size."""
-        if len(raw) < INLINE_BODY and b"://" not in raw:  # small and no URL to fetch: done faster than a hand-off
+        # small, no URL to fetch and its models loaded: done faster than a hand-off
+        if len(raw) < INLINE_BODY and b"://" not in raw and self.models_loaded(parse, raw):
             return self.process(dialect, parse, fmt, raw)
         pool = self._large if len(raw) >= LARGE_BODY else self._small
         return await asyncio.get_running_loop().run_in_executor(pool, self.process, dialect, parse, fmt, raw)
+
+    def models_loaded(self, parse: Parse, raw: bytes) -> bool:
+        """True unless a model the (small) body names would have to be loaded first: a load reads and parses
+        files, maybe downloads them, for up to seconds, and must never run on the event loop. Names that resolve
+        to nothing, and bodies that do not parse, are refused without reading a file, so they count as loaded."""
+        try:
+            job = parse(orjson.loads(raw), self.settings)
+        except Exception:  # refused the same way, as quickly, by process()
+            return True
+        catalog = default_catalog()
+        for name in job.models:
+            try:
+                spec = catalog.resolve(name, allow=self.policy)
+            except TokcountError:
+                continue
+            if not loader.is_loaded(spec):
+                return False
+        return True
 
     # ------------------------------------------------------------------ auth
     def authorized(self, headers: Any, *, key_header: str | None = None) -> ApiError | None:
@@ -164,7 +188,7 @@ class Service:
         started = time.perf_counter()
         for i, name in enumerate(job.models):
             try:
-                spec = catalog.resolve(name)
+                spec = catalog.resolve(name, allow=self.policy)
                 if job.op == "count":
                     assert job.request is not None
                     result = Result(model=name, count=count(spec, job.request, breakdown=False,
@@ -178,13 +202,14 @@ class Service:
                         result = Result(model=name, text=tokenizer.decode(job.ids or []))
                     except ValueError as exc:
                         raise InvalidRequest(f"tokens: {exc}.", param="tokens") from None
-            except (UnknownModel, MissingAssets) as exc:
+            except (UnknownModel, MissingAssets, ModelNotAllowed) as exc:
                 if i + 1 < len(job.models):
                     log.info("model %r not usable (%s); trying fallback %r", name, exc.kind, job.models[i + 1])
                     continue
                 if i > 0:
                     exc.message = f"{exc.message} (after trying {', '.join(map(repr, job.models[:i]))})"
                 raise
+            loader.mark_warm(spec)
             result.latency_ms = (time.perf_counter() - started) * 1000
             return result
         raise InvalidRequest("no model given.", param="model")  # pragma: no cover - parse guarantees one
@@ -221,7 +246,7 @@ class Service:
     def preload(self) -> None:
         for name in self.settings.preload:
             try:
-                model = loader.load(default_catalog().resolve(name))
+                model = loader.load(default_catalog().resolve(name, allow=self.policy))
                 model.template()
             except TokcountError as exc:
                 self.preload_errors[name] = exc.message

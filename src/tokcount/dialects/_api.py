@@ -48,6 +48,7 @@ KIND_STATUS = {
     "media_error": 400,
     "unknown_model": 404,
     "missing_assets": 404,
+    "model_not_allowed": 403,
     "request_too_large": 413,
     "authentication": 401,
     "internal": 500,
