@@ -107,6 +107,7 @@ class HubState:
         with self._lock:
             self._misses.clear()
             self._endpoints.clear()
+            self.probes = 0
 
 
 hub = HubState()
