@@ -175,6 +175,21 @@ def _count_text_mistral(spec: ModelSpec, text: str, return_tokens: bool) -> Coun
     return result
 
 
+def decode_ids(spec: ModelSpec, ids: list[int]) -> str:
+    """The text of token ids (vLLM ``/detokenize``), special tokens as their strings; an id outside the vocabulary
+    raises ``ValueError``. Mistral models decode with mistral-common: their ``tekken.json`` is not a
+    ``tokenizer.json`` (read as one, it was a 500)."""
+    if spec.renderer != "mistral":
+        return loader.load(spec).tokenizer.decode(ids)
+    from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
+
+    tok: Any = _mistral_tokenizer(spec)
+    n = tok.instruct_tokenizer.tokenizer.n_words
+    if (bad := next((i for i in ids if not 0 <= i < n), None)) is not None:
+        raise ValueError(f"token id {bad} is outside the vocabulary (0..{n - 1})")
+    return str(tok.decode(ids, special_token_policy=SpecialTokenPolicy.KEEP))
+
+
 def _count_mistral(spec: ModelSpec, req: Request, breakdown: bool, return_tokens: bool) -> Count:
     from .templates import mistral
 

@@ -31,7 +31,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from . import assets, loader
-from .count import count, count_text
+from .count import count, count_text, decode_ids
 from .dialects import anthropic, bifrost, gemini, moonshot, openai_responses, stepfun, vllm
 from .dialects._api import ApiError, Job, Result
 from .errors import InvalidRequest, MissingAssets, ModelNotAllowed, RequestTooLarge, TokcountError, UnknownModel
@@ -197,9 +197,8 @@ class Service:
                     assert job.text is not None
                     result = Result(model=name, count=count_text(spec, job.text, return_tokens=job.return_tokens))
                 else:
-                    tokenizer = loader.load(spec).tokenizer
                     try:
-                        result = Result(model=name, text=tokenizer.decode(job.ids or []))
+                        result = Result(model=name, text=decode_ids(spec, job.ids or []))
                     except ValueError as exc:
                         raise InvalidRequest(f"tokens: {exc}.", param="tokens") from None
             except (UnknownModel, MissingAssets, ModelNotAllowed) as exc:
