@@ -192,3 +192,29 @@ def test_mistral_detokenize_reads_tekken() -> None:
         assert r.status_code == 200 and r.json() == {"prompt": "Hello world, tokens!"}, r.text
         r = httpx.post(base + "/detokenize", json={"model": "mistral-nemo", "tokens": [5, 10**7]}, timeout=60)
         assert r.status_code == 400 and "10000000" in r.json()["error"]["message"], r.text
+
+
+def test_corrupt_tekken_is_named_and_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.resources
+
+    d = tmp_path / "hub" / "mistralai" / "Mistral-Nemo-Instruct-2407"
+    d.mkdir(parents=True)
+    (d / "tekken.json").write_text('{"config": {"pattern": ')
+    monkeypatch.setenv("TOKCOUNT_ASSET_DIRS", str(tmp_path))
+    loader.clear()
+    loader.configure(miss_ttl=1.0)
+    try:
+        with pytest.raises(CorruptAssets) as info:
+            tokcount.count("mistral-nemo", CHAT)
+        assert info.value.file == "mistralai/Mistral-Nemo-Instruct-2407/tekken.json"
+        assert str(tmp_path) not in info.value.message
+        real = importlib.resources.files("mistral_common") / "data" / "tekken_240718.json"
+        (d / "tekken.json").unlink()
+        (d / "tekken.json").symlink_to(str(real))
+        with pytest.raises(CorruptAssets):  # remembered within the TTL
+            tokcount.count("mistral-nemo", CHAT)
+        time.sleep(1.1)
+        assert tokcount.count("mistral-nemo", CHAT).input_tokens > 0
+    finally:
+        loader.clear()
+        loader.configure(miss_ttl=assets.MISS_TTL_S)

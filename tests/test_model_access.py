@@ -114,6 +114,11 @@ def test_policy_patterns_and_local_repos(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "hub" / "local-org" / "own-model").mkdir(parents=True)
     monkeypatch.setenv("TOKCOUNT_ASSET_DIRS", str(tmp_path))
     assert catalog.resolve("local-org/own-model", allow=closed).id == "local-org/own-model"
+    # what the operator preloads, it allows
+    from tokcount.server import Service
+
+    assert Service(Settings(preload=("pre/loaded",))).policy.allows("pre/loaded")
+    assert not Service(Settings()).policy.allows("pre/loaded")
     # "org/.." would name the asset dir itself: not a repo id for anyone
     with pytest.raises(tokcount.UnknownModel):
         catalog.resolve("local-org/..", allow=OPEN)

@@ -157,9 +157,13 @@ def renderer_for(spec: ModelSpec) -> Renderer:
 def _mistral_tokenizer(spec: ModelSpec) -> object:
     from .templates import mistral
 
-    found = loader.locate(spec, spec.tokenizer, required=True, what="no Mistral tokenizer file")
-    assert found is not None
-    return mistral.load_tokenizer(found[0], spec.id)
+    def load() -> object:
+        found = loader.locate(spec, spec.tokenizer, required=True, what="no Mistral tokenizer file")
+        assert found is not None
+        path, ref = found
+        return loader.parse_asset(spec, ref, path, lambda: mistral.load_tokenizer(path, spec.id))
+
+    return loader.remembered(spec, "mistral", load)
 
 
 def _count_text_mistral(spec: ModelSpec, text: str, return_tokens: bool) -> Count:

@@ -79,7 +79,8 @@ class _Flight:
 _lock = threading.RLock()
 _tokenizers: dict[tuple[str, str | None], _Tok] = {}
 _models: OrderedDict[ModelSpec, LoadedModel] = OrderedDict()
-_failures: dict[ModelSpec, tuple[float, MissingAssets]] = {}
+#: failed loads: a spec (load) or (spec, part) (:func:`remembered`) -> (monotonic expiry, the error)
+_failures: dict[Any, tuple[float, MissingAssets]] = {}
 _flights: dict[tuple[str, Any], _Flight] = {}
 #: models without a Jinja template (Mistral, closed framings) that have counted once in this process: their own
 #: modules keep what they load (a bounded set: such models are catalog entries)
@@ -182,7 +183,7 @@ def _same_as(spec: ModelSpec) -> tuple[AssetRef, ...]:
     if found is None:
         return ()
     path, ref = found
-    target = _parsed(spec, ref, path, lambda: path.read_text(encoding="utf-8").strip())
+    target = parse_asset(spec, ref, path, lambda: path.read_text(encoding="utf-8").strip())
     return (AssetRef(target, "tokenizer.json"),) if target else ()
 
 
@@ -211,8 +212,8 @@ def _find_template(spec: ModelSpec) -> tuple[str | None, str | None, MissingAsse
     path, ref = found
     try:
         if ref.key is None:
-            return _parsed(spec, ref, path, lambda: path.read_text(encoding="utf-8")), str(ref), None
-        value = _parsed(spec, ref, path, lambda: _read_json(path)).get(ref.key)
+            return parse_asset(spec, ref, path, lambda: path.read_text(encoding="utf-8")), str(ref), None
+        value = parse_asset(spec, ref, path, lambda: _read_json(path)).get(ref.key)
     except CorruptAssets as exc:
         return None, None, exc
     if isinstance(value, list):  # named templates: [{"name": "default", "template": ...}, ...]
@@ -240,7 +241,7 @@ def _tiktoken_added(config: dict[str, Any], n_base: int) -> AddedTokens:
     return AddedTokens(tokens.values())
 
 
-def _parsed(spec: ModelSpec, ref: AssetRef, path: Path, read: Callable[[], T]) -> T:
+def parse_asset(spec: ModelSpec, ref: AssetRef, path: Path, read: Callable[[], T]) -> T:
     """``read()``, with any failure to read or parse the file turned into :class:`CorruptAssets` naming the model
     and the file as the catalog names it; the server path and the full error are logged, never sent."""
     try:
@@ -287,7 +288,7 @@ def _build_tokenizer(spec: ModelSpec, path: Path, ref: AssetRef, config: dict[st
             encoder = TiktokenEncoder(spec.id, path, pattern)
             return Tokenizer(spec.id, encoder, _tiktoken_added(config, encoder.n_vocab), variables)
 
-    tokenizer = _parsed(spec, ref, path, build)
+    tokenizer = parse_asset(spec, ref, path, build)
     return _Tok(tokenizer, _file_mb(path))
 
 
@@ -351,8 +352,9 @@ def is_loaded(spec: ModelSpec) -> bool:
     if spec.renderer != "jinja":
         return spec in _warm
     with _lock:
-        if spec in _models:
-            return True
+        model = _models.get(spec)
+        if model is not None:  # a missing template is looked for again (maybe downloaded) once its TTL is over
+            return model._template is not None or model._template_retry > time.monotonic()
         failed = _failures.get(spec)
         return failed is not None and failed[0] > time.monotonic()
 
@@ -378,6 +380,26 @@ def load(spec: ModelSpec) -> LoadedModel:
                 raise _fresh(failed[1])
             del _failures[spec]
     return _single_flight(("model", spec), lambda: _load_new(spec))
+
+
+def remembered(spec: ModelSpec, part: str, work: Callable[[], T]) -> T:
+    """``work()`` for a part of a model loaded outside :func:`load` (Mistral's ``tekken.json``, which its own
+    module caches): one load at a time, and a missing or corrupt file's error remembered for the miss TTL."""
+    key = (spec, part)
+    with _lock:
+        failed = _failures.get(key)
+        if failed is not None and failed[0] > time.monotonic():
+            raise _fresh(failed[1])
+
+    def attempt() -> T:
+        try:
+            return work()
+        except MissingAssets as exc:
+            with _lock:
+                _failures[key] = (time.monotonic() + limits.miss_ttl, exc)
+            raise
+
+    return _single_flight(("part", key), attempt)
 
 
 def _load_new(spec: ModelSpec) -> LoadedModel:
@@ -412,7 +434,7 @@ def _build(spec: ModelSpec) -> LoadedModel:
     assert found is not None
     tok_path, tok_ref = found
     cfg = locate(spec, spec.config, required=False, what="")
-    config = _parsed(spec, cfg[1], cfg[0], lambda: _read_json(cfg[0])) if cfg else {}
+    config = parse_asset(spec, cfg[1], cfg[0], lambda: _read_json(cfg[0])) if cfg else {}
     tok = _load_tokenizer(spec, tok_path, tok_ref, config)
     model = LoadedModel(spec=spec, tokenizer=tok.tokenizer, config=config, tokenizer_path=tok_path,
                         variables=dict(tok.tokenizer.special_tokens), tok_key=(str(tok_path), spec.pattern))

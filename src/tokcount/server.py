@@ -82,8 +82,9 @@ class Service:
         self.preload_errors: dict[str, str] = {}
         self._small = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count")
         self._large = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count-large")
-        #: which Hub repos outside the catalog clients may name (the operator's allow_hub_repos; none by default)
-        self.policy = RepoPolicy(settings.allow_hub_repos)
+        #: which Hub repos outside the catalog clients may name: the operator's allow_hub_repos (none by default),
+        #: and the repos the operator preloads
+        self.policy = RepoPolicy((*settings.allow_hub_repos, *settings.preload))
         loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
                          miss_ttl=settings.miss_ttl_s)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
