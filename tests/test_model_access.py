@@ -321,6 +321,27 @@ def test_concurrent_first_requests_load_once_off_the_loop(hub_env: Path, monkeyp
         assert len([line for line in _asked(hub, "slow/model") if "tokenizer.json" in line]) <= 2  # HEAD + GET
 
 
+def test_inline_check_reads_the_names_every_dialect_reads(fresh_loader: None) -> None:
+    from tokcount.dialects import anthropic, bifrost, stepfun, vllm
+    from tokcount.server import Service, _named_models
+
+    assert _named_models(stepfun, {"model": "default"}, "qwen3.5") == ["qwen3.5"]
+    assert _named_models(bifrost, {"model": "a/b", "fallbacks": ["default", "c"]}, "d") == ["a/b", "d", "c"]
+    assert _named_models(gemini, {"model": "qwen3.5"}, "d") is None  # Gemini's model is in the URL
+    assert _named_models(vllm, {"prompt": "x"}, "d") is None  # the dialect decides what a missing model means
+    assert _named_models(anthropic, {"model": 3}, "d") is None
+    service = Service(Settings())
+    raw = b'{"model": "llama-3.1-8b-instruct", "prompt": "Hi"}'
+    assert not service.models_loaded(vllm, vllm.parse, raw)
+    tokcount.count("llama-3.1-8b-instruct", CHAT)
+    assert service.models_loaded(vllm, vllm.parse, raw)
+    # bodies refused before any model is needed are answered inline
+    assert service.models_loaded(vllm, vllm.parse, b'{"model": "no-such-model-xyz", "prompt": "Hi"}')
+    assert service.models_loaded(vllm, vllm.parse, b"{not json")
+    # the default model, when the dialect says a missing model means it
+    assert not service.models_loaded(vllm, vllm.parse, b'{"prompt": "Hi"}')
+
+
 def test_is_loaded_reflects_the_lru(fresh_loader: None) -> None:
     spec = default_catalog().resolve("qwen3.5")
     assert not loader.is_loaded(spec)
@@ -354,7 +375,7 @@ def test_lru_memory_budget(fresh_loader: None) -> None:
     small = loader._file_mb(HUB / LLAMA / "tokenizer.json")
     loader.configure(memory_mb=big + small / 2)  # Gemma 3 plus less than one more vocabulary
     tokcount.count("llama-3.1-8b-instruct", CHAT)
-    tokcount("qwen3.5", CHAT)
+    tokcount.count("qwen3.5", CHAT)
     assert loader.loaded() == ["llama-3.1-8b-instruct", "qwen3.5"]  # two 10 MB files fit
     tokcount.count("gemma-3-1b-it", CHAT)
     assert loader.loaded() == ["gemma-3-1b-it"]

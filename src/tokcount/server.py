@@ -92,21 +92,30 @@ class Service:
     async def run(self, dialect: ModuleType, parse: Parse, fmt: Format, raw: bytes) -> Response:
         """:meth:`process` inline for a small body, else on the counting pool that fits the body's size."""
         # small, no URL to fetch and its models loaded: done faster than a hand-off
-        if len(raw) < INLINE_BODY and b"://" not in raw and self.models_loaded(parse, raw):
+        if len(raw) < INLINE_BODY and b"://" not in raw and self.models_loaded(dialect, parse, raw):
             return self.process(dialect, parse, fmt, raw)
         pool = self._large if len(raw) >= LARGE_BODY else self._small
         return await asyncio.get_running_loop().run_in_executor(pool, self.process, dialect, parse, fmt, raw)
 
-    def models_loaded(self, parse: Parse, raw: bytes) -> bool:
+    def models_loaded(self, dialect: ModuleType, parse: Parse, raw: bytes) -> bool:
         """True unless a model the (small) body names would have to be loaded first: a load reads and parses
         files, maybe downloads them, for up to seconds, and must never run on the event loop. Names that resolve
-        to nothing, and bodies that do not parse, are refused without reading a file, so they count as loaded."""
+        to nothing, and bodies that do not parse, are refused without reading a file, so they count as loaded.
+        The names are read straight from the body where every dialect takes them as sent (``model``,
+        ``fallbacks``; ``"default"`` the default model): 4-9 us here, where the dialect's full parse costs
+        20-50 us (a 3.8 kB StepFun body, whose whole process() takes 360-530 us)."""
         try:
-            job = parse(orjson.loads(raw), self.settings)
-        except Exception:  # refused the same way, as quickly, by process()
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:  # refused the same way, as quickly, by process()
             return True
+        names = _named_models(dialect, body, self.settings.default_model)
+        if names is None:  # not plainly in the body (Gemini's is in the URL): as the dialect reads it
+            try:
+                names = parse(body, self.settings).models
+            except Exception:
+                return True
         catalog = default_catalog()
-        for name in job.models:
+        for name in names:
             try:
                 spec = catalog.resolve(name, allow=self.policy)
             except TokcountError:
@@ -252,6 +261,20 @@ class Service:
                 self.preload_errors[name] = exc.message
                 log.error("preload of %r failed: %s", name, exc.message)
         self.ready.set()
+
+
+def _named_models(dialect: ModuleType, body: Any, default: str) -> list[str] | None:
+    """The models a body names, as every dialect but Gemini reads them; None when unsure (then ask the dialect)."""
+    if dialect is gemini or not isinstance(body, dict):
+        return None
+    model = body.get("model")
+    fallbacks = body.get("fallbacks") or []
+    if not isinstance(model, str) or not model.strip() or not isinstance(fallbacks, list):
+        return None
+    names = [model, *fallbacks]
+    if not all(isinstance(n, str) for n in names):
+        return None
+    return [default if n.strip() == "default" else n for n in names if n.strip()]
 
 
 async def _read_body(request: HttpRequest, limit: int) -> bytes:
