@@ -445,10 +445,18 @@ def _build(spec: ModelSpec) -> LoadedModel:
 
 
 def memory_mb() -> float:
-    """Estimated memory of the tokenizers the loaded models hold (each shared file counted once)."""
+    """Estimated memory of the tokenizers the loaded models hold (each shared file counted once), with what their
+    segment caches hold now (up to ``TOKCOUNT_SEGMENT_CACHE_MB`` of text each: a bound per tokenizer)."""
     with _lock:
         keys = {m.tok_key for m in _models.values()}
-        return sum(_tokenizers[k].cost_mb for k in keys if k in _tokenizers)
+        return sum(_tokenizers[k].cost_mb + _cache_mb(_tokenizers[k].tokenizer) for k in keys if k in _tokenizers)
+
+
+def _cache_mb(tokenizer: Tokenizer) -> float:
+    cache = getattr(tokenizer, "cache", None)
+    if cache is None:
+        return 0.0
+    return (getattr(cache, "_chars", 0) + 100 * len(getattr(cache, "_data", ()))) / 2**20  # ~100 B per entry
 
 
 def _evict() -> None:
