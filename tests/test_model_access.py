@@ -28,7 +28,6 @@ from hub_server import HubServer, make_handler
 from serverkit import free_port, running_server
 from tokcount import assets, loader
 from tokcount.dialects import gemini
-from tokcount.dialects._api import ApiError
 from tokcount.errors import ModelNotAllowed
 from tokcount.models.catalog import OPEN, RepoPolicy, default_catalog
 from tokcount.settings import Settings
@@ -169,8 +168,8 @@ def test_client_named_repo_refused_by_default_and_hub_never_asked(hub_env: Path,
             assert shape(r.json()), (path, r.json())
             assert "attacker/anything" in r.text and "allow_hub_repos" in r.text
         # Gemini's model is one path segment, so it cannot name an org/repo; its shape still maps the kind
-        err = ApiError(403, "model_not_allowed", "no")
-        assert gemini.error(err) == (403, {"error": {"code": 403, "message": "no", "status": "PERMISSION_DENIED"}})
+        status, body = gemini.error(ModelNotAllowed("attacker/anything"))
+        assert status == 403 and body["error"]["status"] == "PERMISSION_DENIED"
         # a Bifrost fallback past a refused repo still counts
         r = httpx.post(base + "/v1/count_tokens", json={"model": "attacker/anything", "fallbacks": ["qwen3.5"],
                                                         "input": "Hello"}, timeout=30)
@@ -322,24 +321,28 @@ def test_concurrent_first_requests_load_once_off_the_loop(hub_env: Path, monkeyp
 
 
 def test_inline_check_reads_the_names_every_dialect_reads(fresh_loader: None) -> None:
-    from tokcount.dialects import anthropic, bifrost, stepfun, vllm
+    from tokcount.dialects import vllm
     from tokcount.server import Service, _named_models
 
-    assert _named_models(stepfun, {"model": "default"}, "qwen3.5") == ["qwen3.5"]
-    assert _named_models(bifrost, {"model": "a/b", "fallbacks": ["default", "c"]}, "d") == ["a/b", "d", "c"]
-    assert _named_models(gemini, {"model": "qwen3.5"}, "d") is None  # Gemini's model is in the URL
-    assert _named_models(vllm, {"prompt": "x"}, "d") is None  # the dialect decides what a missing model means
-    assert _named_models(anthropic, {"model": 3}, "d") is None
+    assert _named_models({"model": "default"}, "qwen3.5") == ["qwen3.5"]
+    assert _named_models({"model": "a/b", "fallbacks": ["default", "c"]}, "d") == ["a/b", "d", "c"]
+    assert _named_models({"prompt": "x"}, "d") is None  # the dialect decides what a missing model means
+    assert _named_models({"model": 3}, "d") is None
     service = Service(Settings())
+    tokenize = next(r for r in vllm.DIALECT.routes if r.path == "/tokenize")
     raw = b'{"model": "llama-3.1-8b-instruct", "prompt": "Hi"}'
-    assert not service.models_loaded(vllm, vllm.parse, raw)
+    assert not service.models_loaded(tokenize, raw, {})
     tokcount.count("llama-3.1-8b-instruct", CHAT)
-    assert service.models_loaded(vllm, vllm.parse, raw)
+    assert service.models_loaded(tokenize, raw, {})
     # bodies refused before any model is needed are answered inline
-    assert service.models_loaded(vllm, vllm.parse, b'{"model": "no-such-model-xyz", "prompt": "Hi"}')
-    assert service.models_loaded(vllm, vllm.parse, b"{not json")
+    assert service.models_loaded(tokenize, b'{"model": "no-such-model-xyz", "prompt": "Hi"}', {})
+    assert service.models_loaded(tokenize, b"{not json", {})
     # the default model, when the dialect says a missing model means it
-    assert not service.models_loaded(vllm, vllm.parse, b'{"prompt": "Hi"}')
+    assert not service.models_loaded(tokenize, b'{"prompt": "Hi"}', {})
+    # Gemini's model is in the URL: the body's "model" is not what counts
+    route = gemini.DIALECT.routes[0]
+    assert not service.models_loaded(route, b'{"model": "llama-3.1-8b-instruct", "contents": "Hi"}',
+                                     {"model": "gemini-2.5-flash"})
 
 
 def test_is_loaded_reflects_the_lru(fresh_loader: None) -> None:

@@ -1,4 +1,5 @@
-"""Typed errors, raised once by the engine and mapped by each dialect to its own status and body.
+"""Typed errors, raised once (by the engine, a dialect's parser or the server's boundary) and mapped by each dialect
+to its own status and body at the boundary (``Dialect.error``).
 
 Every error carries a ``kind`` (a stable machine name) and the HTTP status a server should use, so that no
 dialect has to guess what went wrong from a message string.
@@ -12,6 +13,8 @@ class TokcountError(Exception):
 
     kind = "error"
     status = 400
+    #: raised while reading the body's fields (a dialect may answer these with its own status, Anthropic 422)
+    schema = False
 
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
@@ -24,6 +27,31 @@ class InvalidRequest(TokcountError):
 
     kind = "invalid_request"
     status = 400
+
+
+class SchemaError(InvalidRequest):
+    """The body's fields break the dialect's schema (wrong type, missing or empty required field, JSON nested too
+    deep): an :class:`InvalidRequest` found while parsing, which Anthropic answers with 422 and the others 400."""
+
+    schema = True
+
+    @classmethod
+    def of(cls, exc: InvalidRequest) -> SchemaError:
+        return exc if isinstance(exc, SchemaError) else cls(exc.message, param=exc.param)
+
+
+class MalformedJson(TokcountError):
+    """The body is empty or not JSON at all."""
+
+    kind = "invalid_json"
+    status = 400
+
+
+class AuthenticationError(TokcountError):
+    """No API key, or a wrong one, where the server requires one (never names the key)."""
+
+    kind = "authentication"
+    status = 401
 
 
 class UnknownModel(TokcountError):
@@ -57,18 +85,20 @@ class MissingAssets(TokcountError):
         )
 
 
-class ModelNotAllowed(TokcountError):
+class ModelNotAllowed(UnknownModel):
     """A Hub repo id outside the catalog and the local asset dirs, which this server's operator has not allowed.
 
     Naming a repo picks the chat template (third-party Jinja code) and makes the server download it, so on a
-    server that choice is the operator's (``allow_hub_repos``), not the client's."""
+    server that choice is the operator's (``allow_hub_repos``), not the client's. An :class:`UnknownModel` to
+    every caller that only asks "can this name be served here" (Bifrost falls back past it)."""
 
     kind = "model_not_allowed"
     status = 403
 
     def __init__(self, model: str) -> None:
         self.model = model
-        super().__init__(
+        self.suggestions = []
+        TokcountError.__init__(self,
             f"Model {model!r} is not in this server's catalog and Hub repos outside it are not allowed here "
             "(the operator can allow it with allow_hub_repos / TOKCOUNT_ALLOW_HUB_REPOS).", param="model")
 
@@ -109,3 +139,10 @@ class RequestTooLarge(TokcountError):
 
     kind = "request_too_large"
     status = 413
+
+
+class InternalError(TokcountError):
+    """A bug: logged with its traceback and answered as a 500 in the route's shape (never with the body)."""
+
+    kind = "internal"
+    status = 500

@@ -365,6 +365,28 @@ def mark_warm(spec: ModelSpec) -> None:
         _warm.add(spec)
 
 
+#: the non-Jinja specs the current thread's request resolved (see :func:`mark_tried`)
+_tried = threading.local()
+
+
+def mark_tried(spec: ModelSpec) -> None:
+    """Note that the current thread's request is about to count with ``spec``; :func:`settle_tried` then marks
+    it warm when the request succeeded (the server resolves each model through a hook, before counting)."""
+    if spec.renderer != "jinja":
+        specs: list[ModelSpec] = getattr(_tried, "specs", [])
+        specs.append(spec)
+        _tried.specs = specs
+
+
+def settle_tried(ok: bool) -> None:
+    """End of a request: its non-Jinja models are warm if it succeeded; forget them either way."""
+    specs: list[ModelSpec] = getattr(_tried, "specs", [])
+    _tried.specs = []
+    if ok:
+        for spec in specs:
+            mark_warm(spec)
+
+
 def load(spec: ModelSpec) -> LoadedModel:
     """The loaded model for ``spec``: from the LRU, else loaded once however many threads ask (see the module doc).
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, TokcountError
 from ..request import (
     DocumentPart,
     ImagePart,
@@ -35,8 +35,8 @@ from ..request import (
     ToolResultPart,
 )
 from ..settings import Settings
-from ._api import ApiError, Job, Result
-from ._fields import arr, boolean, obj, string, type_name
+from ._api import Dialect, Job, Result, Route
+from ._fields import arr, boolean, model_name, obj, string, type_name
 
 NAME = "anthropic"
 ROLES = ("user", "assistant")
@@ -52,11 +52,8 @@ TYPES = {
 
 def parse(body: Any, settings: Settings) -> Job:
     body = obj(body, "body")
-    name = string(body.get("model"), "model")
-    assert name is not None
-    if not name.strip():
-        raise InvalidRequest("model must not be empty.", param="model")
-    model = settings.default_model if name.strip() == "default" else name
+    model = model_name(body.get("model"), settings.default_model, required=True)
+    name = body["model"]
     messages: list[Message] = []
     system = parse_system(body.get("system"))
     if system is not None:
@@ -80,7 +77,7 @@ def format(job: Job, result: Result) -> dict[str, Any]:
     return {"input_tokens": result.count.input_tokens}
 
 
-def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     status = err.status
     if err.schema and err.kind == "invalid_request":
         status = 422
@@ -273,3 +270,10 @@ def parse_thinking(raw: Any) -> bool | None:
         return False
     raise InvalidRequest(f"thinking.type must be enabled, adaptive or disabled; got {kind!r}.",
                          param="thinking.type")
+
+
+DIALECT = Dialect(NAME, error, key_header="x-api-key", doc=__doc__ or "", routes=(
+    Route("/v1/messages/count_tokens", "Anthropic-style count tokens in a Message", parse, format,
+          example={"model": "default", "system": "You are a tokenizer.",
+                   "messages": [{"role": "user", "content": "Count tokens for this input."}]}),
+))

@@ -31,8 +31,8 @@ from ..request import (
     ToolResultPart,
     VideoPart,
 )
-from ._api import ApiError, Job, Result
-from ._fields import arr, obj, string
+from ._api import Dialect, Job, Result, Route
+from ._fields import arr, default_or, obj, string
 
 NAME = "gemini"
 
@@ -167,7 +167,7 @@ def format_error(exc: TokcountError) -> tuple[int, dict[str, Any]]:
 
 def parse(body: Any, settings: Any, model: str) -> Job:
     """The job for ``POST /v1beta/models/{model}:countTokens`` (``model`` from the path)."""
-    return Job(models=[model_name(model)], request=parse_count_tokens(body))
+    return Job(models=[default_or(model_name(model), settings.default_model)], request=parse_count_tokens(body))
 
 
 def format(job: Job, result: Result) -> dict[str, Any]:
@@ -180,7 +180,7 @@ def headers(job: Job, result: Result) -> dict[str, str]:
     return {"x-tokcount-exact": str(result.count.exact).lower(), "x-tokcount-method": result.count.method}
 
 
-def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     """Google's error shape: ``{"error": {"code", "message", "status"}}``."""
     return err.status, {"error": {"code": err.status, "message": err.message,
                                   "status": GOOGLE_STATUS.get(err.status, "INVALID_ARGUMENT")}}
@@ -207,3 +207,9 @@ def handle(model: str, body: Any) -> tuple[int, dict[str, Any]]:
     """(status, body) for ``POST /v1beta/models/{model}:countTokens``."""
     status, out, _ = handle_full(model, body)
     return status, out
+
+
+DIALECT = Dialect(NAME, error, key_header="x-goog-api-key", doc=__doc__ or "", routes=(
+    Route("/v1beta/models/{model}:countTokens", "Gemini count tokens", parse, format, headers=headers,
+          path_params=("model",), example={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}),
+))

@@ -32,9 +32,9 @@ import math
 import re
 from dataclasses import dataclass
 
-from ...count import Count
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from ...result import Count
 from ...tokenizers.openai_bpe import encoder
 from ._image_size import image_size
 

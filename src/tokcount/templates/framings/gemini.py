@@ -24,7 +24,6 @@ import math
 from typing import Any
 
 from ... import loader
-from ...count import Count
 from ...models.catalog import ModelSpec
 from ...request import (
     DocumentPart,
@@ -36,6 +35,7 @@ from ...request import (
     ToolResultPart,
     VideoPart,
 )
+from ...result import Count
 from ._image_size import image_size
 
 IMAGE_TOKENS = 258

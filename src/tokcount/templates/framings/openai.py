@@ -19,11 +19,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ...count import Count
 from ...media.closed import openai_patches, openai_tiles
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ...request import Tool as ToolDef
+from ...result import Count
 from ...tokenizers.openai_bpe import OpenAIEncoder, encoder
 from ._image_size import image_size
 
