@@ -180,20 +180,6 @@ def test_preload_of_a_corrupt_model_reports_it(broken_dir: Path) -> None:
         assert httpx.get(base + "/readyz", timeout=5).status_code == 503
 
 
-def test_mistral_detokenize_reads_tekken() -> None:
-    """``tekken.json`` is mistral-common's format, not a ``tokenizer.json``: /detokenize decodes it as vLLM's
-    ``tokenizer_mode=mistral`` does (it was parsed as a tokenizer.json: a 500)."""
-    from tokcount.count import _mistral_tokenizer, resolve
-    from tokcount.templates import mistral
-
-    ids = mistral.encode_text(_mistral_tokenizer(resolve("mistral-nemo")), "Hello world, tokens!")
-    with running_server(Settings()) as base:
-        r = httpx.post(base + "/detokenize", json={"model": "mistral-nemo", "tokens": ids}, timeout=60)
-        assert r.status_code == 200 and r.json() == {"prompt": "Hello world, tokens!"}, r.text
-        r = httpx.post(base + "/detokenize", json={"model": "mistral-nemo", "tokens": [5, 10**7]}, timeout=60)
-        assert r.status_code == 400 and "10000000" in r.json()["error"]["message"], r.text
-
-
 def test_corrupt_tekken_is_named_and_remembered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.resources
 
