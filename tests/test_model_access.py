@@ -295,6 +295,8 @@ class _SlowHub(HubServer):
                 super()._serve(with_body)
 
         self.httpd.RequestHandlerClass = Slow
+        self.httpd.daemon_threads = True  # a handler still sleeping must not hold up the test's end
+        self.httpd.block_on_close = False
 
 
 def test_concurrent_first_requests_load_once_off_the_loop(hub_env: Path, monkeypatch) -> None:
@@ -317,7 +319,27 @@ def test_concurrent_first_requests_load_once_off_the_loop(hub_env: Path, monkeyp
         assert {a.status_code for a in answers} == {200}
         assert len({a.json()["data"]["total_tokens"] for a in answers}) == 1
         assert loader.loads["slow/model"] == 1
-        assert len([line for line in _asked(hub, "slow/model") if "tokenizer.json" in line]) <= 2  # HEAD + GET
+        # one HEAD of ours (with the Hub timeout, no retries), then huggingface_hub's HEAD and GET
+        assert len([line for line in _asked(hub, "slow/model") if "tokenizer.json" in line]) <= 3, hub.log
+
+
+def test_hub_that_stops_answering_is_not_waited_on(hub_env: Path, monkeypatch) -> None:
+    """The Hub answers its root (the probe) but not file requests: the first request gives up after the Hub
+    timeout, not after huggingface_hub's 60 s retries, and the next ones do not ask."""
+    _serve_copy(hub_env / "served", "slow/model")
+    _serve_copy(hub_env / "served", "slow/other")
+    settings = Settings(allow_hub_repos=("slow/*",), hub_timeout_s=1.0)
+    with _SlowHub(hub_env / "served", delay=15) as hub, running_server(settings) as base:
+        _point_at(monkeypatch, hub.url)
+        t0 = time.monotonic()
+        r = httpx.post(base + "/v1/token/count", json=_chat("slow/model"), timeout=60)
+        assert r.status_code == 404 and "unreachable" in r.text, r.text
+        assert time.monotonic() - t0 < 6
+        t0 = time.monotonic()
+        r = httpx.post(base + "/v1/token/count", json=_chat("slow/other"), timeout=60)
+        assert r.status_code == 404 and "unreachable" in r.text, r.text
+        assert time.monotonic() - t0 < 1.0
+        assert not _asked(hub, "slow/other")
 
 
 def test_inline_check_reads_the_names_every_dialect_reads(fresh_loader: None) -> None:

@@ -255,15 +255,25 @@ def _from_package(spec: str, repo: str, filename: str) -> Path | None:
 
 
 def _download(files: RepoFiles, filename: str, look: Lookup, endpoint: str) -> Path | None:
-    from huggingface_hub import hf_hub_download
+    """The file from the Hub. One HEAD first, with the Hub timeout and no retries: ``hf_hub_download`` retries a
+    HEAD that timed out with a 60 s timeout and back-off, which would hold a counting thread for minutes on a Hub
+    that accepts connections and stops answering; the HEAD also answers "no such repo/file" without a download."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
     from huggingface_hub.errors import (
         EntryNotFoundError,
+        HfHubHTTPError,
         LocalEntryNotFoundError,
         RepositoryNotFoundError,
         RevisionNotFoundError,
     )
 
     try:
+        try:
+            get_hf_file_metadata(hf_hub_url(files.repo, filename, revision=files.revision), timeout=hub.timeout)
+        except (HfHubHTTPError, ValueError):
+            raise  # the Hub answered: "not found" and the like are handled below
+        except Exception as exc:  # no answer in time, connection refused or reset
+            raise LocalEntryNotFoundError("the Hub did not answer") from exc
         return Path(hf_hub_download(files.repo, filename, revision=files.revision, etag_timeout=hub.timeout))
     except LocalEntryNotFoundError as exc:  # (an EntryNotFoundError too) the Hub did not answer, nothing cached
         cause = exc.__cause__ or exc.__context__ or exc
