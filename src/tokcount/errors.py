@@ -128,6 +128,41 @@ def public_name(name: str) -> str:
     return name
 
 
+class ModelNotAllowed(UnknownModel):
+    """A Hub repo id outside the catalog and the local asset dirs, which this server's operator has not allowed.
+
+    Naming a repo picks the chat template (third-party Jinja code) and makes the server download it, so on a
+    server that choice is the operator's (``allow_hub_repos``), not the client's. An :class:`UnknownModel` to
+    every caller that only asks "can this name be served here" (Bifrost falls back past it)."""
+
+    kind = "model_not_allowed"
+    status = 403
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.suggestions = []
+        TokcountError.__init__(self,
+            f"Model {model!r} is not in this server's catalog and Hub repos outside it are not allowed here "
+            "(the operator can allow it with allow_hub_repos / TOKCOUNT_ALLOW_HUB_REPOS).", param="model")
+
+
+class CorruptAssets(MissingAssets):
+    """A model's file is there but cannot be used (truncated, invalid JSON, unreadable, refused by ``tokenizers``).
+
+    A :class:`MissingAssets` for every caller (the model is not usable here, Bifrost falls back past it), with a
+    message naming the model and the file as the catalog names it; the server path and the parser's full message
+    stay in ``path`` / ``detail`` for the log, never in what a client sees."""
+
+    def __init__(self, model: str, file: str, path: str, detail: str) -> None:
+        TokcountError.__init__(self, f"Model {model!r} has an unusable {file}: {detail}.", param="model")
+        self.model = model
+        self.files = [file]
+        self.searched = []
+        self.file = file
+        self.path = path
+        self.detail = detail
+
+
 class TemplateError(TokcountError):
     """The model's own chat template refused the conversation (``raise_exception`` or a Jinja error)."""
 
