@@ -45,11 +45,13 @@ KIND_STATUS = {
     "invalid_json": 400,
     "invalid_request": 400,
     "template_error": 400,
+    "render_limit": 400,
     "media_error": 400,
     "unknown_model": 404,
     "missing_assets": 404,
     "request_too_large": 413,
     "authentication": 401,
+    "render_timeout": 503,
     "internal": 500,
 }
 
