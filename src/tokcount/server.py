@@ -38,6 +38,7 @@ from .errors import InvalidRequest, MissingAssets, RequestTooLarge, TokcountErro
 from .models.catalog import default_catalog
 from .request import Request, ToolResultPart
 from .settings import Settings
+from .templates import limits
 
 log = logging.getLogger("tokcount.server")
 
@@ -54,6 +55,11 @@ COUNT_THREADS = 2
 #: take seconds) are counted on the event loop itself: the thread hand-off and GIL ping-pong cost more than the
 #: count (same wrk setup at 16 connections: p99 32 -> 13 ms, 5,413 -> 6,437 req/s)
 INLINE_BODY = 16 * 1024
+#: the event loop's render budget: a render still running after this long (or a prompt growing past
+#: INLINE_PROMPT_CHARS) is abandoned and the job re-run on a counting thread under the full budget, so a hostile
+#: template in a small body never holds the loop (a normal small render takes ~0.03-0.3 ms)
+INLINE_RENDER_S = 0.02
+INLINE_PROMPT_CHARS = 256 * 1024
 
 Parse = Callable[[Any, Settings], Job]
 Format = Callable[[Job, Result], dict[str, Any]]
@@ -82,13 +88,28 @@ class Service:
         self.preload_errors: dict[str, str] = {}
         self._small = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count")
         self._large = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count-large")
+        self._limits = settings.render_limits
+        self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
 
     async def run(self, dialect: ModuleType, parse: Parse, fmt: Format, raw: bytes) -> Response:
-        """:meth:`process` inline for a small body, else on the counting pool that fits the body's size."""
+        """:meth:`process` inline for a small body, else on the counting pool that fits the body's size.
+
+        Inline, renders get the event loop's tiny budget; one that spends it (a slow or huge template) is
+        re-run on the small pool with the full budget (the few ms already spent are lost; normal bodies never
+        hit it)."""
         if len(raw) < INLINE_BODY and b"://" not in raw:  # small and no URL to fetch: done faster than a hand-off
-            return self.process(dialect, parse, fmt, raw)
+            try:
+                with limits.active(self._inline_limits):
+                    return self.process(dialect, parse, fmt, raw)
+            except limits.OffLoop:
+                pass
         pool = self._large if len(raw) >= LARGE_BODY else self._small
-        return await asyncio.get_running_loop().run_in_executor(pool, self.process, dialect, parse, fmt, raw)
+        return await asyncio.get_running_loop().run_in_executor(pool, self._process_bounded, dialect, parse, fmt,
+                                                                raw)
+
+    def _process_bounded(self, dialect: ModuleType, parse: Parse, fmt: Format, raw: bytes) -> Response:
+        with limits.active(self._limits):
+            return self.process(dialect, parse, fmt, raw)
 
     # ------------------------------------------------------------------ auth
     def authorized(self, headers: Any, *, key_header: str | None = None) -> ApiError | None:
@@ -212,6 +233,8 @@ class Service:
         except RecursionError:
             return _error_response(dialect, ApiError(400, "invalid_request", "The request is nested too deeply.",
                                                      param="body"))
+        except limits.OffLoop:  # the event loop's render budget is spent: run() moves the job to a thread
+            raise
         except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
             log.exception("unexpected error in %s", getattr(dialect, "NAME", dialect.__name__))
             return _error_response(dialect, ApiError(500, "internal", "Internal error while counting; see the "

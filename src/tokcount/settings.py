@@ -15,9 +15,13 @@ TOML file (every key optional; a ``[server]`` table or top-level keys)::
     max_json_depth = 64
     max_token_ids = 1000000            # ids accepted by /detokenize
     preload = ["qwen3.5"]              # models loaded at start-up (readyz waits for them)
+    render_timeout_s = 5.0             # wall-clock budget of one chat-template render (503 when spent)
+    max_render_chars = 83886080        # characters a rendered prompt may have (8x the largest context window)
+    max_loop_iterations = 20000000     # {% for %} iterations in one render
 
 Environment: ``TOKCOUNT_DEFAULT_MODEL``, ``TOKCOUNT_API_KEYS`` (comma-separated), ``TOKCOUNT_API_KEYS_FILE``,
-``TOKCOUNT_MAX_BODY_BYTES``, ``TOKCOUNT_PRELOAD`` (comma-separated), ``TOKCOUNT_CONFIG`` (the TOML file).
+``TOKCOUNT_MAX_BODY_BYTES``, ``TOKCOUNT_PRELOAD`` (comma-separated), ``TOKCOUNT_CONFIG`` (the TOML file),
+``TOKCOUNT_RENDER_TIMEOUT`` (seconds), ``TOKCOUNT_MAX_RENDER_CHARS``, ``TOKCOUNT_MAX_LOOP_ITERATIONS``.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from .templates import limits
 
 #: a model whose files ship with the ``offline`` extra (see models/packaged.py), so it works with no download
 DEFAULT_MODEL = "qwen3.5"
@@ -43,12 +49,21 @@ class Settings:
     max_json_depth: int = 64
     max_token_ids: int = 1_000_000
     preload: tuple[str, ...] = ()
+    #: bounds of one chat-template render (see templates/limits.py; the library uses the same defaults)
+    render_timeout_s: float = limits.RENDER_TIMEOUT_S
+    max_render_chars: int = limits.MAX_RENDER_CHARS
+    max_loop_iterations: int = limits.MAX_LOOP_ITERATIONS
     #: where settings came from, for /readyz (never the keys themselves)
     sources: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
+
+    @property
+    def render_limits(self) -> limits.Limits:
+        return limits.Limits(timeout_s=self.render_timeout_s, max_chars=self.max_render_chars,
+                             max_iterations=self.max_loop_iterations)
 
     @classmethod
     def load(cls, config: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Settings:
@@ -68,9 +83,12 @@ class Settings:
         for key in ("default_model",):
             if key in data:
                 changes[key] = _str(data[key], key, path)
-        for key in ("max_body_bytes", "max_messages", "max_parts", "max_tools", "max_json_depth", "max_token_ids"):
+        for key in ("max_body_bytes", "max_messages", "max_parts", "max_tools", "max_json_depth", "max_token_ids",
+                    "max_render_chars", "max_loop_iterations"):
             if key in data:
                 changes[key] = _positive(data[key], key, path)
+        if "render_timeout_s" in data:
+            changes["render_timeout_s"] = limits.positive_float(data["render_timeout_s"], f"{path}: render_timeout_s")
         keys = list(self.api_keys)
         if "api_keys" in data:
             keys += [_str(k, "api_keys", path) for k in data["api_keys"]]
@@ -95,6 +113,9 @@ class Settings:
                                                   "environment")
         if env.get("TOKCOUNT_PRELOAD", "").strip():
             changes["preload"] = tuple(m.strip() for m in env["TOKCOUNT_PRELOAD"].split(",") if m.strip())
+        bounded = limits.from_env(env, self.render_limits)
+        changes.update(render_timeout_s=bounded.timeout_s, max_render_chars=bounded.max_chars,
+                       max_loop_iterations=bounded.max_iterations)
         return replace(self, **changes)
 
 
