@@ -34,10 +34,12 @@ def render(source: str, messages: list[dict[str, Any]], tools: list[dict[str, An
         cap = limits.current().limits.max_chars
         parts: list[str] = []
         size = 0
-        for chunk in template.generate(
-            messages=messages, tools=tools, documents=None, add_generation_prompt=add_generation_prompt,
-            **variables,
-        ):
+        # the root render function itself, not ``generate()``: that one rewrites the traceback of every error
+        # into template frames (a compile() per frame), which for a budget stopping a deep recursion took ~0.5 s
+        # with the GIL held, and no caller here reads those tracebacks
+        context = template.new_context({"messages": messages, "tools": tools, "documents": None,
+                                        "add_generation_prompt": add_generation_prompt, **variables})
+        for chunk in template.root_render_func(context):
             size += len(chunk)
             if size > cap:
                 limits.current().output(size)
