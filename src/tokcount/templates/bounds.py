@@ -23,8 +23,10 @@ from jinja2.filters import (
     do_format,
     do_indent,
     do_wordwrap,
+    make_attrgetter,
     sync_do_join,
     sync_do_slice,
+    sync_do_sum,
 )
 from jinja2.filters import do_replace as _do_replace
 from jinja2.sandbox import MAX_RANGE, SandboxedFormatter
@@ -38,6 +40,8 @@ SMALL = 1 << 16
 #: bits an integer may have: its decimal form is refused by Python past 4,300 digits (~14,000 bits) anyway, so
 #: nothing a template prints needs more, and ``x * x`` repeated or ``10**10**10`` is stopped long before it is slow
 MAX_INT_BITS = 1 << 16
+#: item copies a ``sum`` of lists may make (it copies the running total at every step): ~1 s of copying
+MAX_SUM_COPIES = 50_000_000
 #: ``tojson(indent=...)`` larger than this is refused: the indent is repeated on every line of the output
 MAX_JSON_INDENT = 1024
 
@@ -46,14 +50,24 @@ def _int(x: Any) -> bool:
     return type(x) is int
 
 
-def _size(x: Any) -> int:
-    """Characters (str) or weight (list/tuple: items plus the characters of their str items) of a value."""
+def _size(x: Any, memo: dict[int, int] | None = None) -> int:
+    """Characters of a str; for a list or tuple its weight: 8 per slot plus the weight of every item, nested
+    lists included, each distinct list counted once per reference (``[[[1] * 1000] * 1000] * 1000`` is a few KB in
+    memory but a 3 GB string once printed, and is refused for it)."""
     if type(x) is str:
         return len(x)
-    n = len(x)
+    memo = {} if memo is None else memo
+    known = memo.get(id(x))
+    if known is not None:
+        return known
+    n = 8 * len(x)
     for item in x:
-        if type(item) is str:
+        kind = type(item)
+        if kind is str:
             n += len(item)
+        elif kind is list or kind is tuple:
+            n += _size(item, memo)
+    memo[id(x)] = n
     return n
 
 
@@ -83,7 +97,7 @@ def _pow(left: Any, right: Any) -> Any:
 def _add(left: Any, right: Any) -> Any:
     kind = type(left)
     if kind is type(right) and (kind is str or kind is list or kind is tuple):
-        size = len(left) + len(right)
+        size = len(left) + len(right) if kind is str else 8 * (len(left) + len(right))
         if size > SMALL:
             limits.current().allow_result(size, "+")
     elif _int(left) and _int(right):
@@ -292,6 +306,22 @@ def join(eval_ctx: Any, value: Any, d: str = "", attribute: str | int | None = N
     return sync_do_join(eval_ctx, items, d, attribute)
 
 
+@pass_environment
+def sum_filter(environment: Any, iterable: Any, attribute: str | int | None = None, start: Any = 0) -> Any:
+    """``sum`` of lists or strings (``start=[]``) is a quadratic copy inside one C call: sized first."""
+    if type(start) in (list, tuple, str):
+        items = list(iterable if attribute is None else map(make_attrgetter(environment, attribute), iterable))
+        total = sum(len(x) for x in items if type(x) in (list, tuple, str))
+        copies = len(items) * total
+        if copies > SMALL:
+            limits.current().allow(8 * total, "the sum filter")
+            if copies > MAX_SUM_COPIES:
+                raise RenderLimit(f"The chat template's sum filter would copy {copies} items; at most "
+                                  f"{MAX_SUM_COPIES} are allowed.")
+        return sum(items, start)
+    return sync_do_sum(environment, iterable, attribute, start)
+
+
 def _count_cap(n: Any, what: str) -> None:
     if _int(n) and n > MAX_RANGE:
         raise RenderLimit(f"The chat template asked {what} for {n} items; at most {MAX_RANGE} are allowed.")
@@ -324,5 +354,5 @@ def json_indent(indent: Any) -> None:
 
 FILTERS: dict[str, Callable[..., Any]] = {
     "center": center, "indent": indent, "wordwrap": wordwrap, "format": format, "replace": replace,
-    "join": join, "batch": batch, "slice": slice,
+    "join": join, "batch": batch, "slice": slice, "sum": sum_filter,
 }
