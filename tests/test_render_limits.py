@@ -146,6 +146,8 @@ def test_inline_limits_ask_to_move_instead_of_refusing() -> None:
      "[[0, 1], [2, 3], [4, 0]]|[[0, 1], [2, 3]]|{\n  \"a\": 1\n}"),
     ("{% for x in 'ab' %}{{ loop.index }}{{ x }}{{ loop.length }}{{ loop.last }}{% endfor %}",
      "1a2False2b2True"),
+    ("{% for x in ['a b', 'c'] %}{% set y = x.split(' ') %}{{ y|length }}{{ x.startswith('a') }}"
+     "{{ x.center(5) }}{% endfor %}{% set z %}{{ 'q'.upper() }}{% endset %}{{ z }}", "2True a b 1False  c  Q"),
     ("{% for k, v in {'a': 1}.items() %}{{ k }}{{ v }}{% else %}none{% endfor %}"
      "{% for x in [] %}{% else %}e{% endfor %}", "a1e"),
     ("{% for x in [[1, [2]], [3]] recursive %}[{% if x is iterable %}{{ loop(x) }}{% else %}{{ x }}{% endif %}]"

@@ -200,3 +200,15 @@ def test_routes_with_token_strings_leak_nothing(server: httpx.Client, i: int) ->
             data = resp.json()
             assert_no_leak("".join(data.get("token_strs") or data.get("token_strings") or []))
         assert_no_secret(resp.text)
+
+
+def test_str_methods_called_directly_are_what_the_sandbox_would_call() -> None:
+    """The call fast path for str methods skips is_safe_callable and Context.call: both always pass them."""
+    plain = ImmutableSandboxedEnvironment()
+    for name in dir(""):
+        method = getattr("x", name)
+        if callable(method) and not name.startswith("_"):
+            assert plain.is_safe_callable(method), name
+            with pytest.raises(AttributeError):
+                method.unsafe_callable = True  # type: ignore[attr-defined]
+            assert not hasattr(method, "jinja_pass_arg"), name
