@@ -13,6 +13,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable
+from functools import wraps
 from string import Formatter
 from typing import Any
 
@@ -30,13 +31,16 @@ from jinja2.filters import (
 )
 from jinja2.filters import do_replace as _do_replace
 from jinja2.sandbox import MAX_RANGE, SandboxedFormatter
-from jinja2.utils import generate_lorem_ipsum
+from jinja2.utils import _PassArg, generate_lorem_ipsum
 
 from ..errors import RenderLimit
 from . import limits
 
 #: results up to this many characters (or items) are not worth a budget lookup
 SMALL = 1 << 16
+#: repetitions from this size on count towards the render's total (``'a' * 10000`` in a loop is the cheap way
+#: to fill a macro's buffer with distinct strings)
+REPEAT_COUNTED = 1024
 #: bits an integer may have: its decimal form is refused by Python past 4,300 digits (~14,000 bits) anyway, so
 #: nothing a template prints needs more, and ``x * x`` repeated or ``10**10**10`` is stopped long before it is slow
 MAX_INT_BITS = 1 << 16
@@ -81,7 +85,7 @@ def _mul(left: Any, right: Any) -> Any:
     seq, times = (right, left) if _int(left) else (left, right)
     if _int(times) and isinstance(seq, str | list | tuple):
         size = _size(seq) * times
-        if size > SMALL:
+        if size > REPEAT_COUNTED:
             limits.current().allow(size, "a repetition (*)")
     elif _int(left) and _int(right):
         _int_limit(left.bit_length() + right.bit_length(), "*")
@@ -350,6 +354,34 @@ def json_indent(indent: Any) -> None:
     width = len(indent) if isinstance(indent, str) else indent if _int(indent) else 0
     if width > MAX_JSON_INDENT:
         raise RenderLimit(f"tojson indent {width} is larger than the {MAX_JSON_INDENT} allowed.")
+
+
+#: pure-Python filters whose time grows with their input (~0.15-0.5 s per million characters): larger inputs
+#: are refused, as no clock check can run inside them
+SLOW_FILTERS = {"wordwrap": 1 << 20, "urlize": 1 << 20}
+
+
+def clocked(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+    """``f`` (a filter), reading the render's clock first when its value is large: a filter runs as one
+    uninterruptible step (``title`` on 80M characters takes seconds), so a loop of them must not run 64 of
+    those between two clock reads."""
+    pass_arg = _PassArg.from_obj(f)
+    at = 0 if pass_arg is None else 1  # pass_environment / pass_eval_context / pass_context: the value is second
+    slow = SLOW_FILTERS.get(name)
+
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if len(args) > at:
+            value = args[at]
+            kind = type(value)
+            if (kind is str or kind is list) and len(value) > SMALL:
+                if slow is not None and len(value) > slow:
+                    raise RenderLimit(f"The chat template's {name} filter was given {len(value)} characters; at "
+                                      f"most {slow} are allowed.")
+                limits.current().check_clock()
+        return f(*args, **kwargs)
+
+    return wrapper
 
 
 FILTERS: dict[str, Callable[..., Any]] = {

@@ -262,6 +262,8 @@ class ChatTemplateSandbox(ImmutableSandboxedEnvironment):
                 guard = bounds.STR_METHODS.get(__obj.__name__)
                 if guard is not None:
                     args = guard(bound, args, kwargs)
+                if len(bound) > bounds.SMALL:  # one uninterruptible step on a large string: read the clock
+                    limits.current().check_clock()
                 return __obj(*args, **kwargs)
             if type(bound) is int and __obj.__name__ == "to_bytes":
                 bounds.to_bytes(args, kwargs)
@@ -309,6 +311,7 @@ def environment() -> ImmutableSandboxedEnvironment:
     )
     env.filters.update(bounds.FILTERS)
     env.filters["tojson"] = _tojson
+    env.filters.update({name: bounds.clocked(name, f) for name, f in env.filters.items()})
     env.globals["lipsum"] = bounds.lipsum
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now

@@ -34,9 +34,12 @@ MAX_RENDER_CHARS = 8 * LARGEST_CONTEXT
 #: ``{% for %}`` iterations over the whole render; the largest accepted request (10,000 messages, 100,000 parts,
 #: 2,000 tools) takes well under 1M, and an empty iteration costs ~0.1 us, so 20M is about 2 s of pure looping
 MAX_LOOP_ITERATIONS = 20_000_000
-#: how often (in iterations, calls or operators) the clock is read: often enough to notice a spent budget within
-#: ~1 ms, rarely enough that ``time.monotonic`` is not a cost
+#: how often (in calls, over all threads) the clock is read: often enough to notice a spent budget within ~1 ms,
+#: rarely enough that ``time.monotonic`` is not a cost
 CHECK_EVERY = 512
+#: how often (in ``{% for %}`` iterations) the clock is read and the iteration cap checked: an iteration can hold
+#: a bounded but slow operation, so this is kept small (~1 ns per iteration)
+LOOP_CHECK_EVERY = 64
 
 
 @dataclass(frozen=True)
@@ -61,27 +64,18 @@ class OffLoop(Exception):
 class Budget:
     """What one render has used so far; every check raises the moment a bound is passed."""
 
-    __slots__ = ("amplified", "chars", "deadline", "iterations", "limits", "next_check", "steps")
+    __slots__ = ("chars", "deadline", "iterations", "limits", "produced")
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.deadline = time.monotonic() + limits.timeout_s
         self.iterations = 0
-        self.steps = 0
         self.chars = 0
-        #: characters produced by repetition / padding / replacement so far (a render that amplifies a lot of
-        #: small strings, e.g. ``range(100000)|map('center', 1000000)``, is refused before memory runs out)
-        self.amplified = 0
-        self.next_check = CHECK_EVERY
+        #: characters of the large values built so far (a render that builds many, e.g.
+        #: ``range(100000)|map('center', 1000000)``, is refused before memory runs out)
+        self.produced = 0
 
     # -- time and loops
-    def step(self) -> None:
-        """An amplifying operation: reads the clock every ``CHECK_EVERY`` of them."""
-        self.steps += 1
-        if self.steps >= self.next_check:
-            self.next_check = self.steps + CHECK_EVERY
-            self.check_clock()
-
     def check_clock(self) -> None:
         if time.monotonic() > self.deadline:
             if self.limits.off_loop:
@@ -96,7 +90,7 @@ class Budget:
         cap = self.limits.max_iterations
         for item in iterable:
             self.iterations += 1
-            if self.iterations & (CHECK_EVERY - 1) == 0:
+            if self.iterations & (LOOP_CHECK_EVERY - 1) == 0:
                 if self.iterations > cap:
                     raise RenderLimit(
                         f"The chat template looped more than {cap} times (max_loop_iterations).",
@@ -106,29 +100,26 @@ class Budget:
 
     # -- sizes
     def allow_result(self, size: int, what: str) -> None:
-        """Refuse a value of ``size`` characters (or items) before it is built."""
+        """Refuse a value of ``size`` characters (or weight) before it is built. Sizes add up over the render
+        (at most ``4 * max_chars``): building many large values, e.g. in a loop inside a macro whose buffer holds
+        them all, is refused as one huge value would be. Only large values are asked about, so the clock is read
+        every time: building them is what takes time."""
         cap = self.limits.max_chars
         if size > cap:
             self._too_large(f"{what} would make {size} characters", cap)
-        self.step()
+        self.produced += size
+        if self.produced > 4 * cap:
+            self._too_large(f"{what}: the template has built {self.produced} characters of large values", 4 * cap)
+        self.check_clock()
 
-    def allow(self, size: int, what: str) -> None:
-        """:meth:`allow_result` for an amplifying operation, whose results also count towards ``4 * max_chars``
-        over the render (many small amplifications are as bad as one large one)."""
-        cap = self.limits.max_chars
-        if size > cap:
-            self._too_large(f"{what} would make {size} characters", cap)
-        self.amplified += size
-        if self.amplified > 4 * cap:
-            self._too_large(f"{what}: the template has produced {self.amplified} characters by repetition", 4 * cap)
-        self.step()
+    #: repetition, padding and replacement are sized as any large value
+    allow = allow_result
 
     def output(self, size: int) -> None:
         """A chunk of the rendered prompt was produced."""
         self.chars += size
         if self.chars > self.limits.max_chars:
             self._too_large(f"the rendered prompt passed {self.chars} characters", self.limits.max_chars)
-        self.step()
 
     def _too_large(self, what: str, cap: int) -> None:
         if self.limits.off_loop:
