@@ -362,9 +362,8 @@ SLOW_FILTERS = {"wordwrap": 1 << 20, "urlize": 1 << 20}
 
 
 def clocked(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
-    """``f`` (a filter), reading the render's clock first when its value is large: a filter runs as one
-    uninterruptible step (``title`` on 80M characters takes seconds), so a loop of them must not run 64 of
-    those between two clock reads."""
+    """``f`` (a filter), refusing a value past its :data:`SLOW_FILTERS` size and reading the render's clock
+    first when its value is large (a filter runs as one uninterruptible step)."""
     pass_arg = _PassArg.from_obj(f)
     at = 0 if pass_arg is None else 1  # pass_environment / pass_eval_context / pass_context: the value is second
     slow = SLOW_FILTERS.get(name)
