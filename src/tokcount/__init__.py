@@ -4,7 +4,7 @@
 >>> tokcount.count("Qwen/Qwen3-8B", {"messages": [{"role": "user", "content": "Hi"}]}).input_tokens
 """
 
-from .count import Count, count, count_text
+from .count import count, count_text, decode
 from .errors import (
     InvalidRequest,
     MediaError,
@@ -15,6 +15,7 @@ from .errors import (
     UnknownModel,
 )
 from .request import Request
+from .result import Count
 
 __all__ = [
     "Count",
@@ -28,4 +29,5 @@ __all__ = [
     "UnknownModel",
     "count",
     "count_text",
+    "decode",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from . import assets
+from . import assets, renderers
 from .loader import _packaged
 from .models.catalog import AssetRef, ModelSpec
 
@@ -30,10 +30,10 @@ def _has_key(path: Path, key: str) -> bool:
 
 
 def availability(spec: ModelSpec) -> bool:
-    """True when the tokenizer and the template are both found locally (no Hub download needed)."""
-    from .templates.framings import BUNDLED_RENDERERS
-
-    if spec.renderer in BUNDLED_RENDERERS:  # closed models whose vocabulary ships inside a Python package
+    """True when the files the model's renderer needs (tokenizer, and template if it takes one) are found locally
+    (no Hub download needed)."""
+    needs = renderers.for_spec(spec).capabilities
+    if not needs.needs_files:  # closed models whose vocabulary ships inside a Python package
         return True
     tokenizer = _local(spec, spec.tokenizer) or _local(spec, (AssetRef(spec.repo, "TOKENIZER_SAME_AS"),))
-    return tokenizer and (spec.renderer != "jinja" or _local(spec, spec.template))
+    return tokenizer and (not needs.needs_template or _local(spec, spec.template))

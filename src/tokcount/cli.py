@@ -6,52 +6,74 @@ import argparse
 import dataclasses
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from .errors import TokcountError
+from .errors import InvalidRequest, MalformedJson, TokcountError
 
-
-def _error_obj(exc: Exception) -> dict[str, Any]:
-    if isinstance(exc, TokcountError):
-        return {"error": {"type": exc.kind, "message": exc.message, **({"param": exc.param} if exc.param else {})}}
-    return {"error": {"type": "invalid_request", "message": f"{type(exc).__name__}: {exc}"}}
+if TYPE_CHECKING:
+    from .dialects._api import Dialect
+    from .settings import Settings
 
 
-def _count_one(model: str, body: Any, dialect: str, tokens: bool) -> dict[str, Any]:
-    from .count import count
+def _dialect_names() -> list[str]:
+    from .dialects import dialects
+
+    return list(dialects())
+
+
+def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings,
+               tokens: bool) -> tuple[int, dict[str, Any]]:
+    """(status, body) of the dialect's first route for one request: the same answer its server route gives
+    (``openai-chat``, the library's own shape, answers with the library's Count)."""
+    from .jobs import answer, error_answer
     from .media.sources import default_policy
 
-    if dialect != "openai-chat":
-        raise TokcountError(f"unknown dialect {dialect!r}")
-    if isinstance(body, dict) and model is None:
-        model = body.get("model")
+    route = dialect.routes[0]
+    try:
+        try:
+            body: Any = json.loads(raw)
+        except ValueError as exc:
+            raise MalformedJson(f"The request is not valid JSON: {exc}.", param="body") from None
+        params: dict[str, str] = {}
+        if route.path_params:  # e.g. Gemini, whose model is in the URL: here it is --model
+            if model is None:
+                raise InvalidRequest(f"--model is needed: the {dialect.name} route takes the model from its URL.",
+                                     param="model")
+            params = {"model": model}
+        elif model is not None:  # --model wins over the body's model
+            body = {**body, "model": model} if isinstance(body, dict) else {"messages": body, "model": model}
+    except TokcountError as exc:
+        out = error_answer(dialect, exc)
+        return out.status, out.body
     # the CLI reads local image paths (and file:// URLs); a server never does
     policy = dataclasses.replace(default_policy(), allow_local=True)
-    return count(model, body, return_tokens=tokens, media_policy=policy).to_dict()
+    out = answer(dialect, route, body, settings, path_params=params, media_policy=policy, return_tokens=tokens)
+    return out.status, out.body
 
 
 def cmd_count(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    from .dialects import dialects
+    from .jobs import error_answer
+    from .settings import Settings
+
+    dialect = dialects()[args.dialect]
+    try:
+        settings = Settings.load()  # once: the default model is what the server would use
+    except (ValueError, OSError) as exc:  # a bad TOKCOUNT_CONFIG file or environment value
+        bad = InvalidRequest(f"settings: {exc}")
+        stdout.write(json.dumps(error_answer(dialect, bad).body, ensure_ascii=False) + "\n")
+        return 1
     source = stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")  # noqa: SIM115
     with source:
-        if args.jsonl:
-            status = 0
-            for line in source:
-                if not line.strip():
-                    continue
-                try:
-                    out = _count_one(args.model, json.loads(line), args.dialect, args.tokens)
-                except (TokcountError, ValueError) as exc:
-                    out, status = _error_obj(exc), 1
-                stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
-                stdout.flush()
-            return status
-        try:
-            out = _count_one(args.model, json.loads(source.read()), args.dialect, args.tokens)
-        except (TokcountError, ValueError) as exc:
-            stdout.write(json.dumps(_error_obj(exc), ensure_ascii=False) + "\n")
-            return 1
-    stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
-    return 0
+        lines = (line for line in source if line.strip()) if args.jsonl else iter([source.read()])
+        status = 0
+        for line in lines:  # streamed: each answer is written as soon as it is counted
+            code, out = _count_one(args.model, line, dialect, settings, args.tokens)
+            if code != 200:
+                status = 1
+            stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
+            stdout.flush()
+    return status
 
 
 def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
@@ -71,22 +93,21 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
 
 
 def cmd_pull(args: argparse.Namespace, stdout: TextIO) -> int:
-    from . import loader
+    from . import loader, renderers
     from .count import resolve
-    from .templates.framings import BUNDLED_RENDERERS
 
     status = 0
     for name in args.models:
         try:
             spec = resolve(name)
-            if spec.renderer != "jinja":  # closed models: a built-in framing; only a vocabulary file, if any
-                if spec.renderer in BUNDLED_RENDERERS:
-                    stdout.write(f"{spec.id}: built-in framing ({spec.renderer}), bundled vocabulary: "
-                                 "nothing to pull\n")
-                else:
-                    stdout.write(f"{spec.id}: tokenizer {loader.load(spec).tokenizer_path}\n")
+            needs = renderers.for_spec(spec).capabilities
+            if not needs.needs_files:
+                stdout.write(f"{spec.id}: built-in framing ({spec.renderer}), bundled vocabulary: nothing to pull\n")
                 continue
             model = loader.load(spec)
+            if not needs.needs_template:  # mistral-common, Gemini: a tokenizer file and no chat template
+                stdout.write(f"{spec.id}: tokenizer {model.tokenizer_path}\n")
+                continue
             model.template()
             stdout.write(f"{model.spec.id}: tokenizer {model.tokenizer_path}; template {model.template_source}\n")
         except TokcountError as exc:
@@ -107,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("count", help="count the tokens of a request (JSON from FILE or stdin)")
     c.add_argument("--model", "-m", default=None, help="model name, alias or Hub repo id (else the body's model)")
-    c.add_argument("--dialect", default="openai-chat", help="request shape (default: openai-chat)")
+    c.add_argument("--dialect", default="openai-chat", choices=_dialect_names(),
+                   help="request shape; the answer is that route's answer (default: openai-chat, the library's)")
     c.add_argument("--jsonl", action="store_true", help="one request per line in, one answer per line out")
     c.add_argument("--tokens", action="store_true", help="include token ids and strings")
     c.add_argument("file", nargs="?", default="-", help="request file, or - for stdin")

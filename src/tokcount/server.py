@@ -1,12 +1,13 @@
 """The HTTP service: every provider's count-tokens API shape in front of one engine.
 
-Each POST route is ``auth → read the body (size-capped) → one JSON parse → dialect.parse → engine →
-dialect.format``, and every failure on the way becomes the route's own error shape. Bodies are read by hand
-rather than by FastAPI's validation, so the size limit is enforced before anything is parsed (chunked bodies
-included), the JSON is parsed exactly once (orjson), and each dialect reports errors naming the exact field.
-Counting is CPU-bound: small bodies (no URL in them) are counted on the event loop, which is quicker than handing
-them to a thread, and everything else on two small thread pools (one for large bodies), so the event loop keeps
-accepting and answering (health checks included) while big requests are counted.
+Each POST route is ``auth → read the body (size-capped) → one JSON parse → route.parse → engine →
+route.format`` (:mod:`tokcount.jobs`), and every failure on the way becomes the route's own error shape. The
+routes are those every dialect module declares (:func:`tokcount.dialects.dialects`); none is listed here.
+Bodies are read by hand rather than by FastAPI's validation, so the size limit is enforced before anything is
+parsed (chunked bodies included), the JSON is parsed exactly once (orjson), and each dialect reports errors
+naming the exact field. Counting is CPU-bound: small bodies (no URL in them) are counted on the event loop,
+which is quicker than handing them to a thread, and everything else on two small thread pools (one for large
+bodies), so the event loop keeps accepting and answering (health checks included) while big requests are counted.
 """
 
 from __future__ import annotations
@@ -16,12 +17,9 @@ import hmac
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import orjson
@@ -30,12 +28,21 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from . import loader
-from .count import count, count_text
-from .dialects import anthropic, bifrost, gemini, moonshot, openai_responses, stepfun, vllm
-from .dialects._api import ApiError, Job, Result
-from .errors import InvalidRequest, MissingAssets, RequestTooLarge, TokcountError, UnknownModel
-from .models.catalog import default_catalog
+from . import jobs, loader
+from .dialects import dialects
+from .dialects._api import Dialect, Job, Route
+from .errors import (
+    AuthenticationError,
+    InternalError,
+    InvalidRequest,
+    MalformedJson,
+    RequestTooLarge,
+    SchemaError,
+    TokcountError,
+    public_text,
+)
+from .httpguard import DocsAuth, body_deadline, install_log_redaction
+from .models.catalog import ModelSpec, default_catalog
 from .request import Request, ToolResultPart
 from .settings import Settings
 from .templates import limits
@@ -61,21 +68,17 @@ INLINE_BODY = 16 * 1024
 INLINE_RENDER_S = 0.02
 INLINE_PROMPT_CHARS = 256 * 1024
 
-Parse = Callable[[Any, Settings], Job]
-Format = Callable[[Job, Result], dict[str, Any]]
 
-
-def _json(status: int, body: Any) -> Response:
-    return Response(content=orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-def _error_response(dialect: ModuleType, err: ApiError) -> Response:
-    status, body = dialect.error(err)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    resp = _json(status, body)
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    resp = Response(content=orjson.dumps(body), status_code=status, media_type="application/json")
     if headers:
         resp.headers.update(headers)
     return resp
+
+
+def _error_response(dialect: Dialect, err: TokcountError) -> Response:
+    out = jobs.error_answer(dialect, err)
+    return _json(out.status, out.body, out.headers)
 
 
 class Service:
@@ -91,7 +94,7 @@ class Service:
         self._limits = settings.render_limits
         self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
 
-    async def run(self, dialect: ModuleType, parse: Parse, fmt: Format, raw: bytes) -> Response:
+    async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
         """:meth:`process` inline for a small body, else on the counting pool that fits the body's size.
 
         Inline, renders get the event loop's tiny budget; one that spends it (a slow or huge template) is
@@ -100,19 +103,19 @@ class Service:
         if len(raw) < INLINE_BODY and b"://" not in raw:  # small and no URL to fetch: done faster than a hand-off
             try:
                 with limits.active(self._inline_limits):
-                    return self.process(dialect, parse, fmt, raw)
+                    return self.process(dialect, route, raw, params)
             except limits.OffLoop:
                 pass
         pool = self._large if len(raw) >= LARGE_BODY else self._small
-        return await asyncio.get_running_loop().run_in_executor(pool, self._process_bounded, dialect, parse, fmt,
-                                                                raw)
+        return await asyncio.get_running_loop().run_in_executor(pool, self._process_bounded, dialect, route, raw,
+                                                                params)
 
-    def _process_bounded(self, dialect: ModuleType, parse: Parse, fmt: Format, raw: bytes) -> Response:
+    def _process_bounded(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
         with limits.active(self._limits):
-            return self.process(dialect, parse, fmt, raw)
+            return self.process(dialect, route, raw, params)
 
     # ------------------------------------------------------------------ auth
-    def authorized(self, headers: Any, *, key_header: str | None = None) -> ApiError | None:
+    def authorized(self, headers: Any, *, key_header: str | None = None) -> TokcountError | None:
         """None when the request may pass; keys are compared in constant time and never logged or echoed.
         ``key_header`` is the provider's own key header (``x-api-key``, ``x-goog-api-key``), taken besides Bearer."""
         if not self._keys:
@@ -127,23 +130,22 @@ class Service:
             presented.append(headers[key_header].strip())
         if not presented:
             where = "an Authorization: Bearer header" + (f" or an {key_header} header" if key_header else "")
-            return ApiError(401, "authentication", f"Missing API key: send {where}.")
+            return AuthenticationError(f"Missing API key: send {where}.")
         ok = False
         for value in presented:
             p = value.encode("utf-8")
             for key in self._keys:
                 ok |= hmac.compare_digest(p, key)
-        return None if ok else ApiError(401, "authentication", "Invalid API key.")
+        return None if ok else AuthenticationError("Invalid API key.")
 
     # ------------------------------------------------------------------ body
     def parse_json(self, raw: bytes) -> Any:
         if not raw.strip():
-            raise ApiError(400, "invalid_json", "The request body is empty; a JSON object is expected.",
-                           param="body")
+            raise MalformedJson("The request body is empty; a JSON object is expected.", param="body")
         try:
             body = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            raise ApiError(400, "invalid_json", f"The request body is not valid JSON: {exc}.", param="body") from None
+            raise MalformedJson(f"The request body is not valid JSON: {exc}.", param="body") from None
         self._check_depth(body)
         return body
 
@@ -153,8 +155,7 @@ class Service:
         while stack:
             value, depth = stack.pop()
             if depth > limit:
-                raise ApiError(400, "invalid_request", f"The JSON body is nested deeper than {limit} levels.",
-                               param="body", schema=True)
+                raise SchemaError(f"The JSON body is nested deeper than {limit} levels.", param="body")
             if isinstance(value, dict):
                 stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
             elif isinstance(value, list):
@@ -179,89 +180,65 @@ class Service:
                                   param="tools")
 
     # ------------------------------------------------------------------ engine
-    def execute(self, job: Job) -> Result:
-        """Run ``job`` on the first of its models that is known and has its files (Bifrost fallbacks)."""
-        catalog = default_catalog()
-        started = time.perf_counter()
-        for i, name in enumerate(job.models):
-            try:
-                spec = catalog.resolve(name)
-                if job.op == "count":
-                    assert job.request is not None
-                    result = Result(model=name, count=count(spec, job.request, breakdown=False,
-                                                            return_tokens=job.return_tokens))
-                elif job.op == "text":
-                    assert job.text is not None
-                    result = Result(model=name, count=count_text(spec, job.text, return_tokens=job.return_tokens))
-                else:
-                    tokenizer = loader.load(spec).tokenizer
-                    try:
-                        result = Result(model=name, text=tokenizer.decode(job.ids or []))
-                    except ValueError as exc:
-                        raise InvalidRequest(f"tokens: {exc}.", param="tokens") from None
-            except (UnknownModel, MissingAssets) as exc:
-                if i + 1 < len(job.models):
-                    log.info("model %r not usable (%s); trying fallback %r", name, exc.kind, job.models[i + 1])
-                    continue
-                if i > 0:
-                    exc.message = f"{exc.message} (after trying {', '.join(map(repr, job.models[:i]))})"
-                raise
-            result.latency_ms = (time.perf_counter() - started) * 1000
-            return result
-        raise InvalidRequest("no model given.", param="model")  # pragma: no cover - parse guarantees one
+    def resolve(self, name: str) -> ModelSpec:
+        """The catalog entry a request's model name means (run by :func:`tokcount.jobs.execute` per model tried)."""
+        return default_catalog().resolve(name)
 
-    def process(self, dialect: ModuleType, parse: Parse, fmt: Format, raw: bytes) -> Response:
+    def process(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
         """Everything after the body is read, run in a worker thread; never raises."""
         try:
-            body = self.parse_json(raw)
-            try:
-                job = parse(body, self.settings)
-            except TokcountError as exc:
-                raise ApiError.of(exc, schema=True) from None
-            if job.request is not None:
-                self.check_limits(job.request)
-            result = self.execute(job)
-            resp = _json(200, fmt(job, result))
-            extra = getattr(dialect, "headers", None)
-            if extra is not None:
-                resp.headers.update(extra(job, result))
-            return resp
-        except ApiError as err:
-            return _error_response(dialect, err)
+            out = jobs.answer(dialect, route, self.parse_json(raw), self.settings, path_params=params,
+                              check=self._check_job, resolve=self.resolve)
+            return _json(out.status, out.body, out.headers)
         except TokcountError as exc:
-            return _error_response(dialect, ApiError.of(exc))
+            return _error_response(dialect, exc)
         except RecursionError:
-            return _error_response(dialect, ApiError(400, "invalid_request", "The request is nested too deeply.",
-                                                     param="body"))
+            return _error_response(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
         except limits.OffLoop:  # the event loop's render budget is spent: run() moves the job to a thread
             raise
         except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
-            log.exception("unexpected error in %s", getattr(dialect, "NAME", dialect.__name__))
-            return _error_response(dialect, ApiError(500, "internal", "Internal error while counting; see the "
-                                                     "server log."))
+            log.exception("unexpected error in %s", dialect.name)
+            return _error_response(dialect, InternalError("Internal error while counting; see the server log."))
+
+    def _check_job(self, job: Job) -> None:
+        if job.request is not None:
+            self.check_limits(job.request)
 
     # ------------------------------------------------------------------ preload
     def preload(self) -> None:
-        for name in self.settings.preload:
-            try:
-                model = loader.load(default_catalog().resolve(name))
-                model.template()
-            except TokcountError as exc:
-                self.preload_errors[name] = exc.message
-                log.error("preload of %r failed: %s", name, exc.message)
-        self.ready.set()
+        """Load the preload models; any failure (a corrupt file is not always a TokcountError) is logged in full
+        and named in ``/readyz``'s ``preload_errors``, and readiness is decided in every case: never "loading"
+        forever."""
+        try:
+            for name in self.settings.preload:
+                try:
+                    model = loader.load(default_catalog().resolve(name))
+                    model.template()
+                except TokcountError as exc:
+                    self.preload_errors[name] = exc.message
+                    log.error("preload of %r failed: %s", name, getattr(exc, "detail", exc.message))
+                except Exception as exc:  # whatever it is, readyz must say so
+                    self.preload_errors[name] = f"{type(exc).__name__}: {public_text(str(exc))}"
+                    log.exception("preload of %r failed", name)
+        finally:
+            self.ready.set()
 
 
-async def _read_body(request: HttpRequest, limit: int) -> bytes:
-    """The body, or a 413 once it passes ``limit`` (declared or actually sent), before any parsing."""
+async def _read_body(request: HttpRequest, limit: int, timeout: float | None = None) -> bytes:
+    """The body, or a 413 once it passes ``limit`` (declared or actually sent), before any parsing; a 408 when the
+    client has not sent all of it within ``timeout`` seconds (a slow client holds a connection, nothing more)."""
+    async with body_deadline(timeout):
+        return await _read_body_now(request, limit)
+
+
+async def _read_body_now(request: HttpRequest, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    too_large = ApiError(413, "request_too_large", f"The request body exceeds the limit of {limit} bytes.",
-                         param="body")
+    too_large = RequestTooLarge(f"The request body exceeds the limit of {limit} bytes.", param="body")
     if declared is not None:
         try:
             n = int(declared)
         except ValueError:
-            raise ApiError(400, "invalid_request", "Content-Length is not a number.", param="body") from None
+            raise InvalidRequest("Content-Length is not a number.", param="body") from None
         if n > limit:
             if n <= limit + DRAIN_BYTES:
                 await _drain(request, limit + DRAIN_BYTES)
@@ -288,19 +265,6 @@ async def _drain(request: HttpRequest, budget: int) -> None:
         return
 
 
-DOC_EXAMPLES: dict[str, dict[str, Any]] = {
-    "/v1/token/count": {"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]},
-    "/v1/tokenizers/estimate-token-count": {"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]},
-    "/v1/messages/count_tokens": {"model": "default", "system": "You are a tokenizer.",
-                                  "messages": [{"role": "user", "content": "Count tokens for this input."}]},
-    "/v1/count_tokens": {"model": "qwen/qwen3.5", "input": [{"role": "user", "content": "Hi"}]},
-    "/v1/responses/input_tokens": {"model": "qwen3.5", "input": "Hi"},
-    "/tokenize": {"model": "qwen3.5", "prompt": "Hello world", "return_token_strs": True},
-    "/detokenize": {"model": "qwen3.5", "tokens": [9419, 1879]},
-    "/v1beta/models/{model}:countTokens": {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]},
-}
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app for ``settings`` (default: read from the environment and ``TOKCOUNT_CONFIG``)."""
     settings = settings or Settings.load()
@@ -308,6 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        install_log_redaction()  # after the ASGI server configured its loggers
         if settings.preload:
             threading.Thread(target=service.preload, name="tokcount-preload", daemon=True).start()
         else:
@@ -317,46 +282,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tokcount", version="0.1.0", lifespan=lifespan,
                   description="Exact input-token counts behind the request shapes of providers' count-tokens APIs.")
     app.state.service = service
+    if settings.auth_enabled and not settings.public_docs:  # the docs list every route: behind the same keys
+        app.add_middleware(DocsAuth, authorized=service.authorized,
+                           denied=lambda err: _error_response(dialects()["openai-responses"], err))
 
-    def route(path: str, dialect: ModuleType, summary: str, parse: Parse | None = None, fmt: Format | None = None,
-              *, key_header: str | None = None) -> None:
-        do_parse = parse or dialect.parse
-        do_format = fmt or dialect.format
+    def mount(dialect: Dialect, route: Route) -> None:
+        path = route.path
+        assert path is not None
 
         async def handler(request: HttpRequest) -> Response:
-            denied = service.authorized(request.headers, key_header=key_header)
+            denied = service.authorized(request.headers, key_header=dialect.key_header)
             if denied is not None:
                 return _error_response(dialect, denied)
             try:
-                raw = await _read_body(request, settings.max_body_bytes)
-            except ApiError as err:
-                return _error_response(dialect, err)
-            parse_now = do_parse
-            if request.path_params:  # e.g. Gemini's model, which is in the URL, not the body
-                params = dict(request.path_params)
-
-                def parse_now(body: Any, s: Settings) -> Job:
-                    return do_parse(body, s, **params)  # type: ignore[call-arg]
-
-            return await service.run(dialect, parse_now, do_format, raw)
+                raw = await _read_body(request, settings.max_body_bytes, settings.body_timeout)
+            except TokcountError as err:
+                resp = _error_response(dialect, err)
+                if err.status == 408:  # the rest of the body may never come: do not wait for it
+                    resp.headers["Connection"] = "close"
+                return resp
+            params = {k: request.path_params[k] for k in route.path_params}  # e.g. Gemini's model, in the URL
+            return await service.run(dialect, route, raw, params)
 
         name = path.strip("/").replace("/", "_").replace("-", "_").replace("{", "").replace("}", "").replace(":", "_")
-        handler.__name__ = f"{dialect.NAME}_{name}"
+        handler.__name__ = f"{dialect.name.replace('-', '_')}_{name}"
         extra = {"requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"type": "object"}, "example": DOC_EXAMPLES[path]}}}}
-        app.add_api_route(path, handler, methods=["POST"], summary=summary, openapi_extra=extra,
-                          description=(dialect.__doc__ or "").strip())
+            "schema": {"type": "object"}, "example": route.example}}}}
+        app.add_api_route(path, handler, methods=["POST"], summary=route.summary, openapi_extra=extra,
+                          description=dialect.doc.strip())
 
-    route("/v1/token/count", stepfun, "StepFun token count")
-    route("/v1/tokenizers/estimate-token-count", moonshot, "Moonshot (Kimi) estimate token count")
-    route("/v1/messages/count_tokens", anthropic, "Anthropic-style count tokens in a Message", key_header="x-api-key")
-    route("/v1/count_tokens", bifrost, "Bifrost count tokens")
-    route("/v1/responses/input_tokens", openai_responses, "OpenAI Responses input token count")
-    route("/tokenize", vllm, "vLLM-style tokenize")
-    max_ids = settings.max_token_ids
-    route("/detokenize", vllm, "vLLM-style detokenize",
-          parse=lambda body, s: vllm.parse_detokenize(body, s, max_ids), fmt=vllm.format_detokenize)
-    route("/v1beta/models/{model}:countTokens", gemini, "Gemini count tokens", key_header="x-goog-api-key")
+    for dialect in dialects().values():
+        for r in dialect.routes:
+            if r.path is not None:  # the library's own shape (openai-chat) has no HTTP route
+                mount(dialect, r)
 
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -364,7 +322,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", summary="Readiness: preloaded models are loaded")
     async def readyz() -> Response:
-        body = {"status": "ready" if service.ready.is_set() else "loading", "default_model": settings.default_model,
+        status = "loading" if not service.ready.is_set() else "failed" if service.preload_errors else "ready"
+        body = {"status": status, "default_model": settings.default_model,
                 "preload": list(settings.preload), "preload_errors": service.preload_errors}
         ok = service.ready.is_set() and not service.preload_errors
         return _json(200 if ok else 503, body)
@@ -373,7 +332,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def models(request: HttpRequest) -> Response:
         denied = service.authorized(request.headers, key_header="x-api-key")
         if denied is not None:
-            return _error_response(openai_responses, denied)
+            return _error_response(dialects()["openai-responses"], denied)
         return await run_in_threadpool(_models_body, settings)
 
     return app
@@ -398,8 +357,13 @@ def _default_id(settings: Settings) -> str | None:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` and multi-worker serving: settings from the environment."""
-    return create_app(Settings.load())
+    """Factory for ``uvicorn --factory`` and multi-worker serving: settings from the environment (the header
+    deadline too: each worker process names the protocol class by import path and gives it the setting here)."""
+    from .protocol import HeaderDeadlineProtocol
+
+    settings = Settings.load()
+    HeaderDeadlineProtocol.timeout = settings.header_timeout
+    return create_app(settings)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: str | None = None,
@@ -417,8 +381,20 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
              "on" if settings.auth_enabled else "off")
     # a line per request costs ~10% of a small count's time; TOKCOUNT_ACCESS_LOG=1 turns it back on
     access_log = os.environ.get("TOKCOUNT_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on")
-    if workers > 1:
+    install_log_redaction()
+    options = uvicorn_options(settings)
+    if workers > 1:  # the config is pickled to the workers: the protocol by import path (app_from_env sets it up)
+        options["http"] = "tokcount.protocol:HeaderDeadlineProtocol"
         uvicorn.run("tokcount.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    access_log=access_log)
+                    access_log=access_log, **options)
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log)
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, **options)
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn settings that bound slow clients: a protocol that answers 408 and closes a connection whose
+    request headers are not complete within ``header_timeout`` (uvicorn has no such limit; its keep-alive timer is
+    reset by every byte), and the keep-alive timeout. The body deadline is enforced by the routes themselves."""
+    from .httpguard import timed_protocol
+
+    return {"http": timed_protocol(settings.header_timeout), "timeout_keep_alive": settings.keep_alive_timeout}

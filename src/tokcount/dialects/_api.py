@@ -1,18 +1,23 @@
-"""What every HTTP dialect shares: the parsed job handed to the engine, and the error every failure becomes.
+"""What every dialect shares: the job handed to the engine, and the declaration that makes a module a dialect.
 
-A dialect module exposes ``parse(body, settings) -> Job``, ``format(job, result) -> dict`` and
-``error(err: ApiError) -> (status, dict)``. The server does the rest (auth, body limits, JSON, running the
-engine), so a dialect never sees HTTP and never counts.
+A dialect module defines ``DIALECT = Dialect(...)``: its CLI name, how it answers errors (``error(exc) ->
+(status, body)`` from any :class:`~tokcount.errors.TokcountError`: the one error tree, mapped to the provider's
+shape here at the boundary), the provider's own API-key header, and its routes. Each :class:`Route` says its
+path, how to parse a body into a :class:`Job` (path parameters such as Gemini's model come as keywords), how to
+format the engine's :class:`Result`, extra response headers and the example body for the docs. The server mounts
+every route of every dialect and the CLI offers every dialect by name, so neither lists them, and a dialect never
+sees HTTP and never counts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ..count import Count
 from ..errors import TokcountError
 from ..request import Request
+from ..result import Count
 
 
 @dataclass
@@ -26,6 +31,8 @@ class Job:
     text: str | None = None
     ids: list[int] | None = None
     return_tokens: bool = False
+    #: attribute the count to system / tools / messages (only the library's own shape shows it)
+    breakdown: bool = False
     #: dialect-specific values the formatter needs (the requested model name, flags, ...)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -40,38 +47,40 @@ class Result:
     latency_ms: float = 0.0
 
 
-#: kinds that are the caller's fault with the request's content, and their default status
-KIND_STATUS = {
-    "invalid_json": 400,
-    "invalid_request": 400,
-    "template_error": 400,
-    "render_limit": 400,
-    "media_error": 400,
-    "unknown_model": 404,
-    "missing_assets": 404,
-    "request_too_large": 413,
-    "authentication": 401,
-    "render_timeout": 503,
-    "internal": 500,
-}
+Parse = Callable[..., Job]  # (body, settings, **path_params) -> Job
+Format = Callable[[Job, Result], dict[str, Any]]
+Headers = Callable[[Job, Result], dict[str, str]]
+ErrorShape = Callable[[TokcountError], tuple[int, dict[str, Any]]]
 
 
-@dataclass
-class ApiError(Exception):
-    """A failure on its way to a dialect's error body. ``schema`` = raised while reading the body's fields."""
+@dataclass(frozen=True)
+class Route:
+    """One POST endpoint of a dialect. ``path`` None: no HTTP route (the library's own shape, CLI only)."""
 
-    status: int
-    kind: str
-    message: str
-    param: str | None = None
-    schema: bool = False
+    path: str | None
+    summary: str
+    parse: Parse
+    format: Format
+    #: a request body for the OpenAPI docs (``/docs``)
+    example: dict[str, Any] = field(default_factory=dict)
+    #: names of the path's ``{parameters}``, passed to ``parse`` as keywords (Gemini's ``model``)
+    path_params: tuple[str, ...] = ()
+    headers: Headers | None = None
 
-    @classmethod
-    def of(cls, exc: TokcountError, *, schema: bool = False) -> ApiError:
-        return cls(status=exc.status, kind=exc.kind, message=exc.message, param=exc.param, schema=schema)
+
+@dataclass(frozen=True)
+class Dialect:
+    """A provider's API shape as one unit; the first route is the one ``tokcount count --dialect NAME`` runs."""
+
+    name: str
+    error: ErrorShape
+    routes: tuple[Route, ...]
+    #: the provider's own API-key header, accepted besides ``Authorization: Bearer`` (``x-api-key``)
+    key_header: str | None = None
+    doc: str = ""
 
 
-def openai_style(err: ApiError, types: dict[str, str], default_type: str = "invalid_request_error",
+def openai_style(err: TokcountError, types: dict[str, str], default_type: str = "invalid_request_error",
                  codes: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     """``{"error": {"message", "type", "param", "code"}}``, the shape OpenAI, Moonshot, StepFun and vLLM share."""
     code = (codes or {}).get(err.kind, err.kind)

@@ -6,19 +6,15 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from ..request import Message, Request
-from ._fields import arr, obj, string
+from ._fields import arr, model_name, obj
 from .openai_chat import parse_message, parse_tools
 
 CHAT_ROLES = ("system", "user", "assistant", "tool")
 
 
 def model_of(body: dict[str, Any], default: str) -> str:
-    """``model`` as sent; ``"default"`` names the server's default model."""
-    name = string(body.get("model"), "model")
-    assert name is not None
-    if not name.strip():
-        raise InvalidRequest("model must not be empty.", param="model")
-    return default if name.strip() == "default" else name
+    """``model`` as sent (required); ``"default"`` names the server's default model."""
+    return model_name(body.get("model"), default, required=True)
 
 
 def chat_messages(body: dict[str, Any], *, roles: tuple[str, ...] = CHAT_ROLES,

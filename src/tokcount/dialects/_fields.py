@@ -31,6 +31,22 @@ def string(value: Any, where: str, *, optional: bool = False) -> str | None:
     return value
 
 
+def default_or(name: str, default: str) -> str:
+    """``"default"`` names the configured default model: the one place every dialect resolves it."""
+    return default if name.strip() == "default" else name
+
+
+def model_name(value: Any, default: str, *, required: bool, where: str = "model") -> str:
+    """The model a body asks for. ``required``: a missing or empty ``model`` is refused (StepFun, Moonshot,
+    Anthropic, Bifrost); otherwise it means the default model (OpenAI Responses, vLLM)."""
+    name = string(value, where, optional=not required)
+    if name is None or not name.strip():
+        if required:
+            raise InvalidRequest(f"{where} must not be empty.", param=where)
+        return default
+    return default_or(name, default)
+
+
 def boolean(value: Any, where: str, *, default: bool | None = None) -> bool | None:
     if value is None:
         return default

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import TokcountError
 from ..settings import Settings
-from ._api import ApiError, Job, Result
-from ._fields import arr, obj, string
+from ._api import Dialect, Job, Result, Route
+from ._fields import arr, default_or, model_name, obj, string
 from .openai_responses import parse_request
 
 NAME = "bifrost"
@@ -28,15 +28,14 @@ TYPES = {
 
 def parse(body: Any, settings: Settings) -> Job:
     body = obj(body, "body")
-    model = string(body.get("model"), "model") or ""
-    if not model.strip():
-        raise InvalidRequest("model must not be empty.", param="model")
+    model_name(body.get("model"), settings.default_model, required=True)
+    model: str = body["model"]
     fallbacks = [string(f, f"fallbacks[{i}]") or "" for i, f in enumerate(arr(body.get("fallbacks") or [],
                                                                               "fallbacks"))]
     if isinstance(body.get("input"), list):
         arr(body["input"], "input", non_empty=True)
     request = parse_request(body, input_required=True)
-    models = [settings.default_model if m.strip() == "default" else m for m in [model, *fallbacks] if m.strip()]
+    models = [default_or(m, settings.default_model) for m in [model, *fallbacks] if m.strip()]
     return Job(models=models, request=request, return_tokens=True, extra={"requested": model, "names": [model,
                                                                                                         *fallbacks]})
 
@@ -73,7 +72,7 @@ def format(job: Job, result: Result) -> dict[str, Any]:
     }
 
 
-def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     body = {
         "is_bifrost_error": True,
         "status_code": err.status,
@@ -82,3 +81,9 @@ def error(err: ApiError) -> tuple[int, dict[str, Any]]:
         "extra_fields": {"request_type": "count_tokens"},
     }
     return err.status, body
+
+
+DIALECT = Dialect(NAME, error, doc=__doc__ or "", routes=(
+    Route("/v1/count_tokens", "Bifrost count tokens", parse, format,
+          example={"model": "qwen/qwen3.5", "input": [{"role": "user", "content": "Hi"}]}),
+))

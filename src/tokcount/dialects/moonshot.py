@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, TokcountError
 from ..settings import Settings
-from ._api import ApiError, Job, Result, openai_style
+from ._api import Dialect, Job, Result, Route, openai_style
 from ._chatlike import chat_messages, chat_request, model_of
 from ._fields import boolean, obj
 
@@ -51,5 +51,11 @@ def format(job: Job, result: Result) -> dict[str, Any]:
     return {"data": {"total_tokens": result.count.input_tokens}}
 
 
-def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     return openai_style(err, TYPES)
+
+
+DIALECT = Dialect(NAME, error, doc=__doc__ or "", routes=(
+    Route("/v1/tokenizers/estimate-token-count", "Moonshot (Kimi) estimate token count", parse, format,
+          example={"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]}),
+))

@@ -1,13 +1,15 @@
 """OpenAI chat-completions shape (``{"messages": [...], "tools": [...]}``) → canonical request.
 
-This is also the shape the library's :func:`tokcount.count` accepts as a plain dict and the CLI reads.
+This is also the shape the library's :func:`tokcount.count` accepts as a plain dict, and the CLI's default
+dialect (``openai-chat``): it has no HTTP route, and its answer is the library's :class:`~tokcount.result.Count`
+as a dict (breakdown included), its errors ``{"error": {"type", "message", "param"}}``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, TokcountError
 from ..request import (
     DocumentPart,
     ImagePart,
@@ -22,7 +24,9 @@ from ..request import (
     ToolResultPart,
     VideoPart,
 )
-from ._fields import arr, boolean, obj, string, tool_arguments, type_name
+from ..settings import Settings
+from ._api import Dialect, Job, Result, Route
+from ._fields import arr, boolean, model_name, obj, string, tool_arguments, type_name
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
@@ -33,6 +37,7 @@ def parse_request(body: Any) -> Request:
     body = obj(body, "body")
     messages = [parse_message(m, f"messages[{i}]") for i, m in enumerate(arr(body.get("messages"), "messages"))]
     tools = parse_tools(body.get("tools"), "tools")
+    tools_given = bool(tools)
     if body.get("functions") is not None:  # the legacy name for tools
         legacy = arr(body["functions"], "functions")
         tools += [parse_tool({"function": f}, f"functions[{i}]") for i, f in enumerate(legacy)]
@@ -46,7 +51,28 @@ def parse_request(body: Any) -> Request:
         thinking=thinking if isinstance(thinking, bool) else None,
         template_kwargs=kwargs,
         add_generation_prompt=boolean(body.get("add_generation_prompt"), "add_generation_prompt"),
+        api="functions" if _legacy_functions(body, tools_given) else None,
+        response_format=structured_format(body.get("response_format")),
     )
+
+
+def structured_format(raw: Any) -> dict[str, Any] | None:
+    """A ``response_format`` / ``text.format`` that asks for JSON (``json_schema``, ``json_object``), else None."""
+    if isinstance(raw, dict) and raw.get("type") not in (None, "text"):
+        return raw
+    return None
+
+
+def _legacy_functions(body: dict[str, Any], tools_given: bool) -> bool:
+    """The 2023 function-calling shape (``functions``, ``function_call`` turns, ``function`` results) and no
+    ``tools``: OpenAI prices its forced calls and calls differently from the tools API (models/openai_framing.toml)."""
+    if tools_given:
+        return False
+    if body.get("functions") is not None:
+        return True
+    messages = body.get("messages") or []
+    return any(isinstance(m, dict) and (m.get("function_call") is not None or m.get("role") == "function")
+               for m in messages)
 
 
 def parse_message(raw: Any, where: str) -> Message:
@@ -174,3 +200,30 @@ def parse_tool_choice(raw: Any, where: str) -> ToolChoice | None:
     if not isinstance(name, str):
         raise InvalidRequest(f"{where}.function.name must be a string.", param=f"{where}.function.name")
     return ToolChoice(mode="tool", name=name)
+
+
+def parse(body: Any, settings: Settings) -> Job:
+    """A chat body, or a bare list of messages; a missing ``model`` means the default model."""
+    if isinstance(body, list):
+        body = {"messages": body}
+    body = obj(body, "body")
+    model = model_name(body.get("model"), settings.default_model, required=False)
+    return Job(models=[model], request=parse_request(body), breakdown=True)
+
+
+def format(job: Job, result: Result) -> dict[str, Any]:
+    assert result.count is not None
+    return result.count.to_dict()
+
+
+def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
+    body: dict[str, Any] = {"type": err.kind, "message": err.message}
+    if err.param:
+        body["param"] = err.param
+    return err.status, {"error": body}
+
+
+DIALECT = Dialect("openai-chat", error, doc=__doc__ or "", routes=(
+    Route(None, "OpenAI chat body, answered as the library's Count", parse, format,
+          example={"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]}),
+))

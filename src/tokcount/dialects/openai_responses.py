@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, TokcountError
 from ..request import Message, Part, Request, TextPart, ThinkingPart, Tool, ToolCallPart, ToolChoice, ToolResultPart
 from ..settings import Settings
-from ._api import ApiError, Job, Result, openai_style
-from ._fields import arr, obj, string, tool_arguments, type_name
-from .openai_chat import parse_part, parse_tool
+from ._api import Dialect, Job, Result, Route, openai_style
+from ._fields import arr, model_name, obj, string, tool_arguments, type_name
+from .openai_chat import parse_part, parse_tool, structured_format
 
 NAME = "openai"
 ROLES = ("system", "developer", "user", "assistant")
@@ -32,9 +32,7 @@ CODES = {"unknown_model": "model_not_found", "missing_assets": "model_not_found"
 
 def parse(body: Any, settings: Settings) -> Job:
     body = obj(body, "body")
-    model = string(body.get("model"), "model", optional=True)
-    if model is None or model.strip() in ("", "default"):
-        model = settings.default_model
+    model = model_name(body.get("model"), settings.default_model, required=False)
     request = parse_request(body, input_required=False)
     return Job(models=[model], request=request)
 
@@ -44,7 +42,7 @@ def format(job: Job, result: Result) -> dict[str, Any]:
     return {"object": "response.input_tokens", "input_tokens": result.count.input_tokens}
 
 
-def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     return openai_style(err, TYPES, codes=CODES)
 
 
@@ -62,8 +60,10 @@ def parse_request(body: dict[str, Any], *, input_required: bool) -> Request:
         messages.extend(parse_items(arr(raw, "input", non_empty=input_required), "input"))
     if not messages:
         raise InvalidRequest("input must not be empty (give input or instructions).", param="input")
+    text = body.get("text") if isinstance(body.get("text"), dict) else {}
     return Request(messages=messages, tools=parse_tools(body.get("tools")),
-                   tool_choice=parse_tool_choice(body.get("tool_choice")), thinking=parse_reasoning(body))
+                   tool_choice=parse_tool_choice(body.get("tool_choice")), thinking=parse_reasoning(body),
+                   api="responses", response_format=structured_format(text.get("format")))
 
 
 def parse_items(items: list[Any], where: str) -> list[Message]:
@@ -202,3 +202,9 @@ def parse_reasoning(body: dict[str, Any]) -> bool | None:
         return None
     effort = string(effort, "reasoning.effort")
     return effort != "none"
+
+
+DIALECT = Dialect("openai-responses", error, doc=__doc__ or "", routes=(
+    Route("/v1/responses/input_tokens", "OpenAI Responses input token count", parse, format,
+          example={"model": "qwen3.5", "input": "Hi"}),
+))

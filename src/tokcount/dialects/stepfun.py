@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import TokcountError
 from ..settings import Settings
-from ._api import ApiError, Job, Result, openai_style
+from ._api import Dialect, Job, Result, Route, openai_style
 from ._chatlike import chat_messages, chat_request, model_of
 from ._fields import obj
 
@@ -36,5 +37,11 @@ def format(job: Job, result: Result) -> dict[str, Any]:
     return {"data": {"total_tokens": result.count.input_tokens}}
 
 
-def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     return openai_style(err, TYPES, codes=CODES)
+
+
+DIALECT = Dialect(NAME, error, doc=__doc__ or "", routes=(
+    Route("/v1/token/count", "StepFun token count", parse, format,
+          example={"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]}),
+))

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, TokcountError
 from ..settings import Settings
-from ._api import ApiError, Job, Result, openai_style
-from ._fields import arr, boolean, obj, string
+from ._api import Dialect, Job, Result, Route, openai_style
+from ._fields import arr, boolean, model_name, obj, string
 from .openai_chat import parse_request
 
 NAME = "vllm"
@@ -28,8 +28,7 @@ TYPES = {
 
 
 def _model(body: dict[str, Any], settings: Settings) -> str:
-    model = string(body.get("model"), "model", optional=True)
-    return settings.default_model if model is None or model.strip() in ("", "default") else model
+    return model_name(body.get("model"), settings.default_model, required=False)
 
 
 def parse(body: Any, settings: Settings) -> Job:
@@ -56,8 +55,9 @@ def parse(body: Any, settings: Settings) -> Job:
     return Job(models=[model], request=request, return_tokens=True, extra={"strs": strs})
 
 
-def parse_detokenize(body: Any, settings: Settings, max_ids: int) -> Job:
+def parse_detokenize(body: Any, settings: Settings) -> Job:
     body = obj(body, "body")
+    max_ids = settings.max_token_ids
     tokens = arr(body.get("tokens"), "tokens")
     if len(tokens) > max_ids:
         raise InvalidRequest(f"tokens has {len(tokens)} ids; at most {max_ids} are accepted.", param="tokens")
@@ -82,5 +82,13 @@ def format_detokenize(job: Job, result: Result) -> dict[str, Any]:
     return {"prompt": result.text}
 
 
-def error(err: ApiError) -> tuple[int, dict[str, Any]]:
+def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     return openai_style(err, TYPES, default_type="BadRequestError")
+
+
+DIALECT = Dialect(NAME, error, doc=__doc__ or "", routes=(
+    Route("/tokenize", "vLLM-style tokenize", parse, format,
+          example={"model": "qwen3.5", "prompt": "Hello world", "return_token_strs": True}),
+    Route("/detokenize", "vLLM-style detokenize", parse_detokenize, format_detokenize,
+          example={"model": "qwen3.5", "tokens": [9419, 1879]}),
+))

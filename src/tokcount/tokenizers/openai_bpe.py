@@ -62,6 +62,14 @@ class OpenAIEncoder:
         except (KeyError, ValueError, IndexError):
             return ""
 
+    def decode(self, ids: list[int]) -> str:
+        """Text of ``ids`` (special tokens as their strings, invalid UTF-8 replaced); an id outside the encoding
+        raises ``ValueError`` naming it."""
+        try:
+            return self._enc.decode(ids)
+        except KeyError as exc:  # quicktok: "token id N is not in the vocabulary"
+            raise ValueError(str(exc.args[0])) from None
+
     def token_bytes(self, token_id: int) -> bytes:
         return bytes(self._enc.decode_single_token_bytes(token_id))
 

@@ -1,0 +1,98 @@
+"""Running a dialect's route without HTTP: body → ``route.parse`` → engine → ``route.format``, every failure in the
+dialect's own error shape. The server (after reading and size-checking the body) and ``tokcount count --dialect``
+both come through here, so a CLI answer is the route's answer by construction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .count import count, count_text, decode
+from .dialects._api import Dialect, Job, Result, Route
+from .errors import InvalidRequest, MissingAssets, SchemaError, TokcountError, UnknownModel
+from .media.sources import FetchPolicy
+from .models.catalog import ModelSpec, default_catalog
+from .settings import Settings
+
+log = logging.getLogger("tokcount.jobs")
+
+
+@dataclass
+class Answer:
+    """A route's reply: status, JSON body and extra headers."""
+
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str, str] | None = None) -> Job:
+    """``route.parse``; what it refuses is a schema error (Anthropic answers those 422)."""
+    try:
+        return route.parse(body, settings, **(path_params or {}))
+    except InvalidRequest as exc:
+        raise SchemaError.of(exc) from None
+
+
+Resolve = Callable[[str], ModelSpec]
+
+
+def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resolve | None = None) -> Result:
+    """Run ``job`` on the first of its models that is known and has its files (Bifrost fallbacks).
+    ``resolve`` turns a requested name into a catalog entry (default: the catalog's own rule); the server passes
+    its own, where a policy for untrusted callers belongs."""
+    resolve = resolve or default_catalog().resolve
+    started = time.perf_counter()
+    for i, name in enumerate(job.models):
+        try:
+            spec = resolve(name)
+            if job.op == "count":
+                assert job.request is not None
+                result = Result(model=name, count=count(spec, job.request, breakdown=job.breakdown,
+                                                        return_tokens=job.return_tokens, media_policy=media_policy))
+            elif job.op == "text":
+                assert job.text is not None
+                result = Result(model=name, count=count_text(spec, job.text, return_tokens=job.return_tokens))
+            else:
+                result = Result(model=name, text=decode(spec, job.ids or []))
+        except (UnknownModel, MissingAssets) as exc:
+            if i + 1 < len(job.models):
+                log.info("model %r not usable (%s); trying fallback %r", name, exc.kind, job.models[i + 1])
+                continue
+            if i > 0:
+                exc.message = f"{exc.message} (after trying {', '.join(map(repr, job.models[:i]))})"
+            raise
+        result.latency_ms = (time.perf_counter() - started) * 1000
+        return result
+    raise InvalidRequest("no model given.", param="model")  # pragma: no cover - parse guarantees one
+
+
+def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
+           path_params: dict[str, str] | None = None, media_policy: FetchPolicy | None = None,
+           check: Callable[[Job], None] | None = None, return_tokens: bool = False,
+           resolve: Resolve | None = None) -> Answer:
+    """The route's answer to an already-decoded JSON ``body``; never raises a :class:`TokcountError`.
+    ``check`` runs on the parsed job before it is counted (the server's message/part/tool limits);
+    ``return_tokens`` asks for token ids where the dialect's answer can show them (the CLI's ``--tokens``)."""
+    try:
+        try:
+            job = parse_job(route, body, settings, path_params)
+            job.return_tokens = job.return_tokens or return_tokens
+            if check is not None:
+                check(job)
+            result = execute(job, media_policy=media_policy, resolve=resolve)
+        except RecursionError:
+            raise InvalidRequest("The request is nested too deeply.", param="body") from None
+        headers = route.headers(job, result) if route.headers is not None else {}
+        return Answer(200, route.format(job, result), headers)
+    except TokcountError as exc:
+        return error_answer(dialect, exc)
+
+
+def error_answer(dialect: Dialect, exc: TokcountError) -> Answer:
+    status, body = dialect.error(exc)
+    return Answer(status, body, {"WWW-Authenticate": "Bearer"} if status == 401 else {})

@@ -1,0 +1,96 @@
+"""The Jinja renderer: the model's own chat template, rendered as ``transformers`` renders it, then the model's
+tokenizer on the rendered text (the vLLM-exact path for open-weight models).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import loader
+from ..errors import InvalidRequest
+from ..media.expand import count_media, has_media, placeholder_for
+from ..media.sources import FetchPolicy
+from ..models.catalog import ModelSpec
+from ..request import Message, Request, TextPart
+from ..result import Count
+from ..templates.jinja_env import compile_template
+from ..templates.prepare import template_messages, template_tools
+from ..templates.render import render
+from ._attribute import attribute
+from .base import Capabilities
+
+
+def render_prompt(model: loader.LoadedModel, req: Request, *, with_tools: bool = True) -> str:
+    """The exact prompt text the model receives for ``req``."""
+    if not req.messages:
+        raise InvalidRequest("messages must not be empty.", param="messages")
+    source = model.template()
+    name = f"{model.spec.id}'s chat template ({model.template_source})"
+    compile_template(source, name)  # one that does not compile is a TemplateError naming it and the line
+    iterates = model.iterates_content()
+    messages = template_messages(req, iterates=iterates, args_as_string=model.spec.tool_arguments == "string",
+                                 media_placeholder=placeholder_for(model.spec.vision))
+    last_is_assistant = req.messages[-1].role == "assistant"
+    add_gen = req.add_generation_prompt if req.add_generation_prompt is not None else not last_is_assistant
+    continue_final = last_is_assistant and not add_gen and _has_text(req.messages[-1])
+    variables: dict[str, Any] = dict(model.variables)
+    if req.thinking is not None:
+        variables.setdefault("enable_thinking", req.thinking)
+        variables.setdefault("thinking", req.thinking)
+    variables.update(req.template_kwargs)
+    return render(source, messages, template_tools(req) if with_tools else None,
+                  add_generation_prompt=add_gen, continue_final=continue_final, variables=variables, name=name)
+
+
+def _has_text(msg: Message) -> bool:
+    return any(isinstance(p, TextPart) and p.text for p in msg.parts)
+
+
+class JinjaRenderer:
+    name = "jinja"
+    capabilities = Capabilities(needs_template=True)
+
+    def count(self, spec: ModelSpec, req: Request, *, breakdown: bool, return_tokens: bool,
+              media_policy: FetchPolicy | None) -> Count:
+        loaded = loader.load(spec)
+        prompt = render_prompt(loaded, req)
+        tok = loaded.tokenizer
+        base = total = tok.count(prompt)
+        notes: list[str] = []
+        exact = True
+        media = count_media(tok, spec.vision, req, prompt, policy=media_policy) if has_media(req) else None
+        if media is not None:
+            total, exact = media.total, media.exact
+            notes.extend(media.notes)
+        result = Count(model=spec.id, input_tokens=total, exact=exact, method=f"chat_template+{tok.engine}",
+                       context_window=spec.context_window, notes=notes,
+                       image_tokens=media.tokens if media is not None else 0)
+        if breakdown:
+            tools = base - tok.count(render_prompt(loaded, req, with_tools=False)) if req.tools else 0
+            result.breakdown = attribute(req, base, tools, tok.count, prompt)
+            if media is not None:  # media tokens move out of the template's share; the parts still sum to the total
+                result.breakdown["media"] = media.parts
+                result.breakdown["media_tokens"] = media.tokens
+                result.breakdown["template"] += total - base - media.tokens
+        if return_tokens:
+            if media is not None:
+                notes.append("tokens/token_strings list the prompt before image expansion")
+            ids = tok.encode(prompt)
+            result.tokens = ids
+            result.token_strings = [tok.id_to_string(i) for i in ids]
+        return result
+
+    def count_text(self, spec: ModelSpec, text: str, *, return_tokens: bool) -> Count:
+        tok = loader.load(spec).tokenizer
+        result = Count(model=spec.id, input_tokens=tok.count(text), exact=True, method=f"text+{tok.engine}",
+                       context_window=spec.context_window)
+        if return_tokens:
+            result.tokens = tok.encode(text)
+            result.token_strings = [tok.id_to_string(i) for i in result.tokens]
+        return result
+
+    def decode(self, spec: ModelSpec, ids: list[int]) -> str:
+        return loader.load(spec).tokenizer.decode(ids)
+
+
+RENDERER = JinjaRenderer()
