@@ -8,16 +8,18 @@ fallback and says so in a note), where an open model's count is refused, because
 from __future__ import annotations
 
 from ...errors import MediaError
+from ...media.sources import FetchPolicy
 from ...media.sources import image_size as read_size
 from ...request import ImagePart
 
 
-def image_size(part: ImagePart) -> tuple[int, int] | None:
-    """(width, height) of ``part`` or ``None`` when it cannot be read."""
+def image_size(part: ImagePart, policy: FetchPolicy | None = None) -> tuple[int, int] | None:
+    """(width, height) of ``part`` or ``None`` when it cannot be read. ``policy`` is the caller's (the CLI allows
+    local files; ``None`` is the server's default), passed on so closed models read what open models read."""
     if part.width and part.height:
         return part.width, part.height
     try:
-        info = read_size(part.url or "", where="image")
+        info = read_size(part.url or "", policy=policy, where="image")
     except MediaError:
         return None
     return info.width, info.height
