@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_pull_and_models(capsys: pytest.CaptureFixture[str]) -> None:
     assert rows["gpt-4o"]["available"] and rows["claude-sonnet-4-5"]["available"]
 
 
-def _png(path, width: int, height: int) -> None:  # noqa: ANN001 - a pytest tmp_path
+def _png(path: Path, width: int, height: int) -> None:
     from PIL import Image
 
     Image.new("RGB", (width, height), (200, 30, 30)).save(path, format="PNG")
@@ -41,7 +42,7 @@ def _png(path, width: int, height: int) -> None:  # noqa: ANN001 - a pytest tmp_
     ("gemini-2.5-flash", 258),   # both sides <= 384 px
     ("pixtral-12b", None),       # mistral-common's encoder: checked against the same image as a data URL
 ])
-def test_count_reads_a_local_image_for_every_renderer(model: str, image_tokens: int | None, tmp_path,  # noqa: ANN001
+def test_count_reads_a_local_image_for_every_renderer(model: str, image_tokens: int | None, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 11: the CLI's media policy (local files allowed) reaches the closed framings and Mistral too."""
