@@ -117,6 +117,14 @@ def test_closed_rules_have_no_prompt_text() -> None:
     assert qwen is not None and not qwen.counts_only
 
 
+def test_a_chat_template_model_naming_a_closed_rule_is_a_clear_error() -> None:
+    import dataclasses
+
+    spec = dataclasses.replace(default_catalog().resolve("qwen3.5"), vision="claude")
+    with pytest.raises(MediaError, match="closed provider's token count"):
+        tokcount.count(spec, [{"role": "user", "content": "hi"}])
+
+
 CLOSED = {"openai-chat", "anthropic", "gemini"}
 TEXT_ONLY = {"gpt-4", "gpt-3.5-turbo"}  # the API refuses images for these
 

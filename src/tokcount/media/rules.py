@@ -58,6 +58,11 @@ class Rule:
 
     @property
     def target(self) -> str:
+        """The token a chat template writes per image; a closed provider's rule has none (a clear 400 when a
+        chat-template model's catalog entry names one)."""
+        if self.counts_only:
+            raise MediaError(f"media rule {self.key!r} is a closed provider's token count, not an expansion: a "
+                             "chat-template model's vision must name an open model's rule", param="model")
         return self.params["target"]
 
     @property
