@@ -12,7 +12,7 @@ from ..media.expand import count_media, has_media, placeholder_for
 from ..media.sources import FetchPolicy
 from ..models.catalog import ModelSpec
 from ..request import Message, Request, TextPart
-from ..result import Count
+from ..result import Count, split
 from ..templates.jinja_env import compile_template
 from ..templates.prepare import template_messages, template_tools
 from ..templates.render import render
@@ -64,7 +64,7 @@ class JinjaRenderer:
             notes.extend(media.notes)
         result = Count(model=spec.id, input_tokens=total, exact=exact, method=f"chat_template+{tok.engine}",
                        context_window=spec.context_window, notes=notes,
-                       image_tokens=media.tokens if media is not None else 0)
+                       modalities=split(total, image=media.tokens if media is not None else 0))
         if breakdown:
             tools = base - tok.count(render_prompt(loaded, req, with_tools=False)) if req.tools else 0
             result.breakdown = attribute(req, base, tools, tok.count, prompt)
