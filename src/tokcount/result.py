@@ -29,6 +29,9 @@ class Count:
     notes: list[str] = field(default_factory=list)
     #: the part of ``input_tokens`` that images take (image placeholders expanded, or a provider's image rule)
     image_tokens: int = 0
+    #: why a configured upstream passthrough was not used ("openai: timeout after 5s"); None when it was, or
+    #: when none is configured for the model's provider
+    upstream_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -41,6 +41,7 @@ from .errors import (
     TokcountError,
 )
 from .models.catalog import ModelSpec, default_catalog
+from .passthrough import Passthrough
 from .request import Request, ToolResultPart
 from .settings import Settings
 
@@ -81,12 +82,16 @@ class Service:
         self._keys = tuple(k.encode("utf-8") for k in settings.api_keys)
         self.ready = threading.Event()
         self.preload_errors: dict[str, str] = {}
-        self._small = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count")
-        self._large = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count-large")
+        #: the upstream passthrough (None: off). A forwarded count waits on the network, so with one configured
+        #: nothing runs on the event loop and each pool gets a thread per call that may be in flight
+        self.upstream = Passthrough(settings.upstreams) if settings.upstreams else None
+        threads = COUNT_THREADS + (self.upstream.max_in_flight if self.upstream else 0)
+        self._small = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count")
+        self._large = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-large")
 
     async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
         """:meth:`process` inline for a small body, else on the counting pool that fits the body's size."""
-        if len(raw) < INLINE_BODY and b"://" not in raw:  # small and no URL to fetch: done faster than a hand-off
+        if len(raw) < INLINE_BODY and b"://" not in raw and self.upstream is None:  # faster than a hand-off
             return self.process(dialect, route, raw, params)
         pool = self._large if len(raw) >= LARGE_BODY else self._small
         return await asyncio.get_running_loop().run_in_executor(pool, self.process, dialect, route, raw, params)
@@ -165,7 +170,7 @@ class Service:
         """Everything after the body is read, run in a worker thread; never raises."""
         try:
             out = jobs.answer(dialect, route, self.parse_json(raw), self.settings, path_params=params,
-                              check=self._check_job, resolve=self.resolve)
+                              check=self._check_job, resolve=self.resolve, upstream=self.upstream)
             return _json(out.status, out.body, out.headers)
         except TokcountError as exc:
             return _error_response(dialect, exc)
@@ -238,6 +243,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             service.ready.set()
         yield
+        if service.upstream is not None:
+            service.upstream.close()
 
     app = FastAPI(title="tokcount", version="0.1.0", lifespan=lifespan,
                   description="Exact input-token counts behind the request shapes of providers' count-tokens APIs.")

@@ -16,8 +16,16 @@ TOML file (every key optional; a ``[server]`` table or top-level keys)::
     max_token_ids = 1000000            # ids accepted by /detokenize
     preload = ["qwen3.5"]              # models loaded at start-up (readyz waits for them)
 
+    [upstream.openai]                  # upstream passthrough, per provider (off unless a table is given):
+    base_url = "https://api.openai.com"  # openai, anthropic, gemini, moonshot, stepfun
+    api_key_env = "OPENAI_API_KEY"     # or api_key = "..."
+    timeout = 5.0                      # seconds, then the local count answers
+    max_concurrency = 8                # calls in flight per worker; beyond it, count locally
+
 Environment: ``TOKCOUNT_DEFAULT_MODEL``, ``TOKCOUNT_API_KEYS`` (comma-separated), ``TOKCOUNT_API_KEYS_FILE``,
-``TOKCOUNT_MAX_BODY_BYTES``, ``TOKCOUNT_PRELOAD`` (comma-separated), ``TOKCOUNT_CONFIG`` (the TOML file).
+``TOKCOUNT_MAX_BODY_BYTES``, ``TOKCOUNT_PRELOAD`` (comma-separated), ``TOKCOUNT_CONFIG`` (the TOML file),
+``TOKCOUNT_UPSTREAM_<PROVIDER>_URL`` / ``_KEY``, ``TOKCOUNT_UPSTREAM_TIMEOUT``, ``TOKCOUNT_UPSTREAM_MAX_CONCURRENCY``
+(:mod:`tokcount.passthrough.config`).
 """
 
 from __future__ import annotations
@@ -27,6 +35,9 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from .passthrough import config as upstream_config
+from .passthrough.config import Upstream
 
 #: a model whose files ship with the ``offline`` extra (see models/packaged.py), so it works with no download
 DEFAULT_MODEL = "qwen3.5"
@@ -43,6 +54,8 @@ class Settings:
     max_json_depth: int = 64
     max_token_ids: int = 1_000_000
     preload: tuple[str, ...] = ()
+    #: providers whose own count endpoint is asked first (empty: never); keys kept out of repr
+    upstreams: tuple[Upstream, ...] = field(default=(), repr=False)
     #: where settings came from, for /readyz (never the keys themselves)
     sources: tuple[str, ...] = field(default=(), compare=False)
 
@@ -57,10 +70,10 @@ class Settings:
         settings = cls()
         path = config or env.get("TOKCOUNT_CONFIG")
         if path:
-            settings = settings._with_toml(Path(path).expanduser())
+            settings = settings._with_toml(Path(path).expanduser(), env)
         return settings._with_env(env)
 
-    def _with_toml(self, path: Path) -> Settings:
+    def _with_toml(self, path: Path, env: dict[str, str] | None = None) -> Settings:
         with open(path, "rb") as f:
             data: dict[str, Any] = tomllib.load(f)
         data = {**data, **data.get("server", {})}
@@ -79,6 +92,9 @@ class Settings:
         changes["api_keys"] = tuple(k for k in keys if k)
         if "preload" in data:
             changes["preload"] = tuple(_str(m, "preload", path) for m in data["preload"])
+        if "upstream" in data:
+            ups = upstream_config.from_toml(data["upstream"], str(path), os.environ if env is None else env)
+            changes["upstreams"] = tuple({**{u.provider: u for u in self.upstreams}, **ups}.values())
         return replace(self, **changes, sources=(*self.sources, str(path)))
 
     def _with_env(self, env: dict[str, str]) -> Settings:
@@ -95,6 +111,7 @@ class Settings:
                                                   "environment")
         if env.get("TOKCOUNT_PRELOAD", "").strip():
             changes["preload"] = tuple(m.strip() for m in env["TOKCOUNT_PRELOAD"].split(",") if m.strip())
+        changes["upstreams"] = tuple(upstream_config.with_env({u.provider: u for u in self.upstreams}, env).values())
         return replace(self, **changes)
 
 
