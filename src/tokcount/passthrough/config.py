@@ -73,6 +73,8 @@ def from_toml(table: Any, where: str, env: Mapping[str, str]) -> dict[str, Upstr
             if not isinstance(var, str) or not env.get(var, "").strip():
                 raise ValueError(f"{name}: api_key_env names {var!r}, which is not set")
             key = env[var].strip()
+        if key is None:
+            raise ValueError(f"{name}: an API key is needed (api_key, or api_key_env naming a variable)")
         if not isinstance(key, str) or not isinstance(conf.get("base_url"), str):
             raise ValueError(f"{name}: base_url and api_key (or api_key_env) must be strings")
         try:
