@@ -17,6 +17,7 @@ import pytest
 import tokcount.count  # noqa: F401
 from tokcount.errors import MissingAssets
 from tokcount.passthrough import Upstream, count, upstreams_from_env
+from tokcount.passthrough.translate import upstream_model
 
 count_mod = sys.modules["tokcount.count"]
 
@@ -193,3 +194,14 @@ def test_env_configuration() -> None:
     ups = upstreams_from_env(env)
     assert list(ups) == ["anthropic"]  # OpenAI lacks a key
     assert ups["anthropic"] == Upstream("anthropic", "http://127.0.0.1:9", "k", 2.5)
+
+
+@pytest.mark.parametrize(("requested", "sent"), [
+    ("openai/gpt-4o-2024-08-06", "gpt-4o-2024-08-06"),  # a snapshot keeps its name: it may count differently
+    ("GPT-4o", "GPT-4o"),
+    ("azure/openai/gpt-4o", "gpt-4o"),
+    ("gpt-4o-2024-08-06/../../admin", "gpt-4o"),  # only a plain name reaches Gemini's URL path
+    ("chatgpt-4o", "gpt-4o"),  # not this model's name: the catalog id
+])
+def test_upstream_model_name(requested: str, sent: str) -> None:
+    assert upstream_model(count_mod.resolve("gpt-4o"), requested) == sent
