@@ -5,6 +5,8 @@ labelled; nothing forwarded unless configured; the caller's key never forwarded,
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +18,7 @@ import anthropic
 import httpx
 import openai
 import pytest
+from PIL import Image
 
 from serverkit import running_server
 from standins import ANSWER, StandIn, stand_ins
@@ -187,6 +190,51 @@ CASES = [
 ]
 
 
+def _png() -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), "red").save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+PNG = _png()
+
+
+def _check_media_to_anthropic(b: dict[str, Any]) -> None:
+    (msg,) = b["messages"]
+    assert [c["type"] for c in msg["content"]] == ["text", "image"]
+    assert msg["content"][1]["source"] == {"type": "base64", "media_type": "image/png", "data": PNG.split(",")[1]}
+
+
+def _check_media_to_gemini(b: dict[str, Any]) -> None:
+    (content,) = b["generateContentRequest"]["contents"]
+    assert content["parts"][1] == {"inlineData": {"mimeType": "image/png", "data": PNG.split(",")[1]}}
+
+
+def _check_document_to_openai(b: dict[str, Any]) -> None:
+    (item,) = b["input"]
+    assert item["content"] == [{"type": "input_text", "text": "Notes: the sky is blue."},
+                               {"type": "input_text", "text": "Summarise."}]
+
+
+CASES += [
+    Case("responses image->anthropic", "openai-responses",
+         {"model": "claude-haiku-4-5", "input": [{"role": "user", "content": [
+             {"type": "input_text", "text": "What is this?"}, {"type": "input_image", "image_url": PNG}]}]},
+         "anthropic", _check_media_to_anthropic, lambda a: a["input_tokens"]),
+    Case("anthropic image->gemini", "anthropic",
+         {"model": "gemini-2.5-flash", "messages": [{"role": "user", "content": [
+             {"type": "text", "text": "What is this?"},
+             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG.split(",")[1]}}]}]},
+         "gemini", _check_media_to_gemini, lambda a: a["input_tokens"]),
+    Case("anthropic text document->openai", "anthropic",
+         {"model": "gpt-4o", "messages": [{"role": "user", "content": [
+             {"type": "document", "source": {"type": "text", "media_type": "text/plain",
+                                             "data": "Notes: the sky is blue."}},
+             {"type": "text", "text": "Summarise."}]}]},
+         "openai", _check_document_to_openai, lambda a: a["input_tokens"]),
+]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_forwarded_in_the_providers_shape_and_labelled(server: str, providers: dict[str, StandIn],
                                                        case: Case) -> None:
@@ -201,6 +249,26 @@ def test_forwarded_in_the_providers_shape_and_labelled(server: str, providers: d
     assert "x-tokcount-upstream-error" not in r.headers
     assert [len(s.requests) for s in providers.values()] == [int(p == case.provider) for p in providers]
     case.check(target.requests[0].body)
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/v1/messages/count_tokens", {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "file", "file_id": "file_011CNha8iCJcU1wXNR6q4V8w"}},
+        {"type": "text", "text": "Summarise."}]}]}),
+    ("/v1/messages/count_tokens", {"model": "gpt-4o", "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "file", "file_id": "file_011"}}, {"type": "text", "text": "Hi"}]}]}),
+    ("/v1/responses/input_tokens", {"model": "claude-sonnet-4-5", "input": [{"role": "user", "content": [
+        {"type": "input_file", "file_id": "file-abc123"}, {"type": "input_text", "text": "Summarise."}]}]}),
+    ("/v1/responses/input_tokens", {"model": "gpt-4o", "input": [{"role": "user", "content": [
+        {"type": "input_file", "file_id": "file-abc123"}, {"type": "input_text", "text": "Summarise."}]}]}),
+])
+def test_file_ids_are_never_forwarded(server: str, providers: dict[str, StandIn], path: str,
+                                      body: dict[str, Any]) -> None:
+    """A file id sent with the operator's key would name a file of the operator's account: counted locally."""
+    r = post(server, path, body)
+    assert r.status_code == 200, r.text
+    assert "not forwarded: the request names a file id" in r.headers["x-tokcount-upstream-error"]
+    assert all(s.requests == [] for s in providers.values())
 
 
 def test_bifrost_answer_without_token_ids_when_forwarded(server: str) -> None:

@@ -26,7 +26,7 @@ from ..models.catalog import ModelSpec
 from ..request import Request
 from ..result import Count
 from .config import PROVIDERS, Upstream, with_env
-from .translate import Origin, build_call, upstream_model
+from .translate import NotForwardable, Origin, build_call, upstream_model
 
 if TYPE_CHECKING:  # httpx is imported on the first forwarded call: `import tokcount` stays quick
     import httpx
@@ -97,6 +97,8 @@ class Passthrough:
             n, modalities = read_count(up.provider, data)
         except UpstreamFailed as exc:
             reason = str(exc)
+        except NotForwardable as exc:
+            reason = f"not forwarded: the request names {exc}"
         except ValueError as exc:
             reason = f"unreadable answer: {exc}"
         else:

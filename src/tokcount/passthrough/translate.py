@@ -33,6 +33,11 @@ NATIVE: dict[str, tuple[str, tuple[str, ...]]] = {
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+class NotForwardable(ValueError):
+    """The request cannot be sent as it is: it names something only the caller's account has (a file id, which
+    at the provider would name a file of the *operator's* account), so it is counted locally."""
+
+
 @dataclass(frozen=True)
 class Origin:
     """The request as it arrived: the dialect's name and its decoded JSON body (and URL parameters)."""
@@ -56,8 +61,46 @@ def upstream_model(spec: ModelSpec, requested: str) -> str:
 def build_call(up: Upstream, model: str, req: Request,
                origin: Origin | None = None) -> tuple[str, dict[str, str], dict[str, Any]]:
     """(url, headers, JSON body) of the provider's count request. The headers carry the operator's key only;
-    nothing of the caller's headers is ever passed on."""
+    nothing of the caller's headers is ever passed on. :class:`NotForwardable` when the body names files."""
+    url, headers, body = _build_call(up, model, req, origin)
+    _refuse_account_refs(body)
+    return url, headers, body
+
+
+def _refuse_account_refs(value: Any) -> None:
+    """Refuse a body that names stored files (``file_id``, Anthropic ``{"type": "file"}`` sources, Gemini Files
+    API URIs): sent with the operator's key they would name the operator's files."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if "file_id" in v or "fileId" in v:
+                raise NotForwardable("a file id")
+            uri = v.get("fileUri", v.get("file_uri"))
+            if isinstance(uri, str) and ("generativelanguage.googleapis.com" in uri or uri.startswith("files/")):
+                raise NotForwardable("a Gemini Files API URI")
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+
+
+def _refuse_unreachable_media(req: Request) -> None:
+    """Images and documents go to the provider as data or a public URL; a file id (``file_id:...``, OpenAI
+    ``file-...``) or a local path (the CLI reads those) cannot be sent, so such a request is counted locally."""
+    for m in req.messages:
+        parts = [q for p in m.parts for q in ([p, *p.content] if isinstance(p, ToolResultPart)
+                                              and not isinstance(p.content, str) else [p])]
+        for p in parts:
+            ref = p.url if isinstance(p, ImagePart) else p.source if isinstance(p, DocumentPart) else None
+            if ref and not ref.startswith(("data:", "http://", "https://")):
+                raise NotForwardable("a file id or a local file")
+
+
+def _build_call(up: Upstream, model: str, req: Request,
+                origin: Origin | None) -> tuple[str, dict[str, str], dict[str, Any]]:
     native = _native_body(up.provider, model, origin)
+    if native is None:
+        _refuse_unreachable_media(req)
     if up.provider == "openai":
         return (f"{up.base_url}/v1/responses/input_tokens", {"Authorization": f"Bearer {up.api_key}"},
                 native or to_openai_responses(model, req))
@@ -151,6 +194,8 @@ def to_openai_responses(model: str, req: Request) -> dict[str, Any]:
                 parts.append({"type": text_type, "text": p.text})
             elif isinstance(p, ImagePart):
                 parts.append({"type": "input_image", "image_url": p.url, "detail": p.detail or "auto"})
+            elif isinstance(p, DocumentPart):
+                parts.append(_responses_file(p))
             elif isinstance(p, ToolCallPart):
                 items.append({"type": "function_call", "call_id": p.id or "", "name": p.name,
                               "arguments": _args_json(p)})
@@ -171,6 +216,17 @@ def to_openai_responses(model: str, req: Request) -> dict[str, Any]:
     return body
 
 
+def _responses_file(p: DocumentPart) -> dict[str, Any]:
+    """An ``input_file`` part (or the document's text)."""
+    if p.text is not None:
+        return {"type": "input_text", "text": p.text}
+    if p.source and p.source.startswith(("http://", "https://")):
+        return {"type": "input_file", "file_url": p.source}
+    if p.source and p.source.startswith("data:"):
+        return {"type": "input_file", "file_data": p.source, "filename": p.title or "document.pdf"}
+    raise NotForwardable("a file id" if p.source else "a document without content")
+
+
 def to_anthropic(model: str, req: Request) -> dict[str, Any]:
     system = "\n\n".join(m.text() for m in req.messages if m.role in ("system", "developer"))
     messages: list[dict[str, Any]] = []
@@ -181,20 +237,22 @@ def to_anthropic(model: str, req: Request) -> dict[str, Any]:
         blocks: list[dict[str, Any]] = []
         for p in m.parts:
             if isinstance(p, TextPart):
-                blocks.append({"type": "text", "text": p.text})
+                if p.text:  # the API refuses empty text blocks
+                    blocks.append({"type": "text", "text": p.text})
             elif isinstance(p, ThinkingPart) and not p.redacted:
                 blocks.append({"type": "thinking", "thinking": p.text, "signature": ""})
             elif isinstance(p, ImagePart):
                 blocks.append(_anthropic_image(p))
-            elif isinstance(p, DocumentPart) and p.source:
-                blocks.append({"type": "document", "source": {"type": "base64", "media_type": p.media_type
-                                                              or "application/pdf", "data": p.source}})
+            elif isinstance(p, DocumentPart) and (p.source or p.text):
+                blocks.append(_anthropic_document(p))
             elif isinstance(p, ToolCallPart):
                 args = p.arguments if isinstance(p.arguments, dict) else {"value": p.arguments}
                 blocks.append({"type": "tool_use", "id": p.id or "", "name": p.name, "input": args})
             elif isinstance(p, ToolResultPart):
                 blocks.append({"type": "tool_result", "tool_use_id": p.tool_call_id or "",
                                "content": _result_text(p), "is_error": p.is_error})
+        if not blocks:  # nothing to count, and the API refuses an empty content list
+            continue
         if messages and messages[-1]["role"] == role:  # Anthropic merges consecutive turns of one role
             messages[-1]["content"].extend(blocks)
         else:
@@ -209,8 +267,27 @@ def to_anthropic(model: str, req: Request) -> dict[str, Any]:
         mode = {"required": "any"}.get(req.tool_choice.mode, req.tool_choice.mode)
         body["tool_choice"] = {"type": mode, **({"name": req.tool_choice.name} if mode == "tool" else {})}
     if req.thinking:
-        body["thinking"] = {"type": "enabled", "budget_tokens": 1024}
+        body["thinking"] = ({"type": "adaptive"} if req.thinking_kind == "adaptive"
+                            else {"type": "enabled", "budget_tokens": 1024})  # the smallest budget allowed
     return body
+
+
+def _anthropic_document(p: DocumentPart) -> dict[str, Any]:
+    """A document block: its text when known, else its URL or base64 data."""
+    if p.text is not None:
+        source: dict[str, Any] = {"type": "text", "media_type": "text/plain", "data": p.text}
+    elif p.source and p.source.startswith(("http://", "https://")):
+        source = {"type": "url", "url": p.source}
+    elif p.source and p.source.startswith("file"):
+        raise NotForwardable("a file id")
+    else:
+        data = p.source or ""
+        media = p.media_type or "application/pdf"
+        if data.startswith("data:"):
+            head, _, data = data.partition(",")
+            media = head[5:].split(";")[0] or media
+        source = {"type": "base64", "media_type": media, "data": data}
+    return {"type": "document", "source": source, **({"title": p.title} if p.title else {})}
 
 
 def _anthropic_image(p: ImagePart) -> dict[str, Any]:
