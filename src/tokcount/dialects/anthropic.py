@@ -48,6 +48,7 @@ TYPES = {
     "authentication": "authentication_error",
     "unknown_model": "not_found_error",
     "missing_assets": "not_found_error",
+    "model_not_allowed": "permission_error",
     "request_too_large": "request_too_large",
     "internal": "api_error",
 }

@@ -24,6 +24,7 @@ NAME = "openai"
 ROLES = ("system", "developer", "user", "assistant")
 TYPES = {
     "authentication": "invalid_request_error",
+    "model_not_allowed": "permission_error",
     "internal": "server_error",
 }
 CODES = {"unknown_model": "model_not_found", "missing_assets": "model_not_found",

@@ -17,10 +17,16 @@ from .base import Capabilities
 
 
 def tokenizer(spec: ModelSpec) -> Any:
-    """The model's ``MistralTokenizer`` (loaded once per file)."""
-    found = loader.locate(spec, spec.tokenizer, required=True, what="no Mistral tokenizer file")
-    assert found is not None
-    return mistral.load_tokenizer(found[0], spec.id)
+    """The model's ``MistralTokenizer`` (loaded once per file); a corrupt file is a :class:`CorruptAssets` naming
+    it, remembered for the miss TTL like the loader's own misses."""
+
+    def load() -> Any:
+        found = loader.locate(spec, spec.tokenizer, required=True, what="no Mistral tokenizer file")
+        assert found is not None
+        path, ref = found
+        return loader.parse_asset(spec, ref, path, lambda: mistral.load_tokenizer(path, spec.id))
+
+    return loader.remembered(spec, "mistral", load)
 
 
 class MistralRenderer:
