@@ -467,3 +467,25 @@ def test_keys_never_forwarded_logged_or_echoed(providers: dict[str, StandIn], ca
     logged = "\n".join(rec.getMessage() for rec in caplog.records)
     assert "upstream openai answered HTTP 401" in logged and "***" in logged
     assert op_key not in logged and caller not in logged
+
+
+def test_a_forwarded_count_never_blocks_the_event_loop(providers: dict[str, StandIn]) -> None:
+    """A small body for an already-loaded model is normally counted on the event loop; when it is forwarded it
+    must not be, or every other request (health checks included) would wait for the provider."""
+    settings = Settings(upstreams=(Upstream("openai", providers["openai"].url, providers["openai"].key, 20.0),))
+    with running_server(settings) as url, ThreadPoolExecutor(1) as pool:
+        assert post(url, ROUTES["vllm"], {"model": "gpt-4o", **SIMPLE_CHAT}).status_code == 200  # loaded, local
+        providers["openai"].reset("hold")
+        try:
+            held = pool.submit(post, url, ROUTES["openai-responses"], {"model": "gpt-4o", "input": "Hi"})
+            deadline = time.monotonic() + 20
+            while providers["openai"].in_flight < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert providers["openai"].in_flight == 1
+            health = httpx.get(url + "/healthz", timeout=3)
+            assert health.status_code == 200 and not held.done()
+            local = post(url, ROUTES["vllm"], {"model": "gpt-4o", **SIMPLE_CHAT})
+            assert local.status_code == 200 and not held.done()
+        finally:
+            providers["openai"].release()
+        assert held.result(timeout=30).headers["x-tokcount-method"] == "upstream:openai"
