@@ -18,6 +18,8 @@ import anthropic
 import httpx
 import openai
 import pytest
+from google import genai
+from google.genai import types
 from PIL import Image
 
 from serverkit import running_server
@@ -297,15 +299,21 @@ def test_models_no_provider_serves_stay_local(server: str, providers: dict[str, 
 def test_official_sdks_get_the_providers_count_for_other_providers_models(server: str,
                                                                           providers: dict[str, StandIn]) -> None:
     """The Anthropic SDK asking about gpt-4o gets OpenAI's count; the OpenAI SDK asking about Claude gets
-    Anthropic's; the caller's own key goes nowhere."""
+    Anthropic's; google-genai gets Gemini's (its own body, forwarded as sent); the caller's own key goes nowhere."""
     ac = anthropic.Anthropic(base_url=server, api_key="caller-anthropic-key", max_retries=0)
     raw = ac.messages.with_raw_response.count_tokens(model="gpt-4o", messages=[{"role": "user", "content": "Hi"}])
     assert raw.parse().input_tokens == ANSWER and raw.headers["x-tokcount-method"] == "upstream:openai"
     oc = openai.OpenAI(base_url=server + "/v1", api_key="caller-openai-key", max_retries=0)
     got = oc.responses.input_tokens.with_raw_response.count(model="claude-opus-4-5", input="Hi")
     assert got.parse().input_tokens == ANSWER and got.headers["x-tokcount-method"] == "upstream:anthropic"
-    seen = [s for p in ("openai", "anthropic") for s in providers[p].requests]
-    assert len(seen) == 2
+    gc = genai.Client(api_key="caller-gemini-key", http_options=types.HttpOptions(base_url=server,
+                                                                                 api_version="v1beta"))
+    assert gc.models.count_tokens(model="gemini-2.5-flash", contents="Hi").total_tokens == ANSWER
+    (sent,) = providers["gemini"].requests
+    assert sent.path == "/v1beta/models/gemini-2.5-flash:countTokens" and sent.body["contents"][0]["parts"] == [
+        {"text": "Hi"}]
+    seen = [s for p in ("openai", "anthropic", "gemini") for s in providers[p].requests]
+    assert len(seen) == 3
     for s in seen:
         assert b"caller-" not in s.raw and not any("caller-" in v for v in s.headers.values())
 
