@@ -203,3 +203,25 @@ class InternalError(TokcountError):
 
     kind = "internal"
     status = 500
+
+
+class RenderLimit(TokcountError):
+    """The chat template passed a render limit (output size, loop iterations, a repetition's result).
+
+    A 4xx: the same request on the same model hits the same limit every time, so retrying cannot help; the
+    message names the setting that would have to be raised.
+    """
+
+    kind = "render_limit"
+    status = 400
+
+
+class RenderTimeout(TokcountError):
+    """The chat template did not finish within the render's wall-clock budget.
+
+    A 503, not a 4xx: how far a render gets in its budget depends on the server's load, so the condition is the
+    server's, and a client may retry (a runaway template will time out again, but so may a legit one under load).
+    """
+
+    kind = "render_timeout"
+    status = 503

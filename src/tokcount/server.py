@@ -47,6 +47,7 @@ from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Passthrough
 from .request import Request, ToolResultPart
 from .settings import Settings
+from .templates import limits
 
 log = logging.getLogger("tokcount.server")
 
@@ -63,6 +64,11 @@ COUNT_THREADS = 2
 #: take seconds) are counted on the event loop itself: the thread hand-off and GIL ping-pong cost more than the
 #: count (same wrk setup at 16 connections: p99 32 -> 13 ms, 5,413 -> 6,437 req/s)
 INLINE_BODY = 16 * 1024
+#: the event loop's render budget: a render still running after this long (or a prompt growing past
+#: INLINE_PROMPT_CHARS) is abandoned and the job re-run on a counting thread under the full budget, so a hostile
+#: template in a small body never holds the loop (a normal small render takes ~0.03-0.3 ms)
+INLINE_RENDER_S = 0.02
+INLINE_PROMPT_CHARS = 256 * 1024
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -97,14 +103,28 @@ class Service:
         loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
                          miss_ttl=settings.miss_ttl_s)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
+        self._limits = settings.render_limits
+        self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
 
     async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
-        """:meth:`process` inline for a small body, else on the counting pool that fits the body's size."""
-        # small, no URL to fetch, its models loaded and none forwarded upstream: done faster than a hand-off
+        """:meth:`process` inline for a small body, else on the counting pool that fits the body's size.
+
+        Inline (small, no URL to fetch, its models already loaded, none forwarded upstream), renders get the event
+        loop's tiny budget; one that spends it (a slow or huge template) is re-run on the small pool with the full
+        budget (the few ms already spent are lost; normal bodies never hit it)."""
         if len(raw) < INLINE_BODY and b"://" not in raw and self.models_loaded(route, raw, params):
-            return self.process(dialect, route, raw, params)
+            try:
+                with limits.active(self._inline_limits):
+                    return self.process(dialect, route, raw, params)
+            except limits.OffLoop:
+                pass
         pool = self._large if len(raw) >= LARGE_BODY else self._small
-        return await asyncio.get_running_loop().run_in_executor(pool, self.process, dialect, route, raw, params)
+        return await asyncio.get_running_loop().run_in_executor(pool, self._process_bounded, dialect, route, raw,
+                                                                params)
+
+    def _process_bounded(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
+        with limits.active(self._limits):
+            return self.process(dialect, route, raw, params)
 
     # ------------------------------------------------------------------ auth
     def authorized(self, headers: Any, *, key_header: str | None = None) -> TokcountError | None:
@@ -219,6 +239,8 @@ class Service:
             return _error_response(dialect, exc)
         except RecursionError:
             return _error_response(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
+        except limits.OffLoop:  # the event loop's render budget is spent: run() moves the job to a thread
+            raise
         except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
             log.exception("unexpected error in %s", dialect.name)
             return _error_response(dialect, InternalError("Internal error while counting; see the server log."))

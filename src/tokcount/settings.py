@@ -15,6 +15,9 @@ TOML file (every key optional; a ``[server]`` table or top-level keys)::
     max_json_depth = 64
     max_token_ids = 1000000            # ids accepted by /detokenize
     preload = ["qwen3.5"]              # models loaded at start-up (readyz waits for them)
+    render_timeout_s = 5.0             # wall-clock budget of one chat-template render (503 when spent)
+    max_render_chars = 83886080        # characters a rendered prompt may have (8x the largest context window)
+    max_loop_iterations = 20000000     # {% for %} iterations in one render
     header_timeout = 10.0              # seconds a client may take to send a request's headers (then 408, closed)
     body_timeout = 60.0                # seconds to send one request body (32 MiB at ~4.5 Mbit/s; then 408, closed)
     keep_alive_timeout = 5             # seconds an idle keep-alive connection stays open
@@ -34,7 +37,8 @@ TOML file (every key optional; a ``[server]`` table or top-level keys)::
 
 Environment: ``TOKCOUNT_DEFAULT_MODEL``, ``TOKCOUNT_API_KEYS`` (comma-separated), ``TOKCOUNT_API_KEYS_FILE``,
 ``TOKCOUNT_MAX_BODY_BYTES``, ``TOKCOUNT_PRELOAD`` (comma-separated), ``TOKCOUNT_HEADER_TIMEOUT``,
-``TOKCOUNT_BODY_TIMEOUT``, ``TOKCOUNT_PUBLIC_DOCS``, ``TOKCOUNT_CONFIG`` (the TOML file),
+``TOKCOUNT_BODY_TIMEOUT``, ``TOKCOUNT_PUBLIC_DOCS``, ``TOKCOUNT_RENDER_TIMEOUT`` (seconds),
+``TOKCOUNT_MAX_RENDER_CHARS``, ``TOKCOUNT_MAX_LOOP_ITERATIONS``, ``TOKCOUNT_CONFIG`` (the TOML file),
 ``TOKCOUNT_ALLOW_HUB_REPOS`` (comma-separated), ``TOKCOUNT_MISS_TTL_S``, ``TOKCOUNT_HUB_TIMEOUT_S``,
 ``TOKCOUNT_MAX_LOADED_MODELS``, ``TOKCOUNT_MODEL_MEMORY_MB``,
 ``TOKCOUNT_UPSTREAM_<PROVIDER>_URL`` / ``_KEY``, ``TOKCOUNT_UPSTREAM_TIMEOUT``, ``TOKCOUNT_UPSTREAM_MAX_CONCURRENCY``
@@ -52,6 +56,7 @@ from typing import Any
 
 from .passthrough import config as upstream_config
 from .passthrough.config import Upstream
+from .templates import limits
 
 #: a model whose files ship with the ``offline`` extra (see models/packaged.py), so it works with no download
 DEFAULT_MODEL = "qwen3.5"
@@ -68,6 +73,10 @@ class Settings:
     max_json_depth: int = 64
     max_token_ids: int = 1_000_000
     preload: tuple[str, ...] = ()
+    #: bounds of one chat-template render (see templates/limits.py; the library uses the same defaults)
+    render_timeout_s: float = limits.RENDER_TIMEOUT_S
+    max_render_chars: int = limits.MAX_RENDER_CHARS
+    max_loop_iterations: int = limits.MAX_LOOP_ITERATIONS
     header_timeout: float = 10.0
     body_timeout: float = 60.0
     keep_alive_timeout: int = 5
@@ -90,6 +99,11 @@ class Settings:
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
 
+    @property
+    def render_limits(self) -> limits.Limits:
+        return limits.Limits(timeout_s=self.render_timeout_s, max_chars=self.max_render_chars,
+                             max_iterations=self.max_loop_iterations)
+
     @classmethod
     def load(cls, config: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Settings:
         """Defaults, overridden by the TOML file, overridden by the environment."""
@@ -108,9 +122,12 @@ class Settings:
         for key in ("default_model",):
             if key in data:
                 changes[key] = _str(data[key], key, path)
-        for key in ("max_body_bytes", "max_messages", "max_parts", "max_tools", "max_json_depth", "max_token_ids"):
+        for key in ("max_body_bytes", "max_messages", "max_parts", "max_tools", "max_json_depth", "max_token_ids",
+                    "max_render_chars", "max_loop_iterations"):
             if key in data:
                 changes[key] = _positive(data[key], key, path)
+        if "render_timeout_s" in data:
+            changes["render_timeout_s"] = limits.positive_float(data["render_timeout_s"], f"{path}: render_timeout_s")
         for key in ("header_timeout", "body_timeout"):
             if key in data:
                 changes[key] = _seconds(data[key], key, path)
@@ -154,6 +171,9 @@ class Settings:
         if env.get("TOKCOUNT_PRELOAD", "").strip():
             changes["preload"] = tuple(m.strip() for m in env["TOKCOUNT_PRELOAD"].split(",") if m.strip())
         changes.update(_access_env(env))
+        bounded = limits.from_env(env, self.render_limits)
+        changes.update(render_timeout_s=bounded.timeout_s, max_render_chars=bounded.max_chars,
+                       max_loop_iterations=bounded.max_iterations)
         changes["upstreams"] = tuple(upstream_config.with_env({u.provider: u for u in self.upstreams}, env).values())
         return replace(self, **changes)
 

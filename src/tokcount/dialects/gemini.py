@@ -176,7 +176,7 @@ def _media(mime: str, url: str, data: str | None, where: str) -> Part:
 
 def format_count(count: Any) -> dict[str, Any]:
     """Google's CountTokensResponse from a :class:`~tokcount.count.Count`."""
-    modalities = (count.breakdown or {}).get("modalities") or {"TEXT": count.input_tokens}
+    modalities = {k.upper(): v for k, v in count.modality_split().items()}  # Count.modalities, Google's names
     details = [{"modality": m, "tokenCount": modalities[m]} for m in MODALITIES if m in modalities]
     return {"totalTokens": count.input_tokens, "promptTokensDetails": details}
 

@@ -129,10 +129,11 @@ def _forwarded(up: Upstream, spec: ModelSpec, n: int, modalities: dict[str, int]
     exact = up.provider not in ESTIMATING
     if not exact:
         notes.append(f"{up.provider} documents its count endpoint's answer as an estimate")
+    # Gemini's promptTokensDetails, kept when they add up (Count.modalities: lower-case names summing to the total)
+    split = {k.lower(): v for k, v in (modalities or {}).items()}
     return Count(model=spec.id, input_tokens=n, exact=exact, method=f"upstream:{up.provider}",
                  context_window=spec.context_window, notes=notes,
-                 breakdown={"modalities": modalities} if modalities else None,
-                 image_tokens=(modalities or {}).get("IMAGE", 0))
+                 modalities=split if sum(split.values()) == n else {})
 
 
 def _fallback(up: Upstream, spec: ModelSpec, local: Callable[[], Count], reason: str) -> Count:

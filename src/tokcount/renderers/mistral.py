@@ -10,7 +10,7 @@ from .. import loader
 from ..media.sources import FetchPolicy
 from ..models.catalog import ModelSpec
 from ..request import Request, VideoPart
-from ..result import Count
+from ..result import Count, split
 from ..templates import mistral
 from ._attribute import attribute
 from .base import Capabilities
@@ -36,9 +36,11 @@ class MistralRenderer:
     def count(self, spec: ModelSpec, req: Request, *, breakdown: bool, return_tokens: bool,
               media_policy: FetchPolicy | None) -> Count:
         tok = tokenizer(spec)
-        ids, notes = mistral.encode(tok, req)
+        ids, notes = mistral.encode(tok, req, policy=media_policy)
+        image_ids = mistral.image_token_ids(tok)
         result = Count(model=spec.id, input_tokens=len(ids), exact=not notes, method="mistral-common",
-                       context_window=spec.context_window, notes=notes)
+                       context_window=spec.context_window, notes=notes,
+                       modalities=split(len(ids), image=sum(i in image_ids for i in ids)))
         if any(isinstance(p, VideoPart) for m in req.messages for p in m.parts):
             result.exact = False
             result.notes.append("video parts are not counted for Mistral models")

@@ -18,8 +18,9 @@ count_tokens answers (``bench/calibrate.py``; docs/closed-models-accuracy.md giv
   ``<function_results>`` blocks, each with a fitted constant for the parts not rendered here.
 * **Thinking**: thinking blocks of *previous* assistant turns are stripped (documented); the current turn's
   count. Thinking enabled / adaptive adds a fitted constant (its hidden instructions).
-* **Images**: documented rule ``ceil(w*h/750)`` after resizing to fit 1568 px on the long edge and ~1.15 MP
-  (2**20 px), plus ``per_image``. **PDFs**: every page is an image plus its text; a page is counted as an image
+* **Images**: the model's ``vision`` rule of media/rules.toml (``claude``: Anthropic's documented
+  ``ceil(w*h/750)`` after resizing to fit 1568 px on the long edge and ~1.15 MP), plus ``per_image``.
+  **PDFs**: every page is an image plus its text; a page is counted as an image
   at the 1.15 MP cap plus the text the caller supplied (the PDF's own text is not extracted here).
 
 Every count says ``exact: false``.
@@ -30,7 +31,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -38,21 +38,22 @@ from functools import cache
 from importlib.resources import files as package_files
 from typing import Any
 
+from ...errors import MediaError
+from ...media.rules import Rule, rule_for
+from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from ...result import Count
+from ...result import Count, split
 from ...tokenizers.openai_bpe import encoder
 from ._image_size import image_size
 
 PROXY = "o200k_base"
 METHOD = f"anthropic-estimate+{PROXY}-proxy"
-MAX_EDGE = 1568
-#: "about 1.15 megapixels": 1.15 x 2**20, which keeps the documented 1092x1092 (1590 tokens) unresized
-MAX_PIXELS = 1_205_862
 #: a US-letter page rendered at the pixel cap
 PAGE_SIZE = (965, 1249)
-PIXELS_PER_TOKEN = 750
 DEFAULT_RULES = "claude-4"
+#: the media rule (media/rules.toml) of Anthropic's documented image cost
+IMAGE_RULE = "claude"
 
 _NEWLINES = re.compile(r"\n+")
 _DIGITS = re.compile(r"\d+")
@@ -80,6 +81,8 @@ class ClaudeModel:
     per_image: int
     #: Anthropic: Claude 4.7 and later use a newer tokenizer giving "about 30 % more tokens" for the same text
     text_scale: float = 1.0
+    #: the image rule the catalog's ``vision`` names (media/rules.toml); None: the model takes no images
+    image: Rule | None = None
 
 
 @cache
@@ -123,7 +126,7 @@ def model_of(spec: ModelSpec) -> ClaudeModel:
         per_tool=int(r.get("per_tool", 0)), per_call=int(r["per_call"]),
         per_result=int(r["per_result"]), thinking=int(r["thinking"]),
         thinking_adaptive=int(r["thinking_adaptive"]), per_image=int(r["per_image"]),
-        text_scale=float(spec.extra.get("text_scale", r.get("text_scale", 1.0))))
+        text_scale=float(spec.extra.get("text_scale", r.get("text_scale", 1.0))), image=rule_for(spec.vision))
 
 
 def proxy_tokens(text: str, digits_per_token: int = 3) -> int:
@@ -166,11 +169,12 @@ def model_text(model: ClaudeModel, text: str) -> float:
     return text_estimate(text, model.text_scale, model.text_ratio, model.digits_per_token)
 
 
-def image_tokens(width: int, height: int) -> int:
-    """Anthropic's documented image cost, after its documented downscale."""
-    w, h = float(width), float(height)
-    s = min(1.0, MAX_EDGE / max(w, h), math.sqrt(MAX_PIXELS / (w * h)))
-    return math.ceil((w * s) * (h * s) / PIXELS_PER_TOKEN)
+def image_tokens(width: int, height: int, rule: Rule | None = None) -> int:
+    """An image's cost under ``rule`` (default: Anthropic's documented rule, ``claude`` in media/rules.toml)."""
+    found = rule or rule_for(IMAGE_RULE)
+    if found is None:  # pragma: no cover - the packaged rules.toml defines it
+        raise MediaError(f"no media rule {IMAGE_RULE!r}")
+    return found.tokens(width, height)
 
 
 def pdf_pages(source: str | None) -> int | None:
@@ -225,6 +229,8 @@ class _Tally:
     system: float = 0.0
     images: list[int] = field(default_factory=list)
     stripped: int = 0
+    #: how image sizes may be read (the CLI's local files)
+    policy: FetchPolicy | None = None
 
 
 def _turns(messages: list[Message]) -> list[tuple[str, list[Message]]]:
@@ -239,10 +245,12 @@ def _turns(messages: list[Message]) -> list[tuple[str, list[Message]]]:
     return turns
 
 
-def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False) -> Count:
+def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False,
+          media_policy: FetchPolicy | None = None) -> Count:
+    """The estimate of ``req``; ``media_policy`` is how image sizes may be read (the CLI's local files)."""
     model = model_of(spec)
     notes: list[str] = []
-    tally = _Tally()
+    tally = _Tally(policy=media_policy)
     turns = _turns(req.messages)
     leading = 0
     while leading < len(turns) and turns[leading][0] in ("system", "developer"):
@@ -286,7 +294,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
                     f"newlines x {model.text_ratio * model.text_scale:g}, fitted turn, tool-prompt and tool-call "
                     "constants; see docs/closed-models-accuracy.md")
     result = Count(model=spec.id, input_tokens=total, exact=False, method=METHOD,
-                   context_window=spec.context_window, notes=notes, image_tokens=sum(tally.images))
+                   context_window=spec.context_window, notes=notes,
+                   modalities=split(total, image=sum(tally.images)))
     if breakdown:
         result.breakdown = {"system": system_n, "tools": tools, "messages": per_message, "template": framing}
     if return_tokens:
@@ -311,24 +320,26 @@ def _message_estimate(msg: Message, model: ClaudeModel, *, keep_thinking: bool, 
             if not isinstance(p.content, str):
                 for q in p.content:
                     if isinstance(q, ImagePart):
-                        value += _image(q, model, notes, tally.images)
+                        value += _image(q, model, notes, tally)
                     elif isinstance(q, DocumentPart):
                         value += _document(q, model, notes)
         elif isinstance(p, ImagePart):
-            value += _image(p, model, notes, tally.images)
+            value += _image(p, model, notes, tally)
         elif isinstance(p, DocumentPart):
             value += _document(p, model, notes)
     return value
 
 
-def _image(part: ImagePart, model: ClaudeModel, notes: list[str], images: list[int]) -> int:
-    size = image_size(part)
+def _image(part: ImagePart, model: ClaudeModel, notes: list[str], tally: _Tally) -> int:
+    if model.image is None:
+        raise MediaError("this model takes no images (its catalog entry names no vision rule).", param="messages")
+    size = image_size(part, tally.policy)
     if size is None:
-        n = image_tokens(1092, 1092)
+        n = image_tokens(1092, 1092, model.image)
         notes.append(f"image of unknown size counted at the 1.15 MP cap ({n} tokens)")
     else:
-        n = image_tokens(*size)
-    images.append(n)
+        n = image_tokens(*size, model.image)
+    tally.images.append(n)
     return n + model.per_image
 
 
@@ -341,7 +352,7 @@ def _document(part: DocumentPart, model: ClaudeModel, notes: list[str]) -> float
         notes.append("PDF page count unknown: counted as one page")
         pages = 1
     notes.append("PDF: each page counted as a page image at the 1.15 MP cap plus the supplied text only")
-    return text + pages * image_tokens(*PAGE_SIZE)
+    return text + pages * image_tokens(*PAGE_SIZE, model.image)
 
 
 def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Count:

@@ -11,10 +11,11 @@ gemini-2.0-flash. Around the texts the API adds what ``../shared/calibration`` s
   (:mod:`.gemini_tools`); ``schema_titles = false`` leaves schema titles out (gemini-2.5-flash);
 - a ``thoughtSignature`` costs its bytes (less a leading field-1 chunk) / ``signature_bytes_per_token``.
 
-Media (documented): an image whose sides are both ≤ 384 px costs 258; a larger one is cut into square tiles of
-side ``floor(min(w, h) / 1.5)``, each 258 (960x540 → 6 tiles → 1548). Gemini 3 prices images by
-``media_resolution`` instead (default 1120 per image). PDF pages cost 258 each; video 263 and audio 32 per
-second (their length cannot be read here, so they are reported but not counted).
+Media (documented): images cost what the model's ``vision`` rule of media/rules.toml says (``gemini-2``: 258 for
+an image whose sides are both ≤ 384 px, else square tiles of side ``floor(min(w, h) / 1.5)``, each 258, so
+960x540 → 6 tiles → 1548; ``gemini-3``: ``media_resolution``, default 1120 per image). PDF pages cost 258
+each; video 263 and audio 32 per second (their length cannot be read here, so they are reported but not
+counted).
 
 Exactness: text and system instructions are labelled exact on the families whose every recorded count was
 reproduced (``exact_text`` in the catalog); tools, function calls, signatures and media are labelled estimates.
@@ -24,10 +25,12 @@ from __future__ import annotations
 
 import base64
 import json
-import math
 from typing import Any
 
 from ... import loader
+from ...errors import MediaError
+from ...media.rules import rule_for
+from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
 from ...request import (
     DocumentPart,
@@ -39,58 +42,62 @@ from ...request import (
     ToolResultPart,
     VideoPart,
 )
-from ...result import Count
+from ...result import Count, split
 from . import gemini_tools
 from ._image_size import image_size
 
-IMAGE_TOKENS = 258
-SMALL_IMAGE = 384
+#: a PDF page (documented; a document rule, not an image one)
 PAGE_TOKENS = 258
-GEMINI3_IMAGE = 1120
+#: an image whose size cannot be read is counted as one this size (one 258-token tile on Gemini 2.x)
+UNKNOWN_SIZE = (384, 384)
+#: the media rule (media/rules.toml) of Gemini 1.5 / 2.x
+IMAGE_RULE = "gemini-2"
 
 
-def image_tokens(width: int, height: int, rule: str = "tiles") -> int:
-    if rule == "media_resolution":
-        return GEMINI3_IMAGE
-    if width <= SMALL_IMAGE and height <= SMALL_IMAGE:
-        return IMAGE_TOKENS
-    unit = max(1, math.floor(min(width, height) / 1.5))
-    return math.ceil(width / unit) * math.ceil(height / unit) * IMAGE_TOKENS
+def image_tokens(width: int, height: int, rule: str = IMAGE_RULE) -> int:
+    """An image's cost under the media rule named ``rule`` (a catalog entry's ``vision``)."""
+    found = rule_for(rule)
+    if found is None:
+        raise MediaError("this model takes no images (its catalog entry names no vision rule).", param="contents")
+    return found.tokens(width, height)
 
 
-def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False) -> Count:
+def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False,
+          media_policy: FetchPolicy | None = None) -> Count:
+    """The count of ``req``; ``media_policy`` is how image sizes may be read (the CLI's local files)."""
     tok = loader.load(spec).tokenizer
-    rule = spec.extra.get("image_rule", "tiles")
+    rule = spec.vision
     per_content = int(spec.extra.get("content_tokens", 0))
     titles = bool(spec.extra.get("schema_titles", True))
     sig_rate = float(spec.extra.get("signature_bytes_per_token", 0) or 0)
     notes: list[str] = []
     estimated: list[str] = []
-    modalities: dict[str, int] = {}
+    media: dict[str, int] = {}  # tokens of image / document parts (the rest is text)
 
     def add(modality: str, n: int) -> int:
-        modalities[modality] = modalities.get(modality, 0) + n
+        if modality != "text":
+            media[modality] = media.get(modality, 0) + n
         return n
 
     def seg_tokens(segments: gemini_tools.Segments) -> int:
-        return add("TEXT", gemini_tools.count_segments(segments, tok.count))
+        return add("text", gemini_tools.count_segments(segments, tok.count))
 
     # a functionResponse names its function; a chat-shaped tool result only has the call's id
     call_names = {p.id: p.name for m in req.messages for p in m.parts if isinstance(p, ToolCallPart) and p.id}
     system = 0
     per_message: list[int] = []
     for msg in req.messages:
-        n = add("TEXT", per_content)
+        n = add("text", per_content)
         for p in msg.parts:
             if isinstance(p, TextPart):
-                n += add("TEXT", tok.count(p.text)) if p.text else 0
+                n += add("text", tok.count(p.text)) if p.text else 0
             elif isinstance(p, ThinkingPart):
                 if p.redacted:
-                    n += add("TEXT", _signature_tokens(p.text, sig_rate))
+                    n += add("text", _signature_tokens(p.text, sig_rate))
                     if sig_rate:
                         estimated.append("thought signatures (hidden thoughts: signature size / rate)")
                 elif p.text:
-                    n += add("TEXT", tok.count(p.text))  # past-turn thought summaries are prompt text
+                    n += add("text", tok.count(p.text))  # past-turn thought summaries are prompt text
             elif isinstance(p, ToolCallPart):
                 args = p.arguments if isinstance(p.arguments, dict) else _json_or_text(p.arguments)
                 n += seg_tokens(gemini_tools.call(p.name, args))
@@ -104,16 +111,16 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
                 n += seg_tokens(gemini_tools.response(name, payload))
                 estimated.append("function responses (FunctionGemma rendering)")
             elif isinstance(p, ImagePart):
-                size = image_size(p)
+                size = image_size(p, media_policy)
                 if size is None:
                     notes.append("image of unknown size counted as one 258-token tile")
-                    size = (SMALL_IMAGE, SMALL_IMAGE)
-                n += add("IMAGE", image_tokens(size[0], size[1], rule))
+                    size = UNKNOWN_SIZE
+                n += add("image", image_tokens(size[0], size[1], rule))
                 estimated.append("image tokens (documented rule)")
             elif isinstance(p, DocumentPart):
-                n += add("DOCUMENT", _pdf_pages(p) * PAGE_TOKENS)
+                n += add("document", _pdf_pages(p) * PAGE_TOKENS)
                 if p.text:
-                    n += add("TEXT", tok.count(p.text))
+                    n += add("text", tok.count(p.text))
                 estimated.append("documents (258 per page)")
             elif isinstance(p, VideoPart):
                 notes.append("video/audio: 263 (video) / 32 (audio) tokens per second; length unknown, not counted")
@@ -137,10 +144,9 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     notes.extend(f"estimated: {e}" for e in dict.fromkeys(estimated))
     result = Count(model=spec.id, input_tokens=total, exact=not estimated,
                    method=_method(per_content, bool(req.tools), tok.engine), context_window=spec.context_window,
-                   notes=notes, image_tokens=modalities.get("IMAGE", 0))
+                   notes=notes, modalities=split(total, **media))
     if breakdown:
-        result.breakdown = {"system": system, "tools": tools, "messages": per_message, "template": 0,
-                            "modalities": modalities or {"TEXT": 0}}
+        result.breakdown = {"system": system, "tools": tools, "messages": per_message, "template": 0}
     if return_tokens:
         texts_all = [p.text for m in req.messages for p in m.parts if isinstance(p, TextPart)]
         result.tokens = [i for t in texts_all for i in tok.encode(t)]

@@ -22,11 +22,13 @@ from functools import lru_cache
 from importlib.resources import files as package_files
 from typing import Any
 
-from ...media.closed import openai_patches, openai_tiles
+from ...errors import MediaError
+from ...media.rules import Rule, rule_for
+from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ...request import Tool as ToolDef
-from ...result import Count
+from ...result import Count, split
 from ...tokenizers.openai_bpe import OpenAIEncoder, encoder
 from ..prepare import split_tool_results
 from ._image_size import image_size
@@ -83,8 +85,8 @@ def rules_for(kind: str, api: str | None) -> Rules:
 @dataclass(frozen=True)
 class OpenAIModel:
     encoding: str
-    #: image rule: ("tile", base, per_tile) or ("patch", multiplier, 0)
-    image: tuple[str, float, float]
+    #: the image rule the catalog's ``vision`` names (media/rules.toml); None for a model that takes no images
+    image: Rule | None
     #: framing verified against published API counts for this model family
     verified: bool
     #: section of models/openai_framing.toml: "chat" (gpt-3.5/4/4o/4.1) or "reasoning" (o-series, gpt-5)
@@ -95,12 +97,7 @@ class OpenAIModel:
 
 def model_of(spec: ModelSpec) -> OpenAIModel:
     extra = spec.extra
-    rule = extra.get("image", {"rule": "tile", "base": 85, "tile": 170})
-    if rule.get("rule") == "patch":
-        image = ("patch", float(rule["multiplier"]), 0.0)
-    else:
-        image = ("tile", float(rule.get("base", 85)), float(rule.get("tile", 170)))
-    return OpenAIModel(encoding=extra.get("encoding", "o200k_base"), image=image,
+    return OpenAIModel(encoding=extra.get("encoding", "o200k_base"), image=rule_for(spec.vision),
                        verified=bool(extra.get("framing_verified", False)), kind=str(extra.get("framing", "chat")),
                        image_verified=bool(extra.get("image_verified", False)))
 
@@ -258,21 +255,18 @@ def _default(prop: dict[str, Any]) -> str:
 
 
 def image_tokens(model: OpenAIModel, width: int, height: int, detail: str | None) -> int:
-    """OpenAI's documented image cost: 512-px tiles after fitting 2048² and a 768-px short side, or 32-px
-    patches capped at 1536 for the patch-priced models (geometry in :mod:`tokcount.media.closed`; the per-model
-    figures come from the catalog)."""
-    kind, a, b = model.image
-    if kind == "patch":
-        return round(openai_patches(width, height) * a)  # OpenAI does not say how the product is rounded
-    if detail == "low":
-        return int(a)
-    return int(a + b * openai_tiles(width, height))
+    """OpenAI's documented image cost: the model's rule in media/rules.toml (512 px tiles or 32 px patches)."""
+    if model.image is None:
+        raise MediaError("this model takes no images (its catalog entry names no vision rule).", param="messages")
+    return model.image.tokens(width, height, {"detail": detail})
 
 
 # ------------------------------------------------------------------ the count
 
 
-def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False) -> Count:
+def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False,
+          media_policy: FetchPolicy | None = None) -> Count:
+    """OpenAI's count of ``req``; ``media_policy`` is how image sizes may be read (the CLI's local files)."""
     req = replace(req, messages=split_tool_results(req.messages))  # OpenAI bills each tool result as a tool message
     model = model_of(spec)
     rules = rules_for(model.kind, req.api)
@@ -289,8 +283,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     for msg in req.messages:
         pad = rules.pad_system and bool(req.tools) and msg.role in ("system", "developer") and not padded
         padded = padded or pad
-        content, frame = _message_tokens(enc, model, rules, msg, call_names, pad=pad, approximate=approximate,
-                                         images=images)
+        content, frame = _message_tokens(enc, spec.id, model, rules, msg, call_names, pad=pad,
+                                         approximate=approximate, images=images, policy=media_policy)
         framing += frame
         if msg.role in ("system", "developer"):
             system += content
@@ -325,7 +319,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     notes.extend(f"estimated: {a}" for a in dict.fromkeys(approximate))
     result = Count(model=spec.id, input_tokens=total, exact=exact,
                    method=f"openai-chat-framing+{model.encoding}+{enc.engine}",
-                   context_window=spec.context_window, notes=notes, image_tokens=sum(images))
+                   context_window=spec.context_window, notes=notes, modalities=split(total, image=sum(images)))
     if breakdown:
         result.breakdown = {"system": system, "tools": tools, "messages": per_message,
                             "template": framing}
@@ -379,8 +373,9 @@ def _arguments(p: ToolCallPart, *, compact: bool = False) -> str:
     return p.arguments if isinstance(p.arguments, str) else json.dumps(p.arguments, ensure_ascii=False)
 
 
-def _message_tokens(enc: OpenAIEncoder, model: OpenAIModel, rules: Rules, msg: Message, call_names: dict[str, str], *,
-                    pad: bool, approximate: list[str], images: list[int]) -> tuple[int, int]:
+def _message_tokens(enc: OpenAIEncoder, spec_id: str, model: OpenAIModel, rules: Rules, msg: Message,
+                    call_names: dict[str, str], *, pad: bool, approximate: list[str], images: list[int],
+                    policy: FetchPolicy | None) -> tuple[int, int]:
     """(content tokens, framing tokens) of one message; each image's tokens are also appended to ``images``."""
     frame = rules.tokens_per_message + enc.count(msg.role)
     content = 0
@@ -396,10 +391,13 @@ def _message_tokens(enc: OpenAIEncoder, model: OpenAIModel, rules: Rules, msg: M
     name = msg.name
     for p in msg.parts:
         if isinstance(p, ImagePart):
-            size = image_size(p)
+            size = image_size(p, policy)
             if size is None:
                 approximate.append("image of unknown size counted as 1024x1024 (give width/height or a data URL)")
                 size = (1024, 1024)
+            if model.image is None:
+                raise MediaError(f"{spec_id} takes no images (its catalog entry names no vision rule).",
+                                 param="messages")
             n = image_tokens(model, size[0], size[1], p.detail)
             content += n
             images.append(n)
