@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -497,3 +498,11 @@ def test_a_forwarded_count_never_blocks_the_event_loop(providers: dict[str, Stan
         finally:
             providers["openai"].release()
         assert held.result(timeout=30).headers["x-tokcount-method"] == "upstream:openai"
+
+
+def test_gemini_modality_split_is_passed_on(server: str, providers: dict[str, StandIn]) -> None:
+    details = [{"modality": "TEXT", "tokenCount": 42}, {"modality": "IMAGE", "tokenCount": 258}]
+    providers["gemini"].reset((200, json.dumps({"totalTokens": 300, "promptTokensDetails": details}).encode()))
+    r = post(server, "/v1beta/models/gemini-2.5-flash:countTokens", {"contents": "Hi"})
+    assert r.json() == {"totalTokens": 300, "promptTokensDetails": details}
+    assert r.headers["x-tokcount-method"] == "upstream:gemini"
