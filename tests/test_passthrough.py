@@ -17,6 +17,7 @@ import pytest
 import tokcount.count  # noqa: F401
 from tokcount.errors import MissingAssets
 from tokcount.passthrough import Upstream, count, upstreams_from_env
+from tokcount.passthrough.translate import upstream_model
 
 count_mod = sys.modules["tokcount.count"]
 
@@ -127,7 +128,7 @@ def test_kimi_request_is_forwarded_as_moonshot(stand_in: StandIn) -> None:
     no local vocabulary is needed when the upstream answers."""
     stand_in.reply = (200, {"data": {"total_tokens": 64}}, 0.0)
     c = count("moonshot/kimi-k2.6", CHAT, upstreams={"moonshot": Upstream("moonshot", stand_in.url, "mk")})
-    assert (c.input_tokens, c.method) == (64, "upstream:moonshot")
+    assert (c.input_tokens, c.method, c.exact) == (64, "upstream:moonshot", False)  # "estimate-token-count"
     (sent,) = stand_in.requests
     assert sent["path"] == "/v1/tokenizers/estimate-token-count"
     assert sent["headers"]["authorization"] == "Bearer mk"
@@ -147,8 +148,9 @@ def test_stepfun_path(stand_in: StandIn) -> None:
 
 
 @pytest.mark.parametrize(("reply", "reason"), [
-    ((500, {"error": {"message": "overloaded"}}, 0.0), "HTTP 500: overloaded"),
-    ((401, {"error": {"type": "authentication_error", "message": "invalid x-api-key"}}, 0.0), "HTTP 401"),
+    ((500, {"error": {"message": "overloaded"}}, 0.0), "HTTP 500"),
+    ((401, {"error": {"type": "authentication_error", "message": "invalid x-api-key"}}, 0.0),
+     "HTTP 401 authentication_error"),
     ((200, b"not json", 0.0), "unreadable answer"),
     ((200, {"input_tokens": "many"}, 0.0), "unreadable answer"),
     ((200, {"input_tokens": 5}, 1.5), "timeout after 0.3s"),
@@ -161,6 +163,9 @@ def test_fallback_to_local(stand_in: StandIn, reply: tuple[int, Any, float], rea
     assert c.input_tokens == local.input_tokens
     assert c.method == local.method
     assert any(reason in n and "local count returned" in n for n in c.notes), c.notes
+    assert c.upstream_error == f"openai: {c.upstream_error.split(': ', 1)[1]}" and reason in c.upstream_error
+    # the provider's error message (which may hold account details or an echoed key) never reaches the caller
+    assert not any("overloaded" in n or "invalid x-api-key" in n for n in c.notes)
 
 
 def test_fallback_on_connection_refused() -> None:
@@ -189,3 +194,14 @@ def test_env_configuration() -> None:
     ups = upstreams_from_env(env)
     assert list(ups) == ["anthropic"]  # OpenAI lacks a key
     assert ups["anthropic"] == Upstream("anthropic", "http://127.0.0.1:9", "k", 2.5)
+
+
+@pytest.mark.parametrize(("requested", "sent"), [
+    ("openai/gpt-4o-2024-08-06", "gpt-4o-2024-08-06"),  # a snapshot keeps its name: it may count differently
+    ("GPT-4o", "GPT-4o"),
+    ("azure/openai/gpt-4o", "gpt-4o"),
+    ("gpt-4o-2024-08-06/../../admin", "gpt-4o"),  # only a plain name reaches Gemini's URL path
+    ("chatgpt-4o", "gpt-4o"),  # not this model's name: the catalog id
+])
+def test_upstream_model_name(requested: str, sent: str) -> None:
+    assert upstream_model(count_mod.resolve("gpt-4o"), requested) == sent

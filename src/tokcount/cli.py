@@ -12,6 +12,7 @@ from .errors import InvalidRequest, MalformedJson, TokcountError
 
 if TYPE_CHECKING:
     from .dialects._api import Dialect
+    from .passthrough import Passthrough
     from .settings import Settings
 
 
@@ -21,10 +22,11 @@ def _dialect_names() -> list[str]:
     return list(dialects())
 
 
-def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings,
-               tokens: bool) -> tuple[int, dict[str, Any]]:
+def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings, tokens: bool,
+               upstream: Passthrough | None = None, label: TextIO | None = None) -> tuple[int, dict[str, Any]]:
     """(status, body) of the dialect's first route for one request: the same answer its server route gives
-    (``openai-chat``, the library's own shape, answers with the library's Count)."""
+    (``openai-chat``, the library's own shape, answers with the library's Count). With ``label``, the
+    ``x-tokcount-*`` headers the server would send are written there (a route's body may not say the method)."""
     from .jobs import answer, error_answer
     from .media.sources import default_policy
 
@@ -47,7 +49,10 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
         return out.status, out.body
     # the CLI reads local image paths (and file:// URLs); a server never does
     policy = dataclasses.replace(default_policy(), allow_local=True)
-    out = answer(dialect, route, body, settings, path_params=params, media_policy=policy, return_tokens=tokens)
+    out = answer(dialect, route, body, settings, path_params=params, media_policy=policy, return_tokens=tokens,
+                 upstream=upstream)
+    if label is not None:
+        label.write("".join(f"{k}: {v}\n" for k, v in out.headers.items() if k.startswith("x-tokcount-")))
     return out.status, out.body
 
 
@@ -58,21 +63,32 @@ def cmd_count(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
 
     dialect = dialects()[args.dialect]
     try:
-        settings = Settings.load()  # once: the default model is what the server would use
+        settings = Settings.load(args.config)  # once: the default model is what the server would use
+        if args.upstream and not settings.upstreams:
+            raise ValueError("--upstream: no upstream is configured ([upstream.<provider>] in the config file, "
+                             "or TOKCOUNT_UPSTREAM_<PROVIDER>_URL and _KEY)")
     except (ValueError, OSError) as exc:  # a bad TOKCOUNT_CONFIG file or environment value
         bad = InvalidRequest(f"settings: {exc}")
         stdout.write(json.dumps(error_answer(dialect, bad).body, ensure_ascii=False) + "\n")
         return 1
+    upstream = None
+    if args.upstream:  # off unless asked: a local count never touches the network by surprise
+        from .passthrough import Passthrough
+
+        upstream = Passthrough(settings.upstreams)
     source = stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")  # noqa: SIM115
     with source:
         lines = (line for line in source if line.strip()) if args.jsonl else iter([source.read()])
         status = 0
         for line in lines:  # streamed: each answer is written as soon as it is counted
-            code, out = _count_one(args.model, line, dialect, settings, args.tokens)
+            code, out = _count_one(args.model, line, dialect, settings, args.tokens, upstream,
+                                   sys.stderr if upstream is not None else None)
             if code != 200:
                 status = 1
             stdout.write(json.dumps(out, ensure_ascii=False) + "\n")
             stdout.flush()
+    if upstream is not None:
+        upstream.close()
     return status
 
 
@@ -132,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="request shape; the answer is that route's answer (default: openai-chat, the library's)")
     c.add_argument("--jsonl", action="store_true", help="one request per line in, one answer per line out")
     c.add_argument("--tokens", action="store_true", help="include token ids and strings")
+    c.add_argument("--config", default=None, help="settings file (default: TOKCOUNT_CONFIG)")
+    c.add_argument("--upstream", action="store_true",
+                   help="ask the providers configured in the settings ([upstream.*], TOKCOUNT_UPSTREAM_*) for "
+                        "their own count first; x-tokcount-* labels go to stderr")
     c.add_argument("file", nargs="?", default="-", help="request file, or - for stdin")
     m = sub.add_parser("models", help="list the catalog and whether each model's files are here")
     m.add_argument("--json", action="store_true")

@@ -16,6 +16,8 @@ from .dialects._api import Dialect, Job, Result, Route
 from .errors import InvalidRequest, MissingAssets, SchemaError, TokcountError, UnknownModel
 from .media.sources import FetchPolicy
 from .models.catalog import ModelSpec, default_catalog
+from .passthrough import Origin, Passthrough
+from .result import Count
 from .settings import Settings
 
 log = logging.getLogger("tokcount.jobs")
@@ -41,10 +43,13 @@ def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str
 Resolve = Callable[[str], ModelSpec]
 
 
-def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resolve | None = None) -> Result:
+def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resolve | None = None,
+            upstream: Passthrough | None = None, origin: Origin | None = None) -> Result:
     """Run ``job`` on the first of its models that is known and has its files (Bifrost fallbacks).
     ``resolve`` turns a requested name into a catalog entry (default: the catalog's own rule); the server passes
-    its own, where a policy for untrusted callers belongs."""
+    its own, where a policy for untrusted callers belongs. ``upstream``, when given, is asked first for counts of
+    the models whose provider it is configured for (``origin``, the body as it came, lets it forward the
+    caller's own shape when that is the provider's); it falls back to the local count itself."""
     resolve = resolve or default_catalog().resolve
     started = time.perf_counter()
     for i, name in enumerate(job.models):
@@ -52,8 +57,17 @@ def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resol
             spec = resolve(name)
             if job.op == "count":
                 assert job.request is not None
-                result = Result(model=name, count=count(spec, job.request, breakdown=job.breakdown,
-                                                        return_tokens=job.return_tokens, media_policy=media_policy))
+                request = job.request
+
+                def local(spec: ModelSpec = spec, request: Any = request) -> Count:
+                    return count(spec, request, breakdown=job.breakdown, return_tokens=job.return_tokens,
+                                 media_policy=media_policy)
+
+                if upstream and not job.ids_required:
+                    counted = upstream.count(spec, request, local, requested=name, origin=origin)
+                else:
+                    counted = local()
+                result = Result(model=name, count=counted)
             elif job.op == "text":
                 assert job.text is not None
                 result = Result(model=name, count=count_text(spec, job.text, return_tokens=job.return_tokens))
@@ -74,23 +88,40 @@ def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resol
 def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
            path_params: dict[str, str] | None = None, media_policy: FetchPolicy | None = None,
            check: Callable[[Job], None] | None = None, return_tokens: bool = False,
-           resolve: Resolve | None = None) -> Answer:
+           resolve: Resolve | None = None, upstream: Passthrough | None = None) -> Answer:
     """The route's answer to an already-decoded JSON ``body``; never raises a :class:`TokcountError`.
     ``check`` runs on the parsed job before it is counted (the server's message/part/tool limits);
-    ``return_tokens`` asks for token ids where the dialect's answer can show them (the CLI's ``--tokens``)."""
+    ``return_tokens`` asks for token ids where the dialect's answer can show them (the CLI's ``--tokens``);
+    ``upstream`` is the configured passthrough, if any. Every count's answer carries ``x-tokcount-method`` and
+    ``x-tokcount-exact`` headers (the bodies keep the providers' exact shapes), and
+    ``x-tokcount-upstream-error`` when a configured upstream was not used."""
     try:
         try:
             job = parse_job(route, body, settings, path_params)
             job.return_tokens = job.return_tokens or return_tokens
+            job.ids_required = job.ids_required or return_tokens
             if check is not None:
                 check(job)
-            result = execute(job, media_policy=media_policy, resolve=resolve)
+            result = execute(job, media_policy=media_policy, resolve=resolve, upstream=upstream,
+                             origin=Origin(dialect.name, body))
         except RecursionError:
             raise InvalidRequest("The request is nested too deeply.", param="body") from None
-        headers = route.headers(job, result) if route.headers is not None else {}
+        headers = count_headers(result.count)
+        if route.headers is not None:
+            headers.update(route.headers(job, result))
         return Answer(200, route.format(job, result), headers)
     except TokcountError as exc:
         return error_answer(dialect, exc)
+
+
+def count_headers(counted: Count | None) -> dict[str, str]:
+    """How a count was made, for the response headers of every route (ASCII by construction)."""
+    if counted is None:
+        return {}
+    headers = {"x-tokcount-method": counted.method, "x-tokcount-exact": str(counted.exact).lower()}
+    if counted.upstream_error:
+        headers["x-tokcount-upstream-error"] = counted.upstream_error.encode("ascii", "replace").decode()
+    return headers
 
 
 def error_answer(dialect: Dialect, exc: TokcountError) -> Answer:

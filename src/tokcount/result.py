@@ -27,6 +27,9 @@ class Count:
     token_strings: list[str] | None = None
     prompt: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: why a configured upstream passthrough was not used ("openai: timeout after 5s"); None when it was, or
+    #: when none is configured for the model's provider
+    upstream_error: str | None = None
     #: ``input_tokens`` split by what the tokens carry: ``text`` (everything but media: text, framing, tools)
     #: and ``image`` / ``video`` / ``audio`` / ``document`` where present; the values sum to ``input_tokens``.
     #: Every renderer fills it (:func:`split`); an empty dict means "all text".

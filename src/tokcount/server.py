@@ -44,6 +44,7 @@ from .errors import (
 )
 from .httpguard import DocsAuth, body_deadline, install_log_redaction
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
+from .passthrough import Passthrough
 from .request import Request, ToolResultPart
 from .settings import Settings
 from .templates import limits
@@ -90,8 +91,12 @@ class Service:
         self._keys = tuple(k.encode("utf-8") for k in settings.api_keys)
         self.ready = threading.Event()
         self.preload_errors: dict[str, str] = {}
-        self._small = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count")
-        self._large = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count-large")
+        #: the upstream passthrough (None: off). A forwarded count waits on the network, so it never runs on the
+        #: event loop (models_loaded) and each pool gets a thread per call that may be in flight
+        self.upstream = Passthrough(settings.upstreams) if settings.upstreams else None
+        threads = COUNT_THREADS + (self.upstream.max_in_flight if self.upstream else 0)
+        self._small = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count")
+        self._large = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-large")
         #: which Hub repos outside the catalog clients may name: the operator's allow_hub_repos (none by default),
         #: and the repos the operator preloads
         self.policy = RepoPolicy((*settings.allow_hub_repos, *settings.preload))
@@ -104,9 +109,9 @@ class Service:
     async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
         """:meth:`process` inline for a small body, else on the counting pool that fits the body's size.
 
-        Inline (small, no URL to fetch, its models already loaded), renders get the event loop's tiny budget; one
-        that spends it (a slow or huge template) is re-run on the small pool with the full budget (the few ms
-        already spent are lost; normal bodies never hit it)."""
+        Inline (small, no URL to fetch, its models already loaded, none forwarded upstream), renders get the event
+        loop's tiny budget; one that spends it (a slow or huge template) is re-run on the small pool with the full
+        budget (the few ms already spent are lost; normal bodies never hit it)."""
         if len(raw) < INLINE_BODY and b"://" not in raw and self.models_loaded(route, raw, params):
             try:
                 with limits.active(self._inline_limits):
@@ -219,13 +224,15 @@ class Service:
                 continue
             if not loader.is_loaded(spec):
                 return False
+            if self.upstream is not None and self.upstream.upstream_for(spec) is not None:
+                return False  # a forwarded count waits on the network: never on the event loop either
         return True
 
     def process(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
         """Everything after the body is read, run in a worker thread; never raises."""
         try:
             out = jobs.answer(dialect, route, self.parse_json(raw), self.settings, path_params=params,
-                              check=self._check_job, resolve=self.resolve)
+                              check=self._check_job, resolve=self.resolve, upstream=self.upstream)
             loader.settle_tried(out.status == 200)
             return _json(out.status, out.body, out.headers)
         except TokcountError as exc:
@@ -331,6 +338,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             service.ready.set()
         yield
+        if service.upstream is not None:
+            service.upstream.close()
 
     app = FastAPI(title="tokcount", version="0.1.0", lifespan=lifespan,
                   description="Exact input-token counts behind the request shapes of providers' count-tokens APIs.")
@@ -432,6 +441,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("tokcount serving on http://%s:%d (default model %s, auth %s)", host, port, settings.default_model,
              "on" if settings.auth_enabled else "off")
+    if settings.upstreams:  # provider names only: never a key
+        log.info("upstream passthrough on for %s", ", ".join(u.provider for u in settings.upstreams))
     # a line per request costs ~10% of a small count's time; TOKCOUNT_ACCESS_LOG=1 turns it back on
     access_log = os.environ.get("TOKCOUNT_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on")
     install_log_redaction()

@@ -29,12 +29,20 @@ TOML file (every key optional; a ``[server]`` table or top-level keys)::
     max_loaded_models = 16             # loaded models kept (LRU)
     model_memory_mb = 2048             # estimated memory of loaded tokenizers kept (LRU)
 
+    [upstream.openai]                  # upstream passthrough, per provider (off unless a table is given):
+    base_url = "https://api.openai.com"  # openai, anthropic, gemini, moonshot, stepfun
+    api_key_env = "OPENAI_API_KEY"     # or api_key = "..."
+    timeout = 5.0                      # seconds, then the local count answers
+    max_concurrency = 8                # calls in flight per worker; beyond it, count locally
+
 Environment: ``TOKCOUNT_DEFAULT_MODEL``, ``TOKCOUNT_API_KEYS`` (comma-separated), ``TOKCOUNT_API_KEYS_FILE``,
 ``TOKCOUNT_MAX_BODY_BYTES``, ``TOKCOUNT_PRELOAD`` (comma-separated), ``TOKCOUNT_HEADER_TIMEOUT``,
 ``TOKCOUNT_BODY_TIMEOUT``, ``TOKCOUNT_PUBLIC_DOCS``, ``TOKCOUNT_RENDER_TIMEOUT`` (seconds),
 ``TOKCOUNT_MAX_RENDER_CHARS``, ``TOKCOUNT_MAX_LOOP_ITERATIONS``, ``TOKCOUNT_CONFIG`` (the TOML file),
 ``TOKCOUNT_ALLOW_HUB_REPOS`` (comma-separated), ``TOKCOUNT_MISS_TTL_S``, ``TOKCOUNT_HUB_TIMEOUT_S``,
-``TOKCOUNT_MAX_LOADED_MODELS``, ``TOKCOUNT_MODEL_MEMORY_MB``. Image limits (pixels, fetch deadlines, concurrency)
+``TOKCOUNT_MAX_LOADED_MODELS``, ``TOKCOUNT_MODEL_MEMORY_MB``,
+``TOKCOUNT_UPSTREAM_<PROVIDER>_URL`` / ``_KEY``, ``TOKCOUNT_UPSTREAM_TIMEOUT``, ``TOKCOUNT_UPSTREAM_MAX_CONCURRENCY``
+(:mod:`tokcount.passthrough.config`). Image limits (pixels, fetch deadlines, concurrency)
 are read from ``TOKCOUNT_MEDIA_*`` variables by ``media/sources.py``, so the library and the CLI honour them too.
 """
 
@@ -46,6 +54,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .passthrough import config as upstream_config
+from .passthrough.config import Upstream
 from .templates import limits
 
 #: a model whose files ship with the ``offline`` extra (see models/packaged.py), so it works with no download
@@ -80,6 +90,8 @@ class Settings:
     #: loaded models kept in the LRU, and the estimated memory their tokenizers may hold (loader.py measures it)
     max_loaded_models: int = 16
     model_memory_mb: int = 2048
+    #: providers whose own count endpoint is asked first (empty: never); keys kept out of repr
+    upstreams: tuple[Upstream, ...] = field(default=(), repr=False)
     #: where settings came from, for /readyz (never the keys themselves)
     sources: tuple[str, ...] = field(default=(), compare=False)
 
@@ -99,10 +111,10 @@ class Settings:
         settings = cls()
         path = config or env.get("TOKCOUNT_CONFIG")
         if path:
-            settings = settings._with_toml(Path(path).expanduser())
+            settings = settings._with_toml(Path(path).expanduser(), env)
         return settings._with_env(env)
 
-    def _with_toml(self, path: Path) -> Settings:
+    def _with_toml(self, path: Path, env: dict[str, str] | None = None) -> Settings:
         with open(path, "rb") as f:
             data: dict[str, Any] = tomllib.load(f)
         data = {**data, **data.get("server", {})}
@@ -134,6 +146,9 @@ class Settings:
         if "preload" in data:
             changes["preload"] = tuple(_str(m, "preload", path) for m in data["preload"])
         changes.update(_access_toml(data, path))
+        if "upstream" in data:
+            ups = upstream_config.from_toml(data["upstream"], str(path), os.environ if env is None else env)
+            changes["upstreams"] = tuple({**{u.provider: u for u in self.upstreams}, **ups}.values())
         return replace(self, **changes, sources=(*self.sources, str(path)))
 
     def _with_env(self, env: dict[str, str]) -> Settings:
@@ -159,6 +174,7 @@ class Settings:
         bounded = limits.from_env(env, self.render_limits)
         changes.update(render_timeout_s=bounded.timeout_s, max_render_chars=bounded.max_chars,
                        max_loop_iterations=bounded.max_iterations)
+        changes["upstreams"] = tuple(upstream_config.with_env({u.provider: u for u in self.upstreams}, env).values())
         return replace(self, **changes)
 
 

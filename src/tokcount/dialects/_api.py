@@ -33,6 +33,9 @@ class Job:
     return_tokens: bool = False
     #: attribute the count to system / tools / messages (only the library's own shape shows it)
     breakdown: bool = False
+    #: the answer is the token ids themselves (vLLM ``/tokenize``, the CLI's ``--tokens``), which only a local
+    #: count has; an upstream passthrough, whose answer is a number, is not asked
+    ids_required: bool = False
     #: dialect-specific values the formatter needs (the requested model name, flags, ...)
     extra: dict[str, Any] = field(default_factory=dict)
 

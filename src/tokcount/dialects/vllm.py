@@ -53,7 +53,7 @@ def parse(body: Any, settings: Settings) -> Job:
         raise InvalidRequest("continue_final_message needs a final assistant message.",
                              param="continue_final_message")
     request.add_generation_prompt = bool(add_gen)
-    return Job(models=[model], request=request, return_tokens=True, extra={"strs": strs})
+    return Job(models=[model], request=request, return_tokens=True, ids_required=True, extra={"strs": strs})
 
 
 def parse_detokenize(body: Any, settings: Settings) -> Job:

@@ -1,169 +1,133 @@
-"""Optional upstream passthrough: ask the provider's own count endpoint, fall back to the local count.
+"""The body each provider's count endpoint takes, built from the canonical request or the caller's own body.
 
-Configured per provider (OpenAI, Anthropic, Gemini, Moonshot, StepFun) with a base URL and a key, in code
-(:class:`Upstream`) or from the environment (:func:`upstreams_from_env`: ``TOKCOUNT_UPSTREAM_<PROVIDER>_URL`` and
-``_KEY``, ``TOKCOUNT_UPSTREAM_TIMEOUT`` seconds). The canonical request is translated into the provider's own
-shape, whatever shape the caller used: an Anthropic-shaped request for ``kimi-k2.6`` goes to Moonshot as a
-Moonshot (OpenAI-chat-like) body. On a timeout, a connection error, a 5xx, a 4xx such as a bad key, or an
-unreadable answer, the local count is returned instead; ``Count.method`` says which was used
-(``upstream:<provider>`` or the local method) and ``notes`` says why a fallback happened.
+When the request came in the provider's own shape (an Anthropic body for a Claude model, a Gemini body for a
+Gemini model, ...) that body is forwarded as sent, keeping only the fields that endpoint counts: nothing is lost
+in a translation. Otherwise the canonical request is written out in the provider's shape: an Anthropic-shaped
+request for ``gpt-4o`` goes to OpenAI as a Responses body, one for ``kimi-k2.6`` to Moonshot as chat messages.
+Fields that would reach the operator's stored data at the provider (``previous_response_id``, ``conversation``)
+or make the provider connect elsewhere (``mcp_servers``) are never forwarded.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import sys
+import re
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
+from ..models.catalog import PROVIDER_PREFIXES, ModelSpec
+from ..request import DocumentPart, ImagePart, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from ..templates.prepare import split_tool_results
+from .config import Upstream
 
-from .errors import TokcountError
-from .models.catalog import ModelSpec
-from .request import DocumentPart, ImagePart, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from .templates.prepare import split_tool_results
-
-PROVIDERS = ("openai", "anthropic", "gemini", "moonshot", "stepfun")
-DEFAULT_TIMEOUT = 5.0
 ANTHROPIC_VERSION = "2023-06-01"
+#: which incoming dialect is already the provider's own count shape, and the body fields its endpoint counts
+NATIVE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "openai-responses": ("openai", ("input", "instructions", "tools", "tool_choice", "reasoning", "text",
+                                    "parallel_tool_calls", "truncation")),
+    "anthropic": ("anthropic", ("messages", "system", "tools", "tool_choice", "thinking", "output_config")),
+    "gemini": ("gemini", ("contents", "generateContentRequest", "generate_content_request")),
+    "moonshot": ("moonshot", ("messages", "tools")),
+    "stepfun": ("stepfun", ("messages", "tools")),
+}
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class NotForwardable(ValueError):
+    """The request cannot be sent as it is: it names something only the caller's account has (a file id, which
+    at the provider would name a file of the *operator's* account), so it is counted locally."""
 
 
 @dataclass(frozen=True)
-class Upstream:
-    provider: str
-    base_url: str
-    api_key: str
-    timeout: float = DEFAULT_TIMEOUT
+class Origin:
+    """The request as it arrived: the dialect's name and its decoded JSON body (and URL parameters)."""
+
+    dialect: str
+    body: Any
 
 
-class UpstreamFailed(Exception):
-    """The provider did not give a usable count; the message says why (for the fallback note)."""
+def upstream_model(spec: ModelSpec, requested: str) -> str:
+    """The model name the provider is asked about: the caller's name without provider prefixes when it names
+    this model or a snapshot of it (``claude-sonnet-4-5-20250929``: snapshots may count differently), else the
+    catalog's ``upstream_model`` or id. Only plain names pass, since Gemini's goes into the URL path."""
+    name = requested.strip()
+    while "/" in name and name.split("/", 1)[0].lower() in PROVIDER_PREFIXES:
+        name = name.split("/", 1)[1]
+    if _MODEL_NAME.match(name) and name.lower().startswith(spec.id.lower()):
+        return name
+    return str(spec.extra.get("upstream_model", spec.id))
 
 
-def upstreams_from_env(env: dict[str, str] | None = None) -> dict[str, Upstream]:
-    env = dict(os.environ if env is None else env)
-    timeout = float(env.get("TOKCOUNT_UPSTREAM_TIMEOUT", DEFAULT_TIMEOUT))
-    out: dict[str, Upstream] = {}
-    for p in PROVIDERS:
-        url, key = env.get(f"TOKCOUNT_UPSTREAM_{p.upper()}_URL"), env.get(f"TOKCOUNT_UPSTREAM_{p.upper()}_KEY")
-        if url and key:
-            out[p] = Upstream(p, url.rstrip("/"), key, timeout)
-    return out
+def build_call(up: Upstream, model: str, req: Request,
+               origin: Origin | None = None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """(url, headers, JSON body) of the provider's count request. The headers carry the operator's key only;
+    nothing of the caller's headers is ever passed on. :class:`NotForwardable` when the body names files."""
+    url, headers, body = _build_call(up, model, req, origin)
+    _refuse_account_refs(body)
+    return url, headers, body
 
 
-def provider_of(spec: ModelSpec) -> str | None:
-    """Which provider serves a model, from its catalog family."""
-    fam = spec.family
-    if fam == "openai":
-        return "openai"
-    if fam == "claude":
-        return "anthropic"
-    if fam == "gemini":
-        return "gemini"
-    if fam.startswith(("kimi", "moonshot")):
-        return "moonshot"
-    if fam.startswith("step"):
-        return "stepfun"
-    return None
+def _refuse_account_refs(value: Any) -> None:
+    """Refuse a body that names stored files (``file_id``, Anthropic ``{"type": "file"}`` sources, Gemini Files
+    API URIs): sent with the operator's key they would name the operator's files."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            if "file_id" in v or "fileId" in v:
+                raise NotForwardable("a file id")
+            uri = v.get("fileUri", v.get("file_uri"))
+            if isinstance(uri, str) and ("generativelanguage.googleapis.com" in uri or uri.startswith("files/")):
+                raise NotForwardable("a Gemini Files API URI")
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
 
 
-def count(model: str | ModelSpec, request: Any, *, upstreams: dict[str, Upstream] | None = None,
-          client: httpx.Client | None = None) -> Any:
-    """The provider's own count when configured and answering, else the local :func:`tokcount.count.count`."""
-    count_mod = sys.modules.get("tokcount.count")
-    if count_mod is None:  # pragma: no cover
-        import tokcount.count  # noqa: F401
-
-        count_mod = sys.modules["tokcount.count"]
-    spec = count_mod.resolve(model)
-    req = count_mod.as_request(request)
-    ups = upstreams_from_env() if upstreams is None else upstreams
-    provider = provider_of(spec)
-    up = ups.get(provider) if provider else None
-    if up is None:
-        return count_mod.count(spec, req)
-    try:
-        n = forward(up, spec, req, client=client)
-    except UpstreamFailed as exc:
-        reason = f"upstream {provider} not used ({exc}); local count returned"
-        try:
-            local = count_mod.count(spec, req)
-        except TokcountError as local_exc:  # neither answered: say both reasons, keep the local error's type
-            local_exc.message += f" Upstream {provider} was tried first and failed: {exc}."
-            local_exc.args = (local_exc.message,)
-            raise
-        local.notes.append(reason)
-        return local
-    notes = [f"counted by {provider}'s own endpoint ({up.base_url})"]
-    exact = provider != "anthropic"
-    if not exact:
-        notes.append("Anthropic documents its count_tokens result as an estimate")
-    return count_mod.Count(model=spec.id, input_tokens=n, exact=exact, method=f"upstream:{provider}",
-                           context_window=spec.context_window, notes=notes)
+def _refuse_unreachable_media(req: Request) -> None:
+    """Images and documents go to the provider as data or a public URL; a file id (``file_id:...``, OpenAI
+    ``file-...``) or a local path (the CLI reads those) cannot be sent, so such a request is counted locally."""
+    for m in req.messages:
+        parts = [q for p in m.parts for q in ([p, *p.content] if isinstance(p, ToolResultPart)
+                                              and not isinstance(p.content, str) else [p])]
+        for p in parts:
+            ref = p.url if isinstance(p, ImagePart) else p.source if isinstance(p, DocumentPart) else None
+            if ref and not ref.startswith(("data:", "http://", "https://")):
+                raise NotForwardable("a file id or a local file")
 
 
-# ------------------------------------------------------------------ one call per provider
-
-
-def forward(up: Upstream, spec: ModelSpec, req: Request, *, client: httpx.Client | None = None) -> int:
-    url, headers, body = build_call(up, spec, req)
-    own = client is None
-    http = client or httpx.Client()
-    try:
-        resp = http.post(url, headers=headers, json=body, timeout=up.timeout)
-    except httpx.TimeoutException:
-        raise UpstreamFailed(f"timeout after {up.timeout:g}s") from None
-    except httpx.HTTPError as exc:
-        raise UpstreamFailed(f"connection error: {type(exc).__name__}") from None
-    finally:
-        if own:
-            http.close()
-    if resp.status_code >= 400:
-        raise UpstreamFailed(f"HTTP {resp.status_code}{_error_message(resp)}")
-    try:
-        return read_count(up.provider, resp.json())
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UpstreamFailed(f"unreadable answer: {exc}") from None
-
-
-def _error_message(resp: httpx.Response) -> str:
-    try:
-        err = resp.json().get("error")
-    except ValueError:
-        return ""
-    msg = err.get("message") if isinstance(err, dict) else err
-    return f": {str(msg)[:200]}" if msg else ""
-
-
-def read_count(provider: str, data: dict[str, Any]) -> int:
-    if provider in ("openai", "anthropic"):
-        n = data["input_tokens"]
-    elif provider == "gemini":
-        n = data["totalTokens"]
-    else:  # moonshot, stepfun
-        if data.get("error"):
-            raise ValueError(f"error field: {data['error']}")
-        n = data["data"]["total_tokens"]
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        raise ValueError(f"count is not a non-negative integer: {n!r}")
-    return n
-
-
-def build_call(up: Upstream, spec: ModelSpec, req: Request) -> tuple[str, dict[str, str], dict[str, Any]]:
-    """(url, headers, JSON body) of the provider's count request for ``req``."""
-    model = spec.extra.get("upstream_model", spec.id)
+def _build_call(up: Upstream, model: str, req: Request,
+                origin: Origin | None) -> tuple[str, dict[str, str], dict[str, Any]]:
+    native = _native_body(up.provider, model, origin)
+    if native is None:
+        _refuse_unreachable_media(req)
     if up.provider == "openai":
         return (f"{up.base_url}/v1/responses/input_tokens", {"Authorization": f"Bearer {up.api_key}"},
-                to_openai_responses(model, req))
+                native or to_openai_responses(model, req))
     if up.provider == "anthropic":
         return (f"{up.base_url}/v1/messages/count_tokens",
-                {"x-api-key": up.api_key, "anthropic-version": ANTHROPIC_VERSION}, to_anthropic(model, req))
+                {"x-api-key": up.api_key, "anthropic-version": ANTHROPIC_VERSION}, native or to_anthropic(model, req))
     if up.provider == "gemini":
         return (f"{up.base_url}/v1beta/models/{model}:countTokens", {"x-goog-api-key": up.api_key},
-                {"generateContentRequest": to_gemini(model, req)})
+                native or {"generateContentRequest": to_gemini(model, req)})
     path = "/v1/tokenizers/estimate-token-count" if up.provider == "moonshot" else "/v1/token/count"
-    return f"{up.base_url}{path}", {"Authorization": f"Bearer {up.api_key}"}, to_openai_chat(model, req)
+    return f"{up.base_url}{path}", {"Authorization": f"Bearer {up.api_key}"}, native or to_openai_chat(model, req)
+
+
+def _native_body(provider: str, model: str, origin: Origin | None) -> dict[str, Any] | None:
+    """The caller's own body, when it already is ``provider``'s count shape, with the model name set."""
+    if origin is None or not isinstance(origin.body, dict):
+        return None
+    shape = NATIVE.get(origin.dialect)
+    if shape is None or shape[0] != provider:
+        return None
+    body = {k: v for k, v in origin.body.items() if k in shape[1]}
+    if provider == "gemini":
+        for key in ("generateContentRequest", "generate_content_request"):
+            if isinstance(body.get(key), dict):  # the API wants the wrapped request to name its model too
+                body[key] = {**body[key], "model": f"models/{model}"}
+        return body
+    return {"model": model, **body}
 
 
 # ------------------------------------------------------------------ translations of the canonical request
@@ -230,6 +194,8 @@ def to_openai_responses(model: str, req: Request) -> dict[str, Any]:
                 parts.append({"type": text_type, "text": p.text})
             elif isinstance(p, ImagePart):
                 parts.append({"type": "input_image", "image_url": p.url, "detail": p.detail or "auto"})
+            elif isinstance(p, DocumentPart):
+                parts.append(_responses_file(p))
             elif isinstance(p, ToolCallPart):
                 items.append({"type": "function_call", "call_id": p.id or "", "name": p.name,
                               "arguments": _args_json(p)})
@@ -243,7 +209,22 @@ def to_openai_responses(model: str, req: Request) -> dict[str, Any]:
     if req.tools:
         body["tools"] = [{"type": "function", "name": t.name, "description": t.description or "",
                           "parameters": t.parameters or {"type": "object", "properties": {}}} for t in req.tools]
+        if req.tool_choice is not None:  # forcing a tool costs tokens at OpenAI
+            tc = req.tool_choice
+            body["tool_choice"] = {"type": "function", "name": tc.name} if tc.mode == "tool" and tc.name else (
+                "required" if tc.mode in ("required", "tool") else tc.mode)
     return body
+
+
+def _responses_file(p: DocumentPart) -> dict[str, Any]:
+    """An ``input_file`` part (or the document's text)."""
+    if p.text is not None:
+        return {"type": "input_text", "text": p.text}
+    if p.source and p.source.startswith(("http://", "https://")):
+        return {"type": "input_file", "file_url": p.source}
+    if p.source and p.source.startswith("data:"):
+        return {"type": "input_file", "file_data": p.source, "filename": p.title or "document.pdf"}
+    raise NotForwardable("a file id" if p.source else "a document without content")
 
 
 def to_anthropic(model: str, req: Request) -> dict[str, Any]:
@@ -256,20 +237,22 @@ def to_anthropic(model: str, req: Request) -> dict[str, Any]:
         blocks: list[dict[str, Any]] = []
         for p in m.parts:
             if isinstance(p, TextPart):
-                blocks.append({"type": "text", "text": p.text})
+                if p.text:  # the API refuses empty text blocks
+                    blocks.append({"type": "text", "text": p.text})
             elif isinstance(p, ThinkingPart) and not p.redacted:
                 blocks.append({"type": "thinking", "thinking": p.text, "signature": ""})
             elif isinstance(p, ImagePart):
                 blocks.append(_anthropic_image(p))
-            elif isinstance(p, DocumentPart) and p.source:
-                blocks.append({"type": "document", "source": {"type": "base64", "media_type": p.media_type
-                                                              or "application/pdf", "data": p.source}})
+            elif isinstance(p, DocumentPart) and (p.source or p.text):
+                blocks.append(_anthropic_document(p))
             elif isinstance(p, ToolCallPart):
                 args = p.arguments if isinstance(p.arguments, dict) else {"value": p.arguments}
                 blocks.append({"type": "tool_use", "id": p.id or "", "name": p.name, "input": args})
             elif isinstance(p, ToolResultPart):
                 blocks.append({"type": "tool_result", "tool_use_id": p.tool_call_id or "",
                                "content": _result_text(p), "is_error": p.is_error})
+        if not blocks:  # nothing to count, and the API refuses an empty content list
+            continue
         if messages and messages[-1]["role"] == role:  # Anthropic merges consecutive turns of one role
             messages[-1]["content"].extend(blocks)
         else:
@@ -284,8 +267,27 @@ def to_anthropic(model: str, req: Request) -> dict[str, Any]:
         mode = {"required": "any"}.get(req.tool_choice.mode, req.tool_choice.mode)
         body["tool_choice"] = {"type": mode, **({"name": req.tool_choice.name} if mode == "tool" else {})}
     if req.thinking:
-        body["thinking"] = {"type": "enabled", "budget_tokens": 1024}
+        body["thinking"] = ({"type": "adaptive"} if req.thinking_kind == "adaptive"
+                            else {"type": "enabled", "budget_tokens": 1024})  # the smallest budget allowed
     return body
+
+
+def _anthropic_document(p: DocumentPart) -> dict[str, Any]:
+    """A document block: its text when known, else its URL or base64 data."""
+    if p.text is not None:
+        source: dict[str, Any] = {"type": "text", "media_type": "text/plain", "data": p.text}
+    elif p.source and p.source.startswith(("http://", "https://")):
+        source = {"type": "url", "url": p.source}
+    elif p.source and p.source.startswith("file"):
+        raise NotForwardable("a file id")
+    else:
+        data = p.source or ""
+        media = p.media_type or "application/pdf"
+        if data.startswith("data:"):
+            head, _, data = data.partition(",")
+            media = head[5:].split(";")[0] or media
+        source = {"type": "base64", "media_type": media, "data": data}
+    return {"type": "document", "source": source, **({"title": p.title} if p.title else {})}
 
 
 def _anthropic_image(p: ImagePart) -> dict[str, Any]:
@@ -324,7 +326,8 @@ def to_gemini(model: str, req: Request) -> dict[str, Any]:
                     response = {"result": text}
                 parts.append({"functionResponse": {"name": p.name or names.get(p.tool_call_id or "", ""),
                                                    "response": response}})
-        contents.append({"role": "model" if m.role == "assistant" else "user", "parts": parts})
+        if parts:  # Gemini refuses a Content without parts (an assistant turn that held only reasoning)
+            contents.append({"role": "model" if m.role == "assistant" else "user", "parts": parts})
     body: dict[str, Any] = {"model": f"models/{model}", "contents": contents}
     system = [m for m in req.messages if m.role in ("system", "developer")]
     if system:
@@ -334,7 +337,3 @@ def to_gemini(model: str, req: Request) -> dict[str, Any]:
                                                     **({"parameters": t.parameters} if t.parameters else {})}
                                                    for t in req.tools]}]
     return body
-
-
-__all__ = ["Upstream", "UpstreamFailed", "build_call", "count", "forward", "provider_of",
-           "upstreams_from_env"]
