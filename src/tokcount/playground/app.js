@@ -228,7 +228,14 @@ async function init() {
     $("dialect").append(o);
   }
   $("key").value = sessionStorage.getItem("tokcount-key") || "";
-  $("key").addEventListener("change", () => { sessionStorage.setItem("tokcount-key", $("key").value); loadModels(); });
+  let lastKey = $("key").value;
+  $("key").addEventListener("change", () => {  // a new key: list the models again, keeping what was ticked
+    if ($("key").value === lastKey) return;
+    lastKey = $("key").value;
+    sessionStorage.setItem("tokcount-key", lastKey);
+    const ticked = chosenModels();
+    loadModels(ticked.length ? ticked : null);
+  });
   $("count").addEventListener("click", count);
   $("share").addEventListener("click", share);
   $("request").addEventListener("input", () => chosenDialect($("request").value));
