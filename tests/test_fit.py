@@ -210,3 +210,25 @@ def test_bad_budget_is_a_4xx_in_the_dialect_shape() -> None:
     assert out.status == 400 and out.body["error"]["param"] == "reserve"
     bad = fit_answer("stepfun", {"model": "qwen3.5", "messages": "nope"}, Settings(), budget=10)
     assert bad.status == 400 and bad.body["error"]["param"] == "messages"
+
+
+def test_cli_fit_equals_the_library_answer(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from tokcount.cli import main
+
+    body = {**ANTHROPIC_BODY, "model": "claude-sonnet-4-5"}
+    path = tmp_path / "body.json"
+    path.write_text(json.dumps(body), encoding="utf-8")
+    full = fit_answer("anthropic", body, Settings(), budget=10**6).body["tokens_before"]
+    assert main(["fit", "--dialect", "anthropic", "--budget", str(full - 1), str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == fit_answer("anthropic", body, Settings(), budget=full - 1).body and out["dropped"]
+    assert main(["fit", "--dialect", "anthropic", "--truncate", "--budget", str(full - 1), str(path)]) == 0
+    cut = json.loads(capsys.readouterr().out)
+    assert cut["tokens_after"] <= full - 1 and cut["tokens_after"] >= out["tokens_after"]
+    assert main(["fit", "--dialect", "anthropic", "--budget", "3", str(path)]) == 1
+    assert json.loads(capsys.readouterr().out)["minimum_tokens"] == out["minimum_tokens"]
+    path.write_text("{nope", encoding="utf-8")
+    assert main(["fit", "--model", "qwen3.5", str(path)]) == 1
+    assert json.loads(capsys.readouterr().out)["error"]["type"] == "invalid_json"
+    with pytest.raises(SystemExit):
+        main(["fit", "--budget", "5", "--reserve", "5", str(path)])
