@@ -9,6 +9,7 @@ share link made by the page must reproduce the count when opened in a fresh tab.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,7 +29,9 @@ DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 KEY = "browser-key"
 SHOT = Path(__file__).resolve().parents[1] / ".pytest_cache" / "playground.png"
 
-if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):  # CI installs them (scripts/test); a dev box may not
+if not (Path(CHROMIUM).exists() and Path(DRIVER).exists()):  # scripts/test installs them in CI; a dev box may not
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("CI must run the browser test: chromium and chromedriver are missing (see scripts/test)")
     pytest.skip("chromium and chromedriver are not installed", allow_module_level=True)
 
 BODY = {"messages": [{"role": "system", "content": "You are terse."},

@@ -32,6 +32,8 @@ from .errors import InvalidRequest, TokcountError
 from .fit import fit_answer
 
 ReadBody = Callable[[HttpRequest, int], Awaitable[bytes]]
+#: the POST routes :func:`mount` adds (besides the dialects' own)
+POST_PATHS = ("/v1/fit", "/v1/playground/count")
 #: the playground compares at most this many models at once (each is a full count)
 MAX_MODELS = 8
 STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
