@@ -105,3 +105,35 @@ def test_playground_static_files(base: str) -> None:
     assert js.status_code == 200 and "/v1/playground/count" in js.text and "https://" not in js.text
     assert get(f"{base}/playground/../server.py").status_code == 404
     assert get(f"{base}/playground/secret.py").status_code == 404
+
+
+FUZZ_DIALECTS = {"/v1/messages/count_tokens": "anthropic", "/v1/count_tokens": "bifrost",
+                 "/v1/token/count": "stepfun", "/tokenize": "vllm"}
+
+
+@pytest.mark.parametrize("path", list(FUZZ_DIALECTS))
+def test_no_mutated_body_produces_a_500(base: str, path: str) -> None:
+    """Type-swapped and key-deleted variants of each dialect's rich body (the server-error suite's), through
+    ``/v1/fit`` with a budget that forces trimming and through the playground: a 200 or a 4xx with an error."""
+    import copy
+    import json
+    import random
+
+    from test_server_errors import RICH, _mutations
+
+    rng = random.Random(99)
+    bodies = list(_mutations(copy.deepcopy(RICH[path]), rng))
+    bodies = rng.sample(bodies, min(len(bodies), 60))
+    name = FUZZ_DIALECTS[path]
+    bad = []
+    for body in bodies:
+        for budget in (25, 10**6):
+            r = post(f"{base}/v1/fit", params={"dialect": name, "budget": budget, "truncate": "true"},
+                     content=json.dumps(body), headers={**AUTH, "content-type": "application/json"})
+            if r.status_code >= 500 or (r.status_code != 200 and "error" not in r.json()):
+                bad.append((body, r.status_code, r.text))
+        r = post(f"{base}/v1/playground/count", json={"dialect": name, "models": ["qwen3.5"], "request": body},
+                 headers=AUTH)
+        if r.status_code >= 500:
+            bad.append((body, r.status_code, r.text))
+    assert not bad, bad[:3]

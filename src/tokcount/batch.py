@@ -243,7 +243,7 @@ def run(input_path: str, *, model: str | None, dialect: str = "openai-chat", out
     summary = Summary(resumed=len(previous))
     tokens = [t for t in previous.values() if t is not None]
     chunks = _chunks(read_rows(input_path, split=split), previous, CHUNK)
-    workers = workers or os.cpu_count() or 1
+    workers = workers or _cores()
     results = (counter or _local)(chunks, model=model, dialect=dialect, field=field, workers=workers)
     bar = _bar(progress)
     sink = out_path.open("a", encoding="utf-8") if out_path else out_stream
@@ -284,6 +284,14 @@ def run(input_path: str, *, model: str | None, dialect: str = "openai-chat", out
     summary.rows_per_second = round(new_rows / summary.seconds, 1) if summary.seconds else 0.0
     summary.tokens_per_second = round(new_tokens / summary.seconds, 1) if summary.seconds else 0.0
     return summary
+
+
+def _cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _over_context(path: Path) -> int:

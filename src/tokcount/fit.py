@@ -347,4 +347,6 @@ def fit_answer(dialect_name: str, body: Any, settings: Any, *, model: str | None
         return out
     except TokcountError as exc:
         return error_answer(dialect, exc)
+    except RecursionError:
+        return error_answer(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
     return Answer(200, {"object": "fit", "dialect": dialect_name, **done.summary(), "request": done.request})

@@ -15,6 +15,7 @@ failure in a known shape (the chosen dialect's for ``/v1/fit``), never a 500 for
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -28,9 +29,10 @@ from starlette.concurrency import run_in_threadpool
 from . import jobs
 from .dialects import dialects
 from .dialects._api import Dialect
-from .errors import InvalidRequest, TokcountError
+from .errors import InternalError, InvalidRequest, TokcountError
 from .fit import fit_answer
 
+log = logging.getLogger("tokcount.tools")
 ReadBody = Callable[[HttpRequest, int], Awaitable[bytes]]
 #: the POST routes :func:`mount` adds (besides the dialects' own)
 POST_PATHS = ("/v1/fit", "/v1/playground/count")
@@ -96,8 +98,13 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
             body = await read_json(request)
         except TokcountError as exc:
             return _error(dialect, exc)
-        out = await run_in_threadpool(fit_answer, name, body, settings, model=q.get("model") or None, budget=budget,
-                                      reserve=reserve, truncate=truncate, check=check, resolve=service.resolve)
+        try:
+            out = await run_in_threadpool(fit_answer, name, body, settings, model=q.get("model") or None,
+                                          budget=budget, reserve=reserve, truncate=truncate, check=check,
+                                          resolve=service.resolve)
+        except Exception:  # a bug: answered in the dialect's shape, logged with its traceback (never the body)
+            log.exception("unexpected error in /v1/fit (%s)", name)
+            return _error(dialect, InternalError("Internal error while fitting; see the server log."))
         return _json(out.status, out.body, out.headers)
 
     @app.post("/v1/playground/count", summary="Counts of one request for several models, with tokens (playground)")
@@ -109,7 +116,11 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
             body = await read_json(request)
         except TokcountError as exc:
             return _error(fallback, exc)
-        return await run_in_threadpool(_playground_answer, body, settings, check, service.resolve)
+        try:
+            return await run_in_threadpool(_playground_answer, body, settings, check, service.resolve)
+        except Exception:
+            log.exception("unexpected error in /v1/playground/count")
+            return _error(fallback, InternalError("Internal error while counting; see the server log."))
 
     @app.get("/playground", summary="Playground page", include_in_schema=False)
     async def playground_page() -> Response:
@@ -174,6 +185,12 @@ def _one(name: str, model: str, request: Any, settings: Any, check: Callable[[An
         assert result.count is not None
         return {"model": model, "status": 200, "count": result.count.to_dict(),
                 "answer": route.format(job, result)}
+    except RecursionError:
+        return _one_error(dialect, model, InvalidRequest("The request is nested too deeply.", param="body"))
     except TokcountError as exc:
-        status, err = dialect.error(exc)
-        return {"model": model, "status": status, "error": {"type": exc.kind, "message": exc.message}, "body": err}
+        return _one_error(dialect, model, exc)
+
+
+def _one_error(dialect: Dialect, model: str, exc: TokcountError) -> dict[str, Any]:
+    status, err = dialect.error(exc)
+    return {"model": model, "status": status, "error": {"type": exc.kind, "message": exc.message}, "body": err}
