@@ -42,6 +42,27 @@ STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; 
           "style.css": "text/css; charset=utf-8"}
 
 
+def _query(name: str, kind: str, doc: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": kind}, "description": doc}
+
+
+#: the query parameters are read by hand (bad values answered in the dialect's shape), so documented here
+FIT_DOCS: dict[str, Any] = {
+    "parameters": [
+        _query("dialect", "string", "the body's shape: any `tokcount count --dialect` name (default openai-chat)"),
+        _query("model", "string", "model (overrides the body's; Gemini's model, in its URL elsewhere)"),
+        _query("budget", "integer", "token budget (default: the model's context window)"),
+        _query("reserve", "integer", "tokens to leave free below the budget"),
+        _query("truncate", "boolean", "cut the oldest kept message's text instead of dropping its turn"),
+    ],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}, "example": {
+        "model": "qwen3.5", "messages": [{"role": "system", "content": "Be brief."},
+                                         {"role": "user", "content": "An old question"},
+                                         {"role": "assistant", "content": "An old answer"},
+                                         {"role": "user", "content": "The new question"}]}}}},
+}
+
+
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
@@ -81,7 +102,8 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
     async def read_json(request: HttpRequest) -> Any:
         return service.parse_json(await read_body(request, settings.max_body_bytes))
 
-    @app.post("/v1/fit", summary="Trim a request (any dialect's body) to a token budget, exactly")
+    @app.post("/v1/fit", summary="Trim a request (any dialect's body) to a token budget, exactly",
+              openapi_extra=FIT_DOCS)
     async def fit_route(request: HttpRequest) -> Response:
         name = request.query_params.get("dialect", "openai-chat")
         dialect = dialects().get(name)
