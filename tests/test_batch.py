@@ -201,3 +201,24 @@ def test_ray_run_equals_local_run(tmp_path: Path, rows: list[dict], expected: di
 def test_unknown_dialect_is_refused() -> None:
     with pytest.raises(tokcount.InvalidRequest):
         batch.run("x.jsonl", model=MODEL, dialect="nope", out_stream=io.StringIO(), progress=False)
+
+
+@pytest.mark.parametrize(("dialect", "row", "answer_key"), [
+    ("anthropic", {"system": "Be brief.", "messages": [{"role": "user", "content": "Hi there"}]}, "input_tokens"),
+    ("gemini", {"contents": [{"role": "user", "parts": [{"text": "Hi there"}]}]}, "totalTokens"),
+])
+def test_rows_in_another_dialect_equal_its_route(tmp_path: Path, dialect: str, row: dict, answer_key: str) -> None:
+    from tokcount.dialects import dialects
+    from tokcount.jobs import answer
+    from tokcount.settings import Settings
+
+    model = "claude-sonnet-4-5" if dialect == "anthropic" else "gemini-2.5-flash"
+    src = tmp_path / "rows.jsonl"
+    src.write_text(json.dumps(row) + "\n", encoding="utf-8")
+    out = io.StringIO()
+    batch.run(str(src), model=model, dialect=dialect, workers=1, progress=False, out_stream=out)
+    d = dialects()[dialect]
+    params = {"model": model} if d.routes[0].path_params else None
+    body = row if params else {**row, "model": model}
+    want = answer(d, d.routes[0], body, Settings(), path_params=params).body[answer_key]
+    assert json.loads(out.getvalue())["input_tokens"] == want
