@@ -37,6 +37,11 @@ def write_rows(path: Path, n: int, seed: int = 3) -> None:
             f.write(json.dumps({"messages": msgs}, ensure_ascii=False) + "\n")
 
 
+def _pid(_: int) -> int:
+    time.sleep(0.2)  # long enough that every process gets a task
+    return os.getpid()
+
+
 def steady(rows: list[tuple[int, dict]], model: str, workers: int) -> tuple[float, float, int]:
     """(start-up s, counting s, tokens): a pool of ``workers`` processes as ``tokcount batch`` builds it, warmed
     (model loaded in every process) before the clock starts, then every row in chunks of ``batch.CHUNK``."""
@@ -44,7 +49,9 @@ def steady(rows: list[tuple[int, dict]], model: str, workers: int) -> tuple[floa
     t0 = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=batch._init_worker,
                              initargs=(model, "openai-chat", None)) as pool:
-        list(pool.map(batch._count_chunk, [rows[:1]] * workers))  # every process started and warm
+        seen: set[int] = set()
+        while len(seen) < workers:  # a process answers only once its initializer (the model load) is done
+            seen |= set(pool.map(_pid, range(workers * 2)))
         t1 = time.perf_counter()
         chunks = [rows[i:i + batch.CHUNK] for i in range(0, len(rows), batch.CHUNK)]
         tokens = sum(r["input_tokens"] for out in pool.map(batch._count_chunk, chunks) for r in out)
