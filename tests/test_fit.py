@@ -232,3 +232,24 @@ def test_cli_fit_equals_the_library_answer(tmp_path, capsys) -> None:  # type: i
     assert json.loads(capsys.readouterr().out)["error"]["type"] == "invalid_json"
     with pytest.raises(SystemExit):
         main(["fit", "--budget", "5", "--reserve", "5", str(path)])
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "claude-sonnet-4-5"])
+def test_truncation_keeps_the_longest_tail_that_fits(model: str) -> None:
+    body = _long_chat()
+    msgs = body["messages"]
+    full = _count(model, body)
+    first = fit(model, body, budget=(full + _count(model, {**body, "messages": [msgs[0], *msgs[-4:]]})) // 2)
+    assert first.next_tokens is not None
+    budget = first.next_tokens - 10  # the newest dropped turn is 10 tokens too long: its first message is cut
+    plain = fit(model, body, budget=budget)
+    assert plain.dropped == first.dropped
+    out = fit(model, body, budget=budget, truncate=True)
+    assert out.truncated is not None, out.summary()
+    i, kept = out.truncated["index"], out.truncated["chars_kept"]
+    assert i == plain.dropped[-1] - 3  # the user message opening the newest dropped turn (4 messages a turn)
+    text = msgs[i]["content"]
+    assert out.request["messages"][1]["content"] == text[len(text) - kept:]
+    assert plain.tokens_after <= out.tokens_after == _count(model, out.request) <= budget
+    one_more = [msgs[0], {**msgs[i], "content": text[len(text) - kept - 1:]}, *msgs[i + 1:]]
+    assert _count(model, {**body, "messages": one_more}) > budget  # one more character would not fit

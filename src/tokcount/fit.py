@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import InvalidRequest, TokcountError
+from .errors import InvalidRequest, TemplateError, TokcountError
 from .request import Message, Request, TextPart, ToolResultPart
 
 Counter = Callable[[Any], int]
@@ -212,10 +212,7 @@ def fit_with(request: Any, counter: Counter, budget: int, *, truncate: bool = Fa
     if conv is None:
         raise BudgetTooSmall(budget, before)
     items = conv.items
-    head = 0
-    while head < len(items) and _pinned(items[head]):
-        head += 1
-    cuts = [head] + [i for i in range(head + 1, len(items)) if _starts_turn(items[i])]
+    head, cuts = _cut_points(items)
 
     def at(cut: int) -> Any:
         return conv.rebuild(items[:head] + items[cut:])
@@ -235,11 +232,11 @@ def fit_with(request: Any, counter: Counter, budget: int, *, truncate: bool = Fa
     result = Fit(at(cuts[hi]), budget, before, counts[hi], minimum, dropped=list(range(head, cuts[hi])),
                  next_tokens=counts[lo])
     if truncate:
-        _truncate_oldest(result, conv, head, cuts[lo], cuts[hi], counter)
+        _truncate_oldest(result, conv, head, cuts[lo], counter)
     return result
 
 
-def _truncate_oldest(result: Fit, conv: _Conversation, head: int, start: int, end: int, counter: Counter) -> None:
+def _truncate_oldest(result: Fit, conv: _Conversation, head: int, start: int, counter: Counter) -> None:
     """Add back the newest dropped turn with its first message's text cut to the longest tail that fits."""
     items = conv.items
     first = items[start]
@@ -251,7 +248,7 @@ def _truncate_oldest(result: Fit, conv: _Conversation, head: int, start: int, en
         body = conv.rebuild([*items[:head], _truncate(first, keep), *items[start + 1:]])
         try:
             return body, counter(body)
-        except InvalidRequest:  # e.g. a dialect refusing a text cut inside a surrogate pair or emptied content
+        except (InvalidRequest, TemplateError):  # a dialect or template refusing the cut text: does not fit
             return body, None
 
     best, n = at(1)
@@ -271,13 +268,18 @@ def _truncate_oldest(result: Fit, conv: _Conversation, head: int, start: int, en
     result.truncated = {"index": start, "chars_removed": length - lo, "chars_kept": lo}
 
 
-def _minimum(conv: _Conversation, counter: Counter, whole: int) -> int:
-    items = conv.items
+def _cut_points(items: list[Any]) -> tuple[int, list[int]]:
+    """(length of the pinned system prefix, where the kept part may start: the prefix's end, then every turn
+    start after it; the last one is the last user turn, which is always kept)."""
     head = 0
     while head < len(items) and _pinned(items[head]):
         head += 1
-    starts = [i for i in range(head + 1, len(items)) if _starts_turn(items[i])]
-    return counter(conv.rebuild(items[:head] + items[starts[-1]:])) if starts else whole
+    return head, [head] + [i for i in range(head + 1, len(items)) if _starts_turn(items[i])]
+
+
+def _minimum(conv: _Conversation, counter: Counter, whole: int) -> int:
+    head, cuts = _cut_points(conv.items)
+    return counter(conv.rebuild(conv.items[:head] + conv.items[cuts[-1]:])) if len(cuts) > 1 else whole
 
 
 # ---------------------------------------------------------------------------- library entry point
