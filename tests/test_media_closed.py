@@ -1,95 +1,181 @@
-"""Closed providers' published image token examples reproduce exactly."""
+"""Closed providers' image rules, one test per rule of media/rules.toml, on the providers' published examples; and
+the one-table property: every catalog entry that takes images names a rule there, and the closed framings count
+an image at exactly what its rule says."""
 
 from __future__ import annotations
 
+import base64
+import io
+
 import pytest
+from PIL import Image
 
+import tokcount
 from tokcount.errors import MediaError
-from tokcount.media import anthropic_image_tokens, gemini_image_tokens, openai_image_tokens
-from tokcount.media.closed import anthropic_resized, openai_patches, openai_tiles
+from tokcount.media import image_tokens, rule_for
+from tokcount.media.rules import openai_patches, openai_tiles
+from tokcount.models.catalog import ModelSpec, default_catalog
+
+TILE_GEOMETRY = {"tile_size": 512, "max_side": 2048, "short_side": 768}
+PATCH_GEOMETRY = {"patch_size": 32, "max_patches": 1536}
 
 
-def test_openai_published_tile_examples() -> None:
+def test_openai_gpt_4o_tiles_published_examples() -> None:
     # OpenAI vision guide: 1024×1024 high → 768×768 → 4 tiles → 85 + 4×170 = 765
-    assert openai_image_tokens("gpt-4o", 1024, 1024, "high") == 765
+    assert image_tokens("openai-gpt-4o", 1024, 1024, {"detail": "high"}) == 765
     # 2048×4096 high → 1024×2048 → 768×1536 → 6 tiles → 85 + 6×170 = 1105
-    assert openai_image_tokens("gpt-4o", 2048, 4096, "high") == 1105
-    # low detail is the base alone, whatever the size
-    assert openai_image_tokens("gpt-4o", 4096, 8192, "low") == 85
+    assert image_tokens("openai-gpt-4o", 2048, 4096, {"detail": "high"}) == 1105
+    # low detail is the base alone, whatever the size; auto (and no detail) is billed as high
+    assert image_tokens("openai-gpt-4o", 4096, 8192, {"detail": "low"}) == 85
+    assert image_tokens("openai-gpt-4o", 1024, 1024, {"detail": "auto"}) == 765
+    assert image_tokens("openai-gpt-4o", 1024, 1024, {"detail": None}) == 765
+    assert image_tokens("openai-gpt-4o", 200, 200) == 85 + 170  # one tile: never scaled up
+    with pytest.raises(MediaError, match="detail"):
+        image_tokens("openai-gpt-4o", 10, 10, {"detail": "ultra"})
 
 
-def test_openai_auto_is_billed_as_high() -> None:
-    assert openai_image_tokens("gpt-4o", 1024, 1024, "auto") == 765
-    assert openai_image_tokens("gpt-4o", 1024, 1024, None) == 765
-
-
-@pytest.mark.parametrize(("model", "base", "tile"), [
-    ("gpt-4o", 85, 170), ("gpt-4o-2024-08-06", 85, 170), ("gpt-4.1", 85, 170), ("gpt-4o-mini", 2833, 5667),
-    ("openai/gpt-4o-mini-2024-07-18", 2833, 5667), ("o1", 75, 150), ("o3", 75, 150), ("gpt-5", 70, 140),
+@pytest.mark.parametrize(("rule", "base", "tile"), [
+    ("openai-gpt-4o-mini", 2833, 5667), ("openai-o-series", 75, 150), ("openai-gpt-5", 70, 140),
 ])
-def test_openai_tile_model_constants(model: str, base: int, tile: int) -> None:
-    assert openai_image_tokens(model, 512, 512, "low") == base
-    assert openai_image_tokens(model, 512, 512, "high") == base + tile      # one tile
-    assert openai_image_tokens(model, 1024, 1024, "high") == base + 4 * tile
+def test_openai_other_tile_rules(rule: str, base: int, tile: int) -> None:
+    assert image_tokens(rule, 512, 512, {"detail": "low"}) == base
+    assert image_tokens(rule, 512, 512, {"detail": "high"}) == base + tile      # one tile
+    assert image_tokens(rule, 1024, 1024, {"detail": "high"}) == base + 4 * tile
 
 
-def test_openai_tiles_never_upscale() -> None:
-    assert openai_tiles(100, 100) == 1
-    assert openai_tiles(513, 100) == 2
+def test_openai_tile_geometry() -> None:
+    assert openai_tiles(100, 100, TILE_GEOMETRY) == 1
+    assert openai_tiles(513, 100, TILE_GEOMETRY) == 2
+    assert openai_tiles(2048, 4096, TILE_GEOMETRY) == 6
 
 
-def test_openai_patch_models_published_examples() -> None:
+def test_openai_patch_geometry() -> None:
     # 1024×1024 → 32×32 = 1024 patches (under the 1536 cap)
-    assert openai_patches(1024, 1024) == 1024
-    # 1800×2400 → 4275 raw patches > 1536 → scaled to 1056×1408 → 33×44 = 1452 patches
-    assert openai_patches(1800, 2400) == 1452
-    assert openai_image_tokens("gpt-4.1-mini", 1024, 1024) == 1659     # ceil(1024 × 1.62)
-    assert openai_image_tokens("gpt-4.1-nano", 1024, 1024) == 2520     # ceil(1024 × 2.46 = 2519.04)
-    assert openai_image_tokens("o4-mini", 1800, 2400) == 2498          # ceil(1452 × 1.72)
-    assert openai_image_tokens("gpt-5-mini", 10, 10) == 2              # one patch × 1.62
+    assert openai_patches(1024, 1024, PATCH_GEOMETRY) == 1024
+    # 1800×2400 → 4275 raw patches > 1536 → scaled to 1056×1408 → 33×44 = 1452 patches (OpenAI's example)
+    assert openai_patches(1800, 2400, PATCH_GEOMETRY) == 1452
     for w, h in [(1, 1), (5000, 20), (20000, 20000), (4096, 4096)]:
-        assert openai_patches(w, h) <= 1536
+        assert openai_patches(w, h, PATCH_GEOMETRY) <= 1536
 
 
-def test_openai_rejects_unknown_models_and_details() -> None:
-    with pytest.raises(MediaError):
-        openai_image_tokens("text-davinci-003", 10, 10)
-    with pytest.raises(MediaError):
-        openai_image_tokens("gpt-4o", 10, 10, "ultra")
+@pytest.mark.parametrize(("rule", "size", "expected"), [
+    # the product is rounded to nearest, as the framing always counted (OpenAI does not say how)
+    ("openai-patch-1.62", (1024, 1024), 1659),   # 1024 × 1.62 = 1658.88
+    ("openai-patch-1.62", (1800, 2400), 2352),   # 1452 × 1.62 = 2352.24
+    ("openai-patch-1.62", (10, 10), 2),          # one patch × 1.62
+    ("openai-patch-2.46", (1024, 1024), 2519),   # 1024 × 2.46 = 2519.04
+    ("openai-patch-1.72", (1800, 2400), 2497),   # 1452 × 1.72 = 2497.44
+])
+def test_openai_patch_rules(rule: str, size: tuple[int, int], expected: int) -> None:
+    assert image_tokens(rule, *size) == expected
+    assert image_tokens(rule, *size, {"detail": "low"}) == expected  # detail does not apply to patch pricing
 
 
-def test_anthropic_published_examples() -> None:
-    assert anthropic_image_tokens("claude-sonnet-4", 1000, 1000) == 1334   # "≈ 1334"
-    assert anthropic_image_tokens("claude-sonnet-4", 200, 200) == 54       # "≈ 54"
-    assert anthropic_image_tokens("claude-sonnet-4", 1092, 1092) == 1590   # the largest 1:1 kept unresized
+def test_claude_published_examples() -> None:
+    assert image_tokens("claude", 1000, 1000) == 1334   # "≈ 1334"
+    assert image_tokens("claude", 200, 200) == 54       # "≈ 54"
+    assert image_tokens("claude", 1092, 1092) == 1590   # the largest 1:1 kept unresized
+    assert image_tokens("claude", 4000, 4000) == image_tokens("claude", 1098, 1098)  # resized to ~1.15 MP
+    assert image_tokens("claude", 4000, 3000) <= 1608
+    assert image_tokens("claude", 8000, 200) == 82      # long edge to 1568: 1568 × 39.2 / 750 = 81.95
 
 
-def test_anthropic_resizes_large_images() -> None:
-    assert anthropic_resized(1568, 700) == (1568, 700)
-    w, h = anthropic_resized(4000, 3000)
-    assert max(w, h) <= 1568 and w * h <= 1600 * 750
-    assert anthropic_image_tokens("claude-opus-4", 4000, 3000) <= 1600
-    assert anthropic_image_tokens("claude-opus-4", 8000, 200) == -(-1568 * 39 // 750)
+def test_gemini_2_tiles() -> None:
+    assert image_tokens("gemini-2", 384, 384) == 258
+    assert image_tokens("gemini-2", 1, 1) == 258
+    assert image_tokens("gemini-2", 200, 100) == 258
+    assert image_tokens("gemini-2", 385, 100) == 12 * 258         # tiles of floor(100 / 1.5) = 66: 6 × 2
+    assert image_tokens("gemini-2", 960, 540) == 6 * 258          # tiles of 360: 3 × 2
+    assert image_tokens("gemini-2", 1024, 1024) == 4 * 258        # tiles of 682: 2 × 2
+    # the issue's case: media/closed.py said 516 (768 px tiles), the framing 1548; the framing's number stays
+    assert image_tokens("gemini-2", 1536, 768) == 6 * 258         # tiles of 512: 3 × 2
 
 
-def test_gemini_258_rules() -> None:
-    assert gemini_image_tokens("gemini-2.5-flash", 384, 384) == 258
-    assert gemini_image_tokens("gemini-2.0-flash", 1, 1) == 258
-    assert gemini_image_tokens("gemini-2.5-pro", 385, 100) == 258          # one 768 tile
-    assert gemini_image_tokens("gemini-2.5-pro", 1000, 1000) == 4 * 258
-    assert gemini_image_tokens("gemini-2.5-pro", 1536, 768) == 2 * 258
+def test_gemini_3_media_resolution() -> None:
+    assert image_tokens("gemini-3", 4000, 3000) == 1120    # default: high, whatever the size
+    assert image_tokens("gemini-3", 10, 10) == 1120
+    assert image_tokens("gemini-3", 10, 10, {"media_resolution": "MEDIA_RESOLUTION_LOW"}) == 280
+    assert image_tokens("gemini-3", 10, 10, {"media_resolution": "medium"}) == 560
+    assert image_tokens("gemini-3", 10, 10, {"media_resolution": "media_resolution_unspecified"}) == 1120
+    with pytest.raises(MediaError, match="media_resolution"):
+        image_tokens("gemini-3", 10, 10, {"media_resolution": "extreme"})
 
 
-def test_gemini3_media_resolution_levels() -> None:
-    assert gemini_image_tokens("gemini-3-pro-preview", 4000, 3000) == 1120
-    assert gemini_image_tokens("gemini-3-pro-preview", 10, 10, "media_resolution_low") == 280
-    assert gemini_image_tokens("gemini-3-pro-preview", 10, 10, "medium") == 560
-    with pytest.raises(MediaError):
-        gemini_image_tokens("gemini-3-pro-preview", 10, 10, "extreme")
+@pytest.mark.parametrize("rule", ["openai-gpt-4o", "openai-patch-1.62", "claude", "gemini-2", "gemini-3"])
+@pytest.mark.parametrize("size", [(0, 10), (10, -1), (0, 0)])
+def test_sizes_must_be_positive(rule: str, size: tuple[int, int]) -> None:
+    with pytest.raises(MediaError, match="positive"):
+        image_tokens(rule, *size)
 
 
-def test_sizes_must_be_positive() -> None:
-    for fn in (lambda: openai_image_tokens("gpt-4o", 0, 10), lambda: anthropic_image_tokens("c", 10, -1),
-               lambda: gemini_image_tokens("gemini-2.5-pro", 0, 0)):
-        with pytest.raises(MediaError):
-            fn()
+def test_closed_rules_have_no_prompt_text() -> None:
+    rule = rule_for("claude")
+    assert rule is not None and rule.counts_only
+    with pytest.raises(MediaError, match="no prompt text"):
+        rule.expand(100, 100)
+    qwen = rule_for("qwen3-vl")
+    assert qwen is not None and not qwen.counts_only
+
+
+def test_a_chat_template_model_naming_a_closed_rule_is_a_clear_error() -> None:
+    import dataclasses
+
+    spec = dataclasses.replace(default_catalog().resolve("qwen3.5"), vision="claude")
+    with pytest.raises(MediaError, match="closed provider's token count"):
+        tokcount.count(spec, [{"role": "user", "content": "hi"}])
+
+
+CLOSED = {"openai-chat", "anthropic", "gemini"}
+TEXT_ONLY = {"gpt-4", "gpt-3.5-turbo"}  # the API refuses images for these
+
+
+@pytest.mark.parametrize("spec", list(default_catalog().models.values()), ids=lambda s: s.id)
+def test_every_catalog_entry_names_one_rule(spec: ModelSpec) -> None:
+    """One field, ``vision``, names the rule; closed renderers' rules are token counts, open ones expansions."""
+    assert "image" not in spec.extra and "image_rule" not in spec.extra  # the old per-provider fields are gone
+    if not spec.vision:
+        assert spec.renderer not in CLOSED or spec.id in TEXT_ONLY
+        return
+    if spec.renderer == "mistral":  # mistral-common's own image encoder counts (vision = "pixtral" says so)
+        assert spec.vision == "pixtral" and rule_for(spec.vision) is None
+        return
+    rule = rule_for(spec.vision)
+    assert rule is not None, f"{spec.id} names unknown rule {spec.vision!r}"
+    if spec.renderer in CLOSED:
+        assert rule.counts_only
+    elif spec.renderer == "jinja":
+        assert not rule.counts_only
+
+
+def _png(width: int, height: int) -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 30)).save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+@pytest.mark.parametrize(("model", "size", "detail", "expected"), [
+    ("gpt-4o", (1024, 1024), "high", 765),
+    ("gpt-4o", (1024, 1024), "low", 85),
+    ("gpt-4o-mini", (512, 512), "high", 2833 + 5667),
+    ("gpt-5-mini", (1800, 2400), None, 2352),
+    ("claude-sonnet-4-5", (1000, 1000), None, 1334),
+    ("claude-opus-4-7", (200, 200), None, 54),
+    ("gemini-2.5-flash", (1536, 768), None, 1548),
+    ("gemini-3-pro", (640, 480), None, 1120),
+])
+def test_framings_count_images_by_their_rule(model: str, size: tuple[int, int], detail: str | None,
+                                             expected: int) -> None:
+    image: dict = {"url": _png(*size)}
+    if detail:
+        image["detail"] = detail
+    got = tokcount.count(model, {"messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is this?"}, {"type": "image_url", "image_url": image}]}]})
+    assert got.image_tokens == expected
+    assert got.modalities["image"] == expected
+    assert sum(got.modalities.values()) == got.input_tokens
+
+
+def test_a_text_only_closed_model_refuses_images() -> None:
+    with pytest.raises(MediaError, match="takes no images"):
+        tokcount.count("gpt-3.5-turbo", {"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": _png(10, 10)}}]}]})

@@ -103,6 +103,8 @@ def test_corpus_image_conversations_count_exactly(setup: dict) -> None:
         assert [(p["width"], p["height"]) for p in b["media"]] == [(w, h) for w, h, _ in sizes]
         assert [p["tokens"] for p in b["media"]] == [n + 2 for _, _, n in sizes]  # pads + begin/end wrapper
         assert b["media_tokens"] == sum(n + 2 for _, _, n in sizes)
+        # the modality split is the same figure, and text is the rest (issue 11: a field of Count)
+        assert got.modalities == {"text": got.input_tokens - b["media_tokens"], "image": b["media_tokens"]}
 
 
 def test_gemma3_counts_like_its_full_processor() -> None:

@@ -148,7 +148,7 @@ def test_seed_001_as_written_is_malformed_json(base: str) -> None:
 def test_seed_001_with_the_comma(base: str, query: str) -> None:
     fixed = SEED_001_AS_WRITTEN.replace('when needed."\n"tools"', 'when needed.",\n"tools"')
     r = httpx.post(base + "/v1/messages/count_tokens" + query, content=fixed,
-                   headers={"content-type": "application/json"})
+                   headers={"content-type": "application/json"}, timeout=60)
     assert r.status_code == 200, r.text
     assert set(r.json()) == {"input_tokens"}
     chat = {
@@ -275,6 +275,33 @@ def test_seed_003_every_field(base: str) -> None:
     assert extra["provider"] == "qwen" and extra["request_type"] == "count_tokens"
     assert extra["model_requested"] == "qwen/qwen3.5"
     assert isinstance(extra["latency"], int) and extra["latency"] >= 0
+
+
+@pytest.mark.parametrize(("model", "image"), [("openai/gpt-4o", 255), ("anthropic/claude-sonnet-4-5", 54),
+                                              ("qwen/qwen3.5", None)])
+def test_seed_003_image_tokens_are_the_counts_image_modality(base: str, model: str, image: int | None) -> None:
+    """``input_tokens_details.image_tokens`` is what the renderer put under ``image`` (issue 11)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (200, 200), (0, 120, 255)).save(buf, format="PNG")
+    url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+    body = {"model": model, "input": [{"type": "message", "role": "user", "content": [
+        {"type": "input_text", "text": "What is this?"}, {"type": "input_image", "image_url": url, "detail": "high"}]}]}
+    r = post(base, "/v1/count_tokens", body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    details = out["input_tokens_details"]
+    chat = [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                         {"type": "image_url", "image_url": {"url": url, "detail": "high"}}]}]
+    expected = tokcount.count(model.split("/", 1)[1], {"messages": chat})
+    assert details["image_tokens"] == expected.modalities["image"] > 0
+    if image is not None:
+        assert details["image_tokens"] == image
+    assert details["text_tokens"] + details["image_tokens"] == out["input_tokens"]
 
 
 def test_seed_003_fallbacks_in_order(base: str) -> None:

@@ -8,18 +8,117 @@
 5. a download from the Hugging Face Hub at the catalog's pinned revision (``HF_ENDPOINT``, ``HF_TOKEN`` honoured;
    skipped when ``HF_HUB_OFFLINE`` is set).
 Each lookup records where it looked, so a miss can say so.
+
+The Hub is asked sparingly (:class:`HubState`): an unknown repo or a missing file is remembered for a short TTL,
+and a Hub that does not answer within a short timeout counts as unreachable for the same TTL, so a server run
+online without network answers its 404s at once instead of waiting on ``huggingface_hub``'s retries per request.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import logging
 import os
 import threading
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 _lock = threading.Lock()
+log = logging.getLogger("tokcount.assets")
+
+#: defaults of :class:`HubState` (the server sets its own from Settings.miss_ttl_s / hub_timeout_s)
+MISS_TTL_S = 60.0
+HUB_TIMEOUT_S = 2.5
+
+
+class HubState:
+    """What this process knows about the Hub: remembered misses and whether it answers at all.
+
+    ``huggingface_hub`` itself asks again on every call and, when a HEAD fails with a network error, retries it
+    with back-off for up to a minute. Here a miss (repo, revision, file; or a whole repo) is remembered for
+    ``miss_ttl`` seconds, and before the first download the endpoint is probed once with ``timeout`` (one HEAD of
+    its root, any HTTP answer counts): when it does not answer, downloads are skipped for ``miss_ttl`` seconds."""
+
+    def __init__(self, miss_ttl: float = MISS_TTL_S, timeout: float = HUB_TIMEOUT_S) -> None:
+        self.miss_ttl = miss_ttl
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._probe_lock = threading.Lock()
+        #: (repo, revision, file or None for the whole repo) -> (monotonic expiry, what the Hub said)
+        self._misses: dict[tuple[str, str | None, str | None], tuple[float, str]] = {}
+        #: endpoint -> (monotonic expiry, reachable, reason)
+        self._endpoints: dict[str, tuple[float, bool, str]] = {}
+        self.probes = 0
+
+    def remembered_miss(self, repo: str, revision: str | None, filename: str) -> str | None:
+        now = time.monotonic()
+        with self._lock:
+            for key in ((repo, revision, None), (repo, revision, filename)):
+                hit = self._misses.get(key)
+                if hit is not None and hit[0] > now:
+                    return hit[1]
+                if hit is not None:
+                    del self._misses[key]
+        return None
+
+    def remember_miss(self, repo: str, revision: str | None, filename: str | None, what: str) -> None:
+        with self._lock:
+            if len(self._misses) > 10_000:  # a client naming endless repos cannot grow this without bound
+                now = time.monotonic()
+                self._misses = {k: v for k, v in self._misses.items() if v[0] > now}
+                if len(self._misses) > 10_000:
+                    self._misses.clear()
+            self._misses[(repo, revision, filename)] = (time.monotonic() + self.miss_ttl, what)
+
+    def unreachable(self, endpoint: str) -> str | None:
+        """None when ``endpoint`` answers (probed at most once per TTL), else why it is skipped."""
+        state = self._endpoints.get(endpoint)
+        if state is not None and state[0] > time.monotonic():
+            return None if state[1] else state[2]
+        with self._probe_lock:  # one probe at a time: concurrent loads wait for its answer instead of probing too
+            state = self._endpoints.get(endpoint)
+            if state is not None and state[0] > time.monotonic():
+                return None if state[1] else state[2]
+            reason = self._probe(endpoint)
+            self._endpoints[endpoint] = (time.monotonic() + self.miss_ttl, reason is None, reason or "")
+            return reason
+
+    def mark_unreachable(self, endpoint: str, reason: str) -> None:
+        log.warning("Hugging Face Hub %s unreachable (%s); not asked again for %.0f s", endpoint, reason,
+                    self.miss_ttl)
+        self._endpoints[endpoint] = (time.monotonic() + self.miss_ttl, False, reason)
+
+    def _probe(self, endpoint: str) -> str | None:
+        from huggingface_hub.utils import get_session  # its proxies, certificates and headers
+
+        self.probes += 1
+        try:
+            get_session().head(endpoint.rstrip("/") + "/", timeout=self.timeout, follow_redirects=False)
+        except Exception as exc:  # refused, timed out, DNS: all mean "not now"
+            reason = f"no answer within {self.timeout:g} s: {type(exc).__name__}"
+            log.warning("Hugging Face Hub %s unreachable (%s); not asked again for %.0f s", endpoint, reason,
+                        self.miss_ttl)
+            return reason
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._misses.clear()
+            self._endpoints.clear()
+            self.probes = 0
+
+
+hub = HubState()
+
+
+def configure(*, miss_ttl: float | None = None, hub_timeout: float | None = None) -> None:
+    """Set the TTL of remembered misses and the Hub's timeout (the server calls this with its settings)."""
+    if miss_ttl is not None:
+        hub.miss_ttl = miss_ttl
+    if hub_timeout is not None:
+        hub.timeout = hub_timeout
 
 
 def asset_dirs() -> list[Path]:
@@ -99,10 +198,24 @@ def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
         if hub_offline():
             look.searched.append("Hugging Face Hub (skipped: HF_HUB_OFFLINE)")
         else:
-            endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-            look.searched.append(f"Hugging Face Hub {endpoint}/{files.repo}@{files.revision or 'main'}")
-            look.path = _download(files, filename, look)
+            endpoint = _endpoint()
+            where = f"Hugging Face Hub {endpoint}/{files.repo}@{files.revision or 'main'}"
+            if (miss := hub.remembered_miss(files.repo, files.revision, filename)) is not None:
+                look.searched.append(f"{where} (not asked again for {hub.miss_ttl:g} s after {miss})")
+                look.absent = True
+            elif (down := hub.unreachable(endpoint)) is not None:
+                look.searched.append(f"{where} (skipped: unreachable, {down})")
+            else:
+                look.searched.append(where)
+                look.path = _download(files, filename, look, endpoint)
     return look
+
+
+def _endpoint() -> str:
+    """The endpoint ``huggingface_hub`` downloads from (read at its import, as it reads ``HF_ENDPOINT``)."""
+    from huggingface_hub import constants
+
+    return str(constants.ENDPOINT)
 
 
 def _from_hf_cache(files: RepoFiles, filename: str) -> tuple[Path | None, bool]:
@@ -141,14 +254,37 @@ def _from_package(spec: str, repo: str, filename: str) -> Path | None:
     return target
 
 
-def _download(files: RepoFiles, filename: str, look: Lookup) -> Path | None:
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+def _download(files: RepoFiles, filename: str, look: Lookup, endpoint: str) -> Path | None:
+    """The file from the Hub. One HEAD first, with the Hub timeout and no retries: ``hf_hub_download`` retries a
+    HEAD that timed out with a 60 s timeout and back-off, which would hold a counting thread for minutes on a Hub
+    that accepts connections and stops answering; the HEAD also answers "no such repo/file" without a download."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
-        return Path(hf_hub_download(files.repo, filename, revision=files.revision))
-    except (EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        try:
+            get_hf_file_metadata(hf_hub_url(files.repo, filename, revision=files.revision), timeout=hub.timeout)
+        except (HfHubHTTPError, ValueError):
+            raise  # the Hub answered: "not found" and the like are handled below
+        except Exception as exc:  # no answer in time, connection refused or reset
+            raise LocalEntryNotFoundError("the Hub did not answer") from exc
+        return Path(hf_hub_download(files.repo, filename, revision=files.revision, etag_timeout=hub.timeout))
+    except LocalEntryNotFoundError as exc:  # (an EntryNotFoundError too) the Hub did not answer, nothing cached
+        cause = exc.__cause__ or exc.__context__ or exc
+        hub.mark_unreachable(endpoint, type(cause).__name__)
+        look.searched[-1] += f" (unreachable: {type(cause).__name__})"
+    except (RepositoryNotFoundError, RevisionNotFoundError) as exc:
+        hub.remember_miss(files.repo, files.revision, None, type(exc).__name__)
         look.searched[-1] += f" ({type(exc).__name__})"
-    except Exception as exc:  # network down, proxy refused, ...: reported, never fatal here
+    except EntryNotFoundError as exc:
+        hub.remember_miss(files.repo, files.revision, filename, type(exc).__name__)
+        look.searched[-1] += f" ({type(exc).__name__})"
+    except Exception as exc:  # proxy refused, a 5xx, ...: reported, never fatal here
         look.searched[-1] += f" (failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]})"
     return None

@@ -7,6 +7,10 @@ dialect has to guess what went wrong from a message string.
 
 from __future__ import annotations
 
+import logging
+import re
+from pathlib import PurePath
+
 
 class TokcountError(Exception):
     """Base of every error tokcount raises on purpose; anything else reaching a caller is a bug."""
@@ -68,7 +72,12 @@ class UnknownModel(TokcountError):
 
 
 class MissingAssets(TokcountError):
-    """A model is known but a file it needs is nowhere to be found; names every place that was looked at."""
+    """A model is known but a file it needs is nowhere to be found.
+
+    ``message`` (what a client is answered) names the model, the files and the *kinds* of places looked at
+    ("TOKCOUNT_ASSET_DIRS", "Hugging Face cache", "Hugging Face Hub (skipped: HF_HUB_OFFLINE)"), never a server path
+    or URL; ``detail`` (and ``str(exc)``, which tracebacks and logs show) keeps every place in full.
+    """
 
     kind = "missing_assets"
     status = 404
@@ -83,6 +92,75 @@ class MissingAssets(TokcountError):
             f"Model {model!r} needs {', '.join(files)}, which could not be found{extra}. Looked in: {where}.",
             param="model",
         )
+        self.detail = self.message
+        kinds = list(dict.fromkeys(k for k in map(public_text, searched) if k)) or ["nowhere"]
+        public_extra = f" ({public_text(reason)})" if reason else ""
+        self.message = (f"Model {model!r} needs {', '.join(public_name(f) for f in files)}, which could not be "
+                        f"found{public_extra}. Looked in: {'; '.join(kinds)}.")
+        logging.getLogger("tokcount.assets").info("%s", self.detail)  # the operator's copy, with every path
+
+
+#: what a client must not learn about the server: URLs (a private Hub mirror), absolute paths, IPv4 addresses
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s;,)'\"]*")
+_PATH = re.compile(r"(?<![\w/.-])(?:~|[A-Za-z]:[\\/]|/)[^\s;,)'\"]*")
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b")
+
+
+def public_text(text: str) -> str:
+    """``text`` without URLs, absolute paths or IP addresses, so a message built from internal details can be sent to a
+    client: a URL is dropped, a file path becomes its file name (a directory is dropped), an address "(address)"."""
+    text = _URL.sub("", text)
+    text = _PATH.sub(lambda m: _file_name(m.group(0)), text)
+    text = _IPV4.sub("(address)", text)
+    text = re.sub(r"\s+", " ", text).replace(" )", ")").replace("( ", "(").replace("''", "")
+    return text.strip(" :")
+
+
+def _file_name(path: str) -> str:
+    name = PurePath(path).name
+    return name if "." in name.strip(".") else ""
+
+
+def public_name(name: str) -> str:
+    """A file as a client may see it: its name when ``name`` is an absolute path, else ``name`` (``repo/file``)."""
+    if _PATH.fullmatch(name) or _URL.fullmatch(name):
+        return PurePath(name).name or name
+    return name
+
+
+class ModelNotAllowed(UnknownModel):
+    """A Hub repo id outside the catalog and the local asset dirs, which this server's operator has not allowed.
+
+    Naming a repo picks the chat template (third-party Jinja code) and makes the server download it, so on a
+    server that choice is the operator's (``allow_hub_repos``), not the client's. An :class:`UnknownModel` to
+    every caller that only asks "can this name be served here" (Bifrost falls back past it)."""
+
+    kind = "model_not_allowed"
+    status = 403
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.suggestions = []
+        TokcountError.__init__(self,
+            f"Model {model!r} is not in this server's catalog and Hub repos outside it are not allowed here "
+            "(the operator can allow it with allow_hub_repos / TOKCOUNT_ALLOW_HUB_REPOS).", param="model")
+
+
+class CorruptAssets(MissingAssets):
+    """A model's file is there but cannot be used (truncated, invalid JSON, unreadable, refused by ``tokenizers``).
+
+    A :class:`MissingAssets` for every caller (the model is not usable here, Bifrost falls back past it), with a
+    message naming the model and the file as the catalog names it; the server path and the parser's full message
+    stay in ``path`` / ``detail`` for the log, never in what a client sees."""
+
+    def __init__(self, model: str, file: str, path: str, detail: str) -> None:
+        TokcountError.__init__(self, f"Model {model!r} has an unusable {file}: {detail}.", param="model")
+        self.model = model
+        self.files = [file]
+        self.searched = []
+        self.file = file
+        self.path = path
+        self.detail = detail
 
 
 class TemplateError(TokcountError):
@@ -99,6 +177,13 @@ class MediaError(TokcountError):
     status = 400
 
 
+class ImageTooLarge(MediaError):
+    """An image's header declares more pixels (or a longer side) than the media policy counts: a 413."""
+
+    kind = "request_too_large"
+    status = 413
+
+
 class RequestTooLarge(TokcountError):
     """The request exceeds a configured size or count limit."""
 
@@ -106,8 +191,37 @@ class RequestTooLarge(TokcountError):
     status = 413
 
 
+class RequestTimeout(TokcountError):
+    """The client did not send its request (headers or body) within the server's deadline."""
+
+    kind = "request_timeout"
+    status = 408
+
+
 class InternalError(TokcountError):
     """A bug: logged with its traceback and answered as a 500 in the route's shape (never with the body)."""
 
     kind = "internal"
     status = 500
+
+
+class RenderLimit(TokcountError):
+    """The chat template passed a render limit (output size, loop iterations, a repetition's result).
+
+    A 4xx: the same request on the same model hits the same limit every time, so retrying cannot help; the
+    message names the setting that would have to be raised.
+    """
+
+    kind = "render_limit"
+    status = 400
+
+
+class RenderTimeout(TokcountError):
+    """The chat template did not finish within the render's wall-clock budget.
+
+    A 503, not a 4xx: how far a render gets in its budget depends on the server's load, so the condition is the
+    server's, and a client may retry (a runaway template will time out again, but so may a legit one under load).
+    """
+
+    kind = "render_timeout"
+    status = 503

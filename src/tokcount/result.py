@@ -27,8 +27,19 @@ class Count:
     token_strings: list[str] | None = None
     prompt: str | None = None
     notes: list[str] = field(default_factory=list)
-    #: the part of ``input_tokens`` that images take (image placeholders expanded, or a provider's image rule)
-    image_tokens: int = 0
+    #: ``input_tokens`` split by what the tokens carry: ``text`` (everything but media: text, framing, tools)
+    #: and ``image`` / ``video`` / ``audio`` / ``document`` where present; the values sum to ``input_tokens``.
+    #: Every renderer fills it (:func:`split`); an empty dict means "all text".
+    modalities: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def image_tokens(self) -> int:
+        """The part of ``input_tokens`` that images take (placeholders expanded, or a provider's image rule)."""
+        return self.modalities.get("image", 0)
+
+    def modality_split(self) -> dict[str, int]:
+        """:attr:`modalities`, or everything as text when no renderer split it."""
+        return self.modalities or {"text": self.input_tokens}
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -47,6 +58,22 @@ class Count:
             out["token_strings"] = self.token_strings
         if self.image_tokens:
             out["image_tokens"] = self.image_tokens
+        if set(self.modalities) - {"text"}:
+            out["modalities"] = self.modalities
         if self.notes:
             out["notes"] = self.notes
         return out
+
+
+MODALITIES = ("text", "image", "video", "audio", "document")
+
+
+def split(total: int, **media: int) -> dict[str, int]:
+    """Modalities of a count of ``total`` tokens whose media parts took ``media`` (e.g. ``image=765``): text is
+    what the media leave, so the split always sums to the total; media that took nothing are left out."""
+    unknown = set(media) - set(MODALITIES[1:])
+    if unknown:
+        raise ValueError(f"unknown modalities {sorted(unknown)}; known: {MODALITIES[1:]}")
+    out = {"text": total - sum(media.values())}
+    out.update({k: v for k, v in media.items() if v})
+    return out

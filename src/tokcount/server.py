@@ -28,9 +28,10 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from . import jobs, loader, tools_http
+from . import assets, jobs, loader, tools_http
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Route
+from .dialects._fields import default_or
 from .errors import (
     AuthenticationError,
     InternalError,
@@ -39,10 +40,13 @@ from .errors import (
     RequestTooLarge,
     SchemaError,
     TokcountError,
+    public_text,
 )
-from .models.catalog import ModelSpec, default_catalog
+from .httpguard import DocsAuth, body_deadline, install_log_redaction
+from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .request import Request, ToolResultPart
 from .settings import Settings
+from .templates import limits
 
 log = logging.getLogger("tokcount.server")
 
@@ -59,6 +63,11 @@ COUNT_THREADS = 2
 #: take seconds) are counted on the event loop itself: the thread hand-off and GIL ping-pong cost more than the
 #: count (same wrk setup at 16 connections: p99 32 -> 13 ms, 5,413 -> 6,437 req/s)
 INLINE_BODY = 16 * 1024
+#: the event loop's render budget: a render still running after this long (or a prompt growing past
+#: INLINE_PROMPT_CHARS) is abandoned and the job re-run on a counting thread under the full budget, so a hostile
+#: template in a small body never holds the loop (a normal small render takes ~0.03-0.3 ms)
+INLINE_RENDER_S = 0.02
+INLINE_PROMPT_CHARS = 256 * 1024
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -83,13 +92,34 @@ class Service:
         self.preload_errors: dict[str, str] = {}
         self._small = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count")
         self._large = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count-large")
+        #: which Hub repos outside the catalog clients may name: the operator's allow_hub_repos (none by default),
+        #: and the repos the operator preloads
+        self.policy = RepoPolicy((*settings.allow_hub_repos, *settings.preload))
+        loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
+                         miss_ttl=settings.miss_ttl_s)
+        assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
+        self._limits = settings.render_limits
+        self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
 
     async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
-        """:meth:`process` inline for a small body, else on the counting pool that fits the body's size."""
-        if len(raw) < INLINE_BODY and b"://" not in raw:  # small and no URL to fetch: done faster than a hand-off
-            return self.process(dialect, route, raw, params)
+        """:meth:`process` inline for a small body, else on the counting pool that fits the body's size.
+
+        Inline (small, no URL to fetch, its models already loaded), renders get the event loop's tiny budget; one
+        that spends it (a slow or huge template) is re-run on the small pool with the full budget (the few ms
+        already spent are lost; normal bodies never hit it)."""
+        if len(raw) < INLINE_BODY and b"://" not in raw and self.models_loaded(route, raw, params):
+            try:
+                with limits.active(self._inline_limits):
+                    return self.process(dialect, route, raw, params)
+            except limits.OffLoop:
+                pass
         pool = self._large if len(raw) >= LARGE_BODY else self._small
-        return await asyncio.get_running_loop().run_in_executor(pool, self.process, dialect, route, raw, params)
+        return await asyncio.get_running_loop().run_in_executor(pool, self._process_bounded, dialect, route, raw,
+                                                                params)
+
+    def _process_bounded(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
+        with limits.active(self._limits):
+            return self.process(dialect, route, raw, params)
 
     # ------------------------------------------------------------------ auth
     def authorized(self, headers: Any, *, key_header: str | None = None) -> TokcountError | None:
@@ -158,19 +188,52 @@ class Service:
 
     # ------------------------------------------------------------------ engine
     def resolve(self, name: str) -> ModelSpec:
-        """The catalog entry a request's model name means (run by :func:`tokcount.jobs.execute` per model tried)."""
-        return default_catalog().resolve(name)
+        """The catalog entry a request's model name means (run by :func:`tokcount.jobs.execute` per model tried):
+        a Hub repo outside the catalog only as the operator's policy allows (else a 403 ``model_not_allowed``)."""
+        spec = default_catalog().resolve(name, allow=self.policy)
+        loader.mark_tried(spec)
+        return spec
+
+    def models_loaded(self, route: Route, raw: bytes, params: dict[str, str]) -> bool:
+        """True unless a model the (small) body names would have to be loaded first: a load reads and parses
+        files, maybe downloads them, for up to seconds, and must never run on the event loop. Names that resolve
+        to nothing, and bodies that do not parse, are refused without reading a file, so they count as loaded.
+        The names are read straight from the body where every dialect takes them as sent (``model``,
+        ``fallbacks``; ``"default"`` the default model): 4-9 us here, where the dialect's full parse costs
+        20-50 us (a 3.8 kB StepFun body, whose whole process() takes 360-530 us)."""
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError:  # refused the same way, as quickly, by process()
+            return True
+        names = None if params else _named_models(body, self.settings.default_model)
+        if names is None:  # not plainly in the body (Gemini's is in the URL): as the dialect reads it
+            try:
+                names = jobs.parse_job(route, body, self.settings, params).models
+            except Exception:
+                return True
+        catalog = default_catalog()
+        for name in names:
+            try:
+                spec = catalog.resolve(name, allow=self.policy)
+            except TokcountError:
+                continue
+            if not loader.is_loaded(spec):
+                return False
+        return True
 
     def process(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
         """Everything after the body is read, run in a worker thread; never raises."""
         try:
             out = jobs.answer(dialect, route, self.parse_json(raw), self.settings, path_params=params,
                               check=self._check_job, resolve=self.resolve)
+            loader.settle_tried(out.status == 200)
             return _json(out.status, out.body, out.headers)
         except TokcountError as exc:
             return _error_response(dialect, exc)
         except RecursionError:
             return _error_response(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
+        except limits.OffLoop:  # the event loop's render budget is spent: run() moves the job to a thread
+            raise
         except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
             log.exception("unexpected error in %s", dialect.name)
             return _error_response(dialect, InternalError("Internal error while counting; see the server log."))
@@ -181,18 +244,47 @@ class Service:
 
     # ------------------------------------------------------------------ preload
     def preload(self) -> None:
-        for name in self.settings.preload:
-            try:
-                model = loader.load(default_catalog().resolve(name))
-                model.template()
-            except TokcountError as exc:
-                self.preload_errors[name] = exc.message
-                log.error("preload of %r failed: %s", name, exc.message)
-        self.ready.set()
+        """Load the preload models; any failure (a corrupt file is not always a TokcountError) is logged in full
+        and named in ``/readyz``'s ``preload_errors``, and readiness is decided in every case: never "loading"
+        forever."""
+        try:
+            for name in self.settings.preload:
+                try:
+                    model = loader.load(default_catalog().resolve(name, allow=self.policy))
+                    model.template()
+                except TokcountError as exc:
+                    self.preload_errors[name] = exc.message
+                    log.error("preload of %r failed: %s", name, getattr(exc, "detail", exc.message))
+                except Exception as exc:  # whatever it is, readyz must say so
+                    self.preload_errors[name] = f"{type(exc).__name__}: {public_text(str(exc))}"
+                    log.exception("preload of %r failed", name)
+        finally:
+            self.ready.set()
 
 
-async def _read_body(request: HttpRequest, limit: int) -> bytes:
-    """The body, or a 413 once it passes ``limit`` (declared or actually sent), before any parsing."""
+def _named_models(body: Any, default: str) -> list[str] | None:
+    """The models a body names (``model``, then ``fallbacks``), as every dialect with the model in its body reads
+    them; None when unsure (no ``model``, odd types), and then the dialect's own parse decides."""
+    if not isinstance(body, dict):
+        return None
+    model = body.get("model")
+    fallbacks = body.get("fallbacks") or []
+    if not isinstance(model, str) or not model.strip() or not isinstance(fallbacks, list):
+        return None
+    names = [model, *fallbacks]
+    if not all(isinstance(n, str) for n in names):
+        return None
+    return [default_or(n, default) for n in names if n.strip()]
+
+
+async def _read_body(request: HttpRequest, limit: int, timeout: float | None = None) -> bytes:
+    """The body, or a 413 once it passes ``limit`` (declared or actually sent), before any parsing; a 408 when the
+    client has not sent all of it within ``timeout`` seconds (a slow client holds a connection, nothing more)."""
+    async with body_deadline(timeout):
+        return await _read_body_now(request, limit)
+
+
+async def _read_body_now(request: HttpRequest, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     too_large = RequestTooLarge(f"The request body exceeds the limit of {limit} bytes.", param="body")
     if declared is not None:
@@ -233,6 +325,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        install_log_redaction()  # after the ASGI server configured its loggers
         if settings.preload:
             threading.Thread(target=service.preload, name="tokcount-preload", daemon=True).start()
         else:
@@ -242,6 +335,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tokcount", version="0.1.0", lifespan=lifespan,
                   description="Exact input-token counts behind the request shapes of providers' count-tokens APIs.")
     app.state.service = service
+    if settings.auth_enabled and not settings.public_docs:  # the docs list every route: behind the same keys
+        app.add_middleware(DocsAuth, authorized=service.authorized,
+                           denied=lambda err: _error_response(dialects()["openai-responses"], err))
 
     def mount(dialect: Dialect, route: Route) -> None:
         path = route.path
@@ -252,9 +348,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if denied is not None:
                 return _error_response(dialect, denied)
             try:
-                raw = await _read_body(request, settings.max_body_bytes)
+                raw = await _read_body(request, settings.max_body_bytes, settings.body_timeout)
             except TokcountError as err:
-                return _error_response(dialect, err)
+                resp = _error_response(dialect, err)
+                if err.status == 408:  # the rest of the body may never come: do not wait for it
+                    resp.headers["Connection"] = "close"
+                return resp
             params = {k: request.path_params[k] for k in route.path_params}  # e.g. Gemini's model, in the URL
             return await service.run(dialect, route, raw, params)
 
@@ -278,7 +377,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", summary="Readiness: preloaded models are loaded")
     async def readyz() -> Response:
-        body = {"status": "ready" if service.ready.is_set() else "loading", "default_model": settings.default_model,
+        status = "loading" if not service.ready.is_set() else "failed" if service.preload_errors else "ready"
+        body = {"status": status, "default_model": settings.default_model,
                 "preload": list(settings.preload), "preload_errors": service.preload_errors}
         ok = service.ready.is_set() and not service.preload_errors
         return _json(200 if ok else 503, body)
@@ -312,8 +412,13 @@ def _default_id(settings: Settings) -> str | None:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` and multi-worker serving: settings from the environment."""
-    return create_app(Settings.load())
+    """Factory for ``uvicorn --factory`` and multi-worker serving: settings from the environment (the header
+    deadline too: each worker process names the protocol class by import path and gives it the setting here)."""
+    from .protocol import HeaderDeadlineProtocol
+
+    settings = Settings.load()
+    HeaderDeadlineProtocol.timeout = settings.header_timeout
+    return create_app(settings)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: str | None = None,
@@ -331,8 +436,20 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
              "on" if settings.auth_enabled else "off")
     # a line per request costs ~10% of a small count's time; TOKCOUNT_ACCESS_LOG=1 turns it back on
     access_log = os.environ.get("TOKCOUNT_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on")
-    if workers > 1:
+    install_log_redaction()
+    options = uvicorn_options(settings)
+    if workers > 1:  # the config is pickled to the workers: the protocol by import path (app_from_env sets it up)
+        options["http"] = "tokcount.protocol:HeaderDeadlineProtocol"
         uvicorn.run("tokcount.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    access_log=access_log)
+                    access_log=access_log, **options)
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log)
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, **options)
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn settings that bound slow clients: a protocol that answers 408 and closes a connection whose
+    request headers are not complete within ``header_timeout`` (uvicorn has no such limit; its keep-alive timer is
+    reset by every byte), and the keep-alive timeout. The body deadline is enforced by the routes themselves."""
+    from .httpguard import timed_protocol
+
+    return {"http": timed_protocol(settings.header_timeout), "timeout_keep_alive": settings.keep_alive_timeout}

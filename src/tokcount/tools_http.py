@@ -26,14 +26,15 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from . import jobs
+from . import jobs, loader
 from .dialects import dialects
 from .dialects._api import Dialect
 from .errors import InternalError, InvalidRequest, TokcountError
 from .fit import fit_answer
+from .templates import limits
 
 log = logging.getLogger("tokcount.tools")
-ReadBody = Callable[[HttpRequest, int], Awaitable[bytes]]
+ReadBody = Callable[[HttpRequest, int, float | None], Awaitable[bytes]]
 #: the POST routes :func:`mount` adds (besides the dialects' own)
 POST_PATHS = ("/v1/fit", "/v1/playground/count")
 #: the playground compares at most this many models at once (each is a full count)
@@ -100,7 +101,25 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
             service.check_limits(job.request)
 
     async def read_json(request: HttpRequest) -> Any:
-        return service.parse_json(await read_body(request, settings.max_body_bytes))
+        return service.parse_json(await read_body(request, settings.max_body_bytes, settings.body_timeout))
+
+    def bounded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn`` under the server's render limits (time, size, loops), as every count route runs; its models
+        marked warm when it succeeded (the loader's LRU bookkeeping, as :meth:`Service.process` does)."""
+        ok = False
+        try:
+            with limits.active(settings.render_limits):
+                out = fn(*args, **kwargs)
+            ok = getattr(out, "status", getattr(out, "status_code", 500)) == 200
+            return out
+        finally:
+            loader.settle_tried(ok)
+
+    def refused(dialect: Dialect, exc: TokcountError) -> Response:
+        resp = _error(dialect, exc)
+        if exc.status == 408:  # the rest of the body may never come: do not wait for it
+            resp.headers["Connection"] = "close"
+        return resp
 
     @app.post("/v1/fit", summary="Trim a request (any dialect's body) to a token budget, exactly",
               openapi_extra=FIT_DOCS)
@@ -119,9 +138,9 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
             truncate = _bool_param(q, "truncate")
             body = await read_json(request)
         except TokcountError as exc:
-            return _error(dialect, exc)
+            return refused(dialect, exc)
         try:
-            out = await run_in_threadpool(fit_answer, name, body, settings, model=q.get("model") or None,
+            out = await run_in_threadpool(bounded, fit_answer, name, body, settings, model=q.get("model") or None,
                                           budget=budget, reserve=reserve, truncate=truncate, check=check,
                                           resolve=service.resolve)
         except Exception:  # a bug: answered in the dialect's shape, logged with its traceback (never the body)
@@ -137,9 +156,9 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         try:
             body = await read_json(request)
         except TokcountError as exc:
-            return _error(fallback, exc)
+            return refused(fallback, exc)
         try:
-            return await run_in_threadpool(_playground_answer, body, settings, check, service.resolve)
+            return await run_in_threadpool(bounded, _playground_answer, body, settings, check, service.resolve)
         except Exception:
             log.exception("unexpected error in /v1/playground/count")
             return _error(fallback, InternalError("Internal error while counting; see the server log."))

@@ -21,6 +21,7 @@ TYPES = {
     "authentication": "authentication_error",
     "unknown_model": "not_found_error",
     "missing_assets": "not_found_error",
+    "model_not_allowed": "permission_error",
     "request_too_large": "request_too_large",
     "internal": "api_error",
 }
@@ -49,14 +50,16 @@ def format(job: Job, result: Result) -> dict[str, Any]:
     count = result.count
     assert count is not None
     provider, model = _split(result.model)
+    modalities = count.modality_split()  # what the renderer says the images (and audio) took
+    image, audio = modalities.get("image", 0), modalities.get("audio", 0)
     return {
         "object": "response.input_tokens",
         "model": model,
         "input_tokens": count.input_tokens,
         "input_tokens_details": {
-            "text_tokens": count.input_tokens - count.image_tokens,
-            "image_tokens": count.image_tokens,
-            "audio_tokens": 0,
+            "text_tokens": count.input_tokens - image - audio,
+            "image_tokens": image,
+            "audio_tokens": audio,
             "cached_tokens": 0,
         },
         "tokens": count.tokens or [],

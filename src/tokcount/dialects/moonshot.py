@@ -23,6 +23,7 @@ TYPES = {
     "authentication": "invalid_authentication_error",
     "unknown_model": "resource_not_found_error",
     "missing_assets": "resource_not_found_error",
+    "model_not_allowed": "permission_denied_error",
     "request_too_large": "invalid_request_error",
     "internal": "server_error",
 }

@@ -19,6 +19,7 @@ TYPES = {
     "authentication": "authentication_error",
     "unknown_model": "invalid_request_error",
     "missing_assets": "invalid_request_error",
+    "model_not_allowed": "permission_error",
     "request_too_large": "invalid_request_error",
     "internal": "server_error",
 }

@@ -21,6 +21,7 @@ NAME = "vllm"
 TYPES = {
     "unknown_model": "NotFoundError",
     "missing_assets": "NotFoundError",
+    "model_not_allowed": "PermissionDeniedError",
     "authentication": "Unauthorized",
     "request_too_large": "BadRequestError",
     "internal": "InternalServerError",

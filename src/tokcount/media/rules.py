@@ -1,11 +1,16 @@
-"""Per-family image token rules of open models: small functions of (width, height, options) → the text the
-model's processor puts in place of each image.
+"""Image token rules of every model, open and closed: small functions of (width, height, options).
 
-The parameters are data (``rules.toml``, keyed by the catalog's ``vision`` field); the functions here are the
-arithmetic of each family's processor, written from the facts of the real processors (transformers'
-``smart_resize`` of Qwen2-VL / GLM-4V, MoonViT's NaViT resize, vLLM's Step-3 patcher, Llama 4's tile canvas) and
-checked against them in the tests. An :class:`Expansion` lists the replacement as (text, repeat) segments so the
-engine can tokenize the surrounding text exactly while a 16 000-token pad run costs one lookup.
+The parameters are data (``rules.toml``, keyed by the catalog's ``vision`` field, which every entry that takes
+images sets); the functions here are the arithmetic. Two sorts of kind:
+
+* **Open models** (an :class:`Expansion`): the text the model's processor puts in place of each image, written
+  from the facts of the real processors (transformers' ``smart_resize`` of Qwen2-VL / GLM-4V, MoonViT's NaViT
+  resize, vLLM's Step-3 patcher, Llama 4's tile canvas) and checked against them in the tests. The expansion lists
+  the replacement as (text, repeat) segments so the engine can tokenize the surrounding text exactly while a
+  16 000-token pad run costs one lookup.
+* **Closed providers** (a token count): the formula the provider documents (OpenAI's 512 px tiles and 32 px
+  patches, Anthropic's pixels / 750, Gemini's 258-token tiles and Gemini 3's per-image budget). There is no prompt
+  text to tokenize, so :meth:`Rule.tokens` is the whole answer; the closed-model framings call it.
 """
 
 from __future__ import annotations
@@ -53,6 +58,11 @@ class Rule:
 
     @property
     def target(self) -> str:
+        """The token a chat template writes per image; a closed provider's rule has none (a clear 400 when a
+        chat-template model's catalog entry names one)."""
+        if self.counts_only:
+            raise MediaError(f"media rule {self.key!r} is a closed provider's token count, not an expansion: a "
+                             "chat-template model's vision must name an open model's rule", param="model")
         return self.params["target"]
 
     @property
@@ -67,21 +77,38 @@ class Rule:
     def exact(self) -> bool:
         return bool(self.params.get("exact", True))
 
+    @property
+    def counts_only(self) -> bool:
+        """A closed provider's rule: a token count per image and no prompt text (nothing to expand)."""
+        return self.kind in _COUNT_KINDS
+
     def expand(self, width: int, height: int, options: dict[str, Any] | None = None) -> Expansion:
-        params = {**self.params, **(options or {})}
+        if self.counts_only:
+            raise MediaError(f"media rule {self.key!r} ({self.kind}) is a closed provider's token count: it has "
+                             "no prompt text to expand, so a chat-template model cannot use it")
         try:
             fn = _KINDS[self.kind]
         except KeyError:
             raise MediaError(f"unknown media rule kind {self.kind!r} for {self.key!r}") from None
-        if width <= 0 or height <= 0:
-            raise MediaError(f"image size must be positive, got {width}x{height}")
-        return fn(width, height, params)
+        _check_size(width, height)
+        return fn(width, height, {**self.params, **(options or {})})
 
     def tokens(self, width: int, height: int, options: dict[str, Any] | None = None) -> int:
-        """Tokens one image costs, wrapper included, counting each special token and each text run as one
-        (the engine counts with the real tokenizer; this is the model-independent figure)."""
+        """Tokens one image costs. A closed provider's rule gives its documented figure (``options`` such as
+        OpenAI's ``detail``); an open model's is the expansion's, wrapper included, counting each special token
+        and each text run as one (the engine counts with the real tokenizer; this is the model-independent
+        figure)."""
+        count_fn = _COUNT_KINDS.get(self.kind)
+        if count_fn is not None:
+            _check_size(width, height)
+            return count_fn(width, height, {**self.params, **(options or {})})
         exp = self.expand(width, height, options)
         return nominal_tokens(exp.text_once()) + exp.repeats() + sum(nominal_tokens(w) for w in self.wrapper)
+
+
+def _check_size(width: int, height: int) -> None:
+    if not (isinstance(width, int) and isinstance(height, int)) or width <= 0 or height <= 0:
+        raise MediaError(f"image size must be positive integers, got {width}x{height}")
 
 
 def nominal_tokens(text: str) -> int:
@@ -282,6 +309,90 @@ def _llama4(width: int, height: int, p: dict[str, Any]) -> Expansion:
     return Expansion(tuple(segs), (ch, cw))
 
 
+# ------------------------------------------------------------------------------------------------ OpenAI
+def openai_tiles(width: int, height: int, p: dict[str, Any]) -> int:
+    """Tiles of ``tile_size`` px after fitting into ``max_side``² and scaling the short side down to
+    ``short_side`` (never up): OpenAI's "Calculating costs" for the tile-priced models."""
+    w, h = float(width), float(height)
+    max_side, short_side, tile = int(p["max_side"]), int(p["short_side"]), int(p["tile_size"])
+    if max(w, h) > max_side:
+        s = max_side / max(w, h)
+        w, h = w * s, h * s
+    if min(w, h) > short_side:
+        s = short_side / min(w, h)
+        w, h = w * s, h * s
+    return math.ceil(w / tile) * math.ceil(h / tile)
+
+
+def _detail(p: dict[str, Any]) -> str:
+    """OpenAI's ``detail``: low | high | auto (auto is billed as high); anything else is the caller's 400."""
+    detail = str(p.get("detail") or "auto").lower()
+    if detail not in ("low", "high", "auto"):
+        raise MediaError(f"detail must be low, high or auto, got {detail!r}", param="detail")
+    return detail
+
+
+def _openai_tile(width: int, height: int, p: dict[str, Any]) -> int:
+    """``base`` + ``tile`` per tile; ``detail: low`` is the base alone, whatever the size."""
+    if _detail(p) == "low":
+        return int(p["base"])
+    return int(p["base"]) + int(p["tile"]) * openai_tiles(width, height, p)
+
+
+def openai_patches(width: int, height: int, p: dict[str, Any]) -> int:
+    """``patch_size`` px patches; above ``max_patches`` the image is scaled down so whole patches fit the cap."""
+    patch, cap = int(p["patch_size"]), int(p["max_patches"])
+    raw = math.ceil(width / patch) * math.ceil(height / patch)
+    if raw <= cap:
+        return raw
+    r = math.sqrt(patch * patch * cap / (width * height))
+    r *= min(math.floor(width * r / patch) / (width * r / patch), math.floor(height * r / patch) / (height * r / patch))
+    return min(cap, math.ceil(width * r / patch) * math.ceil(height * r / patch))
+
+
+def _openai_patch(width: int, height: int, p: dict[str, Any]) -> int:
+    """Patches × the model's ``multiplier``, rounded to nearest (OpenAI does not say how the product is rounded;
+    ``detail`` does not apply to the patch-priced models)."""
+    _detail(p)
+    return round(openai_patches(width, height, p) * float(p["multiplier"]))
+
+
+# ------------------------------------------------------------------------------------------------ Anthropic
+def anthropic_scale(width: int, height: int, p: dict[str, Any]) -> float:
+    """The downscale Anthropic documents: the long edge to at most ``max_edge`` and the area to ``max_pixels``."""
+    w, h = float(width), float(height)
+    return min(1.0, int(p["max_edge"]) / max(w, h), math.sqrt(int(p["max_pixels"]) / (w * h)))
+
+
+def _anthropic(width: int, height: int, p: dict[str, Any]) -> int:
+    """``ceil(w × h / pixels_per_token)`` on the downscaled (unrounded) size: 1000×1000 → 1334, 200×200 → 54."""
+    s = anthropic_scale(width, height, p)
+    return math.ceil((width * s) * (height * s) / int(p["pixels_per_token"]))
+
+
+# ------------------------------------------------------------------------------------------------ Gemini
+def _gemini_tiles(width: int, height: int, p: dict[str, Any]) -> int:
+    """``tokens`` for an image whose sides are both ≤ ``small_side``; a larger one is cut into square tiles of
+    side ``floor(min(w, h) / tile_divisor)``, each ``tokens`` (960×540 → 6 tiles → 1548)."""
+    per_tile, small = int(p["tokens"]), int(p["small_side"])
+    if width <= small and height <= small:
+        return per_tile
+    unit = max(1, math.floor(min(width, height) / float(p["tile_divisor"])))
+    return math.ceil(width / unit) * math.ceil(height / unit) * per_tile
+
+
+def _per_level(width: int, height: int, p: dict[str, Any]) -> int:
+    """A fixed budget per image chosen by a level option (Gemini 3's ``media_resolution``), whatever its size."""
+    levels: dict[str, int] = p["levels"]
+    raw = p.get(str(p["option"])) or p["default"]
+    level = str(raw).lower().removeprefix("media_resolution_")
+    if level == "unspecified":
+        level = str(p["default"])
+    if level not in levels:
+        raise MediaError(f"unknown {p['option']} {raw!r}; known: {', '.join(levels)}", param=str(p["option"]))
+    return int(levels[level])
+
+
 _KINDS = {
     "qwen_smart_resize": _qwen,
     "glm4v_smart_resize": _glm4v,
@@ -289,6 +400,14 @@ _KINDS = {
     "step3": _step3,
     "fixed": _fixed,
     "llama4_tiles": _llama4,
+}
+#: closed providers' kinds: a token count per image, no prompt text
+_COUNT_KINDS = {
+    "openai_tiles": _openai_tile,
+    "openai_patches": _openai_patch,
+    "anthropic_pixels": _anthropic,
+    "gemini_tiles": _gemini_tiles,
+    "per_image_level": _per_level,
 }
 
 
@@ -311,7 +430,8 @@ def rule_for(vision: str) -> Rule | None:
 
 
 def image_tokens(vision: str, width: int, height: int, options: dict[str, Any] | None = None) -> int:
-    """Model-independent token figure of one image for an open-model rule (wrapper included)."""
+    """Tokens of one image under the rule named ``vision``: a closed provider's documented figure, or an open
+    model's model-independent figure (wrapper included)."""
     rule = rule_for(vision)
     if rule is None:
         raise MediaError(f"no media rule named {vision!r}")

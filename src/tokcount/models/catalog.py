@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import os
 import re
 import tomllib
@@ -12,7 +13,7 @@ from importlib.resources import files as package_files
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidRequest, UnknownModel
+from ..errors import InvalidRequest, ModelNotAllowed, UnknownModel
 
 #: provider prefixes people put before a model name ("moonshot/kimi-k2.6"); stripped before lookup
 PROVIDER_PREFIXES = (
@@ -22,6 +23,8 @@ PROVIDER_PREFIXES = (
     "mistralai", "openrouter", "together", "together_ai", "fireworks", "fireworks_ai", "groq", "hosted_vllm",
     "vllm", "sglang", "bedrock", "huggingface", "hf",
 )
+#: one snapshot tag at the end of a model name: a date (-2024-08-06, -20250929, -0613, -05-20), -preview, -latest
+SNAPSHOT_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4}|-\d{2}-\d{2}|-preview|-latest|-exp)$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -68,6 +71,27 @@ class ModelSpec:
 
     def revision_of(self, repo: str) -> str | None:
         return self.revision if repo == self.repo else None
+
+
+@dataclass(frozen=True)
+class RepoPolicy:
+    """Which Hub repo ids outside the catalog a caller may name (the catalog's own models are always served).
+
+    Naming a repo chooses code (its chat template is a Jinja program) and makes the process download it. The
+    user's own CLI or library call may name any repo (:data:`OPEN`, the default of :meth:`Catalog.resolve`); a
+    server passes the operator's ``allow_hub_repos`` patterns (``fnmatch``, case-insensitive: ``"org/*"``,
+    ``"exact/repo"``, ``"*"``). Repos the operator put in ``TOKCOUNT_ASSET_DIRS`` are served either way: their
+    files are already on the server and nothing is downloaded."""
+
+    allow: tuple[str, ...] = ()
+
+    def allows(self, repo: str) -> bool:
+        key = repo.lower()
+        return any(fnmatch.fnmatchcase(key, pattern.strip().lower()) for pattern in self.allow)
+
+
+#: any repo id: the CLI and the library, run by the user themselves
+OPEN = RepoPolicy(("*",))
 
 
 def _default_refs(repo: str) -> dict[str, tuple[AssetRef, ...]]:
@@ -144,8 +168,9 @@ class Catalog:
     def names(self) -> list[str]:
         return sorted(self._names)
 
-    def resolve(self, name: str) -> ModelSpec:
-        """The spec for ``name``: id, alias or repo id (any case, provider prefixes stripped), or any Hub repo."""
+    def resolve(self, name: str, allow: RepoPolicy = OPEN) -> ModelSpec:
+        """The spec for ``name``: id, alias or repo id (any case, provider prefixes stripped), or a Hub repo id
+        that ``allow`` permits or that is in ``TOKCOUNT_ASSET_DIRS`` (else :class:`ModelNotAllowed`)."""
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequest("model must be a non-empty string.", param="model")
         key = _key(name)
@@ -158,18 +183,47 @@ class Catalog:
             model_id = self._names.get(cand)
             if model_id is not None:
                 return self.models[model_id]
+        snapshot = self.resolve_snapshot(candidates)
+        if snapshot is not None:
+            return snapshot
         # Any Hub repo id, unless its "org" is just a provider prefix of a name we would have known.
         stripped = name.strip()
         org = stripped.split("/", 1)[0].lower()
-        if _REPO_ID.match(stripped) and org not in PROVIDER_PREFIXES:
-            return spec_for_repo(stripped)
-        if _REPO_ID.match(stripped) and org in PROVIDER_PREFIXES and any(c.isupper() for c in stripped):
-            return spec_for_repo(stripped)  # "Qwen/Qwen3-Next-80B": cased like a real repo id
+        is_repo = _REPO_ID.match(stripped) is not None and not any(p in (".", "..") for p in stripped.split("/"))
+        # "Qwen/Qwen3-Next-80B" with a provider's name as org counts only when cased like a real repo id
+        if is_repo and (org not in PROVIDER_PREFIXES or any(c.isupper() for c in stripped)):
+            if allow.allows(stripped) or _in_asset_dirs(stripped):
+                return spec_for_repo(stripped)
+            raise ModelNotAllowed(stripped)
         raise UnknownModel(name, self.suggest(candidates[-1]))
+
+    def resolve_snapshot(self, candidates: list[str]) -> ModelSpec | None:
+        """A dated or tagged snapshot of a listed model (``gpt-4o-2099-01-01``, ``o3-mini-20250131``,
+        ``gpt-4-0613``, ``gemini-2.5-flash-preview-05-20``, ``...-latest``): the providers publish new snapshots
+        faster than any catalog, and a snapshot counts as its family does. Suffixes are stripped one at a time
+        until a listed name remains."""
+        for cand in candidates:
+            name = cand
+            while True:
+                stripped = SNAPSHOT_SUFFIX.sub("", name)
+                if stripped == name or not stripped:
+                    break
+                name = stripped
+                model_id = self._names.get(name)
+                if model_id is not None:
+                    return self.models[model_id]
+        return None
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
         names = [k for k in self._names if "/" not in k] + [k for k in self._names if "/" in k]
         return difflib.get_close_matches(_key(name), names, n=n, cutoff=0.5)
+
+
+def _in_asset_dirs(repo: str) -> bool:
+    """The operator's own copy of the repo is in ``TOKCOUNT_ASSET_DIRS`` (the layouts :mod:`tokcount.assets` reads)."""
+    from ..assets import asset_dirs
+
+    return any((d / "hub" / repo).is_dir() or (d / repo).is_dir() for d in asset_dirs())
 
 
 def _builtin_text() -> str:

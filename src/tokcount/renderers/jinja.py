@@ -12,7 +12,8 @@ from ..media.expand import count_media, has_media, placeholder_for
 from ..media.sources import FetchPolicy
 from ..models.catalog import ModelSpec
 from ..request import Message, Request, TextPart
-from ..result import Count
+from ..result import Count, split
+from ..templates.jinja_env import compile_template
 from ..templates.prepare import template_messages, template_tools
 from ..templates.render import render
 from ._attribute import attribute
@@ -24,6 +25,8 @@ def render_prompt(model: loader.LoadedModel, req: Request, *, with_tools: bool =
     if not req.messages:
         raise InvalidRequest("messages must not be empty.", param="messages")
     source = model.template()
+    name = f"{model.spec.id}'s chat template ({model.template_source})"
+    compile_template(source, name)  # one that does not compile is a TemplateError naming it and the line
     iterates = model.iterates_content()
     messages = template_messages(req, iterates=iterates, args_as_string=model.spec.tool_arguments == "string",
                                  media_placeholder=placeholder_for(model.spec.vision))
@@ -36,7 +39,7 @@ def render_prompt(model: loader.LoadedModel, req: Request, *, with_tools: bool =
         variables.setdefault("thinking", req.thinking)
     variables.update(req.template_kwargs)
     return render(source, messages, template_tools(req) if with_tools else None,
-                  add_generation_prompt=add_gen, continue_final=continue_final, variables=variables)
+                  add_generation_prompt=add_gen, continue_final=continue_final, variables=variables, name=name)
 
 
 def _has_text(msg: Message) -> bool:
@@ -61,7 +64,7 @@ class JinjaRenderer:
             notes.extend(media.notes)
         result = Count(model=spec.id, input_tokens=total, exact=exact, method=f"chat_template+{tok.engine}",
                        context_window=spec.context_window, notes=notes,
-                       image_tokens=media.tokens if media is not None else 0)
+                       modalities=split(total, image=media.tokens if media is not None else 0))
         if breakdown:
             tools = base - tok.count(render_prompt(loaded, req, with_tools=False)) if req.tools else 0
             result.breakdown = attribute(req, base, tools, tok.count, prompt)

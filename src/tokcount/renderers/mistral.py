@@ -10,17 +10,23 @@ from .. import loader
 from ..media.sources import FetchPolicy
 from ..models.catalog import ModelSpec
 from ..request import Request, VideoPart
-from ..result import Count
+from ..result import Count, split
 from ..templates import mistral
 from ._attribute import attribute
 from .base import Capabilities
 
 
 def tokenizer(spec: ModelSpec) -> Any:
-    """The model's ``MistralTokenizer`` (loaded once per file)."""
-    found = loader.locate(spec, spec.tokenizer, required=True, what="no Mistral tokenizer file")
-    assert found is not None
-    return mistral.load_tokenizer(found[0], spec.id)
+    """The model's ``MistralTokenizer`` (loaded once per file); a corrupt file is a :class:`CorruptAssets` naming
+    it, remembered for the miss TTL like the loader's own misses."""
+
+    def load() -> Any:
+        found = loader.locate(spec, spec.tokenizer, required=True, what="no Mistral tokenizer file")
+        assert found is not None
+        path, ref = found
+        return loader.parse_asset(spec, ref, path, lambda: mistral.load_tokenizer(path, spec.id))
+
+    return loader.remembered(spec, "mistral", load)
 
 
 class MistralRenderer:
@@ -30,9 +36,11 @@ class MistralRenderer:
     def count(self, spec: ModelSpec, req: Request, *, breakdown: bool, return_tokens: bool,
               media_policy: FetchPolicy | None) -> Count:
         tok = tokenizer(spec)
-        ids, notes = mistral.encode(tok, req)
+        ids, notes = mistral.encode(tok, req, policy=media_policy)
+        image_ids = mistral.image_token_ids(tok)
         result = Count(model=spec.id, input_tokens=len(ids), exact=not notes, method="mistral-common",
-                       context_window=spec.context_window, notes=notes)
+                       context_window=spec.context_window, notes=notes,
+                       modalities=split(len(ids), image=sum(i in image_ids for i in ids)))
         if any(isinstance(p, VideoPart) for m in req.messages for p in m.parts):
             result.exact = False
             result.notes.append("video parts are not counted for Mistral models")

@@ -13,10 +13,14 @@ import json
 import re
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidRequest, MissingAssets, TemplateError
 from ..request import ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from .prepare import split_tool_results
+
+if TYPE_CHECKING:
+    from ..media.sources import FetchPolicy
 
 _lock = threading.Lock()
 _tokenizers: dict[str, Any] = {}
@@ -40,7 +44,7 @@ def _text(parts: list[Any]) -> str:
     return "\n".join(p.text for p in parts if isinstance(p, TextPart))
 
 
-def _image_chunk(part: ImagePart, where: str, max_size: int | None) -> Any:
+def _image_chunk(part: ImagePart, where: str, max_size: int | None, policy: FetchPolicy | None) -> Any:
     """An image of the part's size: Pixtral's token count depends on width and height only, so the size is read
     from the header through tokcount's guarded reader (mistral-common would otherwise download URLs itself)."""
     from mistral_common.protocol.instruct.messages import ImageChunk
@@ -51,7 +55,7 @@ def _image_chunk(part: ImagePart, where: str, max_size: int | None) -> Any:
     if part.width and part.height:
         width, height = part.width, part.height
     else:
-        info = image_size(part.url, where=where)
+        info = image_size(part.url, policy=policy, where=where)  # the caller's policy: the CLI reads files
         width, height = info.width, info.height
     ratio = max(width, height) / max_size if max_size else 1.0
     if ratio > 1:  # the encoder's own downscaling, done here so a huge image is never allocated
@@ -59,7 +63,7 @@ def _image_chunk(part: ImagePart, where: str, max_size: int | None) -> Any:
     return ImageChunk(image=Image.new("RGB", (width, height)))
 
 
-def _user_content(msg: Message, where: str, max_size: int | None) -> Any:
+def _user_content(msg: Message, where: str, max_size: int | None, policy: FetchPolicy | None) -> Any:
     from mistral_common.protocol.instruct.messages import TextChunk
 
     if not any(isinstance(p, ImagePart) for p in msg.parts):
@@ -69,7 +73,7 @@ def _user_content(msg: Message, where: str, max_size: int | None) -> Any:
         if isinstance(p, TextPart):
             chunks.append(TextChunk(text=p.text))
         elif isinstance(p, ImagePart):
-            chunks.append(_image_chunk(p, f"{where}.content[{j}]", max_size))
+            chunks.append(_image_chunk(p, f"{where}.content[{j}]", max_size, policy))
     return chunks
 
 
@@ -97,7 +101,8 @@ def mistral_call_id(call_id: str | None) -> tuple[str, bool]:
     return "".join(alphabet[b % 62] for b in digest[:9]), True
 
 
-def to_mistral(req: Request, *, with_tools: bool = True, max_image_size: int | None = None) -> tuple[Any, list[str]]:
+def to_mistral(req: Request, *, with_tools: bool = True, max_image_size: int | None = None,
+               policy: FetchPolicy | None = None) -> tuple[Any, list[str]]:
     """The ``ChatCompletionRequest`` mistral-common encodes, prepared as vLLM prepares it (reasoning dropped, the
     last assistant message continued as a prefix), and notes on anything that makes the count inexact."""
     from mistral_common.protocol.instruct.messages import AssistantMessage, SystemMessage, ToolMessage, UserMessage
@@ -106,11 +111,12 @@ def to_mistral(req: Request, *, with_tools: bool = True, max_image_size: int | N
 
     messages: list[Any] = []
     notes: list[str] = []
-    for i, msg in enumerate(req.messages):
+    turns = split_tool_results(req.messages)
+    for i, msg in enumerate(turns):
         if msg.role in ("system", "developer"):
             messages.append(SystemMessage(content=_text(msg.parts)))
         elif msg.role == "user":
-            messages.append(UserMessage(content=_user_content(msg, f"messages[{i}]", max_image_size)))
+            messages.append(UserMessage(content=_user_content(msg, f"messages[{i}]", max_image_size, policy)))
         elif msg.role == "assistant":
             calls = []
             for c in msg.parts:
@@ -121,7 +127,7 @@ def to_mistral(req: Request, *, with_tools: bool = True, max_image_size: int | N
                                      "a 9-character id")
                     calls.append(ToolCall(id=call_id, function=FunctionCall(name=c.name, arguments=_arguments(c))))
             text = _text([p for p in msg.parts if not isinstance(p, ThinkingPart)])
-            last = i == len(req.messages) - 1
+            last = i == len(turns) - 1
             messages.append(AssistantMessage(content=text or None, tool_calls=calls or None,
                                              prefix=last and not calls and req.add_generation_prompt is not True))
         else:
@@ -138,18 +144,30 @@ def to_mistral(req: Request, *, with_tools: bool = True, max_image_size: int | N
     return ChatCompletionRequest(messages=messages, tools=tools), notes
 
 
-def encode(tokenizer: Any, req: Request, *, with_tools: bool = True) -> tuple[list[int], list[str]]:
-    """Token ids of the request and notes on anything counted inexactly."""
+def encode(tokenizer: Any, req: Request, *, with_tools: bool = True,
+           policy: FetchPolicy | None = None) -> tuple[list[int], list[str]]:
+    """Token ids of the request and notes on anything counted inexactly; ``policy`` is how image sizes may be
+    read (the CLI's local files)."""
     try:
         encoder = getattr(tokenizer.instruct_tokenizer, "image_encoder", None)
         max_size = encoder.image_config.max_image_size if encoder is not None else None
-        mreq, notes = to_mistral(req, with_tools=with_tools, max_image_size=max_size)
+        mreq, notes = to_mistral(req, with_tools=with_tools, max_image_size=max_size, policy=policy)
     except (ValueError, TypeError) as exc:  # pydantic validation of the message shapes
         raise InvalidRequest(f"Mistral request is invalid: {exc}") from exc
     try:
         return tokenizer.encode_chat_completion(mreq).tokens, notes
     except Exception as exc:  # mistral-common's own validation (roles order, tool ids, ...)
         raise TemplateError(f"mistral-common refused the conversation: {type(exc).__name__}: {exc}") from exc
+
+
+def image_token_ids(tokenizer: Any) -> frozenset[int]:
+    """The ids Pixtral's image encoder writes for an image (``[IMG]``, ``[IMG_BREAK]``, ``[IMG_END]``), which
+    text never produces (Tekken does not parse its specials from text); empty for a text-only model."""
+    encoder = getattr(tokenizer.instruct_tokenizer, "image_encoder", None)
+    if encoder is None:
+        return frozenset()
+    ids = encoder.special_ids
+    return frozenset((ids.img, ids.img_break, ids.img_end))
 
 
 def encode_text(tokenizer: Any, text: str) -> list[int]:

@@ -1,4 +1,4 @@
-"""Render a prepared conversation with a model's compiled chat template."""
+"""Render a prepared conversation with a model's compiled chat template, inside the render's budget."""
 
 from __future__ import annotations
 
@@ -7,31 +7,51 @@ from typing import Any
 import jinja2
 
 from ..errors import TemplateError
+from . import limits
 from .jinja_env import compile_template
 
 _CONTINUE_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
 
 
 def render(source: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, *,
-           add_generation_prompt: bool, continue_final: bool, variables: dict[str, Any]) -> str:
+           add_generation_prompt: bool, continue_final: bool, variables: dict[str, Any],
+           name: str = "The model's chat template") -> str:
     """The prompt text, exactly as ``transformers.apply_chat_template(..., tokenize=False)`` renders it.
 
     ``continue_final`` renders the last (assistant) message open-ended, cut right after its content, as
-    ``continue_final_message=True`` does; it needs the template to print that content verbatim.
+    ``continue_final_message=True`` does; it needs the template to print that content verbatim. ``name`` says
+    whose template it is in errors (a template that does not compile is named with its line).
+
+    The render runs under a fresh :class:`.limits.Budget` (time, size, loops; see :mod:`.limits`): the output
+    is produced chunk by chunk (``generate``) and its length checked after every chunk, so a runaway is stopped
+    after at most one chunk past the cap, never after a gigabyte is joined.
     """
-    template = compile_template(source)
+    template = compile_template(source, name)
     if continue_final:
         messages = _tag_final(messages)
+    outer = limits.begin()
     try:
-        text = template.render(
-            messages=messages, tools=tools, documents=None, add_generation_prompt=add_generation_prompt,
-            **variables,
-        )
+        cap = limits.current().limits.max_chars
+        parts: list[str] = []
+        size = 0
+        # the root render function itself, not ``generate()``: that one rewrites the traceback of every error
+        # into template frames (a compile() per frame), which for a budget stopping a deep recursion took ~0.5 s
+        # with the GIL held, and no caller here reads those tracebacks
+        context = template.new_context({"messages": messages, "tools": tools, "documents": None,
+                                        "add_generation_prompt": add_generation_prompt, **variables})
+        for chunk in template.root_render_func(context):
+            size += len(chunk)
+            if size > cap:
+                limits.current().output(size)
+            parts.append(chunk)
+        text = "".join(parts)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"The model's chat template refused the request: {exc.message or exc}") from exc
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError,
             OverflowError, RecursionError) as exc:
         raise TemplateError(f"The model's chat template failed on this request: {type(exc).__name__}: {exc}") from exc
+    finally:
+        limits.end(outer)
     if continue_final:
         text = _cut_after_final(text)
     return text

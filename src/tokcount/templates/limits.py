@@ -1,0 +1,215 @@
+"""Budgets for one chat-template render: wall-clock time, rendered size, loop iterations, amplified allocations.
+
+A chat template is an untrusted program; without bounds ``{% for i in range(100000) %}{% for j in range(100000)
+%}{% endfor %}{% endfor %}`` runs for hours and ``{{ 'a' * 10**10 }}`` allocates 10 GB. The sandbox
+(:mod:`.jinja_env`) calls into the :class:`Budget` of the render running on the current thread at every loop
+iteration, call, intercepted operator and output chunk, and refuses a repetition, padding or replacement *before*
+it allocates when its result would pass the size cap. Checks are cooperative: between two checks a template can
+only do one bounded operation, so a spent budget is noticed within milliseconds and the thread is freed.
+
+Which limits apply is a per-thread setting (:func:`active`): the server gives the event loop a tiny budget (a
+render that spends it is moved to a counting thread, :class:`OffLoop`) and the counting threads the full one; the
+library and the CLI use :func:`defaults` (environment variables, else the values below).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import RenderLimit, RenderTimeout
+
+#: the largest context window in the catalog (tokens: Llama 4 Scout's 10M); the rendered-size cap is 8x it in
+#: characters, so no conversation that fits any model is refused (a token is ~4 characters of text)
+LARGEST_CONTEXT = 10_485_760
+#: seconds a render may take; Qwen3.5's template renders a 50-message chat in ~0.3 ms, so this only stops runaways
+RENDER_TIMEOUT_S = 5.0
+#: characters a rendered prompt may have
+MAX_RENDER_CHARS = 8 * LARGEST_CONTEXT
+#: ``{% for %}`` iterations over the whole render; the largest accepted request (10,000 messages, 100,000 parts,
+#: 2,000 tools) takes well under 1M, and an empty iteration costs ~0.1 us, so 20M is about 2 s of pure looping
+MAX_LOOP_ITERATIONS = 20_000_000
+#: how often (in calls, over all threads) the clock is read: a call may be a slow step (a macro doing
+#: ``big|title``), so this is small; a template makes ~50 calls per render
+CHECK_EVERY = 16
+#: how often (in ``{% for %}`` iterations) the clock is read and the iteration cap checked
+LOOP_CLOCK_EVERY = 8
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds of one render. ``off_loop`` = exceeding time or size means "move me", not "refuse"."""
+
+    timeout_s: float = RENDER_TIMEOUT_S
+    max_chars: int = MAX_RENDER_CHARS
+    max_iterations: int = MAX_LOOP_ITERATIONS
+    off_loop: bool = False
+
+    def inline(self, timeout_s: float, max_chars: int) -> Limits:
+        """The event-loop variant: a tiny budget whose exhaustion moves the job to a counting thread."""
+        return Limits(timeout_s=min(timeout_s, self.timeout_s), max_chars=min(max_chars, self.max_chars),
+                      max_iterations=self.max_iterations, off_loop=True)
+
+
+class OffLoop(Exception):
+    """The inline (event-loop) budget is spent; the job must be re-run on a counting thread with the full one."""
+
+
+class Budget:
+    """What one render has used so far; every check raises the moment a bound is passed."""
+
+    __slots__ = ("chars", "deadline", "iterations", "limits", "produced")
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.deadline = time.monotonic() + limits.timeout_s
+        self.iterations = 0
+        self.chars = 0
+        #: characters of the large values built so far (a render that builds many, e.g.
+        #: ``range(100000)|map('center', 1000000)``, is refused before memory runs out)
+        self.produced = 0
+
+    # -- time and loops
+    def check_clock(self) -> None:
+        if time.monotonic() > self.deadline:
+            if self.limits.off_loop:
+                raise OffLoop
+            raise RenderTimeout(
+                f"The chat template did not finish rendering within the {self.limits.timeout_s:g} s budget "
+                "(render_timeout_s)."
+            )
+
+    def iterate(self, iterable: Any) -> Iterator[Any]:
+        """``iterable``'s items, counted against ``max_iterations`` and the clock (every ``{% for %}`` uses it).
+
+        The clock is read every ``LOOP_CLOCK_EVERY`` iterations: one iteration may hold a slow uninterruptible
+        step (``big|title``, ``big.upper()`` on millions of characters), so a loop of them must not run many
+        between two reads; reading it here is cheaper than wrapping every filter."""
+        cap = self.limits.max_iterations
+        deadline = self.deadline
+        clock = time.monotonic
+        for item in iterable:
+            self.iterations += 1
+            if not self.iterations & (LOOP_CLOCK_EVERY - 1):
+                if clock() > deadline:
+                    self.check_clock()
+                if self.iterations > cap:
+                    raise RenderLimit(f"The chat template looped more than {cap} times (max_loop_iterations).")
+            yield item
+
+    # -- sizes
+    def allow_result(self, size: int, what: str) -> None:
+        """Refuse a value of ``size`` characters (or weight) before it is built. Sizes add up over the render
+        (at most ``4 * max_chars``): building many large values, e.g. in a loop inside a macro whose buffer holds
+        them all, is refused as one huge value would be. Only large values are asked about, so the clock is read
+        every time: building them is what takes time."""
+        cap = self.limits.max_chars
+        if size > cap:
+            self._too_large(f"{what} would make {size} characters", cap)
+        self.produced += size
+        if self.produced > 4 * cap:
+            self._too_large(f"{what}: the template has built {self.produced} characters of large values", 4 * cap)
+        self.check_clock()
+
+    #: repetition, padding and replacement are sized as any large value
+    allow = allow_result
+
+    def output(self, size: int) -> None:
+        """A chunk of the rendered prompt was produced."""
+        self.chars += size
+        if self.chars > self.limits.max_chars:
+            self._too_large(f"the rendered prompt passed {self.chars} characters", self.limits.max_chars)
+
+    def _too_large(self, what: str, cap: int) -> None:
+        if self.limits.off_loop:
+            raise OffLoop
+        raise RenderLimit(f"The chat template's output is too large: {what}; the limit is {cap} "
+                          "(max_render_chars).")
+
+
+_local = threading.local()
+
+
+def current() -> Budget:
+    """The budget of the render running on this thread (a fresh default one outside any render)."""
+    budget: Budget | None = getattr(_local, "budget", None)
+    if budget is None:
+        budget = Budget(configured())
+    return budget
+
+
+def begin() -> Budget | None:
+    """Start a render on this thread with a fresh budget (limits from :func:`active`, else the defaults); returns
+    the budget it replaces, for :func:`end` (a render inside a render, e.g. a breakdown, keeps its own)."""
+    outer: Budget | None = getattr(_local, "budget", None)
+    _local.budget = Budget(configured())
+    return outer
+
+
+def end(outer: Budget | None) -> None:
+    _local.budget = outer
+
+
+def configured() -> Limits:
+    limits: Limits | None = getattr(_local, "limits", None)
+    return limits if limits is not None else defaults()
+
+
+@contextmanager
+def active(limits: Limits) -> Iterator[None]:
+    """Renders on this thread use ``limits`` inside the block (the server sets them around each job)."""
+    outer = getattr(_local, "limits", None)
+    _local.limits = limits
+    try:
+        yield
+    finally:
+        _local.limits = outer
+
+
+_DEFAULTS: Limits | None = None
+
+
+def defaults() -> Limits:
+    """The limits outside the server: ``TOKCOUNT_RENDER_TIMEOUT`` (seconds), ``TOKCOUNT_MAX_RENDER_CHARS``,
+    ``TOKCOUNT_MAX_LOOP_ITERATIONS``, else the module defaults. Read once."""
+    global _DEFAULTS
+    if _DEFAULTS is None:
+        _DEFAULTS = from_env(os.environ)
+    return _DEFAULTS
+
+
+def from_env(env: dict[str, str] | os._Environ[str], base: Limits | None = None) -> Limits:
+    base = base or Limits()
+    timeout = env.get("TOKCOUNT_RENDER_TIMEOUT", "").strip()
+    chars = env.get("TOKCOUNT_MAX_RENDER_CHARS", "").strip()
+    loops = env.get("TOKCOUNT_MAX_LOOP_ITERATIONS", "").strip()
+    return Limits(
+        timeout_s=positive_float(timeout, "TOKCOUNT_RENDER_TIMEOUT") if timeout else base.timeout_s,
+        max_chars=positive_int(chars, "TOKCOUNT_MAX_RENDER_CHARS") if chars else base.max_chars,
+        max_iterations=positive_int(loops, "TOKCOUNT_MAX_LOOP_ITERATIONS") if loops else base.max_iterations,
+    )
+
+
+def positive_float(value: Any, key: str) -> float:
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a positive number of seconds, got {value!r}") from None
+    if not x > 0 or isinstance(value, bool) or x == float("inf"):
+        raise ValueError(f"{key} must be a positive number of seconds, got {value!r}")
+    return x
+
+
+def positive_int(value: Any, key: str) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be a positive integer, got {value!r}") from None
+    if n <= 0 or isinstance(value, bool):
+        raise ValueError(f"{key} must be a positive integer, got {value!r}")
+    return n
