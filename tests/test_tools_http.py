@@ -137,3 +137,25 @@ def test_no_mutated_body_produces_a_500(base: str, path: str) -> None:
         if r.status_code >= 500:
             bad.append((body, r.status_code, r.text))
     assert not bad, bad[:3]
+
+
+def test_fit_and_playground_run_under_the_render_limits(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A hostile template through /v1/fit and the playground answers as on the count routes: an endless loop is
+    cut at the server's render timeout (503, the load-dependent condition), a huge output is a 4xx; the server
+    still answers afterwards."""
+    from hostile_models import installed, write_models
+    from test_render_limits import HOSTILE
+
+    env = write_models(tmp_path_factory.mktemp("fit-hostile"),
+                       {"runaway": HOSTILE["runaway"], "repeat": HOSTILE["repeat"]})
+    with installed(env), running_server(Settings(render_timeout_s=0.5)) as url:
+        for model, ok in (("runaway", lambda s: s == 503), ("repeat", lambda s: 400 <= s < 500)):
+            body = {"model": model, "messages": [{"role": "user", "content": "Hello world"}] * 3}
+            r = post(f"{url}/v1/fit", params={"dialect": "stepfun", "budget": 5}, json=body)
+            assert ok(r.status_code) and r.json()["error"]["message"], r.text
+            if model == "runaway":  # the server's own setting, not the process default
+                assert "0.5 s" in r.json()["error"]["message"]
+            p = post(f"{url}/v1/playground/count", json={"dialect": "stepfun", "models": [model], "request": body})
+            assert p.status_code == 200 and ok(p.json()["results"][0]["status"]), p.text
+        ok = post(f"{url}/v1/fit", params={"dialect": "stepfun"}, json=_chat(2))
+        assert ok.status_code == 200 and ok.json()["dropped"] == []
