@@ -14,11 +14,14 @@ from .errors import (
     TokcountError,
     UnknownModel,
 )
+from .fit import BudgetTooSmall, Fit, fit
 from .request import Request
 from .result import Count
 
 __all__ = [
+    "BudgetTooSmall",
     "Count",
+    "Fit",
     "InvalidRequest",
     "MediaError",
     "MissingAssets",
@@ -30,4 +33,5 @@ __all__ = [
     "count",
     "count_text",
     "decode",
+    "fit",
 ]

@@ -1,4 +1,4 @@
-"""Command line: ``tokcount count | models | pull | serve``."""
+"""Command line: ``tokcount count | fit | batch | models | pull | serve``."""
 
 from __future__ import annotations
 
@@ -92,6 +92,55 @@ def cmd_count(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     return status
 
 
+def cmd_fit(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    """The ``POST /v1/fit`` answer for one body of ``--dialect``'s shape (errors in that dialect's shape)."""
+    from .dialects import dialects
+    from .fit import fit_answer
+    from .jobs import error_answer
+    from .media.sources import default_policy
+    from .settings import Settings
+
+    dialect = dialects()[args.dialect]
+    source = stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")  # noqa: SIM115
+    with source:
+        raw = source.read()
+    try:
+        settings = Settings.load()
+        body = json.loads(raw)
+    except (ValueError, OSError) as exc:  # not JSON, or a bad TOKCOUNT_CONFIG
+        err = MalformedJson(f"The request is not valid JSON: {exc}.", param="body") \
+            if isinstance(exc, json.JSONDecodeError) else InvalidRequest(f"settings: {exc}")
+        stdout.write(json.dumps(error_answer(dialect, err).body, ensure_ascii=False) + "\n")
+        return 1
+    policy = dataclasses.replace(default_policy(), allow_local=True)
+    out = fit_answer(args.dialect, body, settings, model=args.model, budget=args.budget, reserve=args.reserve or 0,
+                     truncate=args.truncate, media_policy=policy)
+    stdout.write(json.dumps(out.body, ensure_ascii=False) + "\n")
+    return 0 if out.status == 200 else 1
+
+
+def cmd_batch(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    """Count every row of a dataset; rows to ``-o`` (or stdout), the summary to stdout (or stderr)."""
+    from . import batch
+
+    counter = None
+    if args.ray:
+        from . import ray as tokcount_ray
+
+        tokcount_ray.connect(args.ray, num_cpus=args.workers)
+        counter = tokcount_ray.run_chunks
+    try:
+        summary = batch.run(args.input, model=args.model, dialect=args.dialect, output=args.output, field=args.field,
+                            workers=args.workers, split=args.split, progress=not args.no_progress,
+                            out_stream=None if args.output else stdout, counter=counter)
+    except (TokcountError, OSError) as exc:
+        stderr.write(f"tokcount batch: {getattr(exc, 'message', exc)}\n")
+        return 1
+    report = stdout if args.output else stderr
+    report.write(json.dumps({"summary": dataclasses.asdict(summary)}, ensure_ascii=False) + "\n")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
     from .availability import availability
     from .models.catalog import default_catalog
@@ -153,6 +202,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ask the providers configured in the settings ([upstream.*], TOKCOUNT_UPSTREAM_*) for "
                         "their own count first; x-tokcount-* labels go to stderr")
     c.add_argument("file", nargs="?", default="-", help="request file, or - for stdin")
+    f = sub.add_parser("fit", help="trim a request to a token budget (oldest turns first), exactly")
+    f.add_argument("--model", "-m", default=None, help="model name (else the body's model)")
+    size = f.add_mutually_exclusive_group()
+    size.add_argument("--budget", type=int, default=None, help="token budget (default: the model's context window)")
+    size.add_argument("--reserve", type=int, default=None, help="tokens to leave free in the context window")
+    f.add_argument("--dialect", default="openai-chat", choices=_dialect_names(), help="the body's request shape")
+    f.add_argument("--truncate", action="store_true",
+                   help="cut the oldest kept message's text short instead of dropping its whole turn")
+    f.add_argument("file", nargs="?", default="-", help="request file, or - for stdin")
+    b = sub.add_parser("batch", help="count every row of a JSONL / JSON / Parquet file or a datasets directory")
+    b.add_argument("--model", "-m", default=None, help="model name (else each row's model, or the default)")
+    b.add_argument("--dialect", default="openai-chat", choices=_dialect_names(), help="each row's request shape")
+    b.add_argument("--field", default=None, help="the column holding the request or messages (default: the row)")
+    b.add_argument("--split", default=None, help="split of a DatasetDict directory")
+    b.add_argument("--workers", type=int, default=None, help="processes (default: every core)")
+    b.add_argument("--ray", default=None, metavar="ADDRESS", help="count on a Ray cluster (or 'local')")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.add_argument("-o", "--output", default=None, help="JSONL output (resumed when it exists); default stdout")
+    b.add_argument("input")
     m = sub.add_parser("models", help="list the catalog and whether each model's files are here")
     m.add_argument("--json", action="store_true")
     p = sub.add_parser("pull", help="download a model's tokenizer and template ahead of time")
@@ -171,6 +239,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "count":
         return cmd_count(args, sys.stdin, sys.stdout)
+    if args.command == "fit":
+        return cmd_fit(args, sys.stdin, sys.stdout)
+    if args.command == "batch":
+        return cmd_batch(args, sys.stdout, sys.stderr)
     if args.command == "models":
         return cmd_models(args, sys.stdout)
     if args.command == "pull":

@@ -28,7 +28,7 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from . import assets, jobs, loader
+from . import assets, jobs, loader, tools_http
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Route
 from .dialects._fields import default_or
@@ -377,6 +377,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for r in dialect.routes:
             if r.path is not None:  # the library's own shape (openai-chat) has no HTTP route
                 mount(dialect, r)
+
+    tools_http.mount(app, service, _read_body)  # /v1/fit, /playground (tokcount.tools_http)
 
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:

@@ -1,0 +1,237 @@
+"""HTTP routes of the tools built on the engine: ``POST /v1/fit``, the playground page and its count call.
+
+Mounted by ``create_app`` with one call (:func:`mount`) so the server module stays about counting. Each route
+authenticates like the count routes, reads the body through the server's size-capped reader and answers every
+failure in a known shape (the chosen dialect's for ``/v1/fit``), never a 500 for bad input.
+
+- ``POST /v1/fit?dialect=NAME&model=M&budget=N&reserve=N&truncate=true``: the body is that dialect's count body
+  (default ``openai-chat``; Gemini's model, in its URL elsewhere, is ``model`` here). The answer is
+  ``{"object": "fit", "request": <the same dialect's body, trimmed>, "budget", "tokens_before", "tokens_after",
+  "minimum_tokens", "dropped", "next_tokens", "truncated"}`` (:mod:`tokcount.fit`).
+- ``GET /playground``: a static page (no CDN; files shipped in ``tokcount/playground``). Its data comes from
+  ``POST /v1/playground/count``, which is behind the API key like every other data route (the page has a key
+  field); the page itself holds no data and is served like ``/docs``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from fastapi import Request as HttpRequest
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from . import jobs, loader
+from .dialects import dialects
+from .dialects._api import Dialect
+from .errors import InternalError, InvalidRequest, TokcountError
+from .fit import fit_answer
+from .templates import limits
+
+log = logging.getLogger("tokcount.tools")
+ReadBody = Callable[[HttpRequest, int, float | None], Awaitable[bytes]]
+#: the POST routes :func:`mount` adds (besides the dialects' own)
+POST_PATHS = ("/v1/fit", "/v1/playground/count")
+#: the playground compares at most this many models at once (each is a full count)
+MAX_MODELS = 8
+STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
+          "style.css": "text/css; charset=utf-8"}
+
+
+def _query(name: str, kind: str, doc: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": {"type": kind}, "description": doc}
+
+
+#: the query parameters are read by hand (bad values answered in the dialect's shape), so documented here
+FIT_DOCS: dict[str, Any] = {
+    "parameters": [
+        _query("dialect", "string", "the body's shape: any `tokcount count --dialect` name (default openai-chat)"),
+        _query("model", "string", "model (overrides the body's; Gemini's model, in its URL elsewhere)"),
+        _query("budget", "integer", "token budget (default: the model's context window)"),
+        _query("reserve", "integer", "tokens to leave free below the budget"),
+        _query("truncate", "boolean", "cut the oldest kept message's text instead of dropping its turn"),
+    ],
+    "requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"}, "example": {
+        "model": "qwen3.5", "messages": [{"role": "system", "content": "Be brief."},
+                                         {"role": "user", "content": "An old question"},
+                                         {"role": "assistant", "content": "An old answer"},
+                                         {"role": "user", "content": "The new question"}]}}}},
+}
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _error(dialect: Dialect, exc: TokcountError) -> Response:
+    out = jobs.error_answer(dialect, exc)
+    return _json(out.status, out.body, out.headers)
+
+
+def _int_param(query: Any, name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise InvalidRequest(f"{name} must be an integer, got {raw!r}.", param=name) from None
+
+
+def _bool_param(query: Any, name: str) -> bool:
+    raw = (query.get(name) or "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise InvalidRequest(f"{name} must be true or false, got {raw!r}.", param=name)
+    return raw in ("true", "1")
+
+
+def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
+    """Add ``/v1/fit``, ``/playground`` and ``/v1/playground/count`` to ``app`` (``service``: the server's
+    :class:`~tokcount.server.Service`, for settings, auth, JSON parsing, limits and model resolution)."""
+    settings = service.settings
+    fallback = dialects()["openai-chat"]
+
+    def check(job: Any) -> None:
+        if job.request is not None:
+            service.check_limits(job.request)
+
+    async def read_json(request: HttpRequest) -> Any:
+        return service.parse_json(await read_body(request, settings.max_body_bytes, settings.body_timeout))
+
+    def bounded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``fn`` under the server's render limits (time, size, loops), as every count route runs; its models
+        marked warm when it succeeded (the loader's LRU bookkeeping, as :meth:`Service.process` does)."""
+        ok = False
+        try:
+            with limits.active(settings.render_limits):
+                out = fn(*args, **kwargs)
+            ok = getattr(out, "status", getattr(out, "status_code", 500)) == 200
+            return out
+        finally:
+            loader.settle_tried(ok)
+
+    def refused(dialect: Dialect, exc: TokcountError) -> Response:
+        resp = _error(dialect, exc)
+        if exc.status == 408:  # the rest of the body may never come: do not wait for it
+            resp.headers["Connection"] = "close"
+        return resp
+
+    @app.post("/v1/fit", summary="Trim a request (any dialect's body) to a token budget, exactly",
+              openapi_extra=FIT_DOCS)
+    async def fit_route(request: HttpRequest) -> Response:
+        name = request.query_params.get("dialect", "openai-chat")
+        dialect = dialects().get(name)
+        if dialect is None:
+            return _error(fallback, InvalidRequest(f"dialect must be one of {', '.join(dialects())}; got {name!r}.",
+                                                   param="dialect"))
+        denied = service.authorized(request.headers, key_header=dialect.key_header)
+        if denied is not None:
+            return _error(dialect, denied)
+        try:
+            q = request.query_params
+            budget, reserve = _int_param(q, "budget"), _int_param(q, "reserve") or 0
+            truncate = _bool_param(q, "truncate")
+            body = await read_json(request)
+        except TokcountError as exc:
+            return refused(dialect, exc)
+        try:
+            out = await run_in_threadpool(bounded, fit_answer, name, body, settings, model=q.get("model") or None,
+                                          budget=budget, reserve=reserve, truncate=truncate, check=check,
+                                          resolve=service.resolve)
+        except Exception:  # a bug: answered in the dialect's shape, logged with its traceback (never the body)
+            log.exception("unexpected error in /v1/fit (%s)", name)
+            return _error(dialect, InternalError("Internal error while fitting; see the server log."))
+        return _json(out.status, out.body, out.headers)
+
+    @app.post("/v1/playground/count", summary="Counts of one request for several models, with tokens (playground)")
+    async def playground_count(request: HttpRequest) -> Response:
+        denied = service.authorized(request.headers)
+        if denied is not None:
+            return _error(fallback, denied)
+        try:
+            body = await read_json(request)
+        except TokcountError as exc:
+            return refused(fallback, exc)
+        try:
+            return await run_in_threadpool(bounded, _playground_answer, body, settings, check, service.resolve)
+        except Exception:
+            log.exception("unexpected error in /v1/playground/count")
+            return _error(fallback, InternalError("Internal error while counting; see the server log."))
+
+    @app.get("/playground", summary="Playground page", include_in_schema=False)
+    async def playground_page() -> Response:
+        return _static("index.html")
+
+    @app.get("/playground/{name}", include_in_schema=False)
+    async def playground_file(name: str) -> Response:
+        if name not in STATIC:
+            return _json(404, {"error": {"type": "not_found", "message": f"no playground file {name!r}."}})
+        return _static(name)
+
+
+def _static(name: str) -> Response:
+    data = resources.files("tokcount.playground").joinpath(name).read_bytes()
+    return Response(data, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
+
+
+def _playground_answer(body: Any, settings: Any, check: Callable[[Any], None], resolve: Any) -> Response:
+    """``{"results": [{model, status, count (the library's Count, breakdown and tokens), answer (the dialect
+    route's own answer)} | {model, status, error}]}`` for ``{"dialect", "models", "request"}``."""
+    fallback = dialects()["openai-chat"]
+    try:
+        if not isinstance(body, dict):
+            raise InvalidRequest("body must be an object {dialect, models, request}.", param="body")
+        name = body.get("dialect", "openai-chat")
+        models = body.get("models")
+        if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
+            raise InvalidRequest("models must be a non-empty array of model names.", param="models")
+        if len(models) > MAX_MODELS:
+            raise InvalidRequest(f"at most {MAX_MODELS} models at once.", param="models")
+        if name != "text" and name not in dialects():
+            raise InvalidRequest(f"dialect must be text or one of {', '.join(dialects())}; got {name!r}.",
+                                 param="dialect")
+        if name == "text" and not isinstance(body.get("request"), str):
+            raise InvalidRequest("request must be a string for dialect text.", param="request")
+    except TokcountError as exc:
+        return _error(fallback, exc)
+    results = [_one(name, model, body.get("request"), settings, check, resolve) for model in models]
+    return _json(200, {"object": "playground.counts", "dialect": name, "results": results})
+
+
+def _one(name: str, model: str, request: Any, settings: Any, check: Callable[[Any], None],
+         resolve: Any) -> dict[str, Any]:
+    from .dialects._api import Job
+
+    dialect = dialects()["vllm" if name == "text" else name]
+    route = dialect.routes[0]
+    try:
+        if name == "text":
+            job = Job(models=[model], op="text", text=request, return_tokens=True, extra={"strs": True})
+        else:
+            params: dict[str, str] = {}
+            if route.path_params:
+                params = {"model": model}
+            else:
+                request = {**request, "model": model} if isinstance(request, dict) else {"messages": request,
+                                                                                           "model": model}
+            job = jobs.parse_job(route, request, settings, params)
+            check(job)
+            job.breakdown = job.return_tokens = True
+        result = jobs.execute(job, resolve=resolve)
+        assert result.count is not None
+        return {"model": model, "status": 200, "count": result.count.to_dict(),
+                "answer": route.format(job, result)}
+    except RecursionError:
+        return _one_error(dialect, model, InvalidRequest("The request is nested too deeply.", param="body"))
+    except TokcountError as exc:
+        return _one_error(dialect, model, exc)
+
+
+def _one_error(dialect: Dialect, model: str, exc: TokcountError) -> dict[str, Any]:
+    status, err = dialect.error(exc)
+    return {"model": model, "status": status, "error": {"type": exc.kind, "message": exc.message}, "body": err}
