@@ -28,6 +28,9 @@ class Answer:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    #: the model that answered and the tokens it counted (for the server's metrics and access log)
+    model: str | None = None
+    tokens: int | None = None
 
 
 def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str, str] | None = None) -> Job:
@@ -87,10 +90,22 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
             result = execute(job, media_policy=media_policy, resolve=resolve)
         except RecursionError:
             raise InvalidRequest("The request is nested too deeply.", param="body") from None
-        headers = route.headers(job, result) if route.headers is not None else {}
-        return Answer(200, route.format(job, result), headers)
+        headers = provenance(result)
+        if route.headers is not None:
+            headers.update(route.headers(job, result))
+        tokens = result.count.input_tokens if result.count is not None else None
+        return Answer(200, route.format(job, result), headers, model=result.model, tokens=tokens)
     except TokcountError as exc:
         return error_answer(dialect, exc)
+
+
+def provenance(result: Result) -> dict[str, str]:
+    """``x-tokcount-exact`` / ``x-tokcount-method`` for every route's answer, so a gateway that relays only the
+    number (or a provider's exact body shape, as Gemini's) can still tell an estimate from an exact count. A
+    decode is exact by nature."""
+    if result.count is None:
+        return {"x-tokcount-exact": "true", "x-tokcount-method": "decode"}
+    return {"x-tokcount-exact": "true" if result.count.exact else "false", "x-tokcount-method": result.count.method}
 
 
 def error_answer(dialect: Dialect, exc: TokcountError) -> Answer:

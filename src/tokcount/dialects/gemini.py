@@ -1,13 +1,15 @@
-"""Google Gemini ``POST /v1beta/models/{model}:countTokens`` shape ↔ canonical request.
+"""Google Gemini ``POST /v1beta/models/{model}:countTokens`` shape ↔ canonical request (also served under ``/v1/``,
+where google-genai posts with ``api_version="v1"``).
 
 Request: ``{"contents": [...]}`` or ``{"generateContentRequest": {"model", "contents", "systemInstruction",
 "tools", ...}}`` (mutually exclusive, as Google documents). Both camelCase (REST) and snake_case (proto JSON)
 field names are accepted. Response: ``{"totalTokens", "promptTokensDetails": [{"modality", "tokenCount"}]}``.
 Errors: Google's ``{"error": {"code", "message", "status"}}``.
 
-The server mounts it like every dialect (:func:`parse` takes the model from the URL path); :func:`headers` adds
-tokcount's ``exact``/``method`` as response headers, because the body keeps Google's exact shape (the google-genai
-SDK validates it strictly). :func:`handle` does the same in one call, without HTTP.
+The server mounts it like every dialect (:func:`parse` takes the model from the URL path); like every route's
+answer (:func:`tokcount.jobs.provenance`) it carries tokcount's ``exact``/``method`` as response headers, which
+matters most here because the body keeps Google's exact shape (the google-genai SDK validates it strictly).
+:func:`handle` does the same in one call, without HTTP.
 """
 
 from __future__ import annotations
@@ -197,11 +199,6 @@ def format(job: Job, result: Result) -> dict[str, Any]:
     return format_count(result.count)
 
 
-def headers(job: Job, result: Result) -> dict[str, str]:
-    assert result.count is not None
-    return {"x-tokcount-exact": str(result.count.exact).lower(), "x-tokcount-method": result.count.method}
-
-
 def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     """Google's error shape: ``{"error": {"code", "message", "status"}}``."""
     return err.status, {"error": {"code": err.status, "message": err.message,
@@ -232,6 +229,9 @@ def handle(model: str, body: Any) -> tuple[int, dict[str, Any]]:
 
 
 DIALECT = Dialect(NAME, error, key_header="x-goog-api-key", doc=__doc__ or "", routes=(
-    Route("/v1beta/models/{model}:countTokens", "Gemini count tokens", parse, format, headers=headers,
+    Route("/v1beta/models/{model}:countTokens", "Gemini count tokens", parse, format,
+          path_params=("model",), example={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}),
+    # google-genai with http_options api_version="v1" posts here
+    Route("/v1/models/{model}:countTokens", "Gemini count tokens (v1)", parse, format,
           path_params=("model",), example={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}),
 ))
