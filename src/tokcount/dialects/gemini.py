@@ -14,12 +14,12 @@ matters most here because the body keeps Google's exact shape (the google-genai 
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 from typing import Any
 
 from ..errors import InvalidRequest, TokcountError
+from ..media import b64
 from ..request import (
     DocumentPart,
     ImagePart,
@@ -164,12 +164,9 @@ def _part(raw: Any, where: str) -> Part:
 
 def _media(mime: str, url: str, data: str | None, where: str) -> Part:
     if mime.startswith("image/"):
-        if data is not None:
-            try:
-                base64.b64decode(data[:64] + "=" * (-len(data[:64]) % 4), validate=True)
-            except ValueError:
-                raise InvalidRequest(f"{where}.inlineData.data must be base64.",
-                                     param=f"{where}.inlineData.data") from None
+        if data is not None and not b64.valid_prefix(data):
+            raise InvalidRequest(f"{where}.inlineData.data must be base64 (standard or URL-safe).",
+                                 param=f"{where}.inlineData.data")
         return ImagePart(url=url)
     if mime.startswith(("video/", "audio/")):
         return VideoPart(url=url)
