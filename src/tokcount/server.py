@@ -430,6 +430,8 @@ def app_from_env() -> FastAPI:
 
     settings = Settings.load()
     HeaderDeadlineProtocol.timeout = settings.header_timeout
+    if settings.access_log == "json":  # a spawned worker starts with unconfigured logging
+        observe.configure_access_log()
     return create_app(settings)
 
 
