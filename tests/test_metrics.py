@@ -245,3 +245,12 @@ def test_two_workers_scrape_adds_up_every_worker(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
+
+
+def test_multiprocess_dir_of_our_own_is_removed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    with metrics.multiprocess_dir() as path:
+        assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == path
+        (Path(path) / "counter_1.db").write_bytes(b"x")
+    assert not Path(path).exists()
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ
