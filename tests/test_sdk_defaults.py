@@ -158,3 +158,25 @@ def test_a_closed_model_estimate_says_so_in_the_headers(url: str) -> None:
     local = count("claude-sonnet-4-5", {"messages": [{"role": "user", "content": FOX}]})
     assert r.headers["x-tokcount-exact"] == str(local.exact).lower() == "false"
     assert r.headers["x-tokcount-method"] == local.method
+
+
+def test_urlsafe_pdf_pages_count_as_standard(url: str) -> None:
+    """A PDF's pages are read from its base64 (Anthropic ``document`` sources): URL-safe must not lose them."""
+    pages = "".join(f"{i} 0 obj << /Type /Page /Note (\xff\xfe\xfb) >> endobj\n" for i in range(3))
+    pdf = ("%PDF-1.4\n" + pages + "%%EOF").encode("latin-1")
+    std = base64.b64encode(pdf).decode()
+    urlsafe = base64.urlsafe_b64encode(pdf).decode()
+    assert std != urlsafe
+
+    def claude(data: str) -> int:
+        r = httpx.post(f"{url}/v1/messages/count_tokens", headers=AUTH, timeout=60, json={
+            "model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": [
+                {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": data}},
+                {"type": "text", "text": FOX}]}]})
+        assert r.status_code == 200, r.text
+        return r.json()["input_tokens"]
+
+    three = claude(std)
+    assert claude(urlsafe) == three
+    one_page = base64.b64encode(b"%PDF-1.4\n0 0 obj << /Type /Page >> endobj\n%%EOF").decode()
+    assert claude(one_page) < three  # the pages were read, not guessed
