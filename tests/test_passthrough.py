@@ -205,3 +205,22 @@ def test_env_configuration() -> None:
 ])
 def test_upstream_model_name(requested: str, sent: str) -> None:
     assert upstream_model(count_mod.resolve("gpt-4o"), requested) == sent
+
+
+def test_calls_are_counted_in_the_metrics(stand_in: StandIn) -> None:
+    """Every upstream call lands in ``tokcount_upstream_requests_total`` by provider and outcome."""
+    prometheus_client = pytest.importorskip("prometheus_client")
+
+    def value(outcome: str) -> float:
+        got = prometheus_client.REGISTRY.get_sample_value("tokcount_upstream_requests_total",
+                                                          {"provider": "openai", "outcome": outcome})
+        return got or 0.0
+
+    up = {"openai": Upstream("openai", stand_in.url, "sk-test")}
+    ok, error = value("ok"), value("error")
+    stand_in.reply = (200, {"object": "response.input_tokens", "input_tokens": 123}, 0.0)
+    count("gpt-4o", CHAT, upstreams=up)
+    stand_in.reply = (503, {"error": {"type": "overloaded"}}, 0.0)
+    fallback = count("gpt-4o", CHAT, upstreams=up)
+    assert fallback.method != "upstream:openai"
+    assert (value("ok"), value("error")) == (ok + 1, error + 1)

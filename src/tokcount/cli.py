@@ -188,6 +188,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+#: settings whose environment variable is not TOKCOUNT_<NAME>, or that have none (TOML file only)
+_ENV_NAMES: dict[str, str | None] = {
+    "api_keys": "TOKCOUNT_API_KEYS (comma-separated; TOKCOUNT_API_KEYS_FILE: one a line)",
+    "render_timeout_s": "TOKCOUNT_RENDER_TIMEOUT", "max_messages": None, "max_parts": None, "max_tools": None,
+    "max_json_depth": None, "max_token_ids": None, "keep_alive_timeout": None,
+}
+
+
+def _settings_help() -> str:
+    """Every server setting with its default and environment variable, read from the Settings dataclass itself so
+    the list cannot fall behind it."""
+    from .settings import Settings
+
+    lines = ["settings (TOML file via --config or TOKCOUNT_CONFIG; the environment wins):"]
+    for f in dataclasses.fields(Settings):
+        if f.name == "sources":
+            continue
+        default = getattr(Settings(), f.name)
+        shown = list(default) if isinstance(default, tuple) else default
+        env = _ENV_NAMES.get(f.name, f"TOKCOUNT_{f.name.upper()}") or "TOML only"
+        lines.append(f"  {f.name} = {json.dumps(shown)}  [{env}]")
+    lines.append("  PROMETHEUS_MULTIPROC_DIR: with --workers N, where the workers' metric files go (emptied at start;"
+                 " default: a temporary directory)")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokcount", description="Exact input-token counts for LLM requests.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -225,7 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     p = sub.add_parser("pull", help="download a model's tokenizer and template ahead of time")
     p.add_argument("models", nargs="+")
-    s = sub.add_parser("serve", help="run the HTTP service")
+    s = sub.add_parser("serve", help="run the HTTP service", epilog=_settings_help(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1)

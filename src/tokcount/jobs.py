@@ -30,6 +30,9 @@ class Answer:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    #: the model that answered and the tokens it counted (for the server's metrics and access log)
+    model: str | None = None
+    tokens: int | None = None
 
 
 def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str, str] | None = None) -> Job:
@@ -106,19 +109,23 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
                              origin=Origin(dialect.name, body))
         except RecursionError:
             raise InvalidRequest("The request is nested too deeply.", param="body") from None
-        headers = count_headers(result.count)
+        headers = count_headers(result)
         if route.headers is not None:
             headers.update(route.headers(job, result))
-        return Answer(200, route.format(job, result), headers)
+        tokens = result.count.input_tokens if result.count is not None else None
+        return Answer(200, route.format(job, result), headers, model=result.model, tokens=tokens)
     except TokcountError as exc:
         return error_answer(dialect, exc)
 
 
-def count_headers(counted: Count | None) -> dict[str, str]:
-    """How a count was made, for the response headers of every route (ASCII by construction)."""
+def count_headers(result: Result) -> dict[str, str]:
+    """``x-tokcount-exact`` / ``x-tokcount-method`` for every route's answer, so a gateway that relays only the
+    number (or a provider's exact body shape, as Gemini's) can still tell an estimate from an exact count, plus
+    ``x-tokcount-upstream-error`` after an upstream fallback (ASCII by construction). A decode is exact by nature."""
+    counted = result.count
     if counted is None:
-        return {}
-    headers = {"x-tokcount-method": counted.method, "x-tokcount-exact": str(counted.exact).lower()}
+        return {"x-tokcount-exact": "true", "x-tokcount-method": "decode"}
+    headers = {"x-tokcount-method": counted.method, "x-tokcount-exact": "true" if counted.exact else "false"}
     if counted.upstream_error:
         headers["x-tokcount-upstream-error"] = counted.upstream_error.encode("ascii", "replace").decode()
     return headers

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -429,9 +430,11 @@ def _load_new(spec: ModelSpec) -> LoadedModel:
         model = _models.get(spec)
     if model is not None:
         return model
+    started = time.perf_counter()
     try:
         model = _build(spec)
     except MissingAssets as exc:  # CorruptAssets too
+        _record_load(spec, started, ok=False)
         with _lock:
             if len(_failures) >= 10_000:  # endless distinct names cannot grow it without bound
                 _failures.clear()
@@ -443,7 +446,16 @@ def _load_new(spec: ModelSpec) -> LoadedModel:
         model.tokenizer = tok.tokenizer  # one object per file, even if two flights built it at once
         _models[spec] = model
         _evict()
+    _record_load(spec, started, ok=True)
     return model
+
+
+def _record_load(spec: ModelSpec, started: float, *, ok: bool) -> None:
+    """Tell the server's metrics about a load, if the server imported them (the library and CLI never do, so
+    they do not pay for importing prometheus-client)."""
+    metrics = sys.modules.get("tokcount.metrics")
+    if metrics is not None:
+        metrics.model_load(spec.id, time.perf_counter() - started, ok)
 
 
 def _build(spec: ModelSpec) -> LoadedModel:

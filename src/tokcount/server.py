@@ -28,7 +28,7 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from . import assets, jobs, loader, tools_http
+from . import assets, jobs, loader, metrics, observe, tools_http
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Route
 from .dialects._fields import default_or
@@ -234,7 +234,9 @@ class Service:
             out = jobs.answer(dialect, route, self.parse_json(raw), self.settings, path_params=params,
                               check=self._check_job, resolve=self.resolve, upstream=self.upstream)
             loader.settle_tried(out.status == 200)
-            return _json(out.status, out.body, out.headers)
+            resp = _json(out.status, out.body, out.headers)
+            resp.usage = (out.model, out.tokens)  # type: ignore[attr-defined]  # read by the route's handler
+            return resp
         except TokcountError as exc:
             return _error_response(dialect, exc)
         except RecursionError:
@@ -347,6 +349,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.auth_enabled and not settings.public_docs:  # the docs list every route: behind the same keys
         app.add_middleware(DocsAuth, authorized=service.authorized,
                            denied=lambda err: _error_response(dialects()["openai-responses"], err))
+    app.add_middleware(observe.Observe, json_log=settings.access_log == "json")  # outermost: sees every answer
 
     def mount(dialect: Dialect, route: Route) -> None:
         path = route.path
@@ -364,7 +367,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     resp.headers["Connection"] = "close"
                 return resp
             params = {k: request.path_params[k] for k in route.path_params}  # e.g. Gemini's model, in the URL
-            return await service.run(dialect, route, raw, params)
+            resp = await service.run(dialect, route, raw, params)
+            observe.note(request.scope, *getattr(resp, "usage", (None, None)))
+            return resp
 
         name = path.strip("/").replace("/", "_").replace("-", "_").replace("{", "").replace("}", "").replace(":", "_")
         handler.__name__ = f"{dialect.name.replace('-', '_')}_{name}"
@@ -399,6 +404,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error_response(dialects()["openai-responses"], denied)
         return await run_in_threadpool(_models_body, settings)
 
+    @app.get("/metrics", summary="Prometheus metrics (every worker's, under --workers N)")
+    async def metrics_route(request: HttpRequest) -> Response:
+        if not settings.public_metrics:
+            denied = service.authorized(request.headers, key_header="x-api-key")
+            if denied is not None:
+                return _error_response(dialects()["openai-responses"], denied)
+        body, content_type = await run_in_threadpool(metrics.exposition)  # multi-worker: reads files
+        return Response(content=body, media_type=content_type)
+
     return app
 
 
@@ -427,6 +441,8 @@ def app_from_env() -> FastAPI:
 
     settings = Settings.load()
     HeaderDeadlineProtocol.timeout = settings.header_timeout
+    if settings.access_log == "json":  # a spawned worker starts with unconfigured logging
+        observe.configure_access_log()
     return create_app(settings)
 
 
@@ -445,14 +461,18 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
              "on" if settings.auth_enabled else "off")
     if settings.upstreams:  # provider names only: never a key
         log.info("upstream passthrough on for %s", ", ".join(u.provider for u in settings.upstreams))
-    # a line per request costs ~10% of a small count's time; TOKCOUNT_ACCESS_LOG=1 turns it back on
-    access_log = os.environ.get("TOKCOUNT_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on")
+    # a line per request costs ~10% of a small count's time: off unless TOKCOUNT_ACCESS_LOG is 1 (uvicorn's
+    # plain lines) or json (tokcount's JSON lines with request ids, observe.py; uvicorn's then stay off)
+    access_log = settings.access_log == "plain"
+    if settings.access_log == "json":
+        observe.configure_access_log()
     install_log_redaction()
     options = uvicorn_options(settings)
     if workers > 1:  # the config is pickled to the workers: the protocol by import path (app_from_env sets it up)
         options["http"] = "tokcount.protocol:HeaderDeadlineProtocol"
-        uvicorn.run("tokcount.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    access_log=access_log, **options)
+        with metrics.multiprocess_dir():  # the workers' metric files, merged by /metrics
+            uvicorn.run("tokcount.server:app_from_env", factory=True, host=host, port=port, workers=workers,
+                        access_log=access_log, **options)
     else:
         uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, **options)
 

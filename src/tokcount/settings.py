@@ -22,6 +22,8 @@ TOML file (every key optional; a ``[server]`` table or top-level keys)::
     body_timeout = 60.0                # seconds to send one request body (32 MiB at ~4.5 Mbit/s; then 408, closed)
     keep_alive_timeout = 5             # seconds an idle keep-alive connection stays open
     public_docs = false                # true: /docs, /redoc and /openapi.json stay open when auth is on
+    public_metrics = false             # true: /metrics stays open when auth is on
+    access_log = ""                    # "json": one JSON line per answer (tokcount.access); "1": uvicorn's lines
 
     allow_hub_repos = ["org/*"]        # Hub repos outside the catalog clients may name ("*": any); none by default
     miss_ttl_s = 60                    # how long a missing/corrupt model or unreachable Hub is remembered
@@ -37,7 +39,8 @@ TOML file (every key optional; a ``[server]`` table or top-level keys)::
 
 Environment: ``TOKCOUNT_DEFAULT_MODEL``, ``TOKCOUNT_API_KEYS`` (comma-separated), ``TOKCOUNT_API_KEYS_FILE``,
 ``TOKCOUNT_MAX_BODY_BYTES``, ``TOKCOUNT_PRELOAD`` (comma-separated), ``TOKCOUNT_HEADER_TIMEOUT``,
-``TOKCOUNT_BODY_TIMEOUT``, ``TOKCOUNT_PUBLIC_DOCS``, ``TOKCOUNT_RENDER_TIMEOUT`` (seconds),
+``TOKCOUNT_BODY_TIMEOUT``, ``TOKCOUNT_PUBLIC_DOCS``, ``TOKCOUNT_PUBLIC_METRICS``, ``TOKCOUNT_ACCESS_LOG``,
+``TOKCOUNT_RENDER_TIMEOUT`` (seconds),
 ``TOKCOUNT_MAX_RENDER_CHARS``, ``TOKCOUNT_MAX_LOOP_ITERATIONS``, ``TOKCOUNT_CONFIG`` (the TOML file),
 ``TOKCOUNT_ALLOW_HUB_REPOS`` (comma-separated), ``TOKCOUNT_MISS_TTL_S``, ``TOKCOUNT_HUB_TIMEOUT_S``,
 ``TOKCOUNT_MAX_LOADED_MODELS``, ``TOKCOUNT_MODEL_MEMORY_MB``,
@@ -81,6 +84,10 @@ class Settings:
     body_timeout: float = 60.0
     keep_alive_timeout: int = 5
     public_docs: bool = False
+    #: /metrics without a key when auth is on (a scraper inside the operator's network)
+    public_metrics: bool = False
+    #: "" (off), "json" (tokcount's JSON access log, with request ids) or "1"/"true" (uvicorn's plain lines)
+    access_log: str = ""
     #: Hub repo ids outside the catalog that clients may name (fnmatch patterns; "*" = any); see RepoPolicy
     allow_hub_repos: tuple[str, ...] = ()
     #: seconds a miss (unknown repo, missing or corrupt file) and an unreachable Hub are remembered
@@ -149,6 +156,7 @@ class Settings:
         if "upstream" in data:
             ups = upstream_config.from_toml(data["upstream"], str(path), os.environ if env is None else env)
             changes["upstreams"] = tuple({**{u.provider: u for u in self.upstreams}, **ups}.values())
+        changes.update(_observe_values(data, str(path)))
         return replace(self, **changes, sources=(*self.sources, str(path)))
 
     def _with_env(self, env: dict[str, str]) -> Settings:
@@ -171,6 +179,9 @@ class Settings:
         if env.get("TOKCOUNT_PRELOAD", "").strip():
             changes["preload"] = tuple(m.strip() for m in env["TOKCOUNT_PRELOAD"].split(",") if m.strip())
         changes.update(_access_env(env))
+        changes.update(_observe_values({k: v for k, v in (("public_metrics", env.get("TOKCOUNT_PUBLIC_METRICS")),
+                                        ("access_log", env.get("TOKCOUNT_ACCESS_LOG"))) if v and v.strip()},
+                                       "environment"))
         bounded = limits.from_env(env, self.render_limits)
         changes.update(render_timeout_s=bounded.timeout_s, max_render_chars=bounded.max_chars,
                        max_loop_iterations=bounded.max_iterations)
@@ -179,6 +190,29 @@ class Settings:
 
 
 _ACCESS_NUMBERS = {"miss_ttl_s": float, "hub_timeout_s": float, "max_loaded_models": int, "model_memory_mb": int}
+
+
+#: TOKCOUNT_ACCESS_LOG / access_log values: off, uvicorn's plain lines, or tokcount's JSON lines
+ACCESS_LOG_VALUES = {"": "", "0": "", "false": "", "off": "", "no": "", "1": "plain", "true": "plain",
+                     "yes": "plain", "on": "plain", "plain": "plain", "json": "json"}
+
+
+def _observe_values(data: dict[str, Any], where: str) -> dict[str, Any]:
+    """``public_metrics`` and ``access_log`` from a TOML table or the environment (strings there)."""
+    out: dict[str, Any] = {}
+    if "public_metrics" in data:
+        value = data["public_metrics"]
+        if isinstance(value, str):
+            value = value.strip().lower() in ("1", "true", "yes", "on")
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: public_metrics must be true or false")
+        out["public_metrics"] = value
+    if "access_log" in data:
+        raw = str(data["access_log"]).strip().lower()
+        if raw not in ACCESS_LOG_VALUES:
+            raise ValueError(f"{where}: access_log must be json, 1 (plain) or off; got {data['access_log']!r}")
+        out["access_log"] = ACCESS_LOG_VALUES[raw]
+    return out
 
 
 def _access_toml(data: dict[str, Any], path: Path) -> dict[str, Any]:

@@ -1,23 +1,25 @@
-"""Google Gemini ``POST /v1beta/models/{model}:countTokens`` shape ↔ canonical request.
+"""Google Gemini ``POST /v1beta/models/{model}:countTokens`` shape ↔ canonical request (also served under ``/v1/``,
+where google-genai posts with ``api_version="v1"``).
 
 Request: ``{"contents": [...]}`` or ``{"generateContentRequest": {"model", "contents", "systemInstruction",
 "tools", ...}}`` (mutually exclusive, as Google documents). Both camelCase (REST) and snake_case (proto JSON)
 field names are accepted. Response: ``{"totalTokens", "promptTokensDetails": [{"modality", "tokenCount"}]}``.
 Errors: Google's ``{"error": {"code", "message", "status"}}``.
 
-The server mounts it like every dialect (:func:`parse` takes the model from the URL path); :func:`headers` adds
-tokcount's ``exact``/``method`` as response headers, because the body keeps Google's exact shape (the google-genai
-SDK validates it strictly). :func:`handle` does the same in one call, without HTTP.
+The server mounts it like every dialect (:func:`parse` takes the model from the URL path); like every route's
+answer (:func:`tokcount.jobs.count_headers`) it carries tokcount's ``exact``/``method`` as response headers, which
+matters most here because the body keeps Google's exact shape (the google-genai SDK validates it strictly).
+:func:`handle` does the same in one call, without HTTP.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 from typing import Any
 
 from ..errors import InvalidRequest, TokcountError
+from ..media import b64
 from ..request import (
     DocumentPart,
     ImagePart,
@@ -162,12 +164,9 @@ def _part(raw: Any, where: str) -> Part:
 
 def _media(mime: str, url: str, data: str | None, where: str) -> Part:
     if mime.startswith("image/"):
-        if data is not None:
-            try:
-                base64.b64decode(data[:64] + "=" * (-len(data[:64]) % 4), validate=True)
-            except ValueError:
-                raise InvalidRequest(f"{where}.inlineData.data must be base64.",
-                                     param=f"{where}.inlineData.data") from None
+        if data is not None and not b64.valid_prefix(data):
+            raise InvalidRequest(f"{where}.inlineData.data must be base64 (standard or URL-safe).",
+                                 param=f"{where}.inlineData.data")
         return ImagePart(url=url)
     if mime.startswith(("video/", "audio/")):
         return VideoPart(url=url)
@@ -195,11 +194,6 @@ def parse(body: Any, settings: Any, model: str) -> Job:
 def format(job: Job, result: Result) -> dict[str, Any]:
     assert result.count is not None
     return format_count(result.count)
-
-
-def headers(job: Job, result: Result) -> dict[str, str]:
-    assert result.count is not None
-    return {"x-tokcount-exact": str(result.count.exact).lower(), "x-tokcount-method": result.count.method}
 
 
 def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
@@ -232,6 +226,9 @@ def handle(model: str, body: Any) -> tuple[int, dict[str, Any]]:
 
 
 DIALECT = Dialect(NAME, error, key_header="x-goog-api-key", doc=__doc__ or "", routes=(
-    Route("/v1beta/models/{model}:countTokens", "Gemini count tokens", parse, format, headers=headers,
+    Route("/v1beta/models/{model}:countTokens", "Gemini count tokens", parse, format,
+          path_params=("model",), example={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}),
+    # google-genai with http_options api_version="v1" posts here
+    Route("/v1/models/{model}:countTokens", "Gemini count tokens (v1)", parse, format,
           path_params=("model",), example={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}),
 ))

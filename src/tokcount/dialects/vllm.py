@@ -92,4 +92,9 @@ DIALECT = Dialect(NAME, error, doc=__doc__ or "", routes=(
           example={"model": "qwen3.5", "prompt": "Hello world", "return_token_strs": True}),
     Route("/detokenize", "vLLM-style detokenize", parse_detokenize, format_detokenize,
           example={"model": "qwen3.5", "tokens": [9419, 1879]}),
+    # the same under /v1: LiteLLM's vLLM passthrough calls {api_base}/tokenize with a /v1 api_base
+    Route("/v1/tokenize", "vLLM-style tokenize (under /v1)", parse, format,
+          example={"model": "qwen3.5", "prompt": "Hello world", "return_token_strs": True}),
+    Route("/v1/detokenize", "vLLM-style detokenize (under /v1)", parse_detokenize, format_detokenize,
+          example={"model": "qwen3.5", "tokens": [9419, 1879]}),
 ))

@@ -28,8 +28,6 @@ request), ``TOKCOUNT_MEDIA_CONCURRENCY`` (fetches at once per request).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 import hashlib
 import http.client
@@ -52,6 +50,7 @@ from typing import IO
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 from ..errors import ImageTooLarge, MediaError, public_text
+from . import b64
 
 log = logging.getLogger("tokcount.media")
 
@@ -304,8 +303,8 @@ def _decode_data_url(url: str, policy: FetchPolicy, where: str) -> bytes:
         raise MediaError(f"{where}: the data URL is larger than {policy.max_data_url_bytes} bytes.", param=where)
     if head.lower().endswith(";base64"):
         try:
-            return base64.b64decode("".join(payload.split()), validate=True)
-        except (binascii.Error, ValueError):
+            return b64.decode(payload)  # standard or URL-safe alphabet (google-genai sends URL-safe)
+        except ValueError:
             raise MediaError(f"{where}: the data URL is not valid base64.", param=where) from None
     try:
         return unquote_to_bytes(payload)

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import metrics
 from ..errors import TokcountError
 from ..models.catalog import ModelSpec
 from ..request import Request
@@ -89,23 +90,23 @@ class Passthrough:
 
         gate = self._gates[up.provider]
         if not gate.acquire(blocking=False):
-            return _fallback(up, spec, local, f"busy: {up.max_concurrency} calls already in flight")
+            return _fallback(up, spec, local, f"busy: {up.max_concurrency} calls already in flight", "busy")
         try:
             model = upstream_model(spec, requested or spec.id)
             url, headers, body = build_call(up, model, req, origin)
             data = post(self._client(up), up, url, headers, body)
             n, modalities = read_count(up.provider, data)
         except UpstreamFailed as exc:
-            reason = str(exc)
+            reason, outcome = str(exc), "timeout" if "timed out" in str(exc) or "timeout" in str(exc) else "error"
         except NotForwardable as exc:
-            reason = f"not forwarded: the request names {exc}"
+            reason, outcome = f"not forwarded: the request names {exc}", "not_forwarded"
         except ValueError as exc:
-            reason = f"unreadable answer: {exc}"
+            reason, outcome = f"unreadable answer: {exc}", "unreadable"
         else:
             return _forwarded(up, spec, n, modalities)
         finally:
             gate.release()
-        return _fallback(up, spec, local, reason)
+        return _fallback(up, spec, local, reason, outcome)
 
     def _client(self, up: Upstream) -> httpx.Client:
         with self._lock:
@@ -125,6 +126,7 @@ class Passthrough:
 
 
 def _forwarded(up: Upstream, spec: ModelSpec, n: int, modalities: dict[str, int] | None) -> Count:
+    metrics.upstream(up.provider, "ok")
     notes = [f"counted by {up.provider}'s own count endpoint"]
     exact = up.provider not in ESTIMATING
     if not exact:
@@ -136,7 +138,8 @@ def _forwarded(up: Upstream, spec: ModelSpec, n: int, modalities: dict[str, int]
                  modalities=split if sum(split.values()) == n else {})
 
 
-def _fallback(up: Upstream, spec: ModelSpec, local: Callable[[], Count], reason: str) -> Count:
+def _fallback(up: Upstream, spec: ModelSpec, local: Callable[[], Count], reason: str, outcome: str) -> Count:
+    metrics.upstream(up.provider, outcome)
     log.info("upstream %s not used for %s (%s); counting locally", up.provider, spec.id, reason)
     try:
         result = local()

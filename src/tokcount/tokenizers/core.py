@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ def _default_cache_chars() -> int:
         return 64_000_000
 
 
+#: every live segment cache, so the server's metrics can sum their hit/miss counters without a hook in get()
+CACHES: weakref.WeakSet[SegmentCache] = weakref.WeakSet()
+
+
 class SegmentCache:
     """Bounded LRU of segment → token count. Exact because a segment's count depends on its text alone.
 
@@ -43,6 +48,7 @@ class SegmentCache:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
+        CACHES.add(self)  # tokcount.metrics reads the totals at most once a second: nothing added to get()
 
     def get(self, text: str) -> int | None:
         with self._lock:

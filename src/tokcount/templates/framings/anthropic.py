@@ -39,6 +39,7 @@ from importlib.resources import files as package_files
 from typing import Any
 
 from ...errors import MediaError
+from ...media import b64
 from ...media.rules import Rule, rule_for
 from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
@@ -183,9 +184,12 @@ def pdf_pages(source: str | None) -> int | None:
         return None
     payload = source.split(",", 1)[1] if source.startswith("data:") else source
     try:
-        data = base64.b64decode(payload, validate=False)
-    except (binascii.Error, ValueError):
-        return None
+        data = b64.decode(payload)  # standard or URL-safe
+    except ValueError:
+        try:  # as before: lenient (stray characters dropped)
+            data = base64.b64decode(payload, validate=False)
+        except (binascii.Error, ValueError):
+            return None
     if not data.startswith(b"%PDF"):
         return None
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data)) or None
