@@ -193,6 +193,7 @@ _ENV_NAMES: dict[str, str | None] = {
     "api_keys": "TOKCOUNT_API_KEYS (comma-separated; TOKCOUNT_API_KEYS_FILE: one a line)",
     "render_timeout_s": "TOKCOUNT_RENDER_TIMEOUT", "max_messages": None, "max_parts": None, "max_tools": None,
     "max_json_depth": None, "max_token_ids": None, "keep_alive_timeout": None,
+    "upstreams": None,
 }
 
 
@@ -209,6 +210,8 @@ def _settings_help() -> str:
         shown = list(default) if isinstance(default, tuple) else default
         env = _ENV_NAMES.get(f.name, f"TOKCOUNT_{f.name.upper()}") or "TOML only"
         lines.append(f"  {f.name} = {json.dumps(shown)}  [{env}]")
+    lines.append("  upstreams are [upstream.<provider>] tables (base_url, api_key or api_key_env, timeout, "
+                 "max_concurrency), or TOKCOUNT_UPSTREAM_<PROVIDER>_URL and _KEY with TOKCOUNT_UPSTREAM_TIMEOUT")
     lines.append("  PROMETHEUS_MULTIPROC_DIR: with --workers N, where the workers' metric files go (emptied at start;"
                  " default: a temporary directory)")
     return "\n".join(lines)
