@@ -17,6 +17,7 @@ from .errors import InvalidRequest, MissingAssets, SchemaError, TokcountError, U
 from .media.sources import FetchPolicy
 from .models.catalog import ModelSpec, default_catalog
 from .settings import Settings
+from .window import headers as window_headers
 
 log = logging.getLogger("tokcount.jobs")
 
@@ -88,6 +89,7 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
         except RecursionError:
             raise InvalidRequest("The request is nested too deeply.", param="body") from None
         headers = route.headers(job, result) if route.headers is not None else {}
+        headers.update(window_headers(result.count))  # every count says its context window and if it fits
         return Answer(200, route.format(job, result), headers)
     except TokcountError as exc:
         return error_answer(dialect, exc)
