@@ -10,6 +10,19 @@ from . import RouteSchema
 from ._common import LOOSE
 
 
+class Source(BaseModel):
+    """An image or document source: ``base64`` (``media_type``, ``data``), ``url``, ``file`` (``file_id``),
+    ``text`` or ``content``."""
+
+    model_config = LOOSE
+    type: str
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    file_id: str | None = None
+    content: str | list[Any] | None = None
+
+
 class Block(BaseModel):
     """A content block; which fields matter depends on ``type`` (text, image, document, tool_use, tool_result,
     thinking, redacted_thinking, search_result, server-tool blocks, ...)."""
@@ -17,7 +30,8 @@ class Block(BaseModel):
     model_config = LOOSE
     type: str
     text: str | None = None
-    source: dict[str, Any] | None = None
+    source: Source | None = None
+    tool_name: str | None = Field(None, description="a tool_reference block's tool")
     id: str | None = None
     name: str | None = None
     input: dict[str, Any] | None = None
@@ -48,6 +62,7 @@ class Tool(BaseModel):
     name: str
     description: str | None = None
     input_schema: dict[str, Any] | None = None
+    inputSchema: dict[str, Any] | None = Field(None, description="accepted for input_schema")
 
 
 class ToolChoice(BaseModel):
