@@ -59,7 +59,7 @@ def install(app: FastAPI) -> None:
             return error_response(path, RouteNotFound(f"No route {request.method} {path}; see /docs for the "
                                                       "routes this server answers.", param=None))
         if exc.status_code == 405:
-            allow = (exc.headers or {}).get("allow", "")
+            allow = next((v for k, v in (exc.headers or {}).items() if k.lower() == "allow"), "")
             return error_response(path, MethodNotAllowed(f"{request.method} is not allowed on {path}"
                                                          + (f"; use {allow}." if allow else "."), param=None),
                                   {"allow": allow} if allow else None)
