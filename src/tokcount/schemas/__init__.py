@@ -37,3 +37,13 @@ def routes() -> dict[str, RouteSchema]:
     for name in MODULES:
         out.update(importlib.import_module(f"{__name__}.{name}").ROUTES)
     return out
+
+
+def for_path(path: str) -> RouteSchema | None:
+    """The models of the route at ``path`` (an OpenAPI path template). A route served under a second prefix shares
+    its twin's models: ``/v1/tokenize`` is ``/tokenize``, ``/v1/models/{model}:countTokens`` the ``/v1beta`` one."""
+    described = routes()
+    for candidate in (path, path.removeprefix("/v1"), path.replace("/v1/", "/v1beta/", 1)):
+        if candidate in described:
+            return described[candidate]
+    return None

@@ -15,7 +15,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from . import RouteSchema, routes
+from . import RouteSchema, for_path, routes
 
 REF = "#/components/schemas/{model}"
 _PARAM = re.compile(r"{([^}]+)}")
@@ -79,9 +79,8 @@ def install(app: FastAPI) -> None:
         doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         keys, defs = _definitions()
         doc.setdefault("components", {}).setdefault("schemas", {}).update(defs)
-        described = routes()
         for path, ops in doc.get("paths", {}).items():
-            r = described.get(path)
+            r = for_path(path)
             if r is None:
                 continue
             for op in ops.values():
