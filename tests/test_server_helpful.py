@@ -99,6 +99,7 @@ def test_unknown_routes_and_methods_answer_an_error_shape(base: str, method: str
         assert path in body["error"]["message"]
     elif shape == "anthropic":
         assert body["type"] == "error" and set(body["error"]) == {"type", "message"}
+        assert body["error"]["type"] == ("not_found_error" if status == 404 else "invalid_request_error")
     else:
         assert body["error"]["code"] == status and body["error"]["status"] and body["error"]["message"]
     if status == 405:

@@ -81,7 +81,7 @@ class Thinking(BaseModel):
 
 class CountTokens(BaseModel):
     model_config = LOOSE
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, examples=["claude-sonnet-4-5", "default"])
     messages: list[Message] = Field(min_length=1)
     system: str | list[SystemBlock | str] | None = None
     tools: list[Tool] | None = None

@@ -12,7 +12,7 @@ class MoonshotCount(BaseModel):
     """Moonshot's schema: ``content`` must be non-empty unless the message has ``tool_calls``."""
 
     model_config = LOOSE
-    model: str = Field(min_length=1)
+    model: str = Field(min_length=1, examples=["qwen3.5"])
     messages: list[ChatMessage] = Field(min_length=1)
     tools: list[ChatTool] | None = None
 

@@ -48,7 +48,7 @@ class ResponsesInput(BaseModel):
     """The fields that shape the input; every other Responses field is ignored."""
 
     model_config = LOOSE
-    model: str | None = Field(None, description="the default model when missing")
+    model: str | None = Field(None, description="the default model when missing", examples=["gpt-4o"])
     input: str | list[InputItem] | None = None
     instructions: str | None = None
     tools: list[FunctionTool] | None = None

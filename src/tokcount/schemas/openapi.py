@@ -67,7 +67,8 @@ def _patch(op: dict[str, Any], path: str, r: RouteSchema, keys: dict[Any, Any]) 
     names = _PARAM.findall(path)
     if names:
         op["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"},
-                             "description": "the model name (models/NAME or NAME)"} for n in names]
+                             "description": "the model name (models/NAME or NAME)",
+                             "example": "gemini-2.5-flash"} for n in names]
 
 
 def install(app: FastAPI) -> None:

@@ -14,7 +14,7 @@ class Tokenize(BaseModel):
     """Exactly one of ``prompt`` (a raw string) or ``messages`` (a chat, rendered with the model's template)."""
 
     model_config = LOOSE
-    model: str | None = Field(None, description="the default model when missing")
+    model: str | None = Field(None, description="the default model when missing", examples=["qwen3.5"])
     prompt: str | None = None
     messages: list[ChatMessage] | None = Field(None, min_length=1)
     add_generation_prompt: bool | None = Field(None, description="true when missing, as in vLLM")
