@@ -19,6 +19,7 @@ from .models.catalog import ModelSpec, default_catalog
 from .passthrough import Origin, Passthrough
 from .result import Count
 from .settings import Settings
+from .window import headers as window_headers
 
 log = logging.getLogger("tokcount.jobs")
 
@@ -112,6 +113,7 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
         headers = count_headers(result)
         if route.headers is not None:
             headers.update(route.headers(job, result))
+        headers.update(window_headers(result.count))  # every count says its context window and if it fits
         tokens = result.count.input_tokens if result.count is not None else None
         return Answer(200, route.format(job, result), headers, model=result.model, tokens=tokens)
     except TokcountError as exc:

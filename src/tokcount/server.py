@@ -26,9 +26,10 @@ import orjson
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.responses import Response
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from . import assets, jobs, loader, metrics, observe, tools_http
+from . import assets, jobs, loader, metrics, observe, routing, tools_http
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Route
 from .dialects._fields import default_or
@@ -46,6 +47,7 @@ from .httpguard import DocsAuth, body_deadline, install_log_redaction
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Passthrough
 from .request import Request, ToolResultPart
+from .schemas import openapi as schemas_openapi
 from .settings import Settings
 from .templates import limits
 
@@ -343,8 +345,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if service.upstream is not None:
             service.upstream.close()
 
-    app = FastAPI(title="tokcount", version="0.1.0", lifespan=lifespan,
-                  description="Exact input-token counts behind the request shapes of providers' count-tokens APIs.")
+    # Swagger UI and ReDoc from the assets fastapi-offline ships (served under /static-offline-docs): no CDN
+    app = FastAPIOffline(title="tokcount", version="0.1.0", lifespan=lifespan,
+                         description="Exact input-token counts behind the request shapes of providers' count-tokens "
+                                     "APIs.")
     app.state.service = service
     if settings.auth_enabled and not settings.public_docs:  # the docs list every route: behind the same keys
         app.add_middleware(DocsAuth, authorized=service.authorized,
@@ -413,18 +417,42 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body, content_type = await run_in_threadpool(metrics.exposition)  # multi-worker: reads files
         return Response(content=body, media_type=content_type)
 
+    @app.get("/v1/models/{model_id:path}", summary="One model of the catalog (or an allowed Hub repo)")
+    async def model(model_id: str, request: HttpRequest) -> Response:
+        if model_id.endswith(":countTokens"):  # Gemini's count route answers POST only
+            return routing.error_response(request.url.path, routing.MethodNotAllowed(
+                f"GET is not allowed on {request.url.path}; use POST."), {"allow": "POST"})
+        denied = service.authorized(request.headers, key_header="x-api-key")
+        if denied is not None:
+            return _error_response(dialects()["openai-responses"], denied)
+        return await run_in_threadpool(_model_body, settings, service.policy, model_id)
+
+    routing.install(app)
+    schemas_openapi.install(app)
     return app
 
 
 def _models_body(settings: Settings) -> Response:
+    data = [_model_entry(spec, settings) for spec in default_catalog().models.values()]
+    return _json(200, {"object": "list", "data": data})
+
+
+def _model_entry(spec: ModelSpec, settings: Settings) -> dict[str, Any]:
     from .availability import availability
 
-    data = []
-    for spec in default_catalog().models.values():
-        data.append({"id": spec.id, "object": "model", "created": 0, "owned_by": spec.family, "repo": spec.repo,
-                     "aliases": list(spec.aliases), "context_window": spec.context_window,
-                     "available": availability(spec), "default": spec.id == _default_id(settings)})
-    return _json(200, {"object": "list", "data": data})
+    return {"id": spec.id, "object": "model", "created": 0, "owned_by": spec.family, "repo": spec.repo,
+            "aliases": list(spec.aliases), "context_window": spec.context_window,
+            "available": availability(spec), "default": spec.id == _default_id(settings)}
+
+
+def _model_body(settings: Settings, policy: RepoPolicy, model_id: str) -> Response:
+    """``GET /v1/models/{id}``: the list's fields for one model, or a 404 in the OpenAI shape naming the closest
+    catalog names (the catalog's own suggestions)."""
+    try:
+        spec = default_catalog().resolve(default_or(model_id, settings.default_model), allow=policy)
+    except TokcountError as exc:
+        return _error_response(dialects()["openai-responses"], exc)
+    return _json(200, _model_entry(spec, settings))
 
 
 def _default_id(settings: Settings) -> str | None:

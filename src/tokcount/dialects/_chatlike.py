@@ -7,7 +7,7 @@ from typing import Any
 from ..errors import InvalidRequest
 from ..request import Message, Request
 from ._fields import arr, model_name, obj
-from .openai_chat import parse_message, parse_tools
+from .openai_chat import check_message_keys, parse_message, parse_tools
 
 CHAT_ROLES = ("system", "user", "assistant", "tool")
 
@@ -24,6 +24,7 @@ def chat_messages(body: dict[str, Any], *, roles: tuple[str, ...] = CHAT_ROLES,
     for i, m in enumerate(raw):
         where = f"messages[{i}]"
         m = obj(m, where)
+        check_message_keys(m, where)  # a typo'd key is named before its absence is
         if m.get("role") not in roles:
             raise InvalidRequest(f"{where}.role must be one of {', '.join(roles)}; got {m.get('role')!r}.",
                                  param=f"{where}.role")

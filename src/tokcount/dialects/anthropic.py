@@ -51,6 +51,7 @@ TYPES = {
     "model_not_allowed": "permission_error",
     "request_too_large": "request_too_large",
     "internal": "api_error",
+    "not_found": "not_found_error",  # no such route (tokcount.routing)
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import TokcountError
 from ..settings import Settings
+from ..window import fits
 from ._api import Dialect, Job, Result, Route
 from ._fields import arr, default_or, model_name, obj, string
 from .openai_responses import parse_request
@@ -71,6 +72,8 @@ def format(job: Job, result: Result) -> dict[str, Any]:
             "request_type": "count_tokens",
             "model_requested": job.extra.get("requested", result.model),
             "latency": round(result.latency_ms),
+            "context_window": count.context_window,
+            "fits": fits(count),
         },
     }
 

@@ -7,6 +7,7 @@ as a dict (breakdown included), its errors ``{"error": {"type", "message", "para
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from ..errors import InvalidRequest, TokcountError
@@ -30,6 +31,13 @@ from ._fields import arr, boolean, model_name, obj, string, tool_arguments, type
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
+#: the keys a chat message may have on every OpenAI-chat-like route (StepFun, Moonshot, vLLM, the library's own
+#: shape): what is read, Moonshot's ``partial``, and what an assistant turn echoed back from a chat completion
+#: carries (``refusal``, ``audio``, ``annotations``: accepted, not counted). Any other key is a 400 naming it
+#: (a misspelled ``contnet`` would otherwise count as an empty message). ``tokcount.schemas._common.ChatMessage``
+#: lists the same keys (tests/test_schemas.py checks it).
+MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call", *REASONING_KEYS,
+                          "partial", "refusal", "audio", "annotations"})
 
 
 def parse_request(body: Any) -> Request:
@@ -77,6 +85,7 @@ def _legacy_functions(body: dict[str, Any], tools_given: bool) -> bool:
 
 def parse_message(raw: Any, where: str) -> Message:
     raw = obj(raw, where)
+    check_message_keys(raw, where)
     role = raw.get("role")
     if role not in ROLES:
         raise InvalidRequest(f"{where}.role must be one of {', '.join(ROLES)}; got {role!r}.", param=f"{where}.role")
@@ -108,6 +117,15 @@ def parse_message(raw: Any, where: str) -> Message:
         content_is_list=isinstance(content, list),
         content_is_null=content is None,
     )
+
+
+def check_message_keys(raw: dict[str, Any], where: str) -> None:
+    """Refuse a key no chat message has, naming it and the closest known key (``contnet`` → ``content``)."""
+    for key in raw:
+        if key not in MESSAGE_KEYS:
+            close = difflib.get_close_matches(str(key), sorted(MESSAGE_KEYS), n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else f" Known keys: {', '.join(sorted(MESSAGE_KEYS))}."
+            raise InvalidRequest(f"{where} has an unknown key {key!r}.{hint}", param=f"{where}.{key}")
 
 
 def parse_content(content: Any, where: str) -> list[Part]:
