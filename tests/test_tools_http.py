@@ -92,7 +92,8 @@ def test_playground_count_equals_each_route(base: str) -> None:
     tok = post(f"{base}/tokenize", json={"model": "qwen3.5", "prompt": "Hello world"}, headers=AUTH).json()
     assert text["results"][0]["count"]["input_tokens"] == tok["count"]
     for bad in ({"models": []}, {"models": ["qwen3.5"], "dialect": "x"}, {"models": ["a"] * 9},
-                {"dialect": "text", "models": ["qwen3.5"], "request": {}}):
+                {"dialect": "text", "models": ["qwen3.5"], "request": {}},
+                {"dialect": {}, "models": ["qwen3.5"], "request": None}):  # found by schemathesis: was a 500
         assert post(f"{base}/v1/playground/count", json=bad, headers=AUTH).status_code == 400
     assert post(f"{base}/v1/playground/count", json={"models": ["qwen3.5"]}).status_code == 401
 

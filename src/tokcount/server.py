@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
@@ -408,7 +408,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error_response(dialects()["openai-responses"], denied)
         return await run_in_threadpool(_models_body, settings)
 
-    @app.get("/metrics", summary="Prometheus metrics (every worker's, under --workers N)")
+    @app.get("/metrics", summary="Prometheus metrics (every worker's, under --workers N)",
+             response_class=PlainTextResponse)
     async def metrics_route(request: HttpRequest) -> Response:
         if not settings.public_metrics:
             denied = service.authorized(request.headers, key_header="x-api-key")

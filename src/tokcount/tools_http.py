@@ -187,6 +187,8 @@ def _playground_answer(body: Any, settings: Any, check: Callable[[Any], None], r
         if not isinstance(body, dict):
             raise InvalidRequest("body must be an object {dialect, models, request}.", param="body")
         name = body.get("dialect", "openai-chat")
+        if not isinstance(name, str):
+            raise InvalidRequest("dialect must be a string.", param="dialect")
         models = body.get("models")
         if not isinstance(models, list) or not models or not all(isinstance(m, str) and m for m in models):
             raise InvalidRequest("models must be a non-empty array of model names.", param="models")
