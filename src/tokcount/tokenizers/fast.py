@@ -21,6 +21,9 @@ done by the file's own normalizer (Rust), not by Python's ``unicodedata``: their
 
 Some texts take a *detour* to the next engine instead (each a measured case, never a guess):
 - a code point this Python does not know → ``tokenizers`` (:mod:`.unicode_guard`);
+- splintr on a SentencePiece-style file (Gemma 3) for a text with a whitespace run of ~1,000 characters or more
+  → ``tokenizers`` (splintr's time grows with the square of such a run's length: 160k characters of ``"\r\n"``
+  took 8.8 s);
 - quicktok for a pattern that is a known grammar except on combining marks (Qwen3.5's adds ``\\p{M}`` to Qwen's
   letter and punctuation classes) → text with a mark goes to tiktoken;
 - tokens no merge produces (Qwen3.5 has 201) are never emitted by ``tokenizers`` when ``ignore_merges`` is off, so
@@ -53,7 +56,7 @@ from typing import Any, Protocol
 from .bytelevel import ByteLevelBPE, NotByteLevel, parse
 from .hf import HFEncoder
 from .probe import probe_texts
-from .unicode_guard import has_marks, has_unassigned
+from .unicode_guard import has_long_space_run, has_marks, has_unassigned
 
 log = logging.getLogger("tokcount.engines")
 
@@ -95,10 +98,11 @@ def allowed_engines() -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Detour:
     """Texts for which ``when`` holds are encoded by ``to`` instead of the fast engine (``when`` is a check on
-    non-ASCII characters: ASCII text never takes a detour)."""
+    non-ASCII characters: ASCII text never takes a detour, unless ``ascii_too``)."""
 
     when: Callable[[str], bool]
     to: Counter
+    ascii_too: bool = False
 
 
 class FastEncoder:
@@ -118,11 +122,12 @@ class FastEncoder:
         self._count = count
         self._normalize = normalize
         self._detours = (Detour(has_unassigned, reference), *detours)
+        self._ascii_detours = tuple(d for d in detours if d.ascii_too)
 
     def _route(self, text: str) -> tuple[str, Counter | None]:
         # NFC leaves ASCII unchanged and the character-class detours never apply to it: the common case skips both
         if text.isascii():
-            return text, None
+            return text, next((d.to for d in self._ascii_detours if d.when(text)), None)
         if self._normalize is not None and not unicodedata.is_normalized("NFC", text):
             # a text Python finds normalized, all of whose characters Python knows, is left unchanged by any NFC
             # implementation (Unicode never changes an assigned character's data); one holding a character Python
@@ -277,8 +282,11 @@ def _splintr(b: _Builder) -> FastEncoder | None:
     import splintr
 
     enc = splintr.from_json_bytes(b.source)
+    # its SentencePiece path is quadratic in long whitespace runs (measured; its byte-level path is not)
+    detours = (Detour(has_long_space_run, b.reference, ascii_too=True),) if b.bpe is None else ()
     # encode_raw: the content tokens alone, as tokenizers' add_special_tokens=False (encode adds Gemma's <bos>)
-    return FastEncoder("splintr", enc.encode_raw, lambda text: len(enc.encode_raw(text)), b.reference, None)
+    return FastEncoder("splintr", enc.encode_raw, lambda text: len(enc.encode_raw(text)), b.reference, None,
+                       detours)
 
 
 def _kitoken(b: _Builder) -> FastEncoder | None:
