@@ -82,3 +82,21 @@ def test_deepseek_has_no_whitespace_detour() -> None:
     assert time.monotonic() - started < 5
     ref = HFTokenizer.from_file(str(loaded.tokenizer_path))
     assert counted == len(ref.encode(text, add_special_tokens=False).ids)
+
+
+@pytest.mark.parametrize("model", ["gemma-3-1b-it", "deepseek-v4"])
+def test_splintr_is_exact_from_several_threads_at_once(model: str) -> None:
+    """The server counts in a thread pool: splintr (with its internal chunk cache on byte-level files) gives each
+    thread the ids tokenizers gives, with four threads encoding different texts at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    loaded = loader.load(default_catalog().resolve(model))
+    tok = loaded.tokenizer
+    assert tok.engine == "splintr"
+    ref = HFTokenizer.from_file(str(loaded.tokenizer_path))
+    rnd = random.Random(11)
+    words = ["alpha", " beta", "日本語", "\n\n", "  ", "123", "4567", "café", "🚀", "{\"k\": [1, 2]}", "\t", "Ω"]
+    texts = ["".join(rnd.choice(words) for _ in range(rnd.randint(50, 3000))) for _ in range(64)]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(tok.encoder.encode, texts))
+    assert got == [ref.encode(t, add_special_tokens=False).ids for t in texts]
