@@ -127,6 +127,8 @@ class FastEncoder:
     def _route(self, text: str) -> tuple[str, Counter | None]:
         # NFC leaves ASCII unchanged and the character-class detours never apply to it: the common case skips both
         if text.isascii():
+            if not self._ascii_detours:
+                return text, None
             return text, next((d.to for d in self._ascii_detours if d.when(text)), None)
         if self._normalize is not None and not unicodedata.is_normalized("NFC", text):
             # a text Python finds normalized, all of whose characters Python knows, is left unchanged by any NFC
