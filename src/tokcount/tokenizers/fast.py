@@ -6,11 +6,11 @@ therefore converted (:mod:`.bytelevel`) and offered, in order, to:
 
 1. quicktok (``quicktok-v1``): hand-compiled scanners for the cl100k / o200k / Llama 3 / Qwen split grammars;
 2. tiktoken: any single split regex;
-3. splintr (``splintr-rs``): reads tokenizer.json itself, both DeepSeek's three chained splits and Gemma 3's
-   SentencePiece-style BPE (``▁`` for spaces, byte fallback), which no tiktoken-style engine reproduces; measured
-   5-16x faster than ``tokenizers`` and 2-7x faster than kitoken on those files. Like quicktok it is trusted only
-   on the vocabularies in :data:`SPLINTR_PROVEN`, because its SentencePiece path is not the byte-level BPE the
-   probes were designed around;
+3. splintr (``splintr-rs``): reads tokenizer.json itself, so it also takes files no conversion fits: DeepSeek's
+   three chained splits and Gemma 3's SentencePiece-style BPE (``▁`` for spaces, byte fallback, not byte-level).
+   Measured (docs/exactness.md) 12-13x faster than ``tokenizers`` on Gemma 3 and 17-22x on DeepSeek, where kitoken
+   is 4-6x. Like quicktok it is trusted only on the vocabularies in :data:`SPLINTR_PROVEN`: its SentencePiece path
+   is not the byte-level BPE the probes were designed around;
 4. kitoken: reads tokenizer.json itself, chained splits included (DeepSeek); only for byte-level files without a
    normalizer (with NFC its Unicode tables are not the file's).
 
@@ -73,7 +73,7 @@ QUICKTOK_PROVEN = {
 #: vocabulary fingerprints on which splintr is proven identical to tokenizers by tests/test_fast_engines.py
 SPLINTR_PROVEN = {
     "14963a3c790ebc70fed316912f88ec0d": "deepseek-ai/DeepSeek-V3.1, -V3.2 and -V4 (three chained splits)",
-    "beb789b63518b1192945ea05a93dc653": "google/gemma-3-1b-it (SentencePiece-style BPE; all Gemma 3 sizes)",
+    "beb789b63518b1192945ea05a93dc653": "google/gemma-3-1b-it (SentencePiece-style BPE)",
 }
 #: split patterns that equal a quicktok grammar on every text without combining marks
 QUICKTOK_EXCEPT_MARKS = {
