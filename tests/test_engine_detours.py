@@ -84,10 +84,11 @@ def test_deepseek_has_no_whitespace_detour() -> None:
     assert counted == len(ref.encode(text, add_special_tokens=False).ids)
 
 
-@pytest.mark.parametrize("model", ["gemma-3-1b-it", "deepseek-v4"])
+@pytest.mark.parametrize("model", ["gemma-3-1b-it", "deepseek-v4", "glm-4.7-flash"])
 def test_splintr_is_exact_from_several_threads_at_once(model: str) -> None:
     """The server counts in a thread pool: splintr (with its internal chunk cache on byte-level files) gives each
-    thread the ids tokenizers gives, with four threads encoding different texts at the same time."""
+    thread the ids tokenizers gives, with four threads encoding different texts at the same time (Gemma 3, DeepSeek
+    and GLM)."""
     from concurrent.futures import ThreadPoolExecutor
 
     loaded = loader.load(default_catalog().resolve(model))

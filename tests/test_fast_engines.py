@@ -25,8 +25,8 @@ EXPECTED = {
     "qwen3.5": "quicktok",
     "minimax-m2.5": "quicktok",
     "minimax-m3": "quicktok",
-    "glm-4.5v": "tiktoken",
-    "glm-4.7-flash": "tiktoken",
+    "glm-4.5v": "splintr",
+    "glm-4.7-flash": "splintr",
     "deepseek-v3.1": "splintr",
     "deepseek-v3.2": "splintr",
     "deepseek-v4": "splintr",
@@ -158,7 +158,7 @@ def test_a_wrong_splintr_is_refused(monkeypatch: pytest.MonkeyPatch, model: str,
 
 def test_splintr_needs_a_proven_vocabulary(monkeypatch: pytest.MonkeyPatch) -> None:
     """A vocabulary no test here proves does not get splintr, even though it passes the probes: Gemma 3 then keeps
-    tokenizers (kitoken is not tried on SentencePiece-style files)."""
+    tokenizers (kitoken is not tried on SentencePiece-style files), DeepSeek gets kitoken and GLM tiktoken."""
     from tokcount.tokenizers import fast
 
     monkeypatch.setattr(fast, "SPLINTR_PROVEN", {})
@@ -166,6 +166,7 @@ def test_splintr_needs_a_proven_vocabulary(monkeypatch: pytest.MonkeyPatch) -> N
     try:
         assert loader.load(default_catalog().resolve("gemma-3-1b-it")).tokenizer.engine == "tokenizers"
         assert loader.load(default_catalog().resolve("deepseek-v4")).tokenizer.engine == "kitoken"
+        assert loader.load(default_catalog().resolve("glm-4.7-flash")).tokenizer.engine == "tiktoken"
     finally:
         loader.clear()
 
