@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from tokenizers import Tokenizer as HFTokenizer
 
-from conftest import HUB, load_corpus
+from conftest import load_corpus
 from tokcount import loader
 from tokcount.models.catalog import default_catalog
 from tokcount.tokenizers.fast import FastEncoder
@@ -25,11 +25,12 @@ EXPECTED = {
     "qwen3.5": "quicktok",
     "minimax-m2.5": "quicktok",
     "minimax-m3": "quicktok",
-    "glm-4.5v": "tiktoken",
-    "glm-4.7-flash": "tiktoken",
-    "deepseek-v3.1": "kitoken",
-    "deepseek-v3.2": "kitoken",
-    "deepseek-v4": "kitoken",
+    "glm-4.5v": "splintr",
+    "glm-4.7-flash": "splintr",
+    "deepseek-v3.1": "splintr",
+    "deepseek-v3.2": "splintr",
+    "deepseek-v4": "splintr",
+    "gemma-3-1b-it": "splintr",
     "llama-3.1": "quicktok",
     "gpt-oss-20b": "quicktok",
 }
@@ -127,14 +128,47 @@ def test_a_wrong_engine_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         loader.clear()
 
 
-def test_non_byte_level_files_keep_tokenizers() -> None:
-    """Gemma 3's SentencePiece-style BPE (byte fallback, no byte-level spelling): no engine measured faster."""
-    path = HUB / "google" / "gemma-3-1b-it" / "tokenizer.json"
-    assert path.exists()
-    tok = loader.load(default_catalog().resolve("gemma-3-1b-it")).tokenizer
-    assert tok.engine == "tokenizers"
-    assert tok.count("Hello   world\n\n") == len(HFTokenizer.from_file(str(path)).encode(
-        "Hello   world\n\n", add_special_tokens=False).ids)
+@pytest.mark.parametrize(("model", "fallback"), [("gemma-3-1b-it", "tokenizers"), ("deepseek-v4", "kitoken")])
+def test_a_wrong_splintr_is_refused(monkeypatch: pytest.MonkeyPatch, model: str, fallback: str) -> None:
+    """splintr off by one token on text with an "é" (several probes) is never used: Gemma 3 falls
+    back to tokenizers, DeepSeek to kitoken, and counts stay those of tokenizers."""
+    from tokcount.tokenizers import fast
+
+    real = fast._BUILDERS["splintr"]
+
+    def off_by_one(*args: object) -> object:
+        built = real(*args)
+        assert built is not None and built.engine == "splintr"
+        encode, count = built._encode, built._count
+        built._encode = lambda t: [*encode(t), 0] if "é" in t else encode(t)
+        built._count = lambda t: count(t) + ("é" in t)
+        return built
+
+    monkeypatch.setitem(fast._BUILDERS, "splintr", off_by_one)
+    loader.clear()
+    try:
+        loaded = loader.load(default_catalog().resolve(model))
+        assert loaded.tokenizer.engine == fallback
+        text = "The café   counts é\n\n日本語 123456"
+        assert loaded.tokenizer.count(text) == len(HFTokenizer.from_file(str(loaded.tokenizer_path)).encode(
+            text, add_special_tokens=False).ids)
+    finally:
+        loader.clear()
+
+
+def test_splintr_needs_a_proven_vocabulary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A vocabulary no test here proves does not get splintr, even though it passes the probes: Gemma 3 then keeps
+    tokenizers (kitoken is not tried on SentencePiece-style files), DeepSeek gets kitoken and GLM tiktoken."""
+    from tokcount.tokenizers import fast
+
+    monkeypatch.setattr(fast, "SPLINTR_PROVEN", {})
+    loader.clear()
+    try:
+        assert loader.load(default_catalog().resolve("gemma-3-1b-it")).tokenizer.engine == "tokenizers"
+        assert loader.load(default_catalog().resolve("deepseek-v4")).tokenizer.engine == "kitoken"
+        assert loader.load(default_catalog().resolve("glm-4.7-flash")).tokenizer.engine == "tiktoken"
+    finally:
+        loader.clear()
 
 
 def _assigned_code_points() -> list[str]:
@@ -160,19 +194,21 @@ def test_engines_agree_on_every_assigned_code_point(model: str) -> None:
     assert mismatched == []
 
 
-def test_quicktok_is_only_trusted_on_vocabularies_proven_here() -> None:
-    """Every fingerprint quicktok is trusted on belongs to a vocabulary these tests prove; quicktok on another
-    byte-level vocabulary (GLM's, which it gets wrong on 167 CJK characters after a space) is not used."""
+@pytest.mark.parametrize("engine", ["quicktok", "splintr"])
+def test_engines_are_only_trusted_on_vocabularies_proven_here(engine: str) -> None:
+    """Every fingerprint quicktok or splintr is trusted on belongs to a vocabulary these tests prove; quicktok on
+    another byte-level vocabulary (GLM's, which it gets wrong on 167 CJK characters after a space) is not used."""
     import json
 
-    from tokcount.tokenizers.fast import QUICKTOK_PROVEN, vocabulary_fingerprint
+    from tokcount.tokenizers.fast import QUICKTOK_PROVEN, SPLINTR_PROVEN, vocabulary_fingerprint
 
+    trusted = {"quicktok": QUICKTOK_PROVEN, "splintr": SPLINTR_PROVEN}[engine]
     proven = set()
-    for model, engine in EXPECTED.items():
+    for model, chosen in EXPECTED.items():
         path = loader.load(default_catalog().resolve(model)).tokenizer_path
         fingerprint = vocabulary_fingerprint(json.loads(path.read_text(encoding="utf-8")))
-        if engine == "quicktok":
+        if chosen == engine:
             proven.add(fingerprint)
         else:
-            assert fingerprint not in QUICKTOK_PROVEN
-    assert proven == set(QUICKTOK_PROVEN)
+            assert fingerprint not in trusted
+    assert proven == set(trusted)

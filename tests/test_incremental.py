@@ -5,6 +5,7 @@ whose rendering of earlier turns depends on later ones (reasoning shown only aft
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 
 import pytest
 
@@ -84,8 +85,17 @@ def test_cache_is_bounded_by_characters_and_entries() -> None:
     assert small.chars <= 100 and small.get("9" * 20) == 9
 
 
-def test_two_thread_counting_equals_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A large cold prompt split over two threads counts exactly as one thread does (GLM runs on tiktoken, which
+@pytest.fixture
+def glm_on_tiktoken(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """GLM loaded on tiktoken, the engine that releases the GIL (its default, splintr, does not)."""
+    monkeypatch.setenv("TOKCOUNT_ENGINES", "tiktoken")
+    loader.clear()
+    yield
+    loader.clear()
+
+
+def test_two_thread_counting_equals_one_thread(monkeypatch: pytest.MonkeyPatch, glm_on_tiktoken: None) -> None:
+    """A large cold prompt split over two threads counts exactly as one thread does (GLM on tiktoken, which
     releases the GIL)."""
     from tokcount.tokenizers import core
 

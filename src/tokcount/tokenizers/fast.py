@@ -5,10 +5,14 @@ tiktoken-style engines (shared/notes/tokenizer-engines.md; ``bench/`` measures i
 therefore converted (:mod:`.bytelevel`) and offered, in order, to:
 
 1. quicktok (``quicktok-v1``): hand-compiled scanners for the cl100k / o200k / Llama 3 / Qwen split grammars;
-2. tiktoken: any single split regex;
-3. kitoken: reads tokenizer.json itself, chained splits included (DeepSeek); only for byte-level files without a
-   normalizer (with NFC its Unicode tables are not the file's; on SentencePiece-style files such as Gemma 3's it
-   was measured no faster than ``tokenizers``).
+2. splintr (``splintr-rs``): reads tokenizer.json itself, so it also takes files no conversion fits: DeepSeek's
+   three chained splits and Gemma 3's SentencePiece-style BPE (``▁`` for spaces, byte fallback, not byte-level).
+   Measured (docs/exactness.md) 12-13x faster than ``tokenizers`` on Gemma 3 and 17-22x on DeepSeek, where kitoken
+   is 4-6x; 3.2x faster than tiktoken on GLM's. Like quicktok it is trusted only on the vocabularies in
+   :data:`SPLINTR_PROVEN`: its SentencePiece path is not the byte-level BPE the probes were designed around;
+3. tiktoken: any single split regex;
+4. kitoken: reads tokenizer.json itself, chained splits included (DeepSeek); only for byte-level files without a
+   normalizer (with NFC its Unicode tables are not the file's).
 
 An engine is used only after it produced the same ids as ``tokenizers`` on every probe text (:mod:`.probe`:
 unicode edge cases, whitespace runs, numbers, CJK, emoji, code); anything else keeps ``tokenizers``. The tests
@@ -17,6 +21,9 @@ done by the file's own normalizer (Rust), not by Python's ``unicodedata``: their
 
 Some texts take a *detour* to the next engine instead (each a measured case, never a guess):
 - a code point this Python does not know → ``tokenizers`` (:mod:`.unicode_guard`);
+- splintr on a SentencePiece-style file (Gemma 3) for a text with a whitespace run of ~1,000 characters or more
+  → ``tokenizers`` (splintr's time grows with the square of such a run's length: 160k characters of ``"\r\n"``
+  took 8.8 s);
 - quicktok for a pattern that is a known grammar except on combining marks (Qwen3.5's adds ``\\p{M}`` to Qwen's
   letter and punctuation classes) → text with a mark goes to tiktoken;
 - tokens no merge produces (Qwen3.5 has 201) are never emitted by ``tokenizers`` when ``ignore_merges`` is off, so
@@ -28,7 +35,7 @@ and the probes do not catch it). It is therefore used only for the vocabularies 
 proven identical on large text and on every assigned code point by tests/test_fast_engines.py; any other
 vocabulary gets tiktoken.
 
-``TOKCOUNT_ENGINES`` (comma-separated, default ``quicktok,tiktoken,kitoken``) limits the candidates; an empty
+``TOKCOUNT_ENGINES`` (comma-separated, default ``quicktok,tiktoken,splintr,kitoken``) limits the candidates; an empty
 value or ``tokenizers`` keeps the reference engine everywhere.
 """
 
@@ -49,11 +56,11 @@ from typing import Any, Protocol
 from .bytelevel import ByteLevelBPE, NotByteLevel, parse
 from .hf import HFEncoder
 from .probe import probe_texts
-from .unicode_guard import has_marks, has_unassigned
+from .unicode_guard import has_long_space_run, has_marks, has_unassigned
 
 log = logging.getLogger("tokcount.engines")
 
-DEFAULT_ENGINES = ("quicktok", "tiktoken", "kitoken")
+DEFAULT_ENGINES = ("quicktok", "splintr", "tiktoken", "kitoken")
 #: vocabulary fingerprints (:func:`vocabulary_fingerprint`) on which quicktok is proven identical to tokenizers
 #: by tests/test_fast_engines.py; a new entry needs its vocabulary in those tests
 QUICKTOK_PROVEN = {
@@ -62,6 +69,14 @@ QUICKTOK_PROVEN = {
     "433cfc8d46890cf3e7c1ab588ab87f3e": "MiniMaxAI/MiniMax-M2.5 and -M3",
     "5f2ae5c1fe92b33890903587df6b6017": "meta-llama/Llama-3.1-8B-Instruct",
     "d16b048246d18d09c40ecf6c84ebd677": "openai/gpt-oss-20b",
+}
+#: vocabulary fingerprints on which splintr is proven identical to tokenizers by tests/test_fast_engines.py
+SPLINTR_PROVEN = {
+    "14963a3c790ebc70fed316912f88ec0d": "deepseek-ai/DeepSeek-V3.1, -V3.2 and -V4 (three chained splits)",
+    "beb789b63518b1192945ea05a93dc653": "google/gemma-3-1b-it (SentencePiece-style BPE)",
+    # one split regex, which tiktoken also takes: splintr measured 3.2x faster than tiktoken on it
+    "fe6780dfa669faf985e3de8aa2bccb1b": "zai-org/GLM-4.5V (also GLM-4.6V)",
+    "c815ec5a47654738bda221e4a2047d2d": "zai-org/GLM-4.7-Flash (also GLM-5)",
 }
 #: split patterns that equal a quicktok grammar on every text without combining marks
 QUICKTOK_EXCEPT_MARKS = {
@@ -86,10 +101,11 @@ def allowed_engines() -> tuple[str, ...]:
 @dataclass(frozen=True)
 class Detour:
     """Texts for which ``when`` holds are encoded by ``to`` instead of the fast engine (``when`` is a check on
-    non-ASCII characters: ASCII text never takes a detour)."""
+    non-ASCII characters: ASCII text never takes a detour, unless ``ascii_too``)."""
 
     when: Callable[[str], bool]
     to: Counter
+    ascii_too: bool = False
 
 
 class FastEncoder:
@@ -109,11 +125,14 @@ class FastEncoder:
         self._count = count
         self._normalize = normalize
         self._detours = (Detour(has_unassigned, reference), *detours)
+        self._ascii_detours = tuple(d for d in detours if d.ascii_too)
 
     def _route(self, text: str) -> tuple[str, Counter | None]:
         # NFC leaves ASCII unchanged and the character-class detours never apply to it: the common case skips both
         if text.isascii():
-            return text, None
+            if not self._ascii_detours:
+                return text, None
+            return text, next((d.to for d in self._ascii_detours if d.when(text)), None)
         if self._normalize is not None and not unicodedata.is_normalized("NFC", text):
             # a text Python finds normalized, all of whose characters Python knows, is left unchanged by any NFC
             # implementation (Unicode never changes an assigned character's data); one holding a character Python
@@ -260,10 +279,25 @@ def _tiktoken(b: _Builder) -> FastEncoder | None:
                        b.normalize, releases_gil=True)
 
 
+def _splintr(b: _Builder) -> FastEncoder | None:
+    if b.bpe is not None and b.bpe.normalizer is not None:
+        return None  # it would normalise with its own Unicode tables, as kitoken does
+    if vocabulary_fingerprint(b.data) not in SPLINTR_PROVEN:
+        return None
+    import splintr
+
+    enc = splintr.from_json_bytes(b.source)
+    # its SentencePiece path is quadratic in long whitespace runs (measured; its byte-level path is not)
+    detours = (Detour(has_long_space_run, b.reference, ascii_too=True),) if b.bpe is None else ()
+    # encode_raw: the content tokens alone, as tokenizers' add_special_tokens=False (encode adds Gemma's <bos>)
+    return FastEncoder("splintr", enc.encode_raw, lambda text: len(enc.encode_raw(text)), b.reference, None,
+                       detours)
+
+
 def _kitoken(b: _Builder) -> FastEncoder | None:
     if b.bpe is None or b.bpe.normalizer is not None:
-        # not byte-level: measured no faster than tokenizers (Gemma 3 cold counts 0.7-1.2x); with NFC: kitoken would
-        # normalise with its own Unicode tables
+        # not byte-level: measured slower than splintr (Gemma 3); with NFC: kitoken would normalise with its own
+        # Unicode tables
         return None
     import kitoken
 
@@ -274,6 +308,7 @@ def _kitoken(b: _Builder) -> FastEncoder | None:
 _BUILDERS: dict[str, Callable[[_Builder], FastEncoder | None]] = {
     "quicktok": _quicktok,
     "tiktoken": _tiktoken,
+    "splintr": _splintr,
     "kitoken": _kitoken,
 }
 
