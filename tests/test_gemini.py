@@ -34,7 +34,7 @@ def test_documented_fox_example() -> None:
 def test_exactness_headers() -> None:
     _, _, headers = gemini.handle_full("gemini-2.5-flash", {"contents": FOX})
     assert headers["x-tokcount-exact"] == "true"
-    assert headers["x-tokcount-method"] == "gemini-local+content+1+gemma3-vocab+tokenizers"
+    assert headers["x-tokcount-method"] == "gemini-local+content+1+gemma3-vocab+splintr"
 
 
 def test_generate_content_request_wrapper_with_system_and_tools() -> None:
