@@ -17,9 +17,6 @@ import threading
 import unicodedata
 from collections.abc import Callable
 
-#: any character outside the Basic Multilingual Plane (emoji, rare CJK...): checked one by one
-_ASTRAL = re.compile("[\\U00010000-\\U0010ffff]")
-
 
 class CharClassCheck:
     """``check(text)``: does ``text`` hold a character whose general category satisfies the predicate?
@@ -33,30 +30,85 @@ class CharClassCheck:
         self._bmp: re.Pattern[str] | None = None
         self._lock = threading.Lock()
 
+    def bmp_class(self) -> str:
+        """The regex character-class body (no brackets) of the BMP characters that satisfy the predicate."""
+        ranges: list[str] = []
+        start = None
+        for cp in range(0x10001):
+            hit = cp <= 0xFFFF and not 0xD800 <= cp <= 0xDFFF and self._predicate(unicodedata.category(chr(cp)))
+            if hit and start is None:
+                start = cp
+            elif not hit and start is not None:
+                ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(cp - 1))}")
+                start = None
+        return "".join(ranges)
+
     def _pattern(self) -> re.Pattern[str]:
+        found = self._bmp
+        if found is not None:  # no lock once built: this runs for every non-ASCII segment counted
+            return found
         with self._lock:
             if self._bmp is None:
-                ranges: list[str] = []
-                start = None
-                for cp in range(0x10001):
-                    hit = cp <= 0xFFFF and not 0xD800 <= cp <= 0xDFFF and self._predicate(unicodedata.category(chr(cp)))
-                    if hit and start is None:
-                        start = cp
-                    elif not hit and start is not None:
-                        ranges.append(f"{re.escape(chr(start))}-{re.escape(chr(cp - 1))}")
-                        start = None
-                self._bmp = re.compile("[" + "".join(ranges) + "]") if ranges else re.compile("(?!)")
+                cls = self.bmp_class()
+                self._bmp = re.compile(f"[{cls}]") if cls else re.compile("(?!)")
             return self._bmp
+
+    def holds(self, char: str) -> bool:
+        return self._predicate(unicodedata.category(char))
 
     def __call__(self, text: str) -> bool:
         if text.isascii():
             return False
-        if self._pattern().search(text) is not None:
+        return _scan(text).get(self, False) if self in _GUARDS else self.search(text)
+
+    def search(self, text: str, pos: int = 0) -> bool:
+        """The check on its own, from ``pos``: a scan for BMP characters, then each distinct astral one."""
+        if self._pattern().search(text, pos) is not None:
             return True
-        return any(self._predicate(unicodedata.category(c)) for c in set(_ASTRAL.findall(text)))
+        return any(self.holds(c) for c in set(_ASTRAL.findall(text, pos)))
+
+
+_ASTRAL_RANGE = "\U00010000-\U0010ffff"
+#: any character outside the Basic Multilingual Plane (emoji, rare CJK...): classified one by one
+_ASTRAL = re.compile(f"[{_ASTRAL_RANGE}]")
+
+
+class _Union:
+    """One regex matching a character any of the registered checks may hold (plus every astral character), so a
+    text holding none of them -- nearly every non-ASCII text -- costs a single scan for all checks together, and
+    the second check asked about the same text (a fast engine asks two in a row) costs nothing."""
+
+    def __init__(self, checks: tuple[CharClassCheck, ...]) -> None:
+        self.checks = checks
+        self._pattern: re.Pattern[str] | None = None
+        self._lock = threading.Lock()
+        self._last = threading.local()
+
+    def pattern(self) -> re.Pattern[str]:
+        found = self._pattern
+        if found is not None:
+            return found
+        with self._lock:
+            if self._pattern is None:
+                self._pattern = re.compile("[" + "".join(c.bmp_class() for c in self.checks) + _ASTRAL_RANGE + "]")
+            return self._pattern
+
+    def scan(self, text: str) -> dict[CharClassCheck, bool]:
+        last = self._last
+        if getattr(last, "text", None) is text:
+            return last.result
+        m = self.pattern().search(text)
+        # some character of interest (rare): each check decides on its own, from the first hit on
+        result = dict.fromkeys(self.checks, False) if m is None else {c: c.search(text, m.start()) for c in self.checks}
+        last.text, last.result = text, result
+        return result
 
 
 #: a code point this Python does not know (ASCII never is one)
 has_unassigned = CharClassCheck(lambda cat: cat == "Cn")
 #: a combining mark
 has_marks = CharClassCheck(lambda cat: cat.startswith("M"))
+
+_GUARDS = (has_unassigned, has_marks)
+_UNION = _Union(_GUARDS)
+_scan = _UNION.scan
