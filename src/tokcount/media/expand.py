@@ -74,9 +74,9 @@ def count_media(tokenizer: Any, vision: str, req: Request, prompt: str, *,
     policy = policy or default_policy()
     parts = check_media_limit(req, policy)
     rule = rule_for(vision)
-    base = tokenizer.count(prompt)
-    if rule is None:
-        return MediaCount(base, [_entry(i, w, p, None, None, None) for i, (w, p) in enumerate(parts)], 0, False,
+    if rule is None:  # the prompt as rendered is all there is to count
+        entries = [_entry(i, w, p, None, None, None) for i, (w, p) in enumerate(parts)]
+        return MediaCount(tokenizer.count(prompt), entries, 0, False,
                           ["this model has no vision rule: image/video parts are not counted, only the text "
                            "its template writes for them"])
     notes: list[str] = []

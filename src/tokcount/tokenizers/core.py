@@ -114,28 +114,39 @@ class Tokenizer:
 
     def count(self, text: str) -> int:
         """Tokens of ``text`` with added tokens recognised, no BOS/EOS added."""
-        total = 0
-        pending: list[str] = []
+        return self.count_many((text,))[0]
+
+    def count_many(self, texts: list[str] | tuple[str, ...]) -> list[int]:
+        """Tokens of each text, as :meth:`count` would give them, in one pass: one cache look-up per long segment
+        and a single batch call to the engine for everything not cached (a breakdown counts hundreds of message
+        strings; one engine call each was most of its cost)."""
+        totals = [0] * len(texts)
+        short: list[str] = []
+        short_of: list[int] = []
         misses: list[str] = []
-        for piece in self.added.split(text):
-            if isinstance(piece, AddedToken):
-                total += 1
-                continue
-            if len(piece) < MIN_CACHED_CHARS:
-                pending.append(piece)
-                continue
-            cached = self.cache.get(piece)
-            if cached is None:
-                misses.append(piece)
-            else:
-                total += cached
+        miss_of: list[int] = []
+        for i, text in enumerate(texts):
+            for piece in self.added.split(text):
+                if isinstance(piece, AddedToken):
+                    totals[i] += 1
+                elif len(piece) < MIN_CACHED_CHARS:
+                    short.append(piece)
+                    short_of.append(i)
+                else:
+                    cached = self.cache.get(piece)
+                    if cached is None:
+                        misses.append(piece)
+                        miss_of.append(i)
+                    else:
+                        totals[i] += cached
         if misses:
-            for piece, n in zip(misses, self._count_misses(misses), strict=True):
+            for piece, i, n in zip(misses, miss_of, self._count_misses(misses), strict=True):
                 self.cache.put(piece, n)
-                total += n
-        if pending:
-            total += sum(self.encoder.count_many(pending))
-        return total
+                totals[i] += n
+        if short:
+            for i, n in zip(short_of, self.encoder.count_many(short), strict=True):
+                totals[i] += n
+        return totals
 
     def _count_misses(self, pieces: list[str]) -> list[int]:
         """Counts of uncached segments; a large cold prompt is split over two threads when the engine releases the
