@@ -74,10 +74,11 @@ def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resol
 def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
            path_params: dict[str, str] | None = None, media_policy: FetchPolicy | None = None,
            check: Callable[[Job], None] | None = None, return_tokens: bool = False,
-           resolve: Resolve | None = None) -> Answer:
+           resolve: Resolve | None = None, keep: Callable[[Job, Result], None] | None = None) -> Answer:
     """The route's answer to an already-decoded JSON ``body``; never raises a :class:`TokcountError`.
     ``check`` runs on the parsed job before it is counted (the server's message/part/tool limits);
-    ``return_tokens`` asks for token ids where the dialect's answer can show them (the CLI's ``--tokens``)."""
+    ``return_tokens`` asks for token ids where the dialect's answer can show them (the CLI's ``--tokens``);
+    ``keep`` is given each successful job and result (the server's memo of answers, :mod:`tokcount.memo`)."""
     try:
         try:
             job = parse_job(route, body, settings, path_params)
@@ -87,10 +88,18 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
             result = execute(job, media_policy=media_policy, resolve=resolve)
         except RecursionError:
             raise InvalidRequest("The request is nested too deeply.", param="body") from None
-        headers = route.headers(job, result) if route.headers is not None else {}
-        return Answer(200, route.format(job, result), headers)
+        out = formatted(route, job, result)
+        if keep is not None:
+            keep(job, result)
+        return out
     except TokcountError as exc:
         return error_answer(dialect, exc)
+
+
+def formatted(route: Route, job: Job, result: Result) -> Answer:
+    """The route's 200 answer for a counted job (also how a memoized result is answered again)."""
+    headers = route.headers(job, result) if route.headers is not None else {}
+    return Answer(200, route.format(job, result), headers)
 
 
 def error_answer(dialect: Dialect, exc: TokcountError) -> Answer:

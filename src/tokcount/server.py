@@ -17,6 +17,8 @@ import hmac
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,7 +32,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import jobs, loader
 from .dialects import dialects
-from .dialects._api import Dialect, Job, Route
+from .dialects._api import Dialect, Job, Result, Route
 from .errors import (
     AuthenticationError,
     InternalError,
@@ -40,6 +42,7 @@ from .errors import (
     SchemaError,
     TokcountError,
 )
+from .memo import AnswerMemo, clock_dependence, replayed, template_source_of, today
 from .models.catalog import ModelSpec, default_catalog
 from .request import Request, ToolResultPart
 from .settings import Settings
@@ -83,9 +86,15 @@ class Service:
         self.preload_errors: dict[str, str] = {}
         self._small = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count")
         self._large = ThreadPoolExecutor(COUNT_THREADS, thread_name_prefix="tokcount-count-large")
+        self.memo = AnswerMemo()
+        self._clocks: dict[str, str] = {}
 
     async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
-        """:meth:`process` inline for a small body, else on the counting pool that fits the body's size."""
+        """A memoized answer for a byte-identical body; else :meth:`process` inline for a small body, else on the
+        counting pool that fits the body's size."""
+        memoized = self.replay(dialect, route, raw, params)
+        if memoized is not None:
+            return memoized
         if len(raw) < INLINE_BODY and b"://" not in raw:  # small and no URL to fetch: done faster than a hand-off
             return self.process(dialect, route, raw, params)
         pool = self._large if len(raw) >= LARGE_BODY else self._small
@@ -161,11 +170,42 @@ class Service:
         """The catalog entry a request's model name means (run by :func:`tokcount.jobs.execute` per model tried)."""
         return default_catalog().resolve(name)
 
+    def replay(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response | None:
+        """The answer to a body answered before (:mod:`tokcount.memo`), formatted afresh; None if not memoized."""
+        started = time.perf_counter()
+        key = self.memo.key(dialect.name, route.path or "", params, raw)
+        hit = self.memo.get(key, today()) if key is not None else None
+        if hit is None:
+            return None
+        job, result = hit
+        out = jobs.formatted(route, job, replayed(result, (time.perf_counter() - started) * 1000))
+        return _json(out.status, out.body, out.headers)
+
+    def _keeper(self, dialect: Dialect, route: Route, raw: bytes,
+                params: dict[str, str]) -> Callable[[Job, Result], None] | None:
+        key = self.memo.key(dialect.name, route.path or "", params, raw)
+        if key is None:
+            return None
+        date = today()  # taken before counting: an answer that straddles midnight is never served the next day
+
+        def keep(job: Job, result: Result) -> None:
+            self.memo.put(key, job, result, self._clock(result.model), date)
+
+        return keep
+
+    def _clock(self, model: str) -> str:
+        """Whether ``model``'s template reads the clock (:func:`tokcount.memo.clock_dependence`), once per model."""
+        found = self._clocks.get(model)
+        if found is None:
+            found = self._clocks[model] = clock_dependence(template_source_of(self.resolve(model)))
+        return found
+
     def process(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
         """Everything after the body is read, run in a worker thread; never raises."""
         try:
             out = jobs.answer(dialect, route, self.parse_json(raw), self.settings, path_params=params,
-                              check=self._check_job, resolve=self.resolve)
+                              check=self._check_job, resolve=self.resolve,
+                              keep=self._keeper(dialect, route, raw, params))
             return _json(out.status, out.body, out.headers)
         except TokcountError as exc:
             return _error_response(dialect, exc)

@@ -1,0 +1,192 @@
+"""The server's memo of whole answers (:mod:`tokcount.memo`): a re-sent byte-identical body gets the answer a fresh
+count gives, keyed by the date for templates that read it, never for bodies with URLs or for errors; plus the
+hot-path helpers it relies on (batched counting equals one-by-one counting)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+import tokcount
+from serverkit import free_port
+from tokcount import loader
+from tokcount.count import as_request, render_prompt
+from tokcount.memo import AnswerMemo, clock_dependence
+from tokcount.models.catalog import default_catalog
+from tokcount.renderers._attribute import attribute, pieces
+from tokcount.server import create_app
+from tokcount.settings import Settings
+
+CHAT = {"model": "qwen3.5", "messages": [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "Count me: 東京の天気は？ 🌧️ and café."},
+]}
+
+
+@contextmanager
+def serving() -> Iterator[tuple[str, Any]]:
+    """A real server on loopback, and its Service (to read the memo's hit/miss counters)."""
+    app = create_app(Settings(default_model="qwen3.5"))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}", app.state.service
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def srv() -> Iterator[tuple[str, Any]]:
+    with serving() as pair:
+        yield pair
+
+
+def send(base: str, path: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(base + path, content=json.dumps(body).encode(), timeout=60,
+                      headers={"Content-Type": "application/json"})
+
+
+def test_memoized_answer_equals_fresh_count(srv: tuple[str, Any]) -> None:
+    base, service = srv
+    body = {**CHAT, "messages": [*CHAT["messages"], {"role": "user", "content": "memo test one"}]}
+    fresh = tokcount.count("qwen3.5", body, breakdown=False).input_tokens
+    hits = service.memo.hits
+    first = send(base, "/v1/token/count", body)
+    second = send(base, "/v1/token/count", body)
+    assert first.status_code == second.status_code == 200
+    assert service.memo.hits == hits + 1  # the second was answered from the memo
+    assert first.json() == second.json()
+    assert second.json()["data"]["total_tokens"] == fresh
+    # the same bytes on another route get that route's answer, never the memoized StepFun one
+    vllm = send(base, "/tokenize", body)
+    assert vllm.status_code == 200 and vllm.json()["count"] == fresh and "data" not in vllm.json()
+
+
+def test_bifrost_replay_reports_its_own_latency(srv: tuple[str, Any]) -> None:
+    """What is memoized is the count, not the reply: a hit is formatted again, with the hit's own latency."""
+    base, service = srv
+    body = {"model": "qwen/qwen3.5", "input": [{"role": "user", "content": "latency of a memo hit " * 2000}]}
+    first = send(base, "/v1/count_tokens", body).json()
+    hits = service.memo.hits
+    again = send(base, "/v1/count_tokens", body).json()
+    assert service.memo.hits == hits + 1
+    assert again["input_tokens"] == first["input_tokens"]
+    assert {k: v for k, v in again.items() if k != "extra_fields"} == \
+        {k: v for k, v in first.items() if k != "extra_fields"}
+    assert again["extra_fields"]["latency"] == 0  # well under a millisecond, unlike a fresh count of this body
+
+
+def test_errors_and_urls_are_never_memoized(srv: tuple[str, Any]) -> None:
+    base, service = srv
+    bad = {"model": "no-such-model-xyz", "messages": [{"role": "user", "content": "hi"}]}
+    assert send(base, "/v1/token/count", bad).status_code == 404
+    size = len(service.memo)
+    assert send(base, "/v1/token/count", bad).status_code == 404
+    assert len(service.memo) == size
+    with_url = {**CHAT, "messages": [{"role": "user", "content": "see https://example.com/page"}]}
+    assert service.memo.key("stepfun", "/v1/token/count", {}, json.dumps(with_url).encode()) is None
+    hits = service.memo.hits
+    for _ in range(2):
+        assert send(base, "/v1/token/count", with_url).status_code == 200
+    assert service.memo.hits == hits
+
+
+def test_date_reading_template_is_keyed_by_date(srv: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """gpt-oss's template prints today's date (``strftime_now("%Y-%m-%d")``): a new day is a fresh count."""
+    base, service = srv
+    body = {"model": "gpt-oss-20b", "messages": [{"role": "user", "content": "What day is it?"}]}
+    monkeypatch.setenv("TOKCOUNT_NOW", "2025-01-01")
+    day1 = send(base, "/v1/token/count", body).json()
+    hits = service.memo.hits
+    assert send(base, "/v1/token/count", body).json() == day1
+    assert service.memo.hits == hits + 1
+    monkeypatch.setenv("TOKCOUNT_NOW", "2025-06-30")
+    day2 = send(base, "/v1/token/count", body).json()
+    assert service.memo.hits == hits + 1  # a miss: yesterday's entry is not served
+    assert day2["data"]["total_tokens"] == tokcount.count("gpt-oss-20b", body, breakdown=False).input_tokens
+    # a template that reads no clock keeps its entry across days
+    plain = {**CHAT, "messages": [{"role": "user", "content": "no clock here"}]}
+    send(base, "/v1/token/count", plain)
+    monkeypatch.setenv("TOKCOUNT_NOW", "2025-07-01")
+    hits = service.memo.hits
+    send(base, "/v1/token/count", plain)
+    assert service.memo.hits == hits + 1
+
+
+def test_clock_dependence_of_real_templates() -> None:
+    catalog = default_catalog()
+    assert clock_dependence(loader.load(catalog.resolve("gpt-oss-20b")).template()) == "date"
+    assert clock_dependence(loader.load(catalog.resolve("qwen3.5")).template()) == "none"
+    assert clock_dependence('{{ strftime_now("%d %b %Y") }}') == "date"
+    assert clock_dependence('{{ strftime_now("%H:%M") }}') == "time"
+    assert clock_dependence("{{ strftime_now(fmt) }}") == "time"
+
+
+def test_memo_bounds_and_lru() -> None:
+    from tokcount.dialects._api import Job, Result
+    from tokcount.result import Count
+
+    memo = AnswerMemo(max_entries=2, max_bytes=10_000)
+    job = Job(models=["m"])
+    result = Result(model="m", count=Count(model="m", input_tokens=1, exact=True, method="t"))
+    keys = [memo.key("d", "/p", {}, b"body%d" % i) for i in range(3)]
+    for k in keys:
+        assert k is not None
+        memo.put(k, job, result, "none", "2025-01-01")
+    assert len(memo) == 2 and memo.get(keys[0], "2025-01-01") is None  # the oldest was evicted
+    assert memo.get(keys[2], "2025-01-01") is not None
+    assert memo.key("d", "/p", {}, b"x" * 2_000) is None  # too large for this bound
+    fallback = Result(model="other", count=result.count)
+    k = memo.key("d", "/p", {}, b"fallback")
+    assert k is not None
+    memo.put(k, job, fallback, "none", "2025-01-01")
+    assert memo.get(k, "2025-01-01") is None  # a fallback model's answer may change once the first has files
+
+
+def test_count_many_equals_count_one_by_one() -> None:
+    tok = loader.load(default_catalog().resolve("qwen3.5")).tokenizer
+    texts = ["", "hi", "<|im_start|>user\nx<|im_end|>", "café " * 40, "東京 🌧️ " * 30, "a" * 70, "a" * 70]
+    tok.cache.clear()
+    batch = tok.count_many(texts)
+    tok.cache.clear()
+    assert batch == [tok.count(t) for t in texts]
+
+
+def test_breakdown_batched_equals_string_by_string() -> None:
+    """Attribution with one batch call and a forward search equals counting each string present in the prompt."""
+    spec = default_catalog().resolve("qwen3.5")
+    tok = loader.load(spec).tokenizer
+    req = as_request({"messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "same text"},
+        {"role": "assistant", "content": "same text", "reasoning_content": "dropped by the template later"},
+        {"role": "user", "content": "same text"},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": "Be brief."},
+    ]})
+    prompt = render_prompt(loader.load(spec), req)
+    assert "dropped by the template later" not in prompt
+    total = tok.count(prompt)
+    batched = attribute(req, total, 0, tok.count, prompt, tok.count_many)
+    assert batched == attribute(req, total, 0, tok.count, prompt)
+    # what attribution was before it was batched: each string counted on its own if the prompt holds it
+    per_message = [sum(tok.count(s) for s in pieces(m) if s in prompt) for m in req.messages]
+    assert batched["system"] == per_message[0]
+    assert batched["messages"] == per_message[1:]
+    assert batched["messages"][1] == tok.count("same text")  # the reasoning the template dropped counts 0
+    assert batched["system"] == tok.count("Be brief.")
