@@ -1,5 +1,5 @@
 """The server's memo of whole answers (:mod:`tokcount.memo`): a re-sent byte-identical body gets the answer a fresh
-count gives, keyed by the date for templates that read it, never for bodies with URLs or for errors; plus the
+count gives, keyed by the date for templates that read it, never for media fetched by URL or for errors; plus the
 hot-path helpers it relies on (batched counting equals one-by-one counting)."""
 
 from __future__ import annotations
@@ -98,12 +98,28 @@ def test_errors_and_urls_are_never_memoized(srv: tuple[str, Any]) -> None:
     size = len(service.memo)
     assert send(base, "/v1/token/count", bad).status_code == 404
     assert len(service.memo) == size
-    with_url = {**CHAT, "messages": [{"role": "user", "content": "see https://example.com/page"}]}
-    assert service.memo.key("stepfun", "/v1/token/count", {}, json.dumps(with_url).encode()) is None
+    text_url = {**CHAT, "messages": [{"role": "user", "content": "see https://example.com/page"}]}
     hits = service.memo.hits
     for _ in range(2):
-        assert send(base, "/v1/token/count", with_url).status_code == 200
-    assert service.memo.hits == hits
+        assert send(base, "/v1/token/count", text_url).status_code == 200
+    assert service.memo.hits == hits + 1  # a URL in text is only text
+
+
+def test_media_by_url_is_never_memoized() -> None:
+    from tokcount.dialects._api import Job, Result
+    from tokcount.result import Count
+
+    def job_with(url: str) -> Job:
+        return Job(models=["qwen3.5"], request=as_request({"messages": [{"role": "user", "content": [
+            {"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": url}}]}]}))
+
+    result = Result(model="qwen3.5", count=Count(model="qwen3.5", input_tokens=9, exact=True, method="t"))
+    memo = AnswerMemo()
+    for i, url in enumerate(("https://example.com/cat.png", "http://10.0.0.1/x.png", "data:image/png;base64,AAAA")):
+        key = memo.key("stepfun", "/v1/token/count", {}, b"body %d" % i)
+        assert key is not None
+        memo.put(key, job_with(url), result, "none", "2025-01-01")
+        assert (memo.get(key, "2025-01-01") is not None) == url.startswith("data:")
 
 
 def test_date_reading_template_is_keyed_by_date(srv: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,10 +4,10 @@
 Why it is exact: an answer is a function of the body bytes, the route (dialect, path, path parameters), the
 server's settings (one memo per :class:`~tokcount.server.Service`, so one settings object) and, for templates that
 call ``strftime_now``, today's date. Nothing else is read while counting a body without remote URLs, so a body
-holding ``://`` (a URL that may be fetched, whose image may change) is never memoized, and neither is an error (a
-model's files may appear later) or an answer a Bifrost fallback model gave. A date-reading template's entry is
-valid only on the day it was made, and only when every ``strftime_now`` call formats a whole date (a template
-printing the hour is never memoized).
+with an image, video or document given by URL (fetched, and its content may change) is never memoized, and neither
+is an error (a model's files may appear later) or an answer a Bifrost fallback model gave. A date-reading
+template's entry is valid only on the day it was made, and only when every ``strftime_now`` call formats a whole
+date (a template printing the hour is never memoized).
 
 What is kept is the parsed job and the engine's result, not the serialized reply: a hit runs the route's
 formatter again, so a field such as Bifrost's ``latency`` describes this request (a hit's latency), not the first.
@@ -25,6 +25,8 @@ from typing import Any
 
 from . import loader
 from .dialects._api import Job, Result
+from .media.expand import media_parts
+from .request import DocumentPart
 from .templates.jinja_env import now
 
 #: ``strftime`` directives that depend only on the date (what every Hub template reads: ``%Y-%m-%d``, ``%d %b %Y``)
@@ -46,6 +48,18 @@ def clock_dependence(template_source: str | None) -> str:
         if any(d not in _DATE_DIRECTIVES for d in directives):
             return "time"
     return "date"
+
+
+def fetches(job: Job) -> bool:
+    """Does counting ``job`` read anything beyond its body: an image, video or document named by a URL (whose
+    content may change) rather than inlined as ``data:``? A URL inside text is only text."""
+    req = job.request
+    if req is None:
+        return False
+    if any(not part.url.startswith("data:") for _, part in media_parts(req)):
+        return True
+    return any(isinstance(p, DocumentPart) and p.source is not None and "://" in p.source
+               for m in req.messages for p in m.parts)
 
 
 def _default_bytes() -> int:
@@ -90,7 +104,7 @@ class AnswerMemo:
 
     def key(self, dialect: str, path: str, params: dict[str, str], raw: bytes) -> Key | None:
         """The memo key of a body, or None when the body must always be counted afresh."""
-        if not self.max_entries or len(raw) * 8 > self.max_bytes or b"://" in raw:
+        if not self.max_entries or len(raw) * 8 > self.max_bytes:
             return None
         return dialect, path, tuple(sorted(params.items())), raw
 
@@ -109,7 +123,7 @@ class AnswerMemo:
 
     def put(self, key: Key, job: Job, result: Result, clock: str, today: str) -> None:
         """Keep an answer; ``clock`` is :func:`clock_dependence` of the template that made it."""
-        if clock == "time" or result.model != (job.models[0] if job.models else None):
+        if clock == "time" or result.model != (job.models[0] if job.models else None) or fetches(job):
             return
         with self._lock:
             if key in self._data:
