@@ -49,7 +49,15 @@ def _parts_of(msg: Message, where: str) -> list[tuple[str, ImagePart | VideoPart
 
 
 def has_media(req: Request) -> bool:
-    return bool(media_parts(req))
+    """Whether any message holds an image or video (asked of every request: no request paths built)."""
+    for msg in req.messages:
+        for p in msg.parts:
+            if isinstance(p, ImagePart | VideoPart):
+                return True
+            if isinstance(p, ToolResultPart) and not isinstance(p.content, str) and any(
+                    isinstance(q, ImagePart | VideoPart) for q in p.content):
+                return True
+    return False
 
 
 def placeholder_for(vision: str) -> str | None:

@@ -125,20 +125,21 @@ class Tokenizer:
         short_of: list[int] = []
         misses: list[str] = []
         miss_of: list[int] = []
+        get = self.cache.get
         for i, text in enumerate(texts):
-            for piece in self.added.split(text):
-                if isinstance(piece, AddedToken):
-                    totals[i] += 1
-                elif len(piece) < MIN_CACHED_CHARS:
+            n, pieces = self.added.split_counts(text)
+            for piece in pieces:
+                if len(piece) < MIN_CACHED_CHARS:
                     short.append(piece)
                     short_of.append(i)
+                    continue
+                cached = get(piece)
+                if cached is None:
+                    misses.append(piece)
+                    miss_of.append(i)
                 else:
-                    cached = self.cache.get(piece)
-                    if cached is None:
-                        misses.append(piece)
-                        miss_of.append(i)
-                    else:
-                        totals[i] += cached
+                    n += cached
+            totals[i] = n
         if misses:
             for piece, i, n in zip(misses, miss_of, self._count_misses(misses), strict=True):
                 self.cache.put(piece, n)
