@@ -1,6 +1,5 @@
 """The server's memo of whole answers (:mod:`tokcount.memo`): a re-sent byte-identical body gets the answer a fresh
-count gives, keyed by the date for templates that read it, never for media fetched by URL or for errors; plus the
-hot-path helpers it relies on (batched counting equals one-by-one counting)."""
+count gives, keyed by the date for templates that read it, never for media fetched by URL or for errors."""
 
 from __future__ import annotations
 
@@ -18,10 +17,9 @@ import uvicorn
 import tokcount
 from serverkit import free_port
 from tokcount import loader
-from tokcount.count import as_request, render_prompt
+from tokcount.count import as_request
 from tokcount.memo import AnswerMemo, clock_dependence
 from tokcount.models.catalog import default_catalog
-from tokcount.renderers._attribute import attribute, pieces
 from tokcount.server import create_app
 from tokcount.settings import Settings
 
@@ -172,37 +170,3 @@ def test_memo_bounds_and_lru() -> None:
     assert k is not None
     memo.put(k, job, fallback, "none", "2025-01-01")
     assert memo.get(k, "2025-01-01") is None  # a fallback model's answer may change once the first has files
-
-
-def test_count_many_equals_count_one_by_one() -> None:
-    tok = loader.load(default_catalog().resolve("qwen3.5")).tokenizer
-    texts = ["", "hi", "<|im_start|>user\nx<|im_end|>", "café " * 40, "東京 🌧️ " * 30, "a" * 70, "a" * 70]
-    tok.cache.clear()
-    batch = tok.count_many(texts)
-    tok.cache.clear()
-    assert batch == [tok.count(t) for t in texts]
-
-
-def test_breakdown_batched_equals_string_by_string() -> None:
-    """Attribution with one batch call and a forward search equals counting each string present in the prompt."""
-    spec = default_catalog().resolve("qwen3.5")
-    tok = loader.load(spec).tokenizer
-    req = as_request({"messages": [
-        {"role": "system", "content": "Be brief."},
-        {"role": "user", "content": "same text"},
-        {"role": "assistant", "content": "same text", "reasoning_content": "dropped by the template later"},
-        {"role": "user", "content": "same text"},
-        {"role": "assistant", "content": "ok"},
-        {"role": "user", "content": "Be brief."},
-    ]})
-    prompt = render_prompt(loader.load(spec), req)
-    assert "dropped by the template later" not in prompt
-    total = tok.count(prompt)
-    batched = attribute(req, total, 0, tok.count, prompt, tok.count_many)
-    assert batched == attribute(req, total, 0, tok.count, prompt)
-    # what attribution was before it was batched: each string counted on its own if the prompt holds it
-    per_message = [sum(tok.count(s) for s in pieces(m) if s in prompt) for m in req.messages]
-    assert batched["system"] == per_message[0]
-    assert batched["messages"] == per_message[1:]
-    assert batched["messages"][1] == tok.count("same text")  # the reasoning the template dropped counts 0
-    assert batched["system"] == tok.count("Be brief.")

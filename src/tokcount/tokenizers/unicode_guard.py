@@ -29,6 +29,7 @@ class CharClassCheck:
         self._predicate = predicate
         self._bmp: re.Pattern[str] | None = None
         self._lock = threading.Lock()
+        self._astral: dict[str, bool] = {}
 
     def bmp_class(self) -> str:
         """The regex character-class body (no brackets) of the BMP characters that satisfy the predicate."""
@@ -54,7 +55,14 @@ class CharClassCheck:
             return self._bmp
 
     def holds(self, char: str) -> bool:
-        return self._predicate(unicodedata.category(char))
+        """The predicate on one (astral) character, remembered: emoji recur in text after text."""
+        found = self._astral.get(char)
+        if found is None:
+            found = self._astral[char] = self._predicate(unicodedata.category(char))
+        return found
+
+    def in_bmp(self, text: str, pos: int = 0) -> bool:
+        return self._pattern().search(text, pos) is not None
 
     def __call__(self, text: str) -> bool:
         if text.isascii():
@@ -63,9 +71,7 @@ class CharClassCheck:
 
     def search(self, text: str, pos: int = 0) -> bool:
         """The check on its own, from ``pos``: a scan for BMP characters, then each distinct astral one."""
-        if self._pattern().search(text, pos) is not None:
-            return True
-        return any(self.holds(c) for c in set(_ASTRAL.findall(text, pos)))
+        return self.in_bmp(text, pos) or any(self.holds(c) for c in set(_ASTRAL.findall(text, pos)))
 
 
 _ASTRAL_RANGE = "\U00010000-\U0010ffff"
@@ -98,8 +104,12 @@ class _Union:
         if getattr(last, "text", None) is text:
             return last.result
         m = self.pattern().search(text)
-        # some character of interest (rare): each check decides on its own, from the first hit on
-        result = dict.fromkeys(self.checks, False) if m is None else {c: c.search(text, m.start()) for c in self.checks}
+        if m is None:
+            result = dict.fromkeys(self.checks, False)
+        else:  # some character of interest: a scan per check for BMP ones, one look at the astral ones for all
+            at = m.start()
+            astral = set(_ASTRAL.findall(text, at))
+            result = {c: c.in_bmp(text, at) or any(c.holds(ch) for ch in astral) for c in self.checks}
         last.text, last.result = text, result
         return result
 
