@@ -54,6 +54,34 @@ class SegmentCache:
                 self.misses += 1
             return n
 
+    def get_many(self, texts: list[str]) -> list[int | None]:
+        """:meth:`get` of each text under one lock (a prompt of many messages has thousands of segments)."""
+        data = self._data
+        with self._lock:
+            found = [data.get(t) for t in texts]
+            move = data.move_to_end
+            hits = 0
+            for t, n in zip(texts, found, strict=True):
+                if n is not None:
+                    move(t)
+                    hits += 1
+            self.hits += hits
+            self.misses += len(texts) - hits
+        return found
+
+    def put_many(self, texts: list[str], counts: list[int]) -> None:
+        """:meth:`put` of each pair under one lock."""
+        limit = self.max_chars
+        with self._lock:
+            for text, n in zip(texts, counts, strict=True):
+                if len(text) * 4 > limit or text in self._data:
+                    continue
+                self._data[text] = n
+                self._chars += len(text)
+            while len(self._data) > self.max_entries or self._chars > self.max_chars:
+                old, _ = self._data.popitem(last=False)
+                self._chars -= len(old)
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
@@ -125,24 +153,29 @@ class Tokenizer:
         short_of: list[int] = []
         misses: list[str] = []
         miss_of: list[int] = []
-        get = self.cache.get
+        long: list[str] = []
+        long_of: list[int] = []
         for i, text in enumerate(texts):
             n, pieces = self.added.split_counts(text)
+            totals[i] = n
             for piece in pieces:
                 if len(piece) < MIN_CACHED_CHARS:
                     short.append(piece)
                     short_of.append(i)
-                    continue
-                cached = get(piece)
+                else:
+                    long.append(piece)
+                    long_of.append(i)
+        if long:
+            for piece, i, cached in zip(long, long_of, self.cache.get_many(long), strict=True):
                 if cached is None:
                     misses.append(piece)
                     miss_of.append(i)
                 else:
-                    n += cached
-            totals[i] = n
+                    totals[i] += cached
         if misses:
-            for piece, i, n in zip(misses, miss_of, self._count_misses(misses), strict=True):
-                self.cache.put(piece, n)
+            counts = self._count_misses(misses)
+            self.cache.put_many(misses, counts)
+            for i, n in zip(miss_of, counts, strict=True):
                 totals[i] += n
         if short:
             for i, n in zip(short_of, self.encoder.count_many(short), strict=True):
