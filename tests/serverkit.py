@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from tokcount.server import create_app
+from tokcount.server import create_app, uvicorn_options
 from tokcount.settings import Settings
 
 
@@ -25,7 +25,7 @@ def running_server(settings: Settings) -> Iterator[str]:
     """Yields the base URL (``http://127.0.0.1:PORT``) of a started server; stops it afterwards."""
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on")
+                            lifespan="on", **uvicorn_options(settings))  # the slow-client limits `serve` uses
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"tokcount-test-{port}", daemon=True)
     thread.start()

@@ -143,17 +143,20 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             type(self).sent[path] = sent
-        elif path == "/noise":  # no image at all, 8 MiB of it
+        elif path == "/noise":  # a JPEG start, then 8 MiB without a size marker: only the byte cap ends it
+            self._send(200, b"\xff\xd8\xff" + b"\0" * (8 * 1024 * 1024))
+        elif path == "/zeros":  # not the start of any image format: refused after the first bytes
             self._send(200, b"\0" * (8 * 1024 * 1024))
         elif path == "/slow":  # answers only after 3 s
             time.sleep(3)
             with contextlib.suppress(OSError):  # the client gave up long ago, as it should
                 self._send(200, PNG, "image/png")
-        elif path == "/drip":  # headers at once, then one byte every 0.1 s (bounded: 100 bytes)
+        elif path == "/drip":  # headers at once, a JPEG start, then one byte every 0.1 s (bounded: 100 bytes)
             self.send_response(200)
-            self.send_header("Content-Length", "100")
+            self.send_header("Content-Length", "103")
             self.end_headers()
             try:
+                self.wfile.write(b"\xff\xd8\xff")
                 for _ in range(100):
                     self.wfile.write(b"\0")
                     self.wfile.flush()
@@ -254,8 +257,10 @@ def test_body_without_a_header_hits_the_byte_cap(server: str) -> None:
 def test_http_errors_and_non_images(server: str) -> None:
     with pytest.raises(MediaError, match="HTTP 404"):
         image_size(f"{server}/missing.png", policy=ALLOW)
-    with pytest.raises(MediaError, match="ended before an image header"):
+    with pytest.raises(MediaError, match="not a readable image"):
         image_size(f"{server}/html", policy=ALLOW)
+    with pytest.raises(MediaError, match="not a readable image"):
+        image_size(f"{server}/zeros", policy=ALLOW)
 
 
 def test_remote_fetch_can_be_switched_off(server: str) -> None:

@@ -121,19 +121,29 @@ def test_published_gpt35_counts(messages: list, functions: list | None, expected
 
 
 def test_tool_choice_effects() -> None:
+    """Forcing a tool costs its name + 7 through ``tools`` (Mirascope's and pamelafox's recordings), + 4 through
+    the legacy ``functions`` field (hmarr/openai-chat-tokens); ``none`` costs 1, ``required`` nothing."""
     base = {"messages": WEATHER_MESSAGES, "tools": WEATHER_TOOLS}
     auto = count_mod.count("gpt-4o", base).input_tokens
     assert count_mod.count("gpt-4o", {**base, "tool_choice": "auto"}).input_tokens == auto
+    assert count_mod.count("gpt-4o", {**base, "tool_choice": "required"}).input_tokens == auto
     assert count_mod.count("gpt-4o", {**base, "tool_choice": "none"}).input_tokens == auto + 1
     named = {**base, "tool_choice": {"type": "function", "function": {"name": "get_current_weather"}}}
-    # "get_current_weather" is 3 tokens in o200k_base, + 4 for forcing a function
-    assert count_mod.count("gpt-4o", named).input_tokens == auto + 3 + 4
+    # "get_current_weather" is 3 tokens in o200k_base
+    assert count_mod.count("gpt-4o", named).input_tokens == auto + 3 + 7
+    legacy = {"messages": WEATHER_MESSAGES, "functions": [t["function"] for t in WEATHER_TOOLS]}
+    legacy_auto = count_mod.count("gpt-4o", legacy).input_tokens
+    assert legacy_auto == auto
+    forced = {**legacy, "tool_choice": {"type": "function", "function": {"name": "get_current_weather"}}}
+    assert count_mod.count("gpt-4o", forced).input_tokens == legacy_auto + 3 + 4
 
 
-def test_tool_calls_and_results_count_like_functions() -> None:
-    """The tools API's tool_calls / tool messages cost what the legacy function_call / function messages cost."""
+def test_tool_calls_cost_three_more_than_legacy_function_calls() -> None:
+    """A ``tool_calls`` turn costs 3 more than the same legacy ``function_call`` turn, and its arguments are
+    counted re-serialized as compact JSON (``{"a": 1}`` costs what ``{"a":1}`` costs); the legacy shape counts
+    them as sent (hmarr's two spellings of the same arguments have different published counts)."""
     legacy = [{"role": "user", "content": "hello world"},
-              {"role": "assistant", "content": "", "function_call": {"name": "do_stuff", "arguments": '{"a": 1}'}},
+              {"role": "assistant", "content": "", "function_call": {"name": "do_stuff", "arguments": '{"a":1}'}},
               {"role": "function", "name": "do_stuff", "content": '{"ok": true}'}]
     tools = [{"role": "user", "content": "hello world"},
              {"role": "assistant", "content": None, "tool_calls": [
@@ -141,8 +151,31 @@ def test_tool_calls_and_results_count_like_functions() -> None:
              {"role": "tool", "tool_call_id": "call_1", "content": '{"ok": true}'}]
     a = count_mod.count("gpt-4o", legacy)
     b = count_mod.count("gpt-4o", tools)
-    assert a.input_tokens == b.input_tokens
+    assert b.input_tokens == a.input_tokens + 3
     assert b.exact is False
+    spaced = [dict(m) for m in legacy]
+    spaced[1] = {**legacy[1], "function_call": {"name": "do_stuff", "arguments": '{"a": 1}'}}
+    assert count_mod.count("gpt-4o", spaced).input_tokens == a.input_tokens + 1  # " 1" is a token of its own
+
+
+def test_parallel_calls_are_one_multi_tool_use_call() -> None:
+    """Two calls in one turn are counted as one ``multi_tool_use.parallel`` call whose JSON lists both."""
+    from tokcount.templates.framings.openai import parallel_call
+    from tokcount.tokenizers.openai_bpe import encoder
+
+    calls = [{"id": f"call_{i}", "type": "function", "function": {"name": "get", "arguments": f'{{"k": {i}}}'}}
+             for i in (1, 2)]
+    one = [{"role": "user", "content": "go"}, {"role": "assistant", "content": None, "tool_calls": calls[:1]}]
+    two = [{"role": "user", "content": "go"}, {"role": "assistant", "content": None, "tool_calls": calls}]
+    req = count_mod.as_request(two)
+    wrapper = parallel_call([p for p in req.messages[1].parts])
+    assert wrapper == ('{"tool_uses":[{"recipient_name":"functions.get","parameters":{"k":1}},'
+                       '{"recipient_name":"functions.get","parameters":{"k":2}}]}')
+    enc = encoder("o200k_base")
+    single = count_mod.count("gpt-4o", one).input_tokens
+    base = single - (enc.count("get") + enc.count('{"k":1}') + 6)  # the single call: name + args + 6
+    parallel = base + enc.count(" to=multi_tool_use.parallel") + enc.count(wrapper) - 3
+    assert count_mod.count("gpt-4o", two).input_tokens == parallel
 
 
 def test_typescript_rendering() -> None:
@@ -153,6 +186,25 @@ def test_typescript_rendering() -> None:
         "type get_current_weather = (_: {\n// The city and state, e.g. San Francisco, CA\nlocation: string,\n"
         "// The unit of temperature to return\nunit?: \"celsius\" | \"fahrenheit\",\n}) => any;\n\n"
         "} // namespace functions")
+
+
+def test_typescript_titles_defaults_refs_and_multiline() -> None:
+    """Titles and descriptions as comments, a free-string default quoted, ``$ref`` inlined (with the
+    definition's description), nested properties unindented, a multi-line description one trimmed comment
+    per line (blank lines ``//``)."""
+    tool = {"type": "function", "function": {
+        "name": "f", "description": "\nFirst line.\n\n    Indented: yes\n",
+        "parameters": {"type": "object", "required": ["who"], "properties": {
+            "unit": {"title": "Unit", "type": "string", "default": "celsius"},
+            "who": {"$ref": "#/$defs/Person"}},
+            "$defs": {"Person": {"type": "object", "description": "A person.",
+                                 "properties": {"name": {"title": "Name", "type": "string"}}}}}}}
+    text = format_functions(count_mod.as_request({"messages": [{"role": "user", "content": "x"}],
+                                                  "tools": [tool]}).tools)
+    assert text == (
+        "namespace functions {\n\n// First line.\n//\n// Indented: yes\ntype f = (_: {\n// Unit\n"
+        "unit?: string, // default: \"celsius\"\n// A person.\nwho: {\n// Name\nname?: string,\n},\n"
+        "}) => any;\n\n} // namespace functions")
 
 
 def test_tell_me_a_joke_framings() -> None:
@@ -175,8 +227,24 @@ def test_encodings_and_aliases() -> None:
     assert count_mod.count_text("gpt-4o", "antidisestablishmentarianism").input_tokens == 6
 
 
+@pytest.mark.parametrize(("name", "family"), [
+    ("gpt-4o-2099-01-01", "gpt-4o"), ("openai/gpt-5.2-2025-12-11", "gpt-5"), ("gpt-5-mini-20991231", "gpt-5-mini"),
+    ("gpt-4-0613", "gpt-4"), ("gpt-4.1-nano-latest", "gpt-4.1-nano"), ("azure/gpt-4o-mini-2099-12-31", "gpt-4o-mini"),
+])
+def test_unlisted_snapshots_resolve_to_their_family(name: str, family: str) -> None:
+    """Snapshots newer than the catalog count as their family (a date / -latest / -preview tag is stripped)."""
+    assert default_catalog().resolve(name).id == family
+
+
+def test_unknown_names_stay_unknown() -> None:
+    from tokcount.errors import UnknownModel
+
+    with pytest.raises(UnknownModel):
+        default_catalog().resolve("gpt-99-2024-01-01")
+
+
 def test_unverified_models_are_labelled() -> None:
-    c = count_mod.count("gpt-5", [{"role": "user", "content": "hi"}])
+    c = count_mod.count("gpt-4.1", [{"role": "user", "content": "hi"}])  # no recorded count for this family
     assert c.exact is False
     assert any("not verified" in n for n in c.notes)
 
@@ -192,3 +260,90 @@ def test_unverified_models_are_labelled() -> None:
 def test_image_rules(model: str, size: tuple[int, int], detail: str | None, expected: int) -> None:
     spec = default_catalog().resolve(model)
     assert image_tokens(model_of(spec), size[0], size[1], detail) == expected
+
+
+# Mirascope/mirascope@2573e2a40b6a080ed58f19c5d6c375c35dea9e23:
+# python/tests/e2e/output/cassettes/test_call_with_tools/openai_gpt_5_mini_completions/sync.yaml (interactions 0
+# and 1, usage.prompt_tokens 159 and 239, recorded 2025-12-22; the same test's gpt-4o cassettes are in the
+# calibration set at 75 and 149). Not part of ../shared/calibration.
+SECRET_TOOL = [{"type": "function", "function": {
+    "name": "secret_retrieval_tool", "description": "A tool that requires a password to retrieve a secret.",
+    "parameters": {"properties": {"password": {"title": "Password", "type": "string"}}, "required": ["password"],
+                   "additionalProperties": False, "type": "object"}, "strict": False}}]
+SECRET_FIRST = [{"role": "system", "content": "Use parallel tool calling."},
+                {"role": "user", "content": "Please retrieve the secrets associated with each of these passwords: "
+                                            "mellon,radiance"}]
+SECRET_SECOND = [*SECRET_FIRST,
+                 {"role": "assistant", "tool_calls": [
+                     {"id": "call_v", "type": "function", "function": {
+                         "name": "secret_retrieval_tool", "arguments": '{"password": "mellon"}'}},
+                     {"id": "call_f", "type": "function", "function": {
+                         "name": "secret_retrieval_tool", "arguments": '{"password": "radiance"}'}}]},
+                 {"role": "tool", "content": "Welcome to Moria!", "tool_call_id": "call_v"},
+                 {"role": "tool", "content": "Life before Death", "tool_call_id": "call_f"}]
+
+
+def test_reasoning_models_with_chat_tools_get_the_extra_block() -> None:
+    """gpt-5-mini through Chat Completions with a tool: 159 where gpt-4o costs 75 (the 85-token block and one
+    priming token fewer); with two parallel calls and their results the rule gives 233 for the API's 239."""
+    first = {"messages": SECRET_FIRST, "tools": SECRET_TOOL}
+    assert count_mod.count("gpt-4o", first).input_tokens == 75
+    assert count_mod.count("gpt-5-mini", first).input_tokens == 159
+    second = count_mod.count("gpt-5-mini", {"messages": SECRET_SECOND, "tools": SECRET_TOOL}).input_tokens
+    assert abs(second - 239) / 239 < 0.03
+    assert count_mod.count("gpt-4o", {"messages": SECRET_SECOND, "tools": SECRET_TOOL}).input_tokens == 149
+
+
+def test_parallel_calls_out_of_sample_gpt4o_mini() -> None:
+    """Mirascope/mirascope@3174817259f1960ba5a5865e6b30ce08b2db1b29:
+    python/tests/e2e/output/cassettes/test_call_with_tools/azure-openai_completions_gpt_4o_mini/sync.yaml (Azure
+    OpenAI, gpt-4o-mini-2024-07-18, 2025-11-06): prompt_tokens 75 and 149, not in the calibration set."""
+    assert count_mod.count("gpt-4o-mini", {"messages": SECRET_FIRST, "tools": SECRET_TOOL}).input_tokens == 75
+    assert count_mod.count("gpt-4o-mini", {"messages": SECRET_SECOND, "tools": SECRET_TOOL}).input_tokens == 149
+
+
+def test_structured_output_formats_are_labelled_not_counted() -> None:
+    """A JSON-schema ``response_format`` (Chat) or ``text.format`` (Responses) costs prompt tokens that are not
+    reproduced (Mirascope's test_structured_output/strict/openai_gpt_4o_completions cassette: 172 for a request
+    whose message alone is 18), so such a count must not claim to be exact; a plain-text format changes nothing."""
+    from tokcount.dialects import openai_responses
+    from tokcount.settings import Settings
+
+    messages = [{"role": "user", "content": "Please recommend the most popular book by Patrick Rothfuss"}]
+    schema = {"type": "json_schema", "json_schema": {"name": "Book", "schema": {"type": "object"}}}
+    plain = count_mod.count("gpt-4o", {"messages": messages})
+    assert plain.exact is True and plain.input_tokens == 18
+    structured = count_mod.count("gpt-4o", {"messages": messages, "response_format": schema})
+    assert structured.exact is False
+    assert any("response_format" in n for n in structured.notes)
+    text_only = count_mod.count("gpt-4o", {"messages": messages, "response_format": {"type": "text"}})
+    assert text_only.exact is True
+    body = {"model": "gpt-4o", "input": messages[0]["content"],
+            "text": {"format": {"type": "json_schema", "name": "Book", "schema": {"type": "object"}}}}
+    responses = count_mod.count("gpt-4o", openai_responses.parse(body, Settings()).request)
+    assert responses.exact is False
+
+
+def test_recursive_schema_is_rendered_once() -> None:
+    """A self-referential ``$ref`` (a tree) is expanded once, then ``any``: counted, never a recursion error."""
+    tree = {"type": "function", "function": {"name": "plant", "parameters": {
+        "type": "object", "properties": {"root": {"$ref": "#/$defs/Node"}},
+        "$defs": {"Node": {"type": "object", "properties": {
+            "label": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}}}}}}
+    req = count_mod.as_request({"messages": [{"role": "user", "content": "x"}], "tools": [tree]})
+    assert "root?: {\nlabel?: string,\nchildren?: any[],\n}," in format_functions(req.tools)
+    assert count_mod.count("gpt-4o", req).input_tokens > 0
+
+
+@pytest.mark.parametrize("parameters", [
+    {"type": "object", "properties": ["a", "b"]},
+    {"type": "object", "properties": {"a": {"type": "string", "enum": 3}}, "required": 7},
+    {"type": "object", "properties": {"a": {"type": ["string", 5], "title": 9, "description": ["x"]}}},
+    {"type": "object", "properties": {"a": {"$ref": "#/$defs/missing"}, "b": "not a schema"}},
+    {"type": "object", "properties": {"a": {"type": "array", "items": [{"type": "string"}]}, "b": {"default": None}}},
+])
+def test_odd_schemas_are_counted_not_crashed(parameters: dict) -> None:
+    """Schemas the API would reject or that JSON Schema allows in odd shapes still count (never a 500)."""
+    body = {"messages": [{"role": "user", "content": "x"}],
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": parameters}}]}
+    assert count_mod.count("gpt-4o", body).input_tokens > 0

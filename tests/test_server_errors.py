@@ -306,3 +306,39 @@ def test_bad_requests_do_not_disturb_good_ones(base: str) -> None:
                 assert status == 200 and body == expected
             else:
                 assert 400 <= status < 500
+
+
+def _hostile_images() -> list[bytes]:
+    """A header over Pillow's bomb limit, a huge size in a 60-byte header, a cut-short PNG, garbage."""
+    import io
+
+    from PIL import Image
+
+    from test_image_limits import _declared_png
+
+    bomb = io.BytesIO()
+    Image.new("1", (13400, 13400)).save(bomb, format="PNG")
+    small = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(small, format="PNG")
+    return [bomb.getvalue(), _declared_png(2**31 - 1, 1), small.getvalue()[:20], b"\x89PNG\r\n\x1a\n" + b"\xff" * 40]
+
+
+@pytest.mark.parametrize("path", ["/v1/messages/count_tokens", "/v1/token/count"])
+def test_hostile_images_in_rich_bodies_are_4xx(base: str, path: str) -> None:
+    """Every image slot of a rich body holding each hostile image (and a data URL that is not base64): a 4xx in
+    the route's shape, never a 500; the request's other parts do not change that."""
+    import base64
+
+    shape = anthropic_shape if path == "/v1/messages/count_tokens" else openai_shape
+    hostile = [base64.b64encode(data).decode() for data in _hostile_images()] + ["@@not base64@@"]
+    for b64 in hostile:
+        body = copy.deepcopy(RICH[path])
+        for msg in body["messages"]:
+            for part in msg["content"] if isinstance(msg["content"], list) else []:
+                if part.get("type") == "image":
+                    part["source"]["data"] = b64
+                elif part.get("type") == "image_url":
+                    part["image_url"]["url"] = "data:image/png;base64," + b64
+        r = post(base + path, body)
+        assert 400 <= r.status_code < 500, (b64[:40], r.text)
+        assert "messages[1].content[1]" in shape(r.json()) or "data" in shape(r.json()), r.text

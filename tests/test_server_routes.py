@@ -253,21 +253,23 @@ def test_models_health_docs(base: str) -> None:
             break
         time.sleep(0.1)
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
-    spec = httpx.get(base + "/openapi.json").json()
+    auth = {"Authorization": f"Bearer {KEY}"}  # auth is on: the docs are behind it too
+    spec = httpx.get(base + "/openapi.json", headers=auth).json()
     for path in ("/v1/token/count", "/v1/tokenizers/estimate-token-count", "/v1/messages/count_tokens",
                  "/v1/count_tokens", "/v1/responses/input_tokens", "/tokenize", "/detokenize", "/v1/models"):
         assert path in spec["paths"]
-    assert httpx.get(base + "/docs").status_code == 200
+    assert httpx.get(base + "/docs", headers=auth).status_code == 200
 
 
 def test_failed_preload_is_not_ready() -> None:
     with running_server(Settings(default_model="qwen3.5", preload=("step-3.7-flash",))) as url:
         for _ in range(100):
             r = httpx.get(url + "/readyz")
-            if r.json()["status"] == "ready":
+            if r.json()["status"] != "loading":
                 break
             time.sleep(0.05)
         assert r.status_code == 503 and "step-3.7-flash" in r.json()["preload_errors"]
+        assert r.json()["status"] == "failed"
 
 
 # ---------------------------------------------------------------- settings and `tokcount serve`

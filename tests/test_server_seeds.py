@@ -148,7 +148,7 @@ def test_seed_001_as_written_is_malformed_json(base: str) -> None:
 def test_seed_001_with_the_comma(base: str, query: str) -> None:
     fixed = SEED_001_AS_WRITTEN.replace('when needed."\n"tools"', 'when needed.",\n"tools"')
     r = httpx.post(base + "/v1/messages/count_tokens" + query, content=fixed,
-                   headers={"content-type": "application/json"})
+                   headers={"content-type": "application/json"}, timeout=60)
     assert r.status_code == 200, r.text
     assert set(r.json()) == {"input_tokens"}
     chat = {

@@ -7,6 +7,10 @@ dialect has to guess what went wrong from a message string.
 
 from __future__ import annotations
 
+import logging
+import re
+from pathlib import PurePath
+
 
 class TokcountError(Exception):
     """Base of every error tokcount raises on purpose; anything else reaching a caller is a bug."""
@@ -68,7 +72,12 @@ class UnknownModel(TokcountError):
 
 
 class MissingAssets(TokcountError):
-    """A model is known but a file it needs is nowhere to be found; names every place that was looked at."""
+    """A model is known but a file it needs is nowhere to be found.
+
+    ``message`` (what a client is answered) names the model, the files and the *kinds* of places looked at
+    ("TOKCOUNT_ASSET_DIRS", "Hugging Face cache", "Hugging Face Hub (skipped: HF_HUB_OFFLINE)"), never a server path
+    or URL; ``detail`` (and ``str(exc)``, which tracebacks and logs show) keeps every place in full.
+    """
 
     kind = "missing_assets"
     status = 404
@@ -83,6 +92,40 @@ class MissingAssets(TokcountError):
             f"Model {model!r} needs {', '.join(files)}, which could not be found{extra}. Looked in: {where}.",
             param="model",
         )
+        self.detail = self.message
+        kinds = list(dict.fromkeys(k for k in map(public_text, searched) if k)) or ["nowhere"]
+        public_extra = f" ({public_text(reason)})" if reason else ""
+        self.message = (f"Model {model!r} needs {', '.join(public_name(f) for f in files)}, which could not be "
+                        f"found{public_extra}. Looked in: {'; '.join(kinds)}.")
+        logging.getLogger("tokcount.assets").info("%s", self.detail)  # the operator's copy, with every path
+
+
+#: what a client must not learn about the server: URLs (a private Hub mirror), absolute paths, IPv4 addresses
+_URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s;,)'\"]*")
+_PATH = re.compile(r"(?<![\w/.-])(?:~|[A-Za-z]:[\\/]|/)[^\s;,)'\"]*")
+_IPV4 = re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b")
+
+
+def public_text(text: str) -> str:
+    """``text`` without URLs, absolute paths or IP addresses, so a message built from internal details can be sent to a
+    client: a URL is dropped, a file path becomes its file name (a directory is dropped), an address "(address)"."""
+    text = _URL.sub("", text)
+    text = _PATH.sub(lambda m: _file_name(m.group(0)), text)
+    text = _IPV4.sub("(address)", text)
+    text = re.sub(r"\s+", " ", text).replace(" )", ")").replace("( ", "(").replace("''", "")
+    return text.strip(" :")
+
+
+def _file_name(path: str) -> str:
+    name = PurePath(path).name
+    return name if "." in name.strip(".") else ""
+
+
+def public_name(name: str) -> str:
+    """A file as a client may see it: its name when ``name`` is an absolute path, else ``name`` (``repo/file``)."""
+    if _PATH.fullmatch(name) or _URL.fullmatch(name):
+        return PurePath(name).name or name
+    return name
 
 
 class TemplateError(TokcountError):
@@ -99,11 +142,25 @@ class MediaError(TokcountError):
     status = 400
 
 
+class ImageTooLarge(MediaError):
+    """An image's header declares more pixels (or a longer side) than the media policy counts: a 413."""
+
+    kind = "request_too_large"
+    status = 413
+
+
 class RequestTooLarge(TokcountError):
     """The request exceeds a configured size or count limit."""
 
     kind = "request_too_large"
     status = 413
+
+
+class RequestTimeout(TokcountError):
+    """The client did not send its request (headers or body) within the server's deadline."""
+
+    kind = "request_timeout"
+    status = 408
 
 
 class InternalError(TokcountError):

@@ -22,6 +22,7 @@ import httpx
 from .errors import TokcountError
 from .models.catalog import ModelSpec
 from .request import DocumentPart, ImagePart, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from .templates.prepare import split_tool_results
 
 PROVIDERS = ("openai", "anthropic", "gemini", "moonshot", "stepfun")
 DEFAULT_TIMEOUT = 5.0
@@ -188,7 +189,7 @@ def _tool_defs_openai(req: Request) -> list[dict[str, Any]]:
 def to_openai_chat(model: str, req: Request) -> dict[str, Any]:
     """OpenAI chat-completions body (Moonshot and StepFun count endpoints take this shape)."""
     messages: list[dict[str, Any]] = []
-    for m in req.messages:
+    for m in split_tool_results(req.messages):
         if m.role == "tool":
             for p in m.parts:
                 if isinstance(p, ToolResultPart):

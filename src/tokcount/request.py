@@ -125,7 +125,14 @@ class Request:
     tool_choice: ToolChoice | None = None
     #: the thinking switch of hybrid models (``None`` = the template's default)
     thinking: bool | None = None
+    #: how thinking was switched on when the dialect says (Anthropic ``"enabled"`` / ``"adaptive"``)
+    thinking_kind: str | None = None
     #: extra variables for the chat template (``chat_template_kwargs`` in vLLM)
     template_kwargs: dict[str, Any] = field(default_factory=dict)
     #: ``None`` = decide from the last message (prompt a reply unless it is the assistant's)
     add_generation_prompt: bool | None = None
+    #: the API shape the request came in when it changes a closed model's framing (``"responses"``: OpenAI
+    #: Responses, which prices tool definitions and calls differently from Chat Completions)
+    api: str | None = None
+    #: a structured-output format (Chat ``response_format``, Responses ``text.format``) other than plain text
+    response_format: dict[str, Any] | None = None

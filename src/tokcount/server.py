@@ -41,7 +41,9 @@ from .errors import (
     RequestTooLarge,
     SchemaError,
     TokcountError,
+    public_text,
 )
+from .httpguard import DocsAuth, body_deadline, install_log_redaction
 from .memo import AnswerMemo, clock_dependence, replayed, template_source_of, today
 from .models.catalog import ModelSpec, default_catalog
 from .request import Request, ToolResultPart
@@ -221,18 +223,32 @@ class Service:
 
     # ------------------------------------------------------------------ preload
     def preload(self) -> None:
-        for name in self.settings.preload:
-            try:
-                model = loader.load(default_catalog().resolve(name))
-                model.template()
-            except TokcountError as exc:
-                self.preload_errors[name] = exc.message
-                log.error("preload of %r failed: %s", name, exc.message)
-        self.ready.set()
+        """Load the preload models; any failure (a corrupt file is not always a TokcountError) is logged in full
+        and named in ``/readyz``'s ``preload_errors``, and readiness is decided in every case: never "loading"
+        forever."""
+        try:
+            for name in self.settings.preload:
+                try:
+                    model = loader.load(default_catalog().resolve(name))
+                    model.template()
+                except TokcountError as exc:
+                    self.preload_errors[name] = exc.message
+                    log.error("preload of %r failed: %s", name, getattr(exc, "detail", exc.message))
+                except Exception as exc:  # whatever it is, readyz must say so
+                    self.preload_errors[name] = f"{type(exc).__name__}: {public_text(str(exc))}"
+                    log.exception("preload of %r failed", name)
+        finally:
+            self.ready.set()
 
 
-async def _read_body(request: HttpRequest, limit: int) -> bytes:
-    """The body, or a 413 once it passes ``limit`` (declared or actually sent), before any parsing."""
+async def _read_body(request: HttpRequest, limit: int, timeout: float | None = None) -> bytes:
+    """The body, or a 413 once it passes ``limit`` (declared or actually sent), before any parsing; a 408 when the
+    client has not sent all of it within ``timeout`` seconds (a slow client holds a connection, nothing more)."""
+    async with body_deadline(timeout):
+        return await _read_body_now(request, limit)
+
+
+async def _read_body_now(request: HttpRequest, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     too_large = RequestTooLarge(f"The request body exceeds the limit of {limit} bytes.", param="body")
     if declared is not None:
@@ -273,6 +289,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+        install_log_redaction()  # after the ASGI server configured its loggers
         if settings.preload:
             threading.Thread(target=service.preload, name="tokcount-preload", daemon=True).start()
         else:
@@ -282,6 +299,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="tokcount", version="0.1.0", lifespan=lifespan,
                   description="Exact input-token counts behind the request shapes of providers' count-tokens APIs.")
     app.state.service = service
+    if settings.auth_enabled and not settings.public_docs:  # the docs list every route: behind the same keys
+        app.add_middleware(DocsAuth, authorized=service.authorized,
+                           denied=lambda err: _error_response(dialects()["openai-responses"], err))
 
     def mount(dialect: Dialect, route: Route) -> None:
         path = route.path
@@ -292,9 +312,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if denied is not None:
                 return _error_response(dialect, denied)
             try:
-                raw = await _read_body(request, settings.max_body_bytes)
+                raw = await _read_body(request, settings.max_body_bytes, settings.body_timeout)
             except TokcountError as err:
-                return _error_response(dialect, err)
+                resp = _error_response(dialect, err)
+                if err.status == 408:  # the rest of the body may never come: do not wait for it
+                    resp.headers["Connection"] = "close"
+                return resp
             params = {k: request.path_params[k] for k in route.path_params}  # e.g. Gemini's model, in the URL
             return await service.run(dialect, route, raw, params)
 
@@ -316,7 +339,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/readyz", summary="Readiness: preloaded models are loaded")
     async def readyz() -> Response:
-        body = {"status": "ready" if service.ready.is_set() else "loading", "default_model": settings.default_model,
+        status = "loading" if not service.ready.is_set() else "failed" if service.preload_errors else "ready"
+        body = {"status": status, "default_model": settings.default_model,
                 "preload": list(settings.preload), "preload_errors": service.preload_errors}
         ok = service.ready.is_set() and not service.preload_errors
         return _json(200 if ok else 503, body)
@@ -350,8 +374,13 @@ def _default_id(settings: Settings) -> str | None:
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory`` and multi-worker serving: settings from the environment."""
-    return create_app(Settings.load())
+    """Factory for ``uvicorn --factory`` and multi-worker serving: settings from the environment (the header
+    deadline too: each worker process names the protocol class by import path and gives it the setting here)."""
+    from .protocol import HeaderDeadlineProtocol
+
+    settings = Settings.load()
+    HeaderDeadlineProtocol.timeout = settings.header_timeout
+    return create_app(settings)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: str | None = None,
@@ -369,8 +398,20 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
              "on" if settings.auth_enabled else "off")
     # a line per request costs ~10% of a small count's time; TOKCOUNT_ACCESS_LOG=1 turns it back on
     access_log = os.environ.get("TOKCOUNT_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on")
-    if workers > 1:
+    install_log_redaction()
+    options = uvicorn_options(settings)
+    if workers > 1:  # the config is pickled to the workers: the protocol by import path (app_from_env sets it up)
+        options["http"] = "tokcount.protocol:HeaderDeadlineProtocol"
         uvicorn.run("tokcount.server:app_from_env", factory=True, host=host, port=port, workers=workers,
-                    access_log=access_log)
+                    access_log=access_log, **options)
     else:
-        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log)
+        uvicorn.run(create_app(settings), host=host, port=port, access_log=access_log, **options)
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """The uvicorn settings that bound slow clients: a protocol that answers 408 and closes a connection whose
+    request headers are not complete within ``header_timeout`` (uvicorn has no such limit; its keep-alive timer is
+    reset by every byte), and the keep-alive timeout. The body deadline is enforced by the routes themselves."""
+    from .httpguard import timed_protocol
+
+    return {"http": timed_protocol(settings.header_timeout), "timeout_keep_alive": settings.keep_alive_timeout}

@@ -15,9 +15,16 @@ TOML file (every key optional; a ``[server]`` table or top-level keys)::
     max_json_depth = 64
     max_token_ids = 1000000            # ids accepted by /detokenize
     preload = ["qwen3.5"]              # models loaded at start-up (readyz waits for them)
+    header_timeout = 10.0              # seconds a client may take to send a request's headers (then 408, closed)
+    body_timeout = 60.0                # seconds to send one request body (32 MiB at ~4.5 Mbit/s; then 408, closed)
+    keep_alive_timeout = 5             # seconds an idle keep-alive connection stays open
+    public_docs = false                # true: /docs, /redoc and /openapi.json stay open when auth is on
 
 Environment: ``TOKCOUNT_DEFAULT_MODEL``, ``TOKCOUNT_API_KEYS`` (comma-separated), ``TOKCOUNT_API_KEYS_FILE``,
-``TOKCOUNT_MAX_BODY_BYTES``, ``TOKCOUNT_PRELOAD`` (comma-separated), ``TOKCOUNT_CONFIG`` (the TOML file).
+``TOKCOUNT_MAX_BODY_BYTES``, ``TOKCOUNT_PRELOAD`` (comma-separated), ``TOKCOUNT_HEADER_TIMEOUT``,
+``TOKCOUNT_BODY_TIMEOUT``, ``TOKCOUNT_PUBLIC_DOCS``, ``TOKCOUNT_CONFIG`` (the TOML file). Image limits (pixels, fetch
+deadlines, concurrency) are read from ``TOKCOUNT_MEDIA_*`` variables by ``media/sources.py``, so the library and the
+CLI honour them too.
 """
 
 from __future__ import annotations
@@ -43,6 +50,10 @@ class Settings:
     max_json_depth: int = 64
     max_token_ids: int = 1_000_000
     preload: tuple[str, ...] = ()
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    keep_alive_timeout: int = 5
+    public_docs: bool = False
     #: where settings came from, for /readyz (never the keys themselves)
     sources: tuple[str, ...] = field(default=(), compare=False)
 
@@ -71,6 +82,15 @@ class Settings:
         for key in ("max_body_bytes", "max_messages", "max_parts", "max_tools", "max_json_depth", "max_token_ids"):
             if key in data:
                 changes[key] = _positive(data[key], key, path)
+        for key in ("header_timeout", "body_timeout"):
+            if key in data:
+                changes[key] = _seconds(data[key], key, path)
+        if "keep_alive_timeout" in data:
+            changes["keep_alive_timeout"] = _positive(data["keep_alive_timeout"], "keep_alive_timeout", path)
+        if "public_docs" in data:
+            if not isinstance(data["public_docs"], bool):
+                raise ValueError(f"{path}: public_docs must be true or false")
+            changes["public_docs"] = data["public_docs"]
         keys = list(self.api_keys)
         if "api_keys" in data:
             keys += [_str(k, "api_keys", path) for k in data["api_keys"]]
@@ -93,6 +113,11 @@ class Settings:
         if env.get("TOKCOUNT_MAX_BODY_BYTES", "").strip():
             changes["max_body_bytes"] = _positive(env["TOKCOUNT_MAX_BODY_BYTES"].strip(), "TOKCOUNT_MAX_BODY_BYTES",
                                                   "environment")
+        for name, key in (("TOKCOUNT_HEADER_TIMEOUT", "header_timeout"), ("TOKCOUNT_BODY_TIMEOUT", "body_timeout")):
+            if env.get(name, "").strip():
+                changes[key] = _seconds(env[name].strip(), name, "environment")
+        if env.get("TOKCOUNT_PUBLIC_DOCS", "").strip():
+            changes["public_docs"] = env["TOKCOUNT_PUBLIC_DOCS"].strip().lower() in ("1", "true", "yes", "on")
         if env.get("TOKCOUNT_PRELOAD", "").strip():
             changes["preload"] = tuple(m.strip() for m in env["TOKCOUNT_PRELOAD"].split(",") if m.strip())
         return replace(self, **changes)
@@ -116,4 +141,14 @@ def _positive(value: Any, key: str, where: Any) -> int:
         raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}") from None
     if n <= 0 or isinstance(value, bool):
         raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return n
+
+
+def _seconds(value: Any, key: str, where: Any) -> float:
+    try:
+        n = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {key} must be a positive number of seconds, got {value!r}") from None
+    if not n > 0 or isinstance(value, bool):
+        raise ValueError(f"{where}: {key} must be a positive number of seconds, got {value!r}")
     return n

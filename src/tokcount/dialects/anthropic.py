@@ -5,10 +5,13 @@ completion, so the count is what an open-weight model served behind them receive
 
 - ``system`` (a string, a list of strings, of ``{text}`` or of ``{type: "text", text}`` blocks, or null) becomes
   one system message, the texts joined with ``"\\n"``;
-- ``tool_use`` blocks become the assistant's tool calls; each ``tool_result`` block becomes its own ``tool``
-  message, placed before what else the user message holds;
+- turns stay as the caller sent them: ``tool_use`` blocks become the assistant's tool calls, ``tool_result``
+  blocks stay in their user turn as tool results (open-model renderers split them into ``tool`` messages when
+  they prepare a template's messages, as vLLM does; Claude bills the turn as one);
+- a ``role: "system"`` message between turns (the API accepts it) becomes a system message in place;
 - ``thinking`` / ``redacted_thinking`` blocks become reasoning; ``image`` blocks images; ``document`` blocks
-  documents;
+  documents; server-tool blocks (``server_tool_use``, ``web_search_tool_result``, ...) a tool call or the text of
+  their content, ``search_result`` its title, source and texts;
 - ``thinking: {type: "enabled"}`` / ``{enabled: true}`` turns a hybrid model's thinking switch on, ``disabled`` /
   ``false`` off.
 
@@ -18,6 +21,7 @@ seed server documents), malformed JSON and requests the model's template refuses
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..errors import InvalidRequest, TokcountError
@@ -39,7 +43,7 @@ from ._api import Dialect, Job, Result, Route
 from ._fields import arr, boolean, model_name, obj, string, type_name
 
 NAME = "anthropic"
-ROLES = ("user", "assistant")
+ROLES = ("user", "assistant", "system")
 TYPES = {
     "authentication": "authentication_error",
     "unknown_model": "not_found_error",
@@ -67,6 +71,7 @@ def parse(body: Any, settings: Settings) -> Job:
         tools=parse_tools(body.get("tools")),
         tool_choice=parse_tool_choice(body.get("tool_choice")),
         thinking=parse_thinking(body.get("thinking")),
+        thinking_kind=thinking_kind(body.get("thinking")),
     )
     return Job(models=[model], request=request, extra={"requested": name})
 
@@ -84,47 +89,41 @@ def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     return status, {"type": "error", "error": {"type": kind, "message": err.message}}
 
 
-def parse_system(raw: Any) -> Message | None:
+def parse_system(raw: Any, where: str = "system") -> Message | None:
     if raw is None:
         return None
     if isinstance(raw, str):
         return Message(role="system", parts=[TextPart(raw)])
     texts = []
-    for i, block in enumerate(arr(raw, "system")):
-        where = f"system[{i}]"
+    for i, block in enumerate(arr(raw, where)):
+        bwhere = f"{where}[{i}]"
         if isinstance(block, str):
             texts.append(block)
             continue
-        block = obj(block, where)
+        block = obj(block, bwhere)
         kind = block.get("type", "text")
         if kind != "text":
-            raise InvalidRequest(f"{where}.type must be 'text', got {kind!r}.", param=f"{where}.type")
-        texts.append(string(block.get("text"), f"{where}.text") or "")
+            raise InvalidRequest(f"{bwhere}.type must be 'text', got {kind!r}.", param=f"{bwhere}.type")
+        texts.append(string(block.get("text"), f"{bwhere}.text") or "")
     return Message(role="system", parts=[TextPart("\n".join(t for t in texts if t))])
 
 
 def parse_message(raw: Any, where: str) -> list[Message]:
-    """One Anthropic message → the canonical messages (tool results split off into ``tool`` messages)."""
+    """One Anthropic message → one canonical message, its blocks in order (tool results included)."""
     raw = obj(raw, where)
     role = raw.get("role")
     if role not in ROLES:
-        raise InvalidRequest(f"{where}.role must be 'user' or 'assistant'; got {role!r}.", param=f"{where}.role")
+        raise InvalidRequest(f"{where}.role must be 'user', 'assistant' or 'system'; got {role!r}.",
+                             param=f"{where}.role")
     content = raw.get("content")
     if isinstance(content, str):
         return [Message(role=role, parts=[TextPart(content)])]
+    if role == "system":
+        system = parse_system(content if content is not None else [], f"{where}.content")
+        return [system] if system is not None else []
     blocks = arr(content, f"{where}.content")
-    out: list[Message] = []
-    parts: list[Part] = []
-    for i, block in enumerate(blocks):
-        bwhere = f"{where}.content[{i}]"
-        part = parse_block(block, bwhere, role)
-        if isinstance(part, ToolResultPart):
-            out.append(Message(role="tool", parts=[part], content_is_list=not isinstance(part.content, str)))
-        else:
-            parts.append(part)
-    if parts or not out:
-        out.append(Message(role=role, parts=parts, content_is_list=True))
-    return out
+    parts = [parse_block(block, f"{where}.content[{i}]", role) for i, block in enumerate(blocks)]
+    return [Message(role=role, parts=parts, content_is_list=True)]
 
 
 def parse_block(raw: Any, where: str, role: str) -> Part:
@@ -166,9 +165,48 @@ def parse_block(raw: Any, where: str, role: str) -> Part:
         return ThinkingPart(string(raw.get("thinking"), f"{where}.thinking") or "")
     if kind == "redacted_thinking":
         return ThinkingPart(string(raw.get("data"), f"{where}.data") or "", redacted=True)
+    server = parse_server_block(raw, kind, where, role)
+    if server is not None:
+        return server
     raise InvalidRequest(
         f"{where}.type {kind!r} is not supported (text, image, document, tool_use, tool_result, thinking, "
-        "redacted_thinking).", param=f"{where}.type")
+        f"redacted_thinking, {', '.join(SERVER_BLOCKS)}).", param=f"{where}.type")
+
+
+#: blocks the Messages API takes back when a conversation with its server tools (web search, code execution, ...)
+#: is replayed; their content is counted as its JSON text (an estimate: how Claude renders them is not public)
+SERVER_RESULTS = ("web_search_tool_result", "web_fetch_tool_result", "code_execution_tool_result",
+                  "bash_code_execution_tool_result", "text_editor_code_execution_tool_result",
+                  "tool_search_tool_result", "mcp_tool_result")
+SERVER_BLOCKS = ("search_result", "tool_reference", "container_upload", "server_tool_use", "mcp_tool_use",
+                 *SERVER_RESULTS)
+
+
+def parse_server_block(raw: dict[str, Any], kind: Any, where: str, role: str) -> Part | None:
+    """A server-tool, search-result or container block, or ``None`` when ``kind`` is none of them."""
+    if kind == "search_result":
+        texts = [string(raw.get("title"), f"{where}.title") or "", string(raw.get("source"), f"{where}.source") or ""]
+        for j, b in enumerate(arr(raw.get("content"), f"{where}.content")):
+            block = obj(b, f"{where}.content[{j}]")
+            texts.append(string(block.get("text"), f"{where}.content[{j}].text") or "")
+        return TextPart("\n".join(texts))
+    if kind == "tool_reference":
+        return TextPart(string(raw.get("tool_name"), f"{where}.tool_name") or "")
+    if kind == "container_upload":
+        string(raw.get("file_id"), f"{where}.file_id")
+        return TextPart("")
+    if kind in ("server_tool_use", "mcp_tool_use"):
+        if role != "assistant":
+            raise InvalidRequest(f"{where}: {kind} blocks belong to assistant messages.", param=f"{where}.type")
+        args = raw.get("input", {})
+        if not isinstance(args, dict):
+            raise InvalidRequest(f"{where}.input must be an object, got {type_name(args)}.", param=f"{where}.input")
+        return ToolCallPart(name=string(raw.get("name"), f"{where}.name") or "", arguments=args,
+                            id=string(raw.get("id"), f"{where}.id", optional=True))
+    if kind in SERVER_RESULTS:
+        content = raw.get("content")
+        return TextPart(content if isinstance(content, str) else json.dumps(content, ensure_ascii=False))
+    return None
 
 
 def parse_image(raw: dict[str, Any], where: str) -> ImagePart:
@@ -251,6 +289,12 @@ def parse_tool_choice(raw: Any) -> ToolChoice | None:
         name = string(raw.get("name"), "tool_choice.name")
         return ToolChoice(mode="tool", name=name, disable_parallel=disable)
     raise InvalidRequest(f"tool_choice.type must be auto, any, tool or none; got {kind!r}.", param="tool_choice.type")
+
+
+def thinking_kind(raw: Any) -> str | None:
+    """``"enabled"`` or ``"adaptive"`` (Claude bills them differently), once :func:`parse_thinking` accepted it."""
+    kind = raw.get("type") if isinstance(raw, dict) else None
+    return kind if kind in ("enabled", "adaptive") else None
 
 
 def parse_thinking(raw: Any) -> bool | None:

@@ -90,7 +90,22 @@ def parse_generate_content(body: dict[str, Any], where: str) -> Request:
                 params = _get(f, "parametersJsonSchema")
             tools.append(Tool(name=name, description=f.get("description"),
                               parameters=params if isinstance(params, dict) else None))
-    return Request(messages=messages, tools=tools, add_generation_prompt=True)
+    return Request(messages=messages, tools=tools, add_generation_prompt=True,
+                   response_format=_structured_output(_get(body, "generationConfig")))
+
+
+def _structured_output(config: Any) -> dict[str, Any] | None:
+    """``generationConfig`` asking for JSON (a response schema or the JSON MIME type), as a response format."""
+    if not isinstance(config, dict):
+        return None
+    schema = _get(config, "responseSchema")
+    if schema is None:
+        schema = _get(config, "responseJsonSchema")
+    if schema is not None:
+        return {"type": "json_schema", "schema": schema}
+    if _get(config, "responseMimeType") in ("application/json", "text/x.enum"):
+        return {"type": "json_object"}
+    return None
 
 
 def _content(raw: Any, where: str, *, default_role: str) -> Message:
@@ -101,7 +116,14 @@ def _content(raw: Any, where: str, *, default_role: str) -> Message:
     if role not in ("user", "model", "system", "function", "tool"):
         raise InvalidRequest(f"{where}.role must be 'user' or 'model'; got {role!r}.", param=f"{where}.role")
     canonical = {"model": "assistant", "function": "tool"}.get(role, role)
-    parts = [_part(p, f"{where}.parts[{i}]") for i, p in enumerate(arr(raw.get("parts") or [], f"{where}.parts"))]
+    parts: list[Part] = []
+    for i, p in enumerate(arr(raw.get("parts") or [], f"{where}.parts")):
+        part = _part(p, f"{where}.parts[{i}]")
+        signature = _get(p, "thoughtSignature")
+        if signature:  # the encrypted thought that came with this part: the API counts it, so keep it
+            parts.append(ThinkingPart(string(signature, f"{where}.parts[{i}].thoughtSignature") or "",
+                                      redacted=True))
+        parts.append(part)
     return Message(role=canonical, parts=parts, content_is_list=True)  # type: ignore[arg-type]
 
 

@@ -37,6 +37,7 @@ def parse_request(body: Any) -> Request:
     body = obj(body, "body")
     messages = [parse_message(m, f"messages[{i}]") for i, m in enumerate(arr(body.get("messages"), "messages"))]
     tools = parse_tools(body.get("tools"), "tools")
+    tools_given = bool(tools)
     if body.get("functions") is not None:  # the legacy name for tools
         legacy = arr(body["functions"], "functions")
         tools += [parse_tool({"function": f}, f"functions[{i}]") for i, f in enumerate(legacy)]
@@ -50,7 +51,28 @@ def parse_request(body: Any) -> Request:
         thinking=thinking if isinstance(thinking, bool) else None,
         template_kwargs=kwargs,
         add_generation_prompt=boolean(body.get("add_generation_prompt"), "add_generation_prompt"),
+        api="functions" if _legacy_functions(body, tools_given) else None,
+        response_format=structured_format(body.get("response_format")),
     )
+
+
+def structured_format(raw: Any) -> dict[str, Any] | None:
+    """A ``response_format`` / ``text.format`` that asks for JSON (``json_schema``, ``json_object``), else None."""
+    if isinstance(raw, dict) and raw.get("type") not in (None, "text"):
+        return raw
+    return None
+
+
+def _legacy_functions(body: dict[str, Any], tools_given: bool) -> bool:
+    """The 2023 function-calling shape (``functions``, ``function_call`` turns, ``function`` results) and no
+    ``tools``: OpenAI prices its forced calls and calls differently from the tools API (models/openai_framing.toml)."""
+    if tools_given:
+        return False
+    if body.get("functions") is not None:
+        return True
+    messages = body.get("messages") or []
+    return any(isinstance(m, dict) and (m.get("function_call") is not None or m.get("role") == "function")
+               for m in messages)
 
 
 def parse_message(raw: Any, where: str) -> Message:

@@ -18,7 +18,7 @@ from ..request import Message, Part, Request, TextPart, ThinkingPart, Tool, Tool
 from ..settings import Settings
 from ._api import Dialect, Job, Result, Route, openai_style
 from ._fields import arr, model_name, obj, string, tool_arguments, type_name
-from .openai_chat import parse_part, parse_tool
+from .openai_chat import parse_part, parse_tool, structured_format
 
 NAME = "openai"
 ROLES = ("system", "developer", "user", "assistant")
@@ -60,8 +60,10 @@ def parse_request(body: dict[str, Any], *, input_required: bool) -> Request:
         messages.extend(parse_items(arr(raw, "input", non_empty=input_required), "input"))
     if not messages:
         raise InvalidRequest("input must not be empty (give input or instructions).", param="input")
+    text = body.get("text") if isinstance(body.get("text"), dict) else {}
     return Request(messages=messages, tools=parse_tools(body.get("tools")),
-                   tool_choice=parse_tool_choice(body.get("tool_choice")), thinking=parse_reasoning(body))
+                   tool_choice=parse_tool_choice(body.get("tool_choice")), thinking=parse_reasoning(body),
+                   api="responses", response_format=structured_format(text.get("format")))
 
 
 def parse_items(items: list[Any], where: str) -> list[Message]:

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import MediaError, RequestTooLarge
+from ..errors import ImageTooLarge, MediaError, RequestTooLarge
 from ..request import ImagePart, Message, Part, Request, ToolResultPart, VideoPart
 from .rules import rule_for
-from .sources import FetchPolicy, default_policy, image_size
+from .sources import FetchPolicy, ImageInfo, default_policy, prefetch
 
 
 @dataclass
@@ -67,20 +67,34 @@ def placeholder_for(vision: str) -> str | None:
 
 
 def check_media_limit(req: Request, policy: FetchPolicy | None = None) -> list[Any]:
-    """The request's image/video parts; more than the policy allows (each may cost a fetch) is a 413."""
+    """The request's image/video parts, after two checks every model family shares: more parts than the policy
+    allows (each may cost a fetch) is a 413, and so is an image whose header declares more than the policy's pixel
+    or side limit. The sizes are read here, all at once (remote ones concurrently, under the policy's per-request
+    cap and deadline), so the per-part reads that follow are answered from the media caches; a failure other than
+    an oversized image is left for the caller (an open model refuses it, a closed model's estimate goes on)."""
+    return _checked(req, policy or default_policy())[0]
+
+
+def _checked(req: Request, policy: FetchPolicy) -> tuple[list[Any], dict[str, ImageInfo | MediaError]]:
     parts = media_parts(req)
-    limit = (policy or default_policy()).max_media_parts
+    limit = policy.max_media_parts
     if len(parts) > limit:
         raise RequestTooLarge(f"the request has {len(parts)} image/video parts; at most {limit} are counted per "
                               "request.", param="messages")
-    return parts
+    unsized = [(where, p.url or "") for where, p in parts
+               if isinstance(p, ImagePart) and not (p.width and p.height)]
+    sizes = prefetch(unsized, policy)
+    for result in sizes.values():
+        if isinstance(result, ImageTooLarge):
+            raise result
+    return parts, sizes
 
 
 def count_media(tokenizer: Any, vision: str, req: Request, prompt: str, *,
                 policy: FetchPolicy | None = None) -> MediaCount:
     """The exact prompt token count with every image expanded, and what each image costs."""
     policy = policy or default_policy()
-    parts = check_media_limit(req, policy)
+    parts, sizes = _checked(req, policy)
     rule = rule_for(vision)
     if rule is None:  # the prompt as rendered is all there is to count
         entries = [_entry(i, w, p, None, None, None) for i, (w, p) in enumerate(parts)]
@@ -113,7 +127,7 @@ def count_media(tokenizer: Any, vision: str, req: Request, prompt: str, *,
         if isinstance(part, VideoPart):
             entries.append(_entry(index, where, part, None, None, None))
             continue
-        width, height = _size(part, where, policy)
+        width, height = _size(part, where, sizes)
         try:
             exp = rule.expand(width, height)
         except MediaError as exc:
@@ -130,10 +144,12 @@ def count_media(tokenizer: Any, vision: str, req: Request, prompt: str, *,
     return MediaCount(total, entries, media_tokens, exact, notes)
 
 
-def _size(part: ImagePart, where: str, policy: FetchPolicy | None) -> tuple[int, int]:
+def _size(part: ImagePart, where: str, sizes: dict[str, ImageInfo | MediaError]) -> tuple[int, int]:
     if part.width and part.height:
         return int(part.width), int(part.height)
-    info = image_size(part.url, policy=policy, where=where)
+    info = sizes[where]  # read by _checked, all of the request's images at once
+    if isinstance(info, MediaError):
+        raise info
     return info.width, info.height
 
 

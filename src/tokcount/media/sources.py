@@ -7,32 +7,53 @@ stop at the header.
 Remote fetching is safe by default, because a count-tokens service must not become a proxy into the network it
 runs in: only http/https; the host name is resolved once and the connection goes to that very address (no second
 lookup an attacker could rebind); private, loopback, link-local, multicast, reserved and cloud-metadata
-addresses are refused, for the first URL and for every redirect; a byte cap, a per-read timeout and an overall
-deadline bound every fetch. ``FetchPolicy.allow_networks`` opens chosen networks (tests allow their loopback server;
-``TOKCOUNT_MEDIA_ALLOW_NETWORKS`` does the same from the environment).
+addresses are refused, for the first URL and for every redirect (the refusal a client sees names the host, never
+the internal address it resolved to: that goes to the log). A byte cap, a per-read timeout and a total deadline
+bound every fetch; the deadline is enforced by a watchdog that shuts the socket, so a server trickling its response
+headers one byte at a time cannot stretch it (``http.client`` applies its timeout per ``recv``, never in total).
+The images of one request are fetched concurrently (:func:`prefetch`), at most ``max_concurrent_fetches`` at a time
+and within ``request_deadline`` in all. ``FetchPolicy.allow_networks`` opens chosen networks (tests allow their
+loopback server; ``TOKCOUNT_MEDIA_ALLOW_NETWORKS`` does the same from the environment).
+
+Headers are read by the format plugins themselves, not through ``Image.open``: only the five formats counted here are
+tried, and Pillow's decompression-bomb check (which raises for a header alone, though nothing is ever decoded) is
+replaced by this module's own documented limits, ``max_image_pixels`` and ``max_image_side``, answered as a clear
+413 naming the image part.
+
+Environment (read per call by :func:`default_policy`): ``TOKCOUNT_MEDIA_FETCH`` (0 turns remote fetching off),
+``TOKCOUNT_MEDIA_ALLOW_NETWORKS`` (CIDRs), ``TOKCOUNT_MEDIA_MAX_PIXELS``, ``TOKCOUNT_MEDIA_MAX_SIDE``,
+``TOKCOUNT_MEDIA_DEADLINE`` (seconds per fetch), ``TOKCOUNT_MEDIA_REQUEST_DEADLINE`` (seconds for all fetches of a
+request), ``TOKCOUNT_MEDIA_CONCURRENCY`` (fetches at once per request).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import http.client
 import io
 import ipaddress
+import logging
 import os
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
-from ..errors import MediaError
+from ..errors import ImageTooLarge, MediaError, public_text
+
+log = logging.getLogger("tokcount.media")
 
 #: formats whose header Pillow parses; anything else is refused with a clear message
 IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP"}
@@ -49,9 +70,16 @@ class FetchPolicy:
     max_bytes: int = 20 * 1024 * 1024      # bytes read from a URL or file before giving up on finding a header
     max_data_url_bytes: int = 50 * 1024 * 1024
     timeout: float = 5.0                   # per connect / read
-    deadline: float = 10.0                 # whole fetch, redirects included
+    deadline: float = 10.0                 # whole fetch (DNS, connect, headers, body), redirects included
     max_redirects: int = 5
     max_media_parts: int = 256             # images/videos in one request (each may cost a fetch)
+    #: the largest image counted: Pillow's decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS), i.e. the largest
+    #: image the model servers that decode with Pillow (vLLM, transformers processors) open at all
+    max_image_pixels: int = 178_956_970
+    max_image_side: int = 65_535           # the largest side a JPEG or GIF header can declare (PNG/BMP claim 2**31)
+    max_concurrent_fetches: int = 8        # remote images of one request fetched at the same time
+    request_deadline: float = 30.0         # all fetches of one request together
+    failure_ttl: float = 30.0              # a failed size read is answered from memory this long (no refetch)
     allow_remote: bool = True
     allow_local: bool = False
     allow_networks: tuple[str, ...] = ()   # CIDRs let through the address guard (tests: "127.0.0.1/32")
@@ -59,10 +87,34 @@ class FetchPolicy:
     extra: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
+#: environment variable -> (FetchPolicy field, type) read by :func:`default_policy`
+_ENV_LIMITS: dict[str, tuple[str, type]] = {
+    "TOKCOUNT_MEDIA_MAX_PIXELS": ("max_image_pixels", int),
+    "TOKCOUNT_MEDIA_MAX_SIDE": ("max_image_side", int),
+    "TOKCOUNT_MEDIA_DEADLINE": ("deadline", float),
+    "TOKCOUNT_MEDIA_REQUEST_DEADLINE": ("request_deadline", float),
+    "TOKCOUNT_MEDIA_CONCURRENCY": ("max_concurrent_fetches", int),
+}
+
+
 def default_policy() -> FetchPolicy:
-    nets = tuple(n.strip() for n in os.environ.get("TOKCOUNT_MEDIA_ALLOW_NETWORKS", "").split(",") if n.strip())
-    remote = os.environ.get("TOKCOUNT_MEDIA_FETCH", "1").lower() not in ("0", "false", "no", "off")
-    return FetchPolicy(allow_networks=nets, allow_remote=remote)
+    """The service's policy, from the environment (so every worker process and the library agree)."""
+    env = os.environ
+    nets = tuple(n.strip() for n in env.get("TOKCOUNT_MEDIA_ALLOW_NETWORKS", "").split(",") if n.strip())
+    remote = env.get("TOKCOUNT_MEDIA_FETCH", "1").lower() not in ("0", "false", "no", "off")
+    limits: dict[str, int | float] = {}
+    for name, (key, kind) in _ENV_LIMITS.items():
+        raw = env.get(name, "").strip()
+        if raw:
+            try:
+                value = kind(raw)
+            except ValueError:
+                value = 0
+            if value > 0:
+                limits[key] = value
+            else:  # read per request: a typo must not turn every image request into a 500
+                log.warning("ignoring %s=%r: not a positive number", name, raw)
+    return FetchPolicy(allow_networks=nets, allow_remote=remote, **limits)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -105,8 +157,53 @@ class _SizeCache:
 CACHE = _SizeCache()
 
 
+class _FailureCache:
+    """Failed size reads remembered for ``policy.failure_ttl`` seconds, keyed by policy and source, so a request's
+    prefetch and the per-part reads after it (closed-model framings) never pay for one slow URL twice, and a
+    client repeating a dead URL costs one fetch per TTL, not one per request."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self.capacity = capacity
+        self._data: OrderedDict[tuple[FetchPolicy, str], tuple[float, MediaError, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, policy: FetchPolicy, key: str, where: str) -> MediaError | None:
+        with self._lock:
+            hit = self._data.get((policy, key))
+            if hit is None:
+                return None
+            expires, exc, old_where = hit
+            if time.monotonic() >= expires:
+                del self._data[(policy, key)]
+                return None
+        return _renamed(exc, old_where, where)
+
+    def put(self, policy: FetchPolicy, key: str, exc: MediaError, where: str) -> None:
+        with self._lock:
+            self._data[(policy, key)] = (time.monotonic() + policy.failure_ttl, exc, where)
+            self._data.move_to_end((policy, key))
+            while len(self._data) > self.capacity:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+
+
+FAILURES = _FailureCache()
+
+
+def _renamed(exc: MediaError, old: str, new: str) -> MediaError:
+    """``exc`` as raised for part ``new`` (messages start with the part's path)."""
+    message = exc.message
+    if old != new and message.startswith(old + ":"):
+        message = new + message[len(old):]
+    return type(exc)(message, param=new)
+
+
 def image_size(source: str, *, policy: FetchPolicy | None = None, where: str = "image") -> ImageInfo:
-    """Width and height of the image at ``source``; raises :class:`MediaError` naming ``where`` on any failure."""
+    """Width and height of the image at ``source``; raises :class:`MediaError` naming ``where`` on any failure
+    (:class:`ImageTooLarge` when the header declares more than the policy's pixel or side limit)."""
     policy = policy or default_policy()
     if not isinstance(source, str) or not source.strip():
         raise MediaError(f"{where}: the image URL is empty.", param=where)
@@ -115,21 +212,11 @@ def image_size(source: str, *, policy: FetchPolicy | None = None, where: str = "
     if scheme == "data":
         data = _decode_data_url(source, policy, where)
         key = "sha256:" + hashlib.sha256(data).hexdigest()
-        cached = CACHE.get(key)
-        if cached is not None:
-            return cached
-        info = _probe_bytes(data, where)
-        CACHE.put(key, info)
-        return info
+        return _cached(key, policy, where, lambda: _probe_bytes(data, policy, where))
     if scheme in ("http", "https"):
         if not policy.allow_remote:
             raise MediaError(f"{where}: fetching remote images is disabled (TOKCOUNT_MEDIA_FETCH=0).", param=where)
-        cached = CACHE.get("url:" + source)
-        if cached is not None:
-            return cached
-        info = _fetch_size(source, policy, where)
-        CACHE.put("url:" + source, info)
-        return info
+        return _cached("url:" + source, policy, where, lambda: _fetch_size(source, policy, where))
     if policy.allow_local and (scheme == "file" or len(scheme) <= 1):  # "" or a Windows drive letter
         path = Path(unquote_to_bytes(urlsplit(source).path).decode() if scheme == "file" else source).expanduser()
         return _probe_file(path, policy, where)
@@ -137,7 +224,78 @@ def image_size(source: str, *, policy: FetchPolicy | None = None, where: str = "
                      param=where)
 
 
-# ----------------------------------------------------------------------------------------------- inline data
+def _cached(key: str, policy: FetchPolicy, where: str, read: Callable[[], ImageInfo]) -> ImageInfo:
+    info = CACHE.get(key)
+    if info is None:
+        failed = FAILURES.get(policy, key, where)
+        if failed is not None:
+            raise failed
+        try:
+            info = read()
+        except MediaError as exc:
+            FAILURES.put(policy, key, exc, where)
+            raise
+        CACHE.put(key, info)
+    _check_limits(info, policy, where)  # the limits may differ between callers; the size does not
+    return info
+
+
+def prefetch(sources: Iterable[tuple[str, str]],
+             policy: FetchPolicy | None = None) -> dict[str, ImageInfo | MediaError]:
+    """Sizes of the images of one request, keyed by ``where``: remote ones fetched concurrently, at most
+    ``policy.max_concurrent_fetches`` at a time and within ``policy.request_deadline`` in all (an image still
+    unread then fails with a message saying so). Never raises a :class:`MediaError`: each part gets its result,
+    and the caller decides which failures refuse the request. The results also land in the caches, so a later
+    :func:`image_size` of the same source is answered from memory."""
+    policy = policy or default_policy()
+    results: dict[str, ImageInfo | MediaError] = {}
+    remote: list[tuple[str, str]] = []
+    for where, source in sources:
+        if isinstance(source, str) and source.strip().lower().startswith(("http://", "https://")):
+            remote.append((where, source))
+            continue
+        try:
+            results[where] = image_size(source, policy=policy, where=where)
+        except MediaError as exc:
+            results[where] = exc
+    if len(remote) == 1:
+        where, source = remote[0]
+        try:
+            results[where] = image_size(source, policy=policy, where=where)
+        except MediaError as exc:
+            results[where] = exc
+    elif remote:
+        results.update(_fetch_all(remote, policy))
+    return results
+
+
+def _fetch_all(remote: list[tuple[str, str]], policy: FetchPolicy) -> dict[str, ImageInfo | MediaError]:
+    results: dict[str, ImageInfo | MediaError] = {}
+    pool = ThreadPoolExecutor(min(policy.max_concurrent_fetches, len(remote)), thread_name_prefix="tokcount-fetch")
+    try:
+        futures = {pool.submit(image_size, source, policy=policy, where=where): where for where, source in remote}
+        done, pending = wait(futures, timeout=policy.request_deadline)
+        for future in done:
+            where = futures[future]
+            try:
+                results[where] = future.result()
+            except MediaError as exc:
+                results[where] = exc
+        sources = dict(remote)
+        for future in pending:
+            where = futures[future]
+            future.cancel()
+            exc = MediaError(f"{where}: reading the sizes of the request's {len(remote)} remote images took longer "
+                             f"than {policy.request_deadline:g} s.", param=where)
+            FAILURES.put(policy, "url:" + sources[where].strip(), exc, where)  # the per-part read must not retry
+            results[where] = exc
+    finally:
+        # fetches still running end by their own deadline (the watchdog); nothing here waits for them
+        pool.shutdown(wait=False, cancel_futures=True)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------- headers
 def _decode_data_url(url: str, policy: FetchPolicy, where: str) -> bytes:
     head, sep, payload = url.partition(",")
     if not sep:
@@ -149,29 +307,98 @@ def _decode_data_url(url: str, policy: FetchPolicy, where: str) -> bytes:
             return base64.b64decode("".join(payload.split()), validate=True)
         except (binascii.Error, ValueError):
             raise MediaError(f"{where}: the data URL is not valid base64.", param=where) from None
-    return unquote_to_bytes(payload)
-
-
-def _probe_bytes(data: bytes, where: str) -> ImageInfo:
-    from PIL import Image, UnidentifiedImageError
-
     try:
-        with Image.open(io.BytesIO(data)) as img:  # lazy: reads the header only
-            return _info(img.format, img.size, where)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise MediaError(f"{where}: not a readable image ({type(exc).__name__}: {exc}).", param=where) from None
+        return unquote_to_bytes(payload)
+    except (TypeError, ValueError):  # pragma: no cover - unquote accepts any str
+        raise MediaError(f"{where}: the data URL is not percent-encoded text.", param=where) from None
+
+
+#: what a format plugin raises on a header that is cut short or garbage (Image.open catches the first four)
+_HEADER_ERRORS = (SyntaxError, IndexError, TypeError, struct.error, OSError, EOFError, ValueError)
+
+
+def _open_header(fp: IO[bytes], where: str) -> ImageInfo | None:
+    """The size the header in ``fp`` declares, or ``None`` when no counted format reads one from it.
+
+    Each counted format's plugin is asked directly (what ``Image.open`` does, minus its decompression-bomb check and
+    the dozens of other formats): a header alone allocates nothing, and the size limits are checked by the caller.
+    """
+    from PIL import Image
+
+    Image.preinit()  # registers JPEG, PNG, GIF, BMP; WebP is imported on demand below
+    prefix = fp.read(16)
+    for fmt in sorted(IMAGE_FORMATS):
+        if fmt not in Image.OPEN:
+            Image.init()
+        factory, accept = Image.OPEN.get(fmt, (None, None))
+        if factory is None or (accept is not None and not _accepts(accept, prefix)):
+            continue
+        fp.seek(0)
+        try:
+            img = factory(fp, "")
+        except _HEADER_ERRORS:
+            continue
+        return _info(img.format, img.size, where)
+    return None
+
+
+def _accepts(accept: Callable[[bytes], bool | str], prefix: bytes) -> bool | str:
+    """A plugin's prefix check, which may itself fail on a prefix shorter than it expects (BMP's DIB check)."""
+    try:
+        return accept(prefix)
+    except _HEADER_ERRORS:
+        return False
+
+
+def _sniffed_format(prefix: bytes) -> bool:
+    """Whether ``prefix`` (16 bytes or more) starts like one of the counted formats."""
+    from PIL import Image
+
+    Image.preinit()
+    for fmt in IMAGE_FORMATS:
+        if fmt not in Image.OPEN:
+            Image.init()
+        _factory, accept = Image.OPEN.get(fmt, (None, None))
+        if accept is None or _accepts(accept, prefix[:16]):
+            return True
+    return False
+
+
+def _unreadable(prefix: bytes, where: str, what: str) -> MediaError:
+    """The error for bytes no counted format reads: names the format when another Pillow plugin claims them."""
+    from PIL import Image
+
+    Image.init()
+    for fmt in Image.ID:
+        _factory, accept = Image.OPEN.get(fmt, (None, None))
+        if fmt not in IMAGE_FORMATS and accept is not None and _accepts(accept, prefix[:16]) is True:
+            return MediaError(f"{where}: unsupported image format {fmt}; supported: jpeg, png, webp, gif, bmp.",
+                              param=where)
+    return MediaError(f"{where}: not a readable image: no JPEG, PNG, WebP, GIF or BMP header in {what} (truncated, "
+                      "or another format).", param=where)
+
+
+def _probe_bytes(data: bytes, policy: FetchPolicy, where: str) -> ImageInfo:
+    info = _open_header(io.BytesIO(data), where)
+    if info is None:
+        raise _unreadable(data[:16], where, f"its {len(data)} bytes")
+    _check_limits(info, policy, where)
+    return info
 
 
 def _probe_file(path: Path, policy: FetchPolicy, where: str) -> ImageInfo:
-    from PIL import Image, UnidentifiedImageError
-
     if not path.is_file():
         raise MediaError(f"{where}: no such image file: {path}", param=where)
     try:
-        with Image.open(path) as img:
-            return _info(img.format, img.size, where)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise MediaError(f"{where}: not a readable image ({type(exc).__name__}: {exc}).", param=where) from None
+        with open(path, "rb") as f:
+            info = _open_header(f, where)
+            if info is None:
+                f.seek(0)
+                raise _unreadable(f.read(16), where, path.name)
+    except OSError as exc:
+        raise MediaError(f"{where}: cannot read the image file ({type(exc).__name__}).", param=where) from None
+    _check_limits(info, policy, where)
+    return info
 
 
 def _info(fmt: str | None, size: tuple[int, int], where: str) -> ImageInfo:
@@ -182,6 +409,14 @@ def _info(fmt: str | None, size: tuple[int, int], where: str) -> ImageInfo:
     if width <= 0 or height <= 0:
         raise MediaError(f"{where}: the image has no pixels ({width}x{height}).", param=where)
     return ImageInfo(int(width), int(height), fmt.lower())
+
+
+def _check_limits(info: ImageInfo, policy: FetchPolicy, where: str) -> None:
+    pixels = info.width * info.height
+    if pixels > policy.max_image_pixels or max(info.width, info.height) > policy.max_image_side:
+        raise ImageTooLarge(f"{where}: the image is {info.width}x{info.height} ({pixels:,} pixels); images of at "
+                            f"most {policy.max_image_pixels:,} pixels and {policy.max_image_side:,} pixels a side "
+                            "are counted (TOKCOUNT_MEDIA_MAX_PIXELS, TOKCOUNT_MEDIA_MAX_SIDE).", param=where)
 
 
 # ----------------------------------------------------------------------------------------------- remote fetch
@@ -199,111 +434,185 @@ def _allowed(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: FetchP
 _RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tokcount-dns")
 
 
-def resolve_address(host: str, port: int, policy: FetchPolicy, where: str) -> str:
+def resolve_address(host: str, port: int, policy: FetchPolicy, where: str, timeout: float | None = None) -> str:
     """Resolve ``host`` once and return an address the guard allows (the connection goes to exactly that).
-    The lookup runs in a small pool so a slow resolver costs at most ``policy.timeout``."""
+    The lookup runs in a small pool so a slow resolver costs at most ``timeout`` (default ``policy.timeout``).
+    A refusal names the host only: the internal addresses it resolved to are logged, never sent to the client."""
+    wait_for = policy.timeout if timeout is None else min(policy.timeout, timeout)
     future = _RESOLVER.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
     try:
-        infos = future.result(timeout=policy.timeout)
+        infos = future.result(timeout=wait_for)
     except FutureTimeout:
-        raise MediaError(f"{where}: resolving {host!r} took longer than {policy.timeout:g} s.", param=where) from None
+        raise MediaError(f"{where}: resolving {host!r} took longer than {wait_for:g} s.", param=where) from None
     except (OSError, UnicodeError) as exc:
-        raise MediaError(f"{where}: cannot resolve {host!r} ({exc}).", param=where) from None
+        raise MediaError(f"{where}: cannot resolve {host!r} ({type(exc).__name__}).", param=where) from None
     refused = []
     for _family, _type, _proto, _name, sockaddr in infos:
         addr = ipaddress.ip_address(sockaddr[0].split("%")[0])
         if _allowed(addr, policy):
             return str(addr)
         refused.append(str(addr))
-    raise MediaError(f"{where}: refusing to fetch from {host!r}: it resolves to a non-public address "
-                     f"({', '.join(sorted(set(refused)))}).", param=where)
+    log.warning("refused to fetch an image from %r: it resolves to non-public %s", host,
+                ", ".join(sorted(set(refused))))
+    raise MediaError(f"{where}: refusing to fetch from {host!r}: it resolves to a private, loopback, link-local or "
+                     "otherwise non-public address.", param=where)
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the address the guard checked (no second lookup); keeps the raw socket for the watchdog."""
+
+    raw: socket.socket | None = None
+
     def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout)
         self._address = address
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self.raw = socket.create_connection((self._address, self.port), self.timeout)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    raw: socket.socket | None = None
+
     def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
         super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
         self._address = address
 
     def connect(self) -> None:
-        sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        self.raw = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock = self._context.wrap_socket(self.raw, server_hostname=self.host)  # type: ignore[attr-defined]
+
+
+class _Watchdog:
+    """Shuts the fetch's socket when the total deadline passes, waking any ``recv`` blocked on it: the only way to
+    bound ``http.client``'s header reading, whose timeout restarts with every byte a server trickles."""
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._conn: _PinnedHTTPConnection | _PinnedHTTPSConnection | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, conn: _PinnedHTTPConnection | _PinnedHTTPSConnection) -> None:
+        with self._lock:
+            self._conn = conn
+
+    def connected(self) -> None:
+        """Called once the socket exists: a deadline that passed during the connect still shuts it."""
+        with self._lock:
+            if self.fired:
+                self._shut()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        raw = self._conn.raw if self._conn is not None else None
+        if raw is not None:
+            with contextlib.suppress(OSError):  # the raw socket, also under TLS: no SSL state is touched
+                raw.shutdown(socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _fetch_size(url: str, policy: FetchPolicy, where: str) -> ImageInfo:
     start = time.monotonic()
-    for _ in range(policy.max_redirects + 1):
-        parts = urlsplit(url)
-        scheme = parts.scheme.lower()
-        if scheme not in ("http", "https"):
-            raise MediaError(f"{where}: refusing a redirect to a {scheme or 'relative'} URL.", param=where)
-        host = parts.hostname
-        if not host:
-            raise MediaError(f"{where}: the URL has no host.", param=where)
-        try:
-            port = parts.port or (443 if scheme == "https" else 80)
-        except ValueError:
-            raise MediaError(f"{where}: the URL has an invalid port.", param=where) from None
-        address = resolve_address(host, port, policy, where)
-        remaining = policy.deadline - (time.monotonic() - start)
-        if remaining <= 0:
-            raise MediaError(f"{where}: fetching the image took longer than {policy.deadline:g} s.", param=where)
-        cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
-        conn = cls(host, port, address, min(policy.timeout, remaining))
-        try:
-            path = parts.path or "/"
-            if parts.query:
-                path += "?" + parts.query
-            conn.request("GET", path, headers={"User-Agent": policy.user_agent, "Accept": "image/*",
-                                               "Accept-Encoding": "identity"})
-            resp = conn.getresponse()
-            if resp.status in (301, 302, 303, 307, 308):
-                location = resp.getheader("Location")
-                if not location:
-                    raise MediaError(f"{where}: redirect without a Location header.", param=where)
-                url = urljoin(url, location)
-                continue
-            if resp.status != 200:
-                raise MediaError(f"{where}: fetching the image returned HTTP {resp.status}.", param=where)
-            return _read_header(resp, policy, start, where)
-        except TimeoutError:
-            raise MediaError(f"{where}: the image server did not answer within {policy.timeout:g} s.",
-                             param=where) from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise MediaError(f"{where}: fetching the image failed ({type(exc).__name__}: {exc}).",
-                             param=where) from None
-        finally:
-            conn.close()
-    raise MediaError(f"{where}: more than {policy.max_redirects} redirects.", param=where)
+    watchdog = _Watchdog(policy.deadline)
+    too_slow = MediaError(f"{where}: fetching the image took longer than {policy.deadline:g} s.", param=where)
+    try:
+        for _ in range(policy.max_redirects + 1):
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            if scheme not in ("http", "https"):
+                raise MediaError(f"{where}: refusing a redirect to a {scheme or 'relative'} URL.", param=where)
+            host = parts.hostname
+            if not host:
+                raise MediaError(f"{where}: the URL has no host.", param=where)
+            try:
+                port = parts.port or (443 if scheme == "https" else 80)
+            except ValueError:
+                raise MediaError(f"{where}: the URL has an invalid port.", param=where) from None
+            remaining = policy.deadline - (time.monotonic() - start)
+            if remaining <= 0:
+                raise too_slow
+            address = resolve_address(host, port, policy, where, timeout=remaining)
+            remaining = policy.deadline - (time.monotonic() - start)
+            if remaining <= 0:
+                raise too_slow
+            cls = _PinnedHTTPSConnection if scheme == "https" else _PinnedHTTPConnection
+            conn = cls(host, port, address, min(policy.timeout, remaining))
+            watchdog.watch(conn)
+            try:
+                conn.connect()
+                watchdog.connected()
+                path = parts.path or "/"
+                if parts.query:
+                    path += "?" + parts.query
+                conn.request("GET", path, headers={"User-Agent": policy.user_agent, "Accept": "image/*",
+                                                   "Accept-Encoding": "identity"})
+                resp = conn.getresponse()
+                if resp.status in (301, 302, 303, 307, 308):
+                    location = resp.getheader("Location")
+                    if not location:
+                        raise MediaError(f"{where}: redirect without a Location header.", param=where)
+                    url = urljoin(url, location)
+                    continue
+                if resp.status != 200:
+                    raise MediaError(f"{where}: fetching the image returned HTTP {resp.status}.", param=where)
+                return _read_header(resp, policy, start, where)
+            except TimeoutError:
+                if watchdog.fired:
+                    raise too_slow from None
+                raise MediaError(f"{where}: the image server did not answer within {policy.timeout:g} s.",
+                                 param=where) from None
+            except (OSError, http.client.HTTPException) as exc:
+                if watchdog.fired:
+                    raise too_slow from None
+                log.info("fetching an image from %r failed: %r", host, exc)
+                raise MediaError(f"{where}: fetching the image failed ({type(exc).__name__}: {public_text(str(exc))}).",
+                                 param=where) from None
+            except MediaError:
+                if watchdog.fired:
+                    raise too_slow from None
+                raise
+            finally:
+                conn.close()
+        raise MediaError(f"{where}: more than {policy.max_redirects} redirects.", param=where)
+    finally:
+        watchdog.cancel()
 
 
 def _read_header(resp: http.client.HTTPResponse, policy: FetchPolicy, start: float, where: str) -> ImageInfo:
-    """Feed the body to Pillow's incremental parser until it knows the size; never read more than needed."""
-    from PIL import ImageFile
+    """Read the body until a counted format's header parses; never read more than needed (nor past the cap).
 
-    parser = ImageFile.Parser()
-    total = 0
+    Each parse attempt starts over from the first byte (the plugins read from a file), so past the first 64 KiB
+    an attempt is made only once the buffer has grown by half: the work stays linear in the bytes read even for a
+    JPEG whose size marker sits behind megabytes of metadata."""
+    buf = bytearray()
+    next_try = 0
     while True:
         if time.monotonic() - start > policy.deadline:
             raise MediaError(f"{where}: fetching the image took longer than {policy.deadline:g} s.", param=where)
         chunk = resp.read1(16384)
+        if chunk:
+            buf += chunk
+            if len(buf) >= 16 and not _sniffed_format(bytes(buf[:16])):
+                raise _unreadable(bytes(buf[:16]), where, "the response")
+        at_end = not chunk or len(buf) >= policy.max_bytes
+        if len(buf) >= next_try or at_end:
+            info = _open_header(io.BytesIO(bytes(buf)), where)
+            if info is not None:  # the header is parsed: stop reading
+                _check_limits(info, policy, where)
+                return info
+            next_try = len(buf) + 1 if len(buf) < 65536 else len(buf) * 3 // 2
         if not chunk:
-            break
-        total += len(chunk)
-        try:
-            parser.feed(chunk)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise MediaError(f"{where}: not a readable image ({exc}).", param=where) from None
-        if parser.image is not None:  # the header is parsed: stop reading (the parser is dropped unclosed)
-            return _info(parser.image.format, parser.image.size, where)
-        if total >= policy.max_bytes:
+            if len(buf) < 16:
+                raise _unreadable(bytes(buf), where, "the response")
+            raise MediaError(f"{where}: the response ended before an image header was found.", param=where)
+        if len(buf) >= policy.max_bytes:
             raise MediaError(f"{where}: no image header in the first {policy.max_bytes} bytes.", param=where)
-    raise MediaError(f"{where}: the response ended before an image header was found.", param=where)

@@ -22,6 +22,8 @@ PROVIDER_PREFIXES = (
     "mistralai", "openrouter", "together", "together_ai", "fireworks", "fireworks_ai", "groq", "hosted_vllm",
     "vllm", "sglang", "bedrock", "huggingface", "hf",
 )
+#: one snapshot tag at the end of a model name: a date (-2024-08-06, -20250929, -0613, -05-20), -preview, -latest
+SNAPSHOT_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4}|-\d{2}-\d{2}|-preview|-latest|-exp)$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -158,6 +160,9 @@ class Catalog:
             model_id = self._names.get(cand)
             if model_id is not None:
                 return self.models[model_id]
+        snapshot = self.resolve_snapshot(candidates)
+        if snapshot is not None:
+            return snapshot
         # Any Hub repo id, unless its "org" is just a provider prefix of a name we would have known.
         stripped = name.strip()
         org = stripped.split("/", 1)[0].lower()
@@ -166,6 +171,23 @@ class Catalog:
         if _REPO_ID.match(stripped) and org in PROVIDER_PREFIXES and any(c.isupper() for c in stripped):
             return spec_for_repo(stripped)  # "Qwen/Qwen3-Next-80B": cased like a real repo id
         raise UnknownModel(name, self.suggest(candidates[-1]))
+
+    def resolve_snapshot(self, candidates: list[str]) -> ModelSpec | None:
+        """A dated or tagged snapshot of a listed model (``gpt-4o-2099-01-01``, ``o3-mini-20250131``,
+        ``gpt-4-0613``, ``gemini-2.5-flash-preview-05-20``, ``...-latest``): the providers publish new snapshots
+        faster than any catalog, and a snapshot counts as its family does. Suffixes are stripped one at a time
+        until a listed name remains."""
+        for cand in candidates:
+            name = cand
+            while True:
+                stripped = SNAPSHOT_SUFFIX.sub("", name)
+                if stripped == name or not stripped:
+                    break
+                name = stripped
+                model_id = self._names.get(name)
+                if model_id is not None:
+                    return self.models[model_id]
+        return None
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
         names = [k for k in self._names if "/" not in k] + [k for k in self._names if "/" in k]

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import InvalidRequest, MissingAssets, TemplateError
 from ..request import ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from .prepare import split_tool_results
 
 _lock = threading.Lock()
 _tokenizers: dict[str, Any] = {}
@@ -106,7 +107,8 @@ def to_mistral(req: Request, *, with_tools: bool = True, max_image_size: int | N
 
     messages: list[Any] = []
     notes: list[str] = []
-    for i, msg in enumerate(req.messages):
+    turns = split_tool_results(req.messages)
+    for i, msg in enumerate(turns):
         if msg.role in ("system", "developer"):
             messages.append(SystemMessage(content=_text(msg.parts)))
         elif msg.role == "user":
@@ -121,7 +123,7 @@ def to_mistral(req: Request, *, with_tools: bool = True, max_image_size: int | N
                                      "a 9-character id")
                     calls.append(ToolCall(id=call_id, function=FunctionCall(name=c.name, arguments=_arguments(c))))
             text = _text([p for p in msg.parts if not isinstance(p, ThinkingPart)])
-            last = i == len(req.messages) - 1
+            last = i == len(turns) - 1
             messages.append(AssistantMessage(content=text or None, tool_calls=calls or None,
                                              prefix=last and not calls and req.add_generation_prompt is not True))
         else:

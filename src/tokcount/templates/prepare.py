@@ -6,6 +6,8 @@ completion. These conventions are what "exact" means for a template:
   wants strings (DeepSeek-V3.1's official template);
 - a list of text parts stays a list when the template iterates over content, else the texts are joined with
   ``"\\n"``, after one line per image holding the model's image placeholder (vLLM's "string" content format);
+- tool results inside a user turn (how Anthropic's Messages API and the canonical request keep them) become one
+  ``tool`` message each, placed before the rest of the turn, as vLLM's and LiteLLM's Anthropic front ends do;
 - reasoning is passed as ``reasoning_content`` (and ``thinking``, which gpt-oss templates read), as
   ``transformers`` aliases it; keys whose value would be ``None`` are left out, as ``transformers`` drops them.
 """
@@ -107,10 +109,28 @@ def template_message(msg: Message, *, iterates: bool, args_as_string: bool,
     return out
 
 
+def split_tool_results(messages: list[Message]) -> list[Message]:
+    """Open-model turns: each tool result of a user turn becomes its own ``tool`` message, before what else the
+    turn holds (dropped when nothing else is left). Chat templates only know tool results as ``tool`` messages;
+    closed-model framings read the turns unsplit, since that is how those providers bill them."""
+    out: list[Message] = []
+    for msg in messages:
+        results = [p for p in msg.parts if isinstance(p, ToolResultPart)] if msg.role == "user" else []
+        if not results:
+            out.append(msg)
+            continue
+        out.extend(Message(role="tool", parts=[p], content_is_list=not isinstance(p.content, str)) for p in results)
+        rest = [p for p in msg.parts if not isinstance(p, ToolResultPart)]
+        if rest:
+            out.append(Message(role=msg.role, parts=rest, name=msg.name, content_is_list=msg.content_is_list,
+                               content_is_null=msg.content_is_null))
+    return out
+
+
 def template_messages(request: Request, *, iterates: bool, args_as_string: bool,
                       media_placeholder: str | None = None) -> list[dict[str, Any]]:
     return [template_message(m, iterates=iterates, args_as_string=args_as_string,
-                             media_placeholder=media_placeholder) for m in request.messages]
+                             media_placeholder=media_placeholder) for m in split_tool_results(request.messages)]
 
 
 def template_tools(request: Request) -> list[dict[str, Any]] | None:

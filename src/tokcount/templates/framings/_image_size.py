@@ -2,12 +2,16 @@
 header reader (data URLs; http(s) URLs behind the same address guard and caps as for open models).
 
 A closed model's count goes on when the size cannot be read (the framing counts the image at its documented
-fallback and says so in a note), where an open model's count is refused, because these are estimates anyway.
+fallback and says so in a note), where an open model's count is refused, because these are estimates anyway. An
+image whose header declares more than the media limits is refused for every model (:class:`ImageTooLarge`, a 413):
+the provider would refuse it too, and a fallback size would hide that. ``count_framed`` reads every size of the
+request up front, concurrently and naming each part (``media.expand.check_media_limit``); the reads here are then
+answered from the media caches.
 """
 
 from __future__ import annotations
 
-from ...errors import MediaError
+from ...errors import ImageTooLarge, MediaError
 from ...media.sources import image_size as read_size
 from ...request import ImagePart
 
@@ -18,6 +22,8 @@ def image_size(part: ImagePart) -> tuple[int, int] | None:
         return part.width, part.height
     try:
         info = read_size(part.url or "", where="image")
+    except ImageTooLarge:
+        raise
     except MediaError:
         return None
     return info.width, info.height

@@ -1,26 +1,28 @@
 """Claude: an offline *estimate* (Anthropic publishes no tokenizer for Claude 3 and later).
 
-How the estimate is built, and why each piece:
+The estimate renders the request roughly as Claude's prompt is known to look and counts the rendering with a
+proxy tokenizer; the constants per model family are data (``claude_rules.toml``), fitted on recorded
+count_tokens answers (``bench/calibrate.py``; docs/closed-models-accuracy.md gives the error per slice):
 
-* **Proxy tokenizer**: o200k_base (bundled, fast) scaled by a measured ratio. Published comparisons of Claude 3.5
-  Sonnet's count_tokens against GPT-4o's tokenizer on the same inputs found Claude's counts higher by about 16 %
-  on English prose, 21 % on math and 30 % on Python code; we use 1.16 for prose and 1.30 for code-like text
-  (:func:`looks_like_code`). The same ratios are applied to Claude 4.x, whose tokenizer is not documented as
-  changed.
-* **Claude 4.7 and later** use a newer tokenizer; Anthropic documents "about 30 % more tokens" for the same
-  text, so their catalog entries carry ``text_scale = 1.3`` (text and tool definitions; fixed prompts unchanged).
-* **Framing**: 3 tokens per turn (system block included), fitted to the token-counting guide's basic example
-  (system "You are a scientist" + user "Hello, Claude" = 14).
-* **Tools**: Anthropic documents the hidden tool-use system prompt per model and ``tool_choice``
-  (Claude 4.x / 3.7: 346 for auto/none, 313 for any/tool; older models in the catalog). Tool definitions are
-  counted as compact JSON × 0.85, fitted to the guide's get_weather example (403).
+* **Text**: o200k_base (bundled, fast), cut at line breaks first, x ``text_ratio``. Short English prose counts
+  exactly as o200k does on Claude 4.x; o200k merges punctuation and indentation into the following newline
+  (``!\n\n``, ``\n  ``), Claude's tokenizer does not, which is most of the gap on JSON and markdown.
+  Claude 4.7 and later use a newer tokenizer: ``text_scale`` (Anthropic: "about 30 % more tokens").
+* **Turns**: ``base`` + ``per_marker`` for each "Human:"/"Assistant:" marker (the final "Assistant:" prompt
+  included unless the last turn is the assistant's, which is continued). Consecutive turns of one role are one
+  turn, as the API merges them; tool results stay in their user turn.
+* **Tools**: the hidden tool-use system prompt per family and ``tool_choice`` (Claude 4.5+ is far larger than
+  the pricing table says), plus each definition as ``<function>{"description", "name", "parameters"}</function>``
+  (JSON-escaped, so multi-line descriptions cost what the model sees). Tool calls are rendered as
+  ``<invoke name=...><parameter name=...>value</parameter></invoke>`` blocks and results as
+  ``<function_results>`` blocks, each with a fitted constant for the parts not rendered here.
 * **Thinking**: thinking blocks of *previous* assistant turns are stripped (documented); the current turn's
-  count. ``thinking`` enabled adds 28 tokens, fitted to the guide's extended-thinking example (88).
-* **Images**: documented rule ``ceil(w*h/750)`` after resizing to fit 1568 px on the long edge and ~1.15 MP (2**20 px).
-  **PDFs**: every page is an image plus its text; a page is counted as an image at the 1.15 MP cap plus the text
-  the caller supplied (the PDF's own text is not extracted here).
+  count. Thinking enabled / adaptive adds a fitted constant (its hidden instructions).
+* **Images**: documented rule ``ceil(w*h/750)`` after resizing to fit 1568 px on the long edge and ~1.15 MP
+  (2**20 px), plus ``per_image``. **PDFs**: every page is an image plus its text; a page is counted as an image
+  at the 1.15 MP cap plus the text the caller supplied (the PDF's own text is not extracted here).
 
-Every count says ``exact: false``; docs/closed-models.md gives the measured errors.
+Every count says ``exact: false``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ import binascii
 import json
 import math
 import re
-from dataclasses import dataclass
+import tomllib
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files as package_files
+from typing import Any
 
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
@@ -39,51 +45,125 @@ from ...tokenizers.openai_bpe import encoder
 from ._image_size import image_size
 
 PROXY = "o200k_base"
-PROSE_RATIO = 1.16
-CODE_RATIO = 1.30
-TOOL_DEF_RATIO = 0.85
-PER_TURN = 3
-THINKING_ENABLED = 28
+METHOD = f"anthropic-estimate+{PROXY}-proxy"
 MAX_EDGE = 1568
 #: "about 1.15 megapixels": 1.15 x 2**20, which keeps the documented 1092x1092 (1590 tokens) unresized
 MAX_PIXELS = 1_205_862
 #: a US-letter page rendered at the pixel cap
 PAGE_SIZE = (965, 1249)
 PIXELS_PER_TOKEN = 750
-#: Claude 4.x / 3.7 values; the catalog gives older models their own
-DEFAULT_TOOL_PROMPT = (346, 313)
+DEFAULT_RULES = "claude-4"
 
-_CODE_CHARS = re.compile(r"[{}\[\]();=<>/\\_|`$#*]")
+_NEWLINES = re.compile(r"\n+")
+_DIGITS = re.compile(r"\d+")
 
 
 @dataclass(frozen=True)
 class ClaudeModel:
+    """The constants of one model (its family's rules, the catalog's per-model overrides applied)."""
+
+    family: str
+    base: int
+    per_marker: int
+    system: int
+    text_ratio: float
+    digits_per_token: int
     tool_prompt_auto: int
     tool_prompt_any: int
+    #: forcing one named tool; the pricing table lumps it with ``any``, Sonnet 4's recordings do not
+    tool_prompt_tool: int
+    per_tool: int
+    per_call: int
+    per_result: int
+    thinking: int
+    thinking_adaptive: int
+    per_image: int
     #: Anthropic: Claude 4.7 and later use a newer tokenizer giving "about 30 % more tokens" for the same text
     text_scale: float = 1.0
 
 
+@cache
+def rules_table() -> dict[str, dict[str, Any]]:
+    text = package_files("tokcount.templates.framings").joinpath("claude_rules.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def family_rules(name: str) -> dict[str, Any]:
+    """A family's constants, inherited along ``inherits`` links (the nearest definition wins)."""
+    table = rules_table()
+    if name not in table:
+        raise KeyError(f"unknown Claude rules family {name!r} (claude_rules.toml has {sorted(table)})")
+    out: dict[str, Any] = {}
+    seen: set[str] = set()
+    while name and name not in seen:
+        seen.add(name)
+        entry = table[name]
+        for key, value in entry.items():
+            if key != "inherits":
+                out.setdefault(key, value)
+        parent = entry.get("inherits")
+        name = parent if isinstance(parent, str) else ""
+    return out
+
+
 def model_of(spec: ModelSpec) -> ClaudeModel:
-    auto, anyc = spec.extra.get("tool_prompt", DEFAULT_TOOL_PROMPT)
-    return ClaudeModel(int(auto), int(anyc), float(spec.extra.get("text_scale", 1.0)))
+    family = str(spec.extra.get("claude_rules", DEFAULT_RULES))
+    r = family_rules(family)
+    table = spec.extra.get("tool_prompt")  # a pricing-table value [auto/none, any/tool] for models not fitted
+    if table is None:
+        auto, anyc = r["tool_prompt"]
+        forced = r.get("tool_prompt_tool", anyc)
+    else:
+        off_auto, off_any, off_tool = r.get("pricing_table_offset", (0, 0, 0))
+        auto, anyc, forced = table[0] + off_auto, table[1] + off_any, table[1] + off_tool
+    return ClaudeModel(
+        family=family, base=int(r["base"]), per_marker=int(r["per_marker"]), system=int(r["system"]),
+        text_ratio=float(r["text_ratio"]), digits_per_token=int(r["digits_per_token"]),
+        tool_prompt_auto=int(auto), tool_prompt_any=int(anyc), tool_prompt_tool=int(forced),
+        per_tool=int(r.get("per_tool", 0)), per_call=int(r["per_call"]),
+        per_result=int(r["per_result"]), thinking=int(r["thinking"]),
+        thinking_adaptive=int(r["thinking_adaptive"]), per_image=int(r["per_image"]),
+        text_scale=float(spec.extra.get("text_scale", r.get("text_scale", 1.0))))
 
 
-def looks_like_code(text: str) -> bool:
-    """Code, JSON and markup tokenize worse than prose on Claude's tokenizer; ≥ 6 % syntax characters or
-    indented lines mark text as code-like."""
+def proxy_tokens(text: str, digits_per_token: int = 3) -> int:
+    """o200k tokens of ``text`` cut at every run of newlines (Claude keeps a newline apart from the punctuation
+    before it and the indentation after it; o200k would merge them), numbers re-counted at ``digits_per_token``
+    digits a token (o200k takes up to 3)."""
     if not text:
-        return False
-    syntax = len(_CODE_CHARS.findall(text)) / len(text)
-    return syntax >= 0.06 or "\n    " in text or "\n\t" in text
+        return 0
+    enc = encoder(PROXY)
+    n = 0
+    if "\n" not in text:
+        n = enc.count(text)
+    else:
+        pos = 0
+        for m in _NEWLINES.finditer(text):
+            if m.start() > pos:
+                n += enc.count(text[pos:m.start()])
+            n += enc.count(m.group())
+            pos = m.end()
+        if pos < len(text):
+            n += enc.count(text[pos:])
+    if digits_per_token != 3:
+        n += sum(-(-len(r) // digits_per_token) - -(-len(r) // 3) for r in _DIGITS.findall(text))
+    return n
 
 
-def text_estimate(text: str, scale: float = 1.0) -> float:
-    """Estimated Claude tokens of ``text`` (unrounded, so sums round once)."""
+def text_estimate(text: str, scale: float = 1.0, ratio: float | None = None, digits_per_token: int | None = None
+                  ) -> float:
+    """Estimated Claude tokens of ``text`` (unrounded, so sums round once); the Claude 4 rules by default."""
     if not text:
         return 0.0
-    n = encoder(PROXY).count(text)
-    return n * (CODE_RATIO if looks_like_code(text) else PROSE_RATIO) * scale
+    rules = family_rules(DEFAULT_RULES)
+    r = rules["text_ratio"] if ratio is None else ratio
+    d = int(rules["digits_per_token"]) if digits_per_token is None else digits_per_token
+    return proxy_tokens(text, d) * r * scale
+
+
+def model_text(model: ClaudeModel, text: str) -> float:
+    """``text`` on ``model``'s rules."""
+    return text_estimate(text, model.text_scale, model.text_ratio, model.digits_per_token)
 
 
 def image_tokens(width: int, height: int) -> int:
@@ -107,54 +187,106 @@ def pdf_pages(source: str | None) -> int | None:
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data)) or None
 
 
-def _compact(obj: object) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+def _json(obj: object) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def tool_definitions(req: Request) -> str:
+    """The tool definitions as the hidden tool-use system prompt lists them."""
+    defs = [{"description": t.description or "", "name": t.name, "parameters": t.parameters or {}} for t in req.tools]
+    lines = [f"<function>{_json(d)}</function>" for d in defs]
+    return "<functions>\n" + "\n".join(lines) + "\n</functions>"
+
+
+def tool_calls_text(calls: list[ToolCallPart]) -> str:
+    """An assistant turn's tool calls as one ``<function_calls>`` block (parallel calls share it)."""
+    out = ["<function_calls>"]
+    for c in calls:
+        out.append(f'<invoke name="{c.name}">')
+        args = c.arguments if isinstance(c.arguments, dict) else {"input": c.arguments_json or str(c.arguments)}
+        for key, value in args.items():
+            shown = value if isinstance(value, str) else _json(value)
+            out.append(f'<parameter name="{key}">{shown}</parameter>')
+        out.append("</invoke>")
+    out.append("</function_calls>")
+    return "\n".join(out)
+
+
+def tool_result_text(result: ToolResultPart) -> str:
+    content = result.content if isinstance(result.content, str) else "\n".join(
+        q.text for q in result.content if isinstance(q, TextPart))
+    return f"<function_results>\n<result>\n{content}\n</result>\n</function_results>"
+
+
+@dataclass
+class _Tally:
+    """What a request's pieces cost, kept apart for the breakdown."""
+
+    system: float = 0.0
+    images: list[int] = field(default_factory=list)
+    stripped: int = 0
+
+
+def _turns(messages: list[Message]) -> list[tuple[str, list[Message]]]:
+    """Consecutive messages of one side become one turn (the API merges them; tool results are the user's)."""
+    turns: list[tuple[str, list[Message]]] = []
+    for m in messages:
+        side = "assistant" if m.role == "assistant" else m.role if m.role in ("system", "developer") else "user"
+        if turns and turns[-1][0] == side:
+            turns[-1][1].append(m)
+        else:
+            turns.append((side, [m]))
+    return turns
 
 
 def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False) -> Count:
     model = model_of(spec)
     notes: list[str] = []
-    last_assistant = max((i for i, m in enumerate(req.messages) if m.role == "assistant"), default=-1)
-    last_user = max((i for i, m in enumerate(req.messages) if m.role in ("user", "tool")), default=-1)
-    stripped = 0
-    system = 0.0
+    tally = _Tally()
+    turns = _turns(req.messages)
+    leading = 0
+    while leading < len(turns) and turns[leading][0] in ("system", "developer"):
+        leading += 1
+    framing = model.base
+    if leading:
+        framing += model.system
+    for _, msgs in turns[:leading]:
+        for m in msgs:
+            tally.system += _message_estimate(m, model, keep_thinking=False, notes=notes, tally=tally)
+    conversation = turns[leading:]
+    last_user = max((i for i, (side, _) in enumerate(conversation) if side != "assistant"), default=-1)
     per_message: list[int] = []
-    images: list[int] = []
-    framing = 0
-    system_seen = False
-    for i, msg in enumerate(req.messages):
-        # thinking of the current turn (the assistant message after the last user turn) counts; earlier ones not
-        keep_thinking = i == last_assistant and i > last_user
-        value, dropped = _message_estimate(msg, model.text_scale, keep_thinking=keep_thinking, notes=notes,
-                                           images=images)
-        stripped += dropped
-        if msg.role in ("system", "developer"):
-            system += value
-            if not system_seen:
-                framing += PER_TURN
-                system_seen = True
-        else:
-            per_message.append(round(value))
-            framing += PER_TURN
+    for i, (side, msgs) in enumerate(conversation):
+        # thinking of the current turn (the assistant turn after the last user turn) counts; earlier ones not
+        keep = side == "assistant" and i > last_user
+        value = sum(_message_estimate(m, model, keep_thinking=keep, notes=notes, tally=tally) for m in msgs)
+        calls = [p for m in msgs for p in m.parts if isinstance(p, ToolCallPart)]
+        if calls:
+            value += model_text(model, tool_calls_text(calls))
+            value += model.per_call * len(calls)
+        per_message.append(round(value))
+        framing += model.per_marker
+    if not conversation or conversation[-1][0] != "assistant":
+        framing += model.per_marker  # the "Assistant:" prompt the reply follows
     if req.thinking:
-        framing += THINKING_ENABLED
+        framing += model.thinking_adaptive if req.thinking_kind == "adaptive" else model.thinking
     tools = 0
     if req.tools:
         choice = req.tool_choice.mode if req.tool_choice else "auto"
-        tools += model.tool_prompt_any if choice in ("required", "tool") else model.tool_prompt_auto
-        defs = [{"name": t.name, "description": t.description or "", "input_schema": t.parameters or {}}
-                for t in req.tools]
-        tools += round(sum(encoder(PROXY).count(_compact(d)) for d in defs) * TOOL_DEF_RATIO * model.text_scale)
-    if stripped:
-        notes.append(f"{stripped} thinking block(s) of previous assistant turns stripped (not counted), "
+        prompts = {"required": model.tool_prompt_any, "tool": model.tool_prompt_tool}
+        tools += prompts.get(choice, model.tool_prompt_auto)
+        tools += round(model_text(model, tool_definitions(req)))
+        tools += model.per_tool * len(req.tools)
+    if tally.stripped:
+        notes.append(f"{tally.stripped} thinking block(s) of previous assistant turns stripped (not counted), "
                      "as Anthropic documents")
-    system_n = round(system)
+    system_n = round(tally.system)
     total = system_n + tools + sum(per_message) + framing
-    notes.insert(0, "estimate: no public Claude 3+ tokenizer; o200k_base proxy x measured ratio "
-                    f"({PROSE_RATIO} prose, {CODE_RATIO} code) + documented tool prompt; see docs/closed-models.md")
-    result = Count(model=spec.id, input_tokens=total, exact=False,
-                   method=f"anthropic-estimate+{PROXY}-proxy", context_window=spec.context_window, notes=notes,
-                   image_tokens=sum(images))
+    notes.insert(0, f"estimate ({model.family} rules): no public Claude 3+ tokenizer; o200k_base proxy cut at "
+                    f"newlines x {model.text_ratio * model.text_scale:g}, fitted turn, tool-prompt and tool-call "
+                    "constants; see docs/closed-models-accuracy.md")
+    result = Count(model=spec.id, input_tokens=total, exact=False, method=METHOD,
+                   context_window=spec.context_window, notes=notes, image_tokens=sum(tally.images))
     if breakdown:
         result.breakdown = {"system": system_n, "tools": tools, "messages": per_message, "template": framing}
     if return_tokens:
@@ -162,38 +294,34 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     return result
 
 
-def _message_estimate(msg: Message, scale: float, *, keep_thinking: bool,
-                      notes: list[str], images: list[int]) -> tuple[float, int]:
+def _message_estimate(msg: Message, model: ClaudeModel, *, keep_thinking: bool, notes: list[str],
+                      tally: _Tally) -> float:
+    """A message's content (tool calls are rendered per turn by the caller)."""
     value = 0.0
-    dropped = 0
     for p in msg.parts:
         if isinstance(p, TextPart):
-            value += text_estimate(p.text, scale)
+            value += model_text(model, p.text)
         elif isinstance(p, ThinkingPart):
             if keep_thinking and not p.redacted:
-                value += text_estimate(p.text, scale)
+                value += model_text(model, p.text)
             elif not keep_thinking:
-                dropped += 1
-        elif isinstance(p, ToolCallPart):
-            args = p.arguments if isinstance(p.arguments, dict) else p.arguments_json or str(p.arguments)
-            value += encoder(PROXY).count(_compact({"name": p.name, "input": args})) * CODE_RATIO * scale
+                tally.stripped += 1
         elif isinstance(p, ToolResultPart):
-            if isinstance(p.content, str):
-                value += text_estimate(p.content, scale)
-            else:
+            value += model_text(model, tool_result_text(p)) + model.per_result
+            if not isinstance(p.content, str):
                 for q in p.content:
-                    if isinstance(q, TextPart):
-                        value += text_estimate(q.text, scale)
-                    elif isinstance(q, ImagePart):
-                        value += _image(q, notes, images)
+                    if isinstance(q, ImagePart):
+                        value += _image(q, model, notes, tally.images)
+                    elif isinstance(q, DocumentPart):
+                        value += _document(q, model, notes)
         elif isinstance(p, ImagePart):
-            value += _image(p, notes, images)
+            value += _image(p, model, notes, tally.images)
         elif isinstance(p, DocumentPart):
-            value += _document(p, scale, notes)
-    return value, dropped
+            value += _document(p, model, notes)
+    return value
 
 
-def _image(part: ImagePart, notes: list[str], images: list[int]) -> int:
+def _image(part: ImagePart, model: ClaudeModel, notes: list[str], images: list[int]) -> int:
     size = image_size(part)
     if size is None:
         n = image_tokens(1092, 1092)
@@ -201,11 +329,11 @@ def _image(part: ImagePart, notes: list[str], images: list[int]) -> int:
     else:
         n = image_tokens(*size)
     images.append(n)
-    return n
+    return n + model.per_image
 
 
-def _document(part: DocumentPart, scale: float, notes: list[str]) -> float:
-    text = text_estimate(part.text or "", scale)
+def _document(part: DocumentPart, model: ClaudeModel, notes: list[str]) -> float:
+    text = model_text(model, part.text or "")
     if part.media_type not in (None, "application/pdf") or (part.text and not part.source):
         return text  # a plain-text document
     pages = pdf_pages(part.source)
@@ -217,6 +345,8 @@ def _document(part: DocumentPart, scale: float, notes: list[str]) -> float:
 
 
 def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Count:
-    return Count(model=spec.id, input_tokens=round(text_estimate(text, model_of(spec).text_scale)), exact=False,
-                 method=f"anthropic-estimate+{PROXY}-proxy", context_window=spec.context_window,
-                 notes=["estimate: text only, o200k_base proxy x measured ratio"])
+    model = model_of(spec)
+    return Count(model=spec.id, input_tokens=round(model_text(model, text)),
+                 exact=False, method=METHOD, context_window=spec.context_window,
+                 notes=[f"estimate: text only, o200k_base proxy cut at newlines x "
+                        f"{model.text_ratio * model.text_scale:g}"])

@@ -1,24 +1,28 @@
-"""Gemini: text counted with Gemma 3's vocabulary, media with Google's documented rules.
+"""Gemini: Gemma 3's vocabulary, the per-Content framing and tool rendering measured on recorded API counts.
 
-Google's own offline counter (``google.genai.local_tokenizer.LocalTokenizer``) tokenizes Gemini text with the
-Gemma 3 SentencePiece model: it collects every text of the request — part texts, function-call names and
-argument keys/string values, function-response names and contents, tool declarations (names, descriptions,
-parameter names, descriptions, enums) and the system instruction — tokenizes each and sums, with no per-turn
-framing. We do the same with Gemma 3's tokenizer.json (same vocabulary), so "The quick brown fox jumps over the
-lazy dog." gives the 10 tokens Google's countTokens documents.
+Text is tokenized with the Gemma 3 SentencePiece vocabulary (what google-genai's ``LocalTokenizer`` uses), so
+"The quick brown fox jumps over the lazy dog." gives the 10 tokens Google's countTokens guide documents on
+gemini-2.0-flash. Around the texts the API adds what ``../shared/calibration`` shows (``python -m bench.calibrate
+--provider gemini``), each rule a field of the model's catalog entry:
+
+- ``content_tokens``: 1 per Content on Gemini 2.5 / 3 (the system instruction is one), 0 on 2.0;
+- past-turn thought summaries (``thought: true`` parts) are prompt text;
+- function declarations, calls and responses are rendered as FunctionGemma serialises them
+  (:mod:`.gemini_tools`); ``schema_titles = false`` leaves schema titles out (gemini-2.5-flash);
+- a ``thoughtSignature`` costs its bytes (less a leading field-1 chunk) / ``signature_bytes_per_token``.
 
 Media (documented): an image whose sides are both ≤ 384 px costs 258; a larger one is cut into square tiles of
 side ``floor(min(w, h) / 1.5)``, each 258 (960x540 → 6 tiles → 1548). Gemini 3 prices images by
 ``media_resolution`` instead (default 1120 per image). PDF pages cost 258 each; video 263 and audio 32 per
 second (their length cannot be read here, so they are reported but not counted).
 
-Exactness: a request made only of text parts, in the text-only shape Google's example verifies, is labelled
-exact; with tools, function calls or media the count is labelled an estimate (the SDK's own local counter does
-not claim them either).
+Exactness: text and system instructions are labelled exact on the families whose every recorded count was
+reproduced (``exact_text`` in the catalog); tools, function calls, signatures and media are labelled estimates.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from typing import Any
@@ -36,6 +40,7 @@ from ...request import (
     VideoPart,
 )
 from ...result import Count
+from . import gemini_tools
 from ._image_size import image_size
 
 IMAGE_TOKENS = 258
@@ -53,44 +58,12 @@ def image_tokens(width: int, height: int, rule: str = "tiles") -> int:
     return math.ceil(width / unit) * math.ceil(height / unit) * IMAGE_TOKENS
 
 
-def _struct_texts(value: Any, out: list[str]) -> None:
-    """Keys and string values of a JSON value, as LocalTokenizer's struct traversal collects them."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out.append(str(k))
-            _struct_texts(v, out)
-    elif isinstance(value, list):
-        for v in value:
-            _struct_texts(v, out)
-    elif isinstance(value, str):
-        out.append(value)
-
-
-def _schema_texts(schema: Any, out: list[str]) -> None:
-    if not isinstance(schema, dict):
-        return
-    for key in ("description", "format", "title"):
-        if isinstance(schema.get(key), str):
-            out.append(schema[key])
-    for v in schema.get("enum") or []:
-        if isinstance(v, str):
-            out.append(v)
-    for name in schema.get("required") or []:
-        if isinstance(name, str):
-            out.append(name)
-    for name, sub in (schema.get("properties") or {}).items():
-        out.append(str(name))
-        _schema_texts(sub, out)
-    if isinstance(schema.get("items"), dict):
-        _schema_texts(schema["items"], out)
-    for key in ("anyOf", "oneOf"):
-        for sub in schema.get(key) or []:
-            _schema_texts(sub, out)
-
-
 def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False) -> Count:
     tok = loader.load(spec).tokenizer
     rule = spec.extra.get("image_rule", "tiles")
+    per_content = int(spec.extra.get("content_tokens", 0))
+    titles = bool(spec.extra.get("schema_titles", True))
+    sig_rate = float(spec.extra.get("signature_bytes_per_token", 0) or 0)
     notes: list[str] = []
     estimated: list[str] = []
     modalities: dict[str, int] = {}
@@ -99,69 +72,71 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         modalities[modality] = modalities.get(modality, 0) + n
         return n
 
-    def texts_tokens(texts: list[str]) -> int:
-        return add("TEXT", sum(tok.count(t) for t in texts if t))
+    def seg_tokens(segments: gemini_tools.Segments) -> int:
+        return add("TEXT", gemini_tools.count_segments(segments, tok.count))
 
+    # a functionResponse names its function; a chat-shaped tool result only has the call's id
+    call_names = {p.id: p.name for m in req.messages for p in m.parts if isinstance(p, ToolCallPart) and p.id}
     system = 0
     per_message: list[int] = []
     for msg in req.messages:
-        texts: list[str] = []
-        media = 0
+        n = add("TEXT", per_content)
         for p in msg.parts:
             if isinstance(p, TextPart):
-                texts.append(p.text)
+                n += add("TEXT", tok.count(p.text)) if p.text else 0
             elif isinstance(p, ThinkingPart):
-                pass  # thought summaries are not sent back as prompt text
+                if p.redacted:
+                    n += add("TEXT", _signature_tokens(p.text, sig_rate))
+                    if sig_rate:
+                        estimated.append("thought signatures (hidden thoughts: signature size / rate)")
+                elif p.text:
+                    n += add("TEXT", tok.count(p.text))  # past-turn thought summaries are prompt text
             elif isinstance(p, ToolCallPart):
-                texts.append(p.name)
-                _struct_texts(p.arguments, texts)
-                estimated.append("function calls (texts summed as google-genai's LocalTokenizer does)")
+                args = p.arguments if isinstance(p.arguments, dict) else _json_or_text(p.arguments)
+                n += seg_tokens(gemini_tools.call(p.name, args))
+                estimated.append("function calls (FunctionGemma rendering)")
             elif isinstance(p, ToolResultPart):
-                if p.name:
-                    texts.append(p.name)
                 if isinstance(p.content, str):
-                    try:
-                        _struct_texts(json.loads(p.content), texts)
-                    except ValueError:
-                        texts.append(p.content)
+                    payload: Any = _json_or_text(p.content)
                 else:
-                    texts.extend(q.text for q in p.content if isinstance(q, TextPart))
-                estimated.append("function responses (texts summed as google-genai's LocalTokenizer does)")
+                    payload = "\n".join(q.text for q in p.content if isinstance(q, TextPart))
+                name = p.name or call_names.get(p.tool_call_id or "", "")
+                n += seg_tokens(gemini_tools.response(name, payload))
+                estimated.append("function responses (FunctionGemma rendering)")
             elif isinstance(p, ImagePart):
                 size = image_size(p)
                 if size is None:
                     notes.append("image of unknown size counted as one 258-token tile")
                     size = (SMALL_IMAGE, SMALL_IMAGE)
-                media += add("IMAGE", image_tokens(size[0], size[1], rule))
+                n += add("IMAGE", image_tokens(size[0], size[1], rule))
                 estimated.append("image tokens (documented rule)")
             elif isinstance(p, DocumentPart):
-                pages = _pdf_pages(p)
-                media += add("DOCUMENT", pages * PAGE_TOKENS)
+                n += add("DOCUMENT", _pdf_pages(p) * PAGE_TOKENS)
                 if p.text:
-                    texts.append(p.text)
+                    n += add("TEXT", tok.count(p.text))
                 estimated.append("documents (258 per page)")
             elif isinstance(p, VideoPart):
                 notes.append("video/audio: 263 (video) / 32 (audio) tokens per second; length unknown, not counted")
                 estimated.append("video")
-        n = texts_tokens(texts) + media
         if msg.role in ("system", "developer"):
             system += n
         else:
             per_message.append(n)
     tools = 0
+    for t in req.tools:
+        tools += seg_tokens(gemini_tools.declaration(t.name, t.description, t.parameters, titles=titles))
     if req.tools:
-        texts = []
-        for t in req.tools:
-            texts.append(t.name)
-            if t.description:
-                texts.append(t.description)
-            _schema_texts(t.parameters, texts)
-        tools = texts_tokens(texts)
-        estimated.append("tool declarations (texts summed as google-genai's LocalTokenizer does)")
+        estimated.append("tool declarations (FunctionGemma rendering)")
+    # responseMimeType "application/json" alone costs nothing (10 recorded cases exact); a response schema is in
+    # no recording, so its cost is unknown
+    if req.response_format is not None and req.response_format.get("type") == "json_schema":
+        estimated.append("structured output (generationConfig response schema) not counted")
+    if not spec.extra.get("exact_text", False):
+        estimated.append("text framing (no recorded count for this model family; it shares the measured rules)")
     total = system + tools + sum(per_message)
     notes.extend(f"estimated: {e}" for e in dict.fromkeys(estimated))
     result = Count(model=spec.id, input_tokens=total, exact=not estimated,
-                   method=f"gemini-local+gemma3-vocab+{tok.engine}", context_window=spec.context_window,
+                   method=_method(per_content, bool(req.tools), tok.engine), context_window=spec.context_window,
                    notes=notes, image_tokens=modalities.get("IMAGE", 0))
     if breakdown:
         result.breakdown = {"system": system, "tools": tools, "messages": per_message, "template": 0,
@@ -171,6 +146,23 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         result.tokens = [i for t in texts_all for i in tok.encode(t)]
         result.token_strings = [tok.id_to_string(i) for i in result.tokens]
     return result
+
+
+def _method(per_content: int, tools: bool, engine: str) -> str:
+    """Say which rules made the count: per-Content framing, FunctionGemma tool rendering, the vocabulary."""
+    parts = ["gemini-local"]
+    if per_content:
+        parts.append(f"content+{per_content}")
+    if tools:
+        parts.append("functiongemma-tools")
+    return "+".join([*parts, "gemma3-vocab", engine])
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _pdf_pages(part: DocumentPart) -> int:
@@ -187,3 +179,57 @@ def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Co
         result.tokens = tok.encode(text)
         result.token_strings = [tok.id_to_string(i) for i in result.tokens]
     return result
+
+
+def _signature_tokens(signature: str, bytes_per_token: float) -> int:
+    """Hidden thought tokens a past turn's ``thoughtSignature`` stands for (0 when the model family has no rate).
+
+    A signature is the model's encrypted thought, a protobuf of length-prefixed chunks. Measured on the
+    calibration set: a Gemini 2.5 signature that is one field-1 chunk (what a non-streamed turn returns) costs
+    nothing, and every chunk after it (a streamed turn returns one per streamed piece of thinking, which clients
+    concatenate) costs its bytes / ``bytes_per_token``; Gemini 3's field-2 signatures cost all their bytes so.
+    """
+    if not bytes_per_token or not signature:
+        return 0
+    return round(_signature_payload(signature) / bytes_per_token)
+
+
+def _signature_payload(signature: str) -> int:
+    """Bytes of a signature's chunks, less a leading field-1 chunk; 0 if it is not base64 (standard or URL-safe)."""
+    s = signature.strip().replace("-", "+").replace("_", "/")
+    try:
+        raw = base64.b64decode(s + "=" * (-len(s) % 4), validate=True)
+    except ValueError:
+        return 0
+    chunks = _chunks(raw)
+    if chunks is None:  # not the protobuf layout we know: count its size
+        return len(raw)
+    if chunks and chunks[0][0] == 1:
+        chunks = chunks[1:]
+    return sum(size for _, size in chunks)
+
+
+def _chunks(raw: bytes) -> list[tuple[int, int]] | None:
+    """(field number, length) of each length-delimited top-level field; None if ``raw`` is not such a message."""
+    out: list[tuple[int, int]] = []
+    i = 0
+    while i < len(raw):
+        key, i = _varint(raw, i)
+        size, i = _varint(raw, i)
+        if key is None or size is None or key & 7 != 2 or i + size > len(raw):
+            return None
+        out.append((key >> 3, size))
+        i += size
+    return out
+
+
+def _varint(raw: bytes, i: int) -> tuple[int | None, int]:
+    value = shift = 0
+    while i < len(raw) and shift < 64:
+        byte = raw[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+    return None, i
