@@ -29,7 +29,7 @@ class CharClassCheck:
         self._predicate = predicate
         self._bmp: re.Pattern[str] | None = None
         self._lock = threading.Lock()
-        self._astral: dict[str, bool] = {}
+        self._seen: dict[str, bool] = {}
 
     def bmp_class(self) -> str:
         """The regex character-class body (no brackets) of the BMP characters that satisfy the predicate."""
@@ -55,10 +55,12 @@ class CharClassCheck:
             return self._bmp
 
     def holds(self, char: str) -> bool:
-        """The predicate on one (astral) character, remembered: emoji recur in text after text."""
-        found = self._astral.get(char)
+        """The predicate on one character, remembered: the same emoji and accents recur in text after text."""
+        found = self._seen.get(char)
         if found is None:
-            found = self._astral[char] = self._predicate(unicodedata.category(char))
+            found = self._predicate(unicodedata.category(char))
+            if len(self._seen) < _SEEN_MAX:
+                self._seen[char] = found
         return found
 
     def in_bmp(self, text: str, pos: int = 0) -> bool:
@@ -74,15 +76,17 @@ class CharClassCheck:
         return self.in_bmp(text, pos) or any(self.holds(c) for c in set(_ASTRAL.findall(text, pos)))
 
 
+#: characters whose class each check remembers, at most (a body listing every code point must not grow it)
+_SEEN_MAX = 50_000
 _ASTRAL_RANGE = "\U00010000-\U0010ffff"
 #: any character outside the Basic Multilingual Plane (emoji, rare CJK...): classified one by one
 _ASTRAL = re.compile(f"[{_ASTRAL_RANGE}]")
 
 
 class _Union:
-    """One regex matching a character any of the registered checks may hold (plus every astral character), so a
-    text holding none of them -- nearly every non-ASCII text -- costs a single scan for all checks together, and
-    the second check asked about the same text (a fast engine asks two in a row) costs nothing."""
+    """One regex matching a character any of the registered checks may hold (plus every astral character), so one
+    scan of a text answers every check, and the second check asked about the same text (a fast engine asks two in
+    a row) costs nothing. The class is the BMP bitmap plus a single astral range: cheap per character."""
 
     def __init__(self, checks: tuple[CharClassCheck, ...]) -> None:
         self.checks = checks
@@ -103,13 +107,10 @@ class _Union:
         last = self._last
         if getattr(last, "text", None) is text:
             return last.result
-        m = self.pattern().search(text)
-        if m is None:
-            result = dict.fromkeys(self.checks, False)
-        else:  # some character of interest: a scan per check for BMP ones, one look at the astral ones for all
-            at = m.start()
-            astral = set(_ASTRAL.findall(text, at))
-            result = {c: c.in_bmp(text, at) or any(c.holds(ch) for ch in astral) for c in self.checks}
+        # one scan collects every character any check may hold (emoji are astral, so most texts have a few);
+        # each distinct one is then classified once (remembered per check)
+        found = set(self.pattern().findall(text))
+        result = {c: any(map(c.holds, found)) for c in self.checks} if found else dict.fromkeys(self.checks, False)
         last.text, last.result = text, result
         return result
 
