@@ -73,6 +73,10 @@ def cold_table(rows: list[dict[str, Any]]) -> list[str]:
                  ["model", "engine", "shape", "tokens", "tokcount", "render", "engine", "/ floor", "transformers",
                   "vs transformers", "exact"])
     for r in rows:
+        if "error" in r:
+            out.append(f"| {r['model']} | {r['engine']} | {r['shape']} | - | refused: {r['error'][:90]} |"
+                       + " - |" * 6)
+            continue
         floor = r["render_ms"] + r["engine_ms"]
         exact = "yes" if r["exact"] else f"no ({r['oracle'][0]} vs {r['oracle'][1]})"
         out.append(f"| {r['model']} | {r['engine']} | {r['shape']} | {r['tokens']} | {r['tokcount_ms']:.2f} | "
@@ -127,6 +131,11 @@ def server_table(rows: list[dict[str, Any]]) -> list[str]:
 def verdicts(cold: list[dict[str, Any]], grow: list[dict[str, Any]], memo: list[dict[str, Any]],
              load: list[dict[str, Any]]) -> list[str]:
     out = ["## Targets", ""]
+    refused = [r for r in cold if "error" in r]
+    cold = [r for r in cold if "error" not in r]
+    if refused:
+        out.append("- Not timed (the model's own template refuses the request, as in transformers): "
+                   + "; ".join(f"{r['model']} {r['shape']}" for r in refused) + ".")
     if cold:
         ratios = [(r["tokcount_ms"] / (r["render_ms"] + r["engine_ms"]), r) for r in cold]
         met = sum(x <= TARGET_FLOOR for x, _ in ratios)

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from tokcount.errors import TokcountError
+
 from . import workloads
 
 HUB = workloads.SHARED / "assets" / "hub"
@@ -154,6 +156,12 @@ def cold_counts(models: list[str], quick: bool = False, log: Callable[[str], Non
         rounds = 1 if quick else ROUNDS[key]
         for name in models:
             m = loaded[name]
+            try:
+                m.prepare("tokcount", _request(label, 999))()
+            except TokcountError as exc:  # e.g. Gemma 3's template refuses tool turns: nothing to time
+                rows.append({"model": name, "engine": m.engine, "shape": label, "size": key, "error": exc.message})
+                log(f"  cold {name} {label}: refused ({exc.message})")
+                continue
             samples: dict[str, list[float]] = {c: [] for c in CONTENDERS}
             tokens = []
             for r in range(rounds):
