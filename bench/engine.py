@@ -1,19 +1,28 @@
-"""In-process timings: cold counts of 1k / 10k / 100k-token chats per family, and a 50-turn growing conversation.
+"""In-process timings on requests the process has not seen: every timed call counts a freshly seeded request
+(:mod:`.workloads`), the contenders take turns in an order that rotates from round to round, and the median is
+reported.
 
-Every alternative counts the same request in the same process, in bursts of back-to-back calls, rounds rotating
-the order; the median is reported. "Cold" means tokcount's segment cache is emptied before every call (engines' own
-internal caches, such as ``tokenizers``' word cache, are left as they are, for every contender alike).
+Contenders for each (model, shape):
+- ``tokcount``: ``tokcount.count(model, body, breakdown=False)`` on the OpenAI-chat dict (parsing included), as
+  the server counts; the segment cache holds whatever earlier requests left in it, as in a running service.
+- ``render``: the model's chat template alone (``render_prompt`` on the already-parsed request): a floor.
+- ``engine``: the same engine tokcount routes to, alone, on the ordinary text of the rendered prompt (split at
+  special tokens beforehand): a floor. tokcount's target is ≤ 1.3 × (render + engine).
+- ``transformers``: ``apply_chat_template(tokenize=True)`` with the same template and tokenizer.json.
+Then: turn 50 of a growing conversation counted right after turn 49 (warm) vs a fresh turn 50 (cold), and an
+identical re-sent body answered by the server's memo vs a fresh body of the same shape (in-process ``Service``).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
+from functools import cache
 from typing import Any
+
+from tokcount.errors import TokcountError
 
 from . import workloads
 
@@ -30,37 +39,23 @@ OPEN_MODELS = {
     "gpt-oss-20b": ("openai/gpt-oss-20b", "chat_template.jinja"),
     "gemma-3-1b-it": ("google/gemma-3-1b-it", "tokenizer_config.json"),
 }
-SIZES = (1_000, 10_000, 100_000)
-ROUNDS = {1_000: 8, 10_000: 4, 100_000: 2}
-BURST = 5
+CONTENDERS = ("tokcount", "render", "engine", "transformers")
+#: timed rounds per shape (each round: one fresh request per contender)
+ROUNDS = {10_000: 7, 100_000: 5, "agent": 5}
 
 
-def median_ms(fn: Callable[[], Any], rounds: int) -> float:
-    times = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    return statistics.median(times)
+def shapes() -> list[tuple[str, int | str, Callable[[int], dict[str, Any]]]]:
+    """(label, rounds key, seed → request) for every shape the cold table covers."""
+    out: list[tuple[str, int | str, Callable[[int], dict[str, Any]]]] = [
+        (f"{tokens // 1000}k as {n} msgs", tokens, lambda seed, t=tokens, n=n: workloads.chat(t, n, seed))
+        for tokens, n in workloads.SHAPES]
+    out.append(("agent trace (20 tools, 300 turns)", "agent", workloads.agent_trace))
+    return out
 
 
-def interleaved(contenders: dict[str, Callable[[], Any]], rounds: int, burst: int = BURST) -> dict[str, float]:
-    """Median ms of each contender. Each round runs every contender in a burst of back-to-back calls (as a service
-    counts request after request; the burst's first call is not timed), rotating the order from round to round so
-    drift hits all alike."""
-    samples: dict[str, list[float]] = {k: [] for k in contenders}
-    names = list(contenders)
-    for fn in contenders.values():  # warm-up: imports, lazy loads, first-call costs
-        fn()
-    for r in range(rounds):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            fn = contenders[name]
-            fn()
-            for _ in range(burst):
-                t = time.perf_counter()
-                fn()
-                samples[name].append((time.perf_counter() - t) * 1000)
-    return {k: statistics.median(v) for k, v in samples.items()}
+@cache
+def _request(label: str, seed: int) -> dict[str, Any]:
+    return dict(next(make for name, _, make in shapes() if name == label)(seed))
 
 
 def transformers_tokenizer(model: str) -> Any:
@@ -83,172 +78,165 @@ def transformers_tokenizer(model: str) -> Any:
     return tok
 
 
-def _concatenated(request: dict) -> str:
-    parts = [m["content"] for m in request["messages"]]
-    parts.append(json.dumps(request["tools"]))
-    return "\n".join(parts)
-
-
-def _cold(model: str, request: dict) -> Callable[[], int]:
-    import tokcount
-    from tokcount import loader
-    from tokcount.models.catalog import default_catalog
-
-    spec = default_catalog().resolve(model)
-    tok = loader.load(spec).tokenizer if spec.renderer == "jinja" else None
-
-    def run() -> int:
-        _clear(tok)
-        return tokcount.count(spec, request, breakdown=False).input_tokens
-
-    return run
-
-
-def _clear(tok: Any) -> None:
-    """Empty tokcount's caches of counted text: the model's segment cache, or the OpenAI encodings' for closed
-    models (whose framings count message texts directly)."""
-    from tokcount.tokenizers.openai_bpe import clear_caches
-
-    if tok is not None:
-        tok.cache.clear()
-    else:
-        clear_caches()
-
-
-def _o200k_tiktoken() -> Any:
-    """tiktoken's o200k_base, built from gpt-oss's tokenizer.json (rank-for-rank o200k_base, see the asset README)
-    because tiktoken's own loader downloads the file."""
-    import tiktoken
-
-    from tokcount.tokenizers.bytelevel import parse
-
-    data = json.loads((HUB / "openai" / "gpt-oss-20b" / "tokenizer.json").read_text())
-    bpe = parse(data)
-    ranks = {b: r for b, r in bpe.ranks.items() if r < 199998}
-    return tiktoken.Encoding(name="o200k_base", pat_str=bpe.patterns[0], mergeable_ranks=ranks, special_tokens={})
-
-
-def cold_counts(models: list[str], sizes: tuple[int, ...] = SIZES, quick: bool = False) -> list[dict[str, Any]]:
-    """One row per (model, size): tokcount cold vs transformers vs the raw tokenizer on the concatenated text."""
-    from tokenizers import Tokenizer as HFTokenizer
-
-    rows = []
-    for model in models:
-        hf = transformers_tokenizer(model)
-        raw = HFTokenizer.from_str(hf.backend_tokenizer.to_str())
-        for size in sizes:
-            request = workloads.chat(size)
-            text = _concatenated(request)
-            contenders = {
-                "tokcount": _cold(model, request),
-                "transformers": lambda r=request, hf=hf: len(hf.apply_chat_template(
-                    r["messages"], tools=r["tools"], add_generation_prompt=True, tokenize=True)["input_ids"]),
-                "raw_tokenizers": lambda t=text, raw=raw: len(raw.encode(t, add_special_tokens=False).ids),
-            }
-            ms = interleaved(contenders, 1 if quick else ROUNDS[size])
-            tokens = contenders["tokcount"]()
-            oracle = contenders["transformers"]()
-            rows.append({"model": model, "size": size, "tokens": tokens, "oracle_tokens": oracle,
-                         "engine": _engine(model), **{f"{k}_ms": v for k, v in ms.items()}})
-    return rows
-
-
-def openai_counts(sizes: tuple[int, ...] = SIZES, quick: bool = False) -> list[dict[str, Any]]:
-    """gpt-4o (o200k_base): tokcount vs litellm.token_counter vs raw tiktoken on the concatenated text."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    enc = _o200k_tiktoken()
-    rows = []
-    for size in sizes:
-        request = workloads.chat(size)
-        text = _concatenated(request)
-        contenders = {
-            "tokcount": _cold("gpt-4o", request),
-            "litellm": lambda r=request: litellm.token_counter(model="gpt-4o", messages=r["messages"],
-                                                               tools=r["tools"]),
-            "raw_tiktoken": lambda t=text: len(enc.encode_ordinary(t)),
-        }
-        ms = interleaved(contenders, 1 if quick else ROUNDS[size])
-        rows.append({"model": "gpt-4o", "size": size, "tokens": contenders["tokcount"](),
-                     "litellm_tokens": contenders["litellm"](), "engine": "quicktok",
-                     **{f"{k}_ms": v for k, v in ms.items()}})
-    return rows
-
-
-def _engine(model: str) -> str:
-    from tokcount import loader
-    from tokcount.models.catalog import default_catalog
-
-    return loader.load(default_catalog().resolve(model)).tokenizer.engine
-
-
-def growing(model: str, turns: int = 50, quick: bool = False) -> dict[str, Any]:
-    """Each turn's request counted right after the previous one (warm) and with an empty cache (cold)."""
-    import tokcount
-    from tokcount import loader
-    from tokcount.models.catalog import default_catalog
-
-    spec = default_catalog().resolve(model)
-    tok = loader.load(spec).tokenizer if spec.renderer == "jinja" else None
-    requests = workloads.conversation(turns)
-    rounds = 1 if quick else 5
-    warm, cold, counts = [], [], []
-    for t, request in enumerate(requests):
-        w, c = [], []
-        for _ in range(rounds):
-            _clear(tok)
-            if t:
-                tokcount.count(spec, requests[t - 1], breakdown=False)  # the previous turn, as the agent sent it
-            start = time.perf_counter()
-            n_warm = tokcount.count(spec, request, breakdown=False).input_tokens
-            w.append((time.perf_counter() - start) * 1000)
-            _clear(tok)
-            start = time.perf_counter()
-            n_cold = tokcount.count(spec, request, breakdown=False).input_tokens
-            c.append((time.perf_counter() - start) * 1000)
-            assert n_warm == n_cold, (t, n_warm, n_cold)
-        warm.append(statistics.median(w))
-        cold.append(statistics.median(c))
-        counts.append(n_cold)
-    out: dict[str, Any] = {"model": model, "turns": turns, "final_tokens": counts[-1], "cold_ms": cold,
-                           "warm_ms": warm, "engine": tok.engine if tok else "quicktok"}
-    if tok is not None:  # the part of a warm count no cache can remove: parsing and rendering the whole request
-        from tokcount.count import as_request, render_prompt
-
-        loaded = loader.load(spec)
-        out["parse_render_ms"] = median_ms(lambda: render_prompt(loaded, as_request(requests[-1])), rounds * 4)
-    if model in OPEN_MODELS:
-        hf = transformers_tokenizer(model)
-        last = requests[-1]
-        out["transformers_last_ms"] = median_ms(lambda: hf.apply_chat_template(
-            last["messages"], tools=last["tools"], add_generation_prompt=True, tokenize=True), rounds)
+def _for_transformers(request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The messages as transformers' templates expect them: tool-call arguments as a mapping (HF convention)."""
+    out = []
+    for m in request["messages"]:
+        if "tool_calls" in m:
+            m = {**m, "tool_calls": [{**c, "function": {**c["function"],
+                                                        "arguments": json.loads(c["function"]["arguments"])}}
+                                     for c in m["tool_calls"]]}
+        out.append(m)
     return out
 
 
-def rss_per_model(models: list[str]) -> list[dict[str, Any]]:
-    """Resident memory a model adds once loaded and used once, each measured in a fresh process."""
-    import subprocess
-    import sys
+def engine_alone(tok: Any) -> Callable[[list[str]], int]:
+    """The engine tokcount routes ordinary text to, called directly on pre-split text (no cache, no guard)."""
+    enc = tok.encoder
+    raw = getattr(enc, "_count", None)  # a FastEncoder's engine count (quicktok / tiktoken / kitoken) itself
+    if raw is not None:
+        return lambda pieces: sum(map(raw, pieces))
+    return lambda pieces: sum(enc.count_many(pieces))  # tokenizers (its own batch call) or tiktoken files
 
-    code = (
-        "import json,sys,tokcount\n"
-        "def rss():\n"
-        "    return int(next(l for l in open('/proc/self/status') if l.startswith('VmRSS')).split()[1])\n"
-        "from bench import workloads\n"
-        "req=workloads.chat(1000)\n"
-        "before=rss()\n"
-        "t=__import__('time').perf_counter()\n"
-        "tokcount.count(sys.argv[1], req, breakdown=False)\n"
-        "load=__import__('time').perf_counter()-t\n"
-        "print(json.dumps({'rss_mb': (rss()-before)/1024, 'first_count_s': load}))\n"
-    )
+
+class Model:
+    """Everything one model's contenders need, loaded before anything is timed."""
+
+    def __init__(self, name: str) -> None:
+        from tokcount import loader
+        from tokcount.models.catalog import default_catalog
+        from tokcount.tokenizers.added import AddedToken
+
+        self.name = name
+        self.spec = default_catalog().resolve(name)
+        self.loaded = loader.load(self.spec)
+        self.tok = self.loaded.tokenizer
+        self.engine = self.tok.engine
+        self.hf = transformers_tokenizer(name)
+        self.engine_fn = engine_alone(self.tok)
+        self._added = AddedToken
+
+    def prepare(self, contender: str, request: dict[str, Any]) -> Callable[[], int]:
+        """The call to time for ``contender`` on ``request``; its set-up (parsing, rendering, splitting) is done
+        here, outside the timing."""
+        import tokcount
+        from tokcount.count import as_request, render_prompt
+
+        if contender == "tokcount":
+            return lambda: tokcount.count(self.spec, request, breakdown=False).input_tokens
+        if contender == "render":
+            req = as_request(request)
+            return lambda: len(render_prompt(self.loaded, req))
+        if contender == "engine":
+            prompt = render_prompt(self.loaded, as_request(request))
+            pieces = [p for p in self.tok.added.split(prompt) if not isinstance(p, self._added)]
+            return lambda: self.engine_fn(pieces)
+        messages = _for_transformers(request)
+        return lambda: len(self.hf.apply_chat_template(messages, tools=request["tools"], add_generation_prompt=True,
+                                                       tokenize=True)["input_ids"])
+
+
+def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return (time.perf_counter() - t) * 1000, out
+
+
+def cold_counts(models: list[str], quick: bool = False, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """One row per (model, shape): median ms of each contender, each call on a request not seen before."""
     rows = []
-    for model in models:
-        proc = subprocess.run([sys.executable, "-c", code, model], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parents[1], timeout=300, check=False)
-        try:
-            rows.append({"model": model, **json.loads(proc.stdout.strip().splitlines()[-1])})
-        except (IndexError, ValueError):
-            rows.append({"model": model, "error": proc.stderr.strip().splitlines()[-1:]})
+    loaded = {}
+    for name in models:
+        loaded[name] = Model(name)
+        m = loaded[name]
+        warm = _request(shapes()[0][0], 0)
+        for c in CONTENDERS:  # imports, lazy tables, first-call costs: not what is measured
+            m.prepare(c, warm)()
+    for label, key, _ in shapes():
+        rounds = 1 if quick else ROUNDS[key]
+        for name in models:
+            m = loaded[name]
+            try:
+                m.prepare("tokcount", _request(label, 999))()
+            except TokcountError as exc:  # e.g. Gemma 3's template refuses tool turns: nothing to time
+                rows.append({"model": name, "engine": m.engine, "shape": label, "size": key, "error": exc.message})
+                log(f"  cold {name} {label}: refused ({exc.message})")
+                continue
+            samples: dict[str, list[float]] = {c: [] for c in CONTENDERS}
+            tokens = []
+            for r in range(rounds):
+                order = CONTENDERS[r % len(CONTENDERS):] + CONTENDERS[: r % len(CONTENDERS)]
+                for i, c in enumerate(order):
+                    seed = 1000 + r * len(CONTENDERS) + i  # a different request for every timed call
+                    call = m.prepare(c, _request(label, seed))
+                    ms, out = _timed(call)
+                    samples[c].append(ms)
+                    if c == "tokcount":
+                        tokens.append(out)
+            check = _request(label, 999)  # exactness on one more request (not timed)
+            ours = m.prepare("tokcount", check)()
+            theirs = m.prepare("transformers", check)()
+            row = {"model": name, "engine": m.engine, "shape": label, "size": key,
+                   "tokens": int(statistics.median(tokens)), "exact": ours == theirs, "oracle": (ours, theirs),
+                   **{f"{c}_ms": statistics.median(v) for c, v in samples.items()}}
+            rows.append(row)
+            log(f"  cold {name} {label}: " + ", ".join(f"{c} {row[c + '_ms']:.2f}" for c in CONTENDERS)
+                + ("" if row["exact"] else f" (count {ours} != transformers {theirs})"))
+    return rows
+
+
+def growing(model: str, turns: int = 50, quick: bool = False) -> dict[str, Any]:
+    """Turn ``turns`` of a growing conversation: warm (counted right after the previous turn, as an agent
+    re-sends its history) vs cold (a fresh conversation's last turn), exactness asserted on every warm count."""
+    import tokcount
+
+    m = Model(model)
+    warm, cold, tf, tokens = [], [], [], []
+    for r in range(1 if quick else 3):
+        conv = workloads.conversation(5000 + r, turns)
+        for request in conv[:-1]:
+            tokcount.count(m.spec, request, breakdown=False)
+        ms, n = _timed(lambda c=conv: tokcount.count(m.spec, c[-1], breakdown=False).input_tokens)
+        warm.append(ms)
+        other = workloads.conversation(6000 + r, turns)[-1]
+        ms, n_cold = _timed(lambda o=other: tokcount.count(m.spec, o, breakdown=False).input_tokens)
+        cold.append(ms)
+        m.tok.cache.clear()
+        assert tokcount.count(m.spec, conv[-1], breakdown=False).input_tokens == n, "warm count is not exact"
+        msgs = _for_transformers(other)
+        ms, _ = _timed(lambda o=other, ms_=msgs: m.hf.apply_chat_template(ms_, tools=o["tools"],
+                                                                          add_generation_prompt=True, tokenize=True))
+        tf.append(ms)
+        tokens.append(n_cold)
+    return {"model": model, "engine": m.engine, "turns": turns, "tokens": int(statistics.median(tokens)),
+            "warm_ms": statistics.median(warm), "cold_ms": statistics.median(cold),
+            "transformers_ms": statistics.median(tf)}
+
+
+def memo(model: str, quick: bool = False) -> list[dict[str, Any]]:
+    """An identical re-sent StepFun body answered from the server's memo (``Service.replay``) vs a fresh body of the
+    same shape counted by ``Service.process`` (JSON parse, count, format), in process."""
+    import orjson
+
+    from tokcount.dialects import dialects
+    from tokcount.server import Service
+    from tokcount.settings import Settings
+
+    service = Service(Settings(default_model=model))
+    dialect = dialects()["stepfun"]
+    route = dialect.routes[0]
+    rows = []
+    for label in ("100k as 100 msgs", "agent trace (20 tools, 300 turns)"):
+        fresh, hit = [], []
+        for r in range(1 if quick else 5):
+            raw = orjson.dumps({"model": model, **_request(label, 7000 + r)})
+            ms, resp = _timed(lambda b=raw: service.process(dialect, route, b, {}))
+            assert resp.status_code == 200, resp.body[:300]
+            fresh.append(ms)
+            resent = bytes(bytearray(raw))  # a new bytes object, as a re-sent body arrives: its hash is not cached
+            ms, again = _timed(lambda b=resent: service.replay(dialect, route, b, {}))
+            assert again is not None and orjson.loads(again.body) == orjson.loads(resp.body)
+            hit.append(ms)
+        rows.append({"model": model, "shape": label, "fresh_ms": statistics.median(fresh),
+                     "memo_ms": statistics.median(hit)})
     return rows

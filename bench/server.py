@@ -1,8 +1,12 @@
 """The server under load: requests/s and latency percentiles from wrk on loopback, next to the HTTP floor.
 
 Each server (tokcount, then the bare FastAPI floor) is started with 1 and 2 workers on a free loopback port; wrk
-(Debian package ``wrk``) sends the same StepFun ``/v1/token/count`` body at concurrency 1, 16 and 64 for a fixed
-time after a warm-up, and the server is stopped. Traffic never leaves 127.0.0.1.
+(Debian package ``wrk``) sends StepFun ``/v1/token/count`` bodies at concurrency 1, 16 and 64 for a fixed time
+after a warm-up, and the server is stopped. Traffic never leaves 127.0.0.1.
+
+Bodies are ``fresh`` by default: wrk's Lua script writes its request counter into every message of the body, so
+no two requests are alike (no memo hit, no segment-cache hit on any message: what a service counting distinct
+conversations sees). ``same`` sends one body over and over (what the answer memo serves: agent start-up bursts).
 """
 
 from __future__ import annotations
@@ -73,13 +77,19 @@ def _ms(value: str) -> float:
     return n / 1000 if unit == "us" else n * 1000 if unit == "s" else n
 
 
-def wrk(port: int, body_file: Path, connections: int, seconds: int) -> dict[str, float]:
+MARK = "@@N@@"
+
+
+def wrk(port: int, body_file: Path, connections: int, seconds: int, fresh: bool = True) -> dict[str, float]:
     script = body_file.with_suffix(".lua")
-    script.write_text(
-        'wrk.method = "POST"\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-        f'local f = io.open("{body_file}", "rb"); wrk.body = f:read("*a"); f:close()\n'
-    )
+    lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"',
+             f'local f = io.open("{body_file}", "rb"); local body = f:read("*a"); f:close()']
+    if fresh:  # every request distinct: the counter written where the body says @@N@@ (once per message)
+        lines += ["local n = 0", "request = function()", "  n = n + 1",
+                  f'  return wrk.format(nil, nil, nil, (body:gsub("{MARK}", tostring(n))))', "end"]
+    else:
+        lines.append("wrk.body = body")
+    script.write_text("\n".join(lines) + "\n")
     out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
                           f"http://127.0.0.1:{port}/v1/token/count"], capture_output=True, text=True, check=True,
                          timeout=seconds + 60).stdout
@@ -90,27 +100,41 @@ def wrk(port: int, body_file: Path, connections: int, seconds: int) -> dict[str,
             "non_2xx": int(errors.group(1)) if errors else 0}
 
 
-def load(sizes: tuple[int, ...] = (1_000, 10_000), seconds: int = 10, warmup: int = 2) -> list[dict[str, Any]]:
+def bodies(tmp: Path) -> dict[str, Path]:
+    """The bodies: a ~1k-token chat (6 messages) and the agent trace, with a mark at the start of every message."""
+    out = {}
+    for label, request in (("1k chat", workloads.chat(1_000, 6, 42)), ("agent trace", workloads.agent_trace(42))):
+        for m in request["messages"]:
+            m["content"] = f"{MARK} {m['content']}"
+        path = tmp / (label.replace(" ", "_") + ".json")
+        path.write_text(json.dumps({"model": "qwen3.5", **request}, ensure_ascii=False))
+        out[label] = path
+    return out
+
+
+def load(seconds: int = 10, warmup: int = 2, log: Any = print) -> list[dict[str, Any]]:
+    """Rows of (server, workers, body, mode, connections) → req/s, p50, p99, non-2xx answers."""
     if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk; ./bench/run does it)")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        bodies = {}
-        for size in sizes:
-            path = Path(tmp) / f"body{size}.json"
-            path.write_text(json.dumps({"model": "qwen3.5", **workloads.chat(size)}))
-            bodies[size] = path
+        files = bodies(Path(tmp))
         for workers in WORKERS:
             for kind in ("tokcount", "floor"):
                 port = _free_port()
                 proc = _start(kind, workers, port)
                 try:
                     _wait_ready(port, "/readyz" if kind == "tokcount" else "/healthz")
-                    for size, body in bodies.items():
-                        wrk(port, body, 16, warmup)  # every worker loads and warms up
-                        for c in CONCURRENCY:
-                            rows.append({"server": kind, "workers": workers, "size": size, "connections": c,
-                                         **wrk(port, body, c, seconds)})
+                    for label, body in files.items():
+                        modes = ("fresh", "same") if kind == "tokcount" and label == "1k chat" else ("fresh",)
+                        for mode in modes:
+                            wrk(port, body, 16, warmup, fresh=mode == "fresh")  # every worker loads and warms up
+                            for c in CONCURRENCY:
+                                row = {"server": kind, "workers": workers, "body": label, "mode": mode,
+                                       "connections": c, **wrk(port, body, c, seconds, fresh=mode == "fresh")}
+                                rows.append(row)
+                                log(f"  load {kind} w{workers} {label} {mode} c{c}: {row['rps']:.0f} req/s, "
+                                    f"p50 {row['p50_ms']:.2f} ms, p99 {row['p99_ms']:.2f} ms")
                 finally:
                     _stop(proc)
     return rows

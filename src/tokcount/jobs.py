@@ -92,11 +92,13 @@ def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resol
 def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
            path_params: dict[str, str] | None = None, media_policy: FetchPolicy | None = None,
            check: Callable[[Job], None] | None = None, return_tokens: bool = False,
-           resolve: Resolve | None = None, upstream: Passthrough | None = None) -> Answer:
+           resolve: Resolve | None = None, upstream: Passthrough | None = None,
+           keep: Callable[[Job, Result], None] | None = None) -> Answer:
     """The route's answer to an already-decoded JSON ``body``; never raises a :class:`TokcountError`.
     ``check`` runs on the parsed job before it is counted (the server's message/part/tool limits);
     ``return_tokens`` asks for token ids where the dialect's answer can show them (the CLI's ``--tokens``);
-    ``upstream`` is the configured passthrough, if any. Every count's answer carries ``x-tokcount-method`` and
+    ``upstream`` is the configured passthrough, if any; ``keep`` is given each successful job and result (the
+    server's memo of answers, :mod:`tokcount.memo`). Every count's answer carries ``x-tokcount-method`` and
     ``x-tokcount-exact`` headers (the bodies keep the providers' exact shapes), and
     ``x-tokcount-upstream-error`` when a configured upstream was not used."""
     try:
@@ -110,12 +112,10 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
                              origin=Origin(dialect.name, body))
         except RecursionError:
             raise InvalidRequest("The request is nested too deeply.", param="body") from None
-        headers = count_headers(result)
-        if route.headers is not None:
-            headers.update(route.headers(job, result))
-        headers.update(window_headers(result.count))  # every count says its context window and if it fits
-        tokens = result.count.input_tokens if result.count is not None else None
-        return Answer(200, route.format(job, result), headers, model=result.model, tokens=tokens)
+        out = formatted(route, job, result)
+        if keep is not None:
+            keep(job, result)
+        return out
     except TokcountError as exc:
         return error_answer(dialect, exc)
 
@@ -131,6 +131,16 @@ def count_headers(result: Result) -> dict[str, str]:
     if counted.upstream_error:
         headers["x-tokcount-upstream-error"] = counted.upstream_error.encode("ascii", "replace").decode()
     return headers
+
+
+def formatted(route: Route, job: Job, result: Result) -> Answer:
+    """The route's 200 answer for a counted job (also how a memoized result is answered again)."""
+    headers = count_headers(result)
+    if route.headers is not None:
+        headers.update(route.headers(job, result))
+    headers.update(window_headers(result.count))  # every count says its context window and if it fits
+    tokens = result.count.input_tokens if result.count is not None else None
+    return Answer(200, route.format(job, result), headers, model=result.model, tokens=tokens)
 
 
 def error_answer(dialect: Dialect, exc: TokcountError) -> Answer:

@@ -17,6 +17,8 @@ import hmac
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from . import assets, jobs, loader, metrics, observe, routing, tools_http
 from .dialects import dialects
-from .dialects._api import Dialect, Job, Route
+from .dialects._api import Dialect, Job, Result, Route
 from .dialects._fields import default_or
 from .errors import (
     AuthenticationError,
@@ -44,6 +46,7 @@ from .errors import (
     public_text,
 )
 from .httpguard import DocsAuth, body_deadline, install_log_redaction
+from .memo import AnswerMemo, clock_dependence, replayed, template_source_of, today
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Passthrough
 from .request import Request, ToolResultPart
@@ -107,13 +110,19 @@ class Service:
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
         self._limits = settings.render_limits
         self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
+        self.memo = AnswerMemo()
+        self._clocks: dict[str, str] = {}
 
     async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
-        """:meth:`process` inline for a small body, else on the counting pool that fits the body's size.
+        """A memoized answer for a byte-identical body; else :meth:`process` inline for a small body, else on the
+        counting pool that fits the body's size.
 
         Inline (small, no URL to fetch, its models already loaded, none forwarded upstream), renders get the event
         loop's tiny budget; one that spends it (a slow or huge template) is re-run on the small pool with the full
         budget (the few ms already spent are lost; normal bodies never hit it)."""
+        memoized = self.replay(dialect, route, raw, params)
+        if memoized is not None:
+            return memoized
         if len(raw) < INLINE_BODY and b"://" not in raw and self.models_loaded(route, raw, params):
             try:
                 with limits.active(self._inline_limits):
@@ -230,11 +239,49 @@ class Service:
                 return False  # a forwarded count waits on the network: never on the event loop either
         return True
 
+    def replay(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response | None:
+        """The answer to a body answered before (:mod:`tokcount.memo`), formatted afresh; None if not memoized."""
+        started = time.perf_counter()
+        key = self.memo.key(dialect.name, route.path or "", params, raw)
+        if key is None:
+            return None
+        hit = self.memo.get(key, today())
+        metrics.memo(hit is not None)
+        if hit is None:
+            return None
+        job, result = hit
+        out = jobs.formatted(route, job, replayed(result, (time.perf_counter() - started) * 1000))
+        resp = _json(out.status, out.body, out.headers)
+        resp.usage = (out.model, out.tokens)  # type: ignore[attr-defined]  # read by the route's handler
+        return resp
+
+    def _keeper(self, dialect: Dialect, route: Route, raw: bytes,
+                params: dict[str, str]) -> Callable[[Job, Result], None] | None:
+        key = self.memo.key(dialect.name, route.path or "", params, raw)
+        if key is None:
+            return None
+        date = today()  # taken before counting: an answer that straddles midnight is never served the next day
+
+        def keep(job: Job, result: Result) -> None:
+            if result.count is not None and result.count.upstream_error:  # a fallback: ask the provider next time
+                return
+            self.memo.put(key, job, result, self._clock(result.model), date)
+
+        return keep
+
+    def _clock(self, model: str) -> str:
+        """Whether ``model``'s template reads the clock (:func:`tokcount.memo.clock_dependence`), once per model."""
+        found = self._clocks.get(model)
+        if found is None:
+            found = self._clocks[model] = clock_dependence(template_source_of(self.resolve(model)))
+        return found
+
     def process(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
         """Everything after the body is read, run in a worker thread; never raises."""
         try:
             out = jobs.answer(dialect, route, self.parse_json(raw), self.settings, path_params=params,
-                              check=self._check_job, resolve=self.resolve, upstream=self.upstream)
+                              check=self._check_job, resolve=self.resolve, upstream=self.upstream,
+                              keep=self._keeper(dialect, route, raw, params))
             loader.settle_tried(out.status == 200)
             resp = _json(out.status, out.body, out.headers)
             resp.usage = (out.model, out.tokens)  # type: ignore[attr-defined]  # read by the route's handler

@@ -49,7 +49,15 @@ def _parts_of(msg: Message, where: str) -> list[tuple[str, ImagePart | VideoPart
 
 
 def has_media(req: Request) -> bool:
-    return bool(media_parts(req))
+    """Whether any message holds an image or video (asked of every request: no request paths built)."""
+    for msg in req.messages:
+        for p in msg.parts:
+            if isinstance(p, ImagePart | VideoPart):
+                return True
+            if isinstance(p, ToolResultPart) and not isinstance(p.content, str) and any(
+                    isinstance(q, ImagePart | VideoPart) for q in p.content):
+                return True
+    return False
 
 
 def placeholder_for(vision: str) -> str | None:
@@ -88,9 +96,9 @@ def count_media(tokenizer: Any, vision: str, req: Request, prompt: str, *,
     policy = policy or default_policy()
     parts, sizes = _checked(req, policy)
     rule = rule_for(vision)
-    base = tokenizer.count(prompt)
-    if rule is None:
-        return MediaCount(base, [_entry(i, w, p, None, None, None) for i, (w, p) in enumerate(parts)], 0, False,
+    if rule is None:  # the prompt as rendered is all there is to count
+        entries = [_entry(i, w, p, None, None, None) for i, (w, p) in enumerate(parts)]
+        return MediaCount(tokenizer.count(prompt), entries, 0, False,
                           ["this model has no vision rule: image/video parts are not counted, only the text "
                            "its template writes for them"])
     notes: list[str] = []

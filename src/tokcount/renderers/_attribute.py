@@ -34,15 +34,35 @@ def pieces(msg: Message) -> list[str]:
 
 
 def attribute(req: Request, total: int, tools: int, count_text: Callable[[str], int],
-              prompt: str | None) -> dict[str, Any]:
+              prompt: str | None, count_many: Callable[[list[str]], list[int]] | None = None) -> dict[str, Any]:
     """Split ``total`` into system, tools, each message's content, and the template's framing (the rest).
 
-    Content the template dropped (absent from ``prompt``, e.g. earlier turns' reasoning) is attributed 0.
+    Content the template dropped (absent from ``prompt``, e.g. earlier turns' reasoning) is attributed 0. Only
+    asked for by callers that show the split (the server never does). ``count_many`` (one batch call for every
+    string) is used when the tokenizer has one; ``prompt`` is searched forward from the previous find, since
+    templates print messages in order (a miss falls back to a search of the whole prompt, so the outcome is that of
+    ``s in prompt`` for every string, in linear rather than quadratic time).
     """
+    owners: list[int] = []
+    strings: list[str] = []
+    pos = 0
+    for i, msg in enumerate(req.messages):
+        for s in pieces(msg):
+            if prompt is not None:
+                at = prompt.find(s, pos)
+                if at >= 0:
+                    pos = at + len(s)
+                elif s not in prompt:
+                    continue
+            owners.append(i)
+            strings.append(s)
+    counts = count_many(strings) if count_many is not None else [count_text(s) for s in strings]
+    per_message = [0] * len(req.messages)
+    for i, n in zip(owners, counts, strict=True):
+        per_message[i] += n
     system = 0
     messages: list[int] = []
-    for msg in req.messages:
-        n = sum(count_text(s) for s in pieces(msg) if prompt is None or s in prompt)
+    for msg, n in zip(req.messages, per_message, strict=True):
         if msg.role in SYSTEM_ROLES:
             system += n
         else:

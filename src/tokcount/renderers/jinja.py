@@ -55,19 +55,22 @@ class JinjaRenderer:
         loaded = loader.load(spec)
         prompt = render_prompt(loaded, req)
         tok = loaded.tokenizer
-        base = total = tok.count(prompt)
         notes: list[str] = []
         exact = True
+        # the prompt is tokenized once: with images, only as expanded (its plain count only if a breakdown asks)
         media = count_media(tok, spec.vision, req, prompt, policy=media_policy) if has_media(req) else None
         if media is not None:
             total, exact = media.total, media.exact
             notes.extend(media.notes)
+        else:
+            total = tok.count(prompt)
         result = Count(model=spec.id, input_tokens=total, exact=exact, method=f"chat_template+{tok.engine}",
                        context_window=spec.context_window, notes=notes,
                        modalities=split(total, image=media.tokens if media is not None else 0))
         if breakdown:
+            base = total if media is None else tok.count(prompt)
             tools = base - tok.count(render_prompt(loaded, req, with_tools=False)) if req.tools else 0
-            result.breakdown = attribute(req, base, tools, tok.count, prompt)
+            result.breakdown = attribute(req, base, tools, tok.count, prompt, tok.count_many)
             if media is not None:  # media tokens move out of the template's share; the parts still sum to the total
                 result.breakdown["media"] = media.parts
                 result.breakdown["media_tokens"] = media.tokens

@@ -34,6 +34,8 @@ class AddedTokens:
                 self.by_content[tok.content] = tok
         self.by_id: dict[int, AddedToken] = {t.id: t for t in self.by_content.values()}
         self._pattern = self._compile()
+        #: the same matches as one capturing group, for ``re.split`` (:meth:`split_counts`)
+        self._splitter = re.compile(f"({self._pattern.pattern})") if self._pattern is not None else None
 
     def _compile(self) -> re.Pattern[str] | None:
         if not self.by_content:
@@ -69,6 +71,15 @@ class AddedTokens:
         if pos < len(text):
             out.append(text[pos:])
         return out
+
+    def split_counts(self, text: str) -> tuple[int, list[str]]:
+        """How many added tokens ``text`` holds and its ordinary stretches, as :meth:`split` finds them, but with
+        the splitting done by ``re.split`` in C (a prompt of 1,000 messages has thousands of stretches; what counts
+        them needs neither the token objects nor a Python step per match)."""
+        if self._splitter is None:
+            return 0, [text] if text else []
+        parts = self._splitter.split(text)
+        return len(parts) // 2, [p for p in parts[::2] if p]
 
     def _token_of(self, matched: str) -> AddedToken:
         tok = self.by_content.get(matched)

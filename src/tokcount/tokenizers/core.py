@@ -60,6 +60,34 @@ class SegmentCache:
                 self.misses += 1
             return n
 
+    def get_many(self, texts: list[str]) -> list[int | None]:
+        """:meth:`get` of each text under one lock (a prompt of many messages has thousands of segments)."""
+        data = self._data
+        with self._lock:
+            found = [data.get(t) for t in texts]
+            move = data.move_to_end
+            hits = 0
+            for t, n in zip(texts, found, strict=True):
+                if n is not None:
+                    move(t)
+                    hits += 1
+            self.hits += hits
+            self.misses += len(texts) - hits
+        return found
+
+    def put_many(self, texts: list[str], counts: list[int]) -> None:
+        """:meth:`put` of each pair under one lock."""
+        limit = self.max_chars
+        with self._lock:
+            for text, n in zip(texts, counts, strict=True):
+                if len(text) * 4 > limit or text in self._data:
+                    continue
+                self._data[text] = n
+                self._chars += len(text)
+            while len(self._data) > self.max_entries or self._chars > self.max_chars:
+                old, _ = self._data.popitem(last=False)
+                self._chars -= len(old)
+
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
@@ -120,28 +148,45 @@ class Tokenizer:
 
     def count(self, text: str) -> int:
         """Tokens of ``text`` with added tokens recognised, no BOS/EOS added."""
-        total = 0
-        pending: list[str] = []
+        return self.count_many((text,))[0]
+
+    def count_many(self, texts: list[str] | tuple[str, ...]) -> list[int]:
+        """Tokens of each text, as :meth:`count` would give them, in one pass: one cache look-up per long segment
+        and a single batch call to the engine for everything not cached (a breakdown counts hundreds of message
+        strings; one engine call each was most of its cost)."""
+        totals = [0] * len(texts)
+        short: list[str] = []
+        short_of: list[int] = []
         misses: list[str] = []
-        for piece in self.added.split(text):
-            if isinstance(piece, AddedToken):
-                total += 1
-                continue
-            if len(piece) < MIN_CACHED_CHARS:
-                pending.append(piece)
-                continue
-            cached = self.cache.get(piece)
-            if cached is None:
-                misses.append(piece)
-            else:
-                total += cached
+        miss_of: list[int] = []
+        long: list[str] = []
+        long_of: list[int] = []
+        for i, text in enumerate(texts):
+            n, pieces = self.added.split_counts(text)
+            totals[i] = n
+            for piece in pieces:
+                if len(piece) < MIN_CACHED_CHARS:
+                    short.append(piece)
+                    short_of.append(i)
+                else:
+                    long.append(piece)
+                    long_of.append(i)
+        if long:
+            for piece, i, cached in zip(long, long_of, self.cache.get_many(long), strict=True):
+                if cached is None:
+                    misses.append(piece)
+                    miss_of.append(i)
+                else:
+                    totals[i] += cached
         if misses:
-            for piece, n in zip(misses, self._count_misses(misses), strict=True):
-                self.cache.put(piece, n)
-                total += n
-        if pending:
-            total += sum(self.encoder.count_many(pending))
-        return total
+            counts = self._count_misses(misses)
+            self.cache.put_many(misses, counts)
+            for i, n in zip(miss_of, counts, strict=True):
+                totals[i] += n
+        if short:
+            for i, n in zip(short_of, self.encoder.count_many(short), strict=True):
+                totals[i] += n
+        return totals
 
     def _count_misses(self, pieces: list[str]) -> list[int]:
         """Counts of uncached segments; a large cold prompt is split over two threads when the engine releases the

@@ -1,0 +1,166 @@
+"""A bounded memo of whole answers for byte-identical request bodies (agents start up with bursts of identical
+``count_tokens`` calls).
+
+Why it is exact: an answer is a function of the body bytes, the route (dialect, path, path parameters), the
+server's settings (one memo per :class:`~tokcount.server.Service`, so one settings object) and, for templates that
+call ``strftime_now``, today's date. Nothing else is read while counting a body without remote URLs, so a body
+with an image, video or document given by URL (fetched, and its content may change) is never memoized, and neither
+is an error (a model's files may appear later) or an answer a Bifrost fallback model gave. A date-reading
+template's entry is valid only on the day it was made, and only when every ``strftime_now`` call formats a whole
+date (a template printing the hour is never memoized).
+
+What is kept is the parsed job and the engine's result, not the serialized reply: a hit runs the route's
+formatter again, so a field such as Bifrost's ``latency`` describes this request (a hit's latency), not the first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from . import loader
+from .dialects._api import Job, Result
+from .media.expand import media_parts
+from .request import DocumentPart
+from .templates.jinja_env import now
+
+#: ``strftime`` directives that depend only on the date (what every Hub template reads: ``%Y-%m-%d``, ``%d %b %Y``)
+_DATE_DIRECTIVES = set("aAbBdjmyYUWwuVGgCeDFxh%")
+_CALL = re.compile(r"strftime_now\s*\(")
+_LITERAL_CALL = re.compile(r"strftime_now\s*\(\s*(['\"])((?:(?!\1).)*)\1\s*\)")
+
+
+def clock_dependence(template_source: str | None) -> str:
+    """``"none"``: the template never reads the clock; ``"date"``: it formats whole dates only; ``"time"``: it may
+    print something finer than a day (or a format it builds at run time), so its answers are not memoized."""
+    if not template_source or _CALL.search(template_source) is None:
+        return "none"
+    literal = _LITERAL_CALL.findall(template_source)
+    if len(literal) != len(_CALL.findall(template_source)):
+        return "time"
+    for _, fmt in literal:
+        directives = re.findall(r"%[-_0^#]?(.)", fmt)
+        if any(d not in _DATE_DIRECTIVES for d in directives):
+            return "time"
+    return "date"
+
+
+def fetches(job: Job) -> bool:
+    """Does counting ``job`` read anything beyond its body: an image, video or document named by a URL (whose
+    content may change) rather than inlined as ``data:``? A URL inside text is only text."""
+    req = job.request
+    if req is None:
+        return False
+    if any(not part.url.startswith("data:") for _, part in media_parts(req)):
+        return True
+    return any(isinstance(p, DocumentPart) and p.source is not None and "://" in p.source
+               for m in req.messages for p in m.parts)
+
+
+def _default_bytes() -> int:
+    raw = os.environ.get("TOKCOUNT_ANSWER_MEMO_MB", "").strip()
+    try:
+        return max(0, int(float(raw) * 1_000_000)) if raw else 32_000_000
+    except ValueError:
+        return 32_000_000
+
+
+@dataclass
+class _Entry:
+    job: Job
+    result: Result
+    #: the date the answer was made on, for a date-reading template (None: valid any day)
+    date: str | None
+    #: what the entry holds, roughly: the body twice (bytes and the parsed request) plus any token ids and strings
+    size: int
+
+
+def _size(raw: bytes, result: Result) -> int:
+    count = result.count
+    listed = len(count.tokens or ()) + len(count.token_strings or ()) if count is not None else 0
+    return 2 * len(raw) + 64 * listed
+
+
+Key = tuple[str, str, tuple[tuple[str, str], ...], bytes]
+
+
+class AnswerMemo:
+    """LRU of body → (job, result), bounded by entries and by the (estimated) bytes it holds (an answer larger than a
+    quarter of the bound is never kept). The key is the body itself: no hash collisions to reason about."""
+
+    def __init__(self, max_entries: int = 2048, max_bytes: int | None = None) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = _default_bytes() if max_bytes is None else max_bytes
+        self._data: OrderedDict[Key, _Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, dialect: str, path: str, params: dict[str, str], raw: bytes) -> Key | None:
+        """The memo key of a body, or None when the body must always be counted afresh."""
+        if not self.max_entries or len(raw) * 8 > self.max_bytes:
+            return None
+        return dialect, path, tuple(sorted(params.items())), raw
+
+    def get(self, key: Key, today: str) -> tuple[Job, Result] | None:
+        with self._lock:
+            entry = self._data.get(key)
+            if entry is not None and entry.date is not None and entry.date != today:
+                self._drop(key)
+                entry = None
+            if entry is None:
+                self.misses += 1
+                return None
+            self._data.move_to_end(key)
+            self.hits += 1
+            return entry.job, entry.result
+
+    def put(self, key: Key, job: Job, result: Result, clock: str, today: str) -> None:
+        """Keep an answer; ``clock`` is :func:`clock_dependence` of the template that made it."""
+        if clock == "time" or result.model != (job.models[0] if job.models else None) or fetches(job):
+            return
+        with self._lock:
+            if key in self._data:
+                return
+            entry = _Entry(job, result, today if clock == "date" else None, _size(key[3], result))
+            if entry.size * 4 > self.max_bytes:
+                return
+            self._data[key] = entry
+            self._bytes += entry.size
+            while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
+                _, old = self._data.popitem(last=False)
+                self._bytes -= old.size
+
+    def _drop(self, key: Key) -> None:
+        self._bytes -= self._data.pop(key).size
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
+
+
+def replayed(result: Result, latency_ms: float) -> Result:
+    """A memoized result as this request's: the same count, this request's latency."""
+    return dataclasses.replace(result, latency_ms=latency_ms)
+
+
+def template_source_of(spec: Any) -> str | None:
+    """The chat template a catalog entry renders with (None for renderers without one: they read no clock)."""
+    if getattr(spec, "renderer", None) != "jinja":
+        return None
+    return loader.load(spec).template()
+
+
+def today() -> str:
+    """The date as templates see it through ``strftime_now`` (``TOKCOUNT_NOW`` pins it)."""
+    return now().date().isoformat()
