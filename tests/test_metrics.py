@@ -94,8 +94,12 @@ def test_errors_and_unknown_paths_are_counted_with_bounded_labels(base: str) -> 
 def test_segment_cache_hits_and_misses(base: str) -> None:
     fresh = {"model": "qwen3.5", "messages": [{"role": "user", "content": f"{LONG} {time.time_ns()} once more."}]}
     before = scrape(base)
-    for _ in range(2):  # the first count misses the new segment and keeps it, the second hits it
-        assert httpx.post(f"{base}/v1/token/count", json=fresh, timeout=30).status_code == 200
+    # the first count misses the new segment and keeps it; the second (a longer conversation, so not an identical
+    # body the answer memo would serve) hits it
+    longer = {**fresh, "messages": [*fresh["messages"], {"role": "assistant", "content": "Yes."},
+                                    {"role": "user", "content": "And then?"}]}
+    for body in (fresh, longer):
+        assert httpx.post(f"{base}/v1/token/count", json=body, timeout=30).status_code == 200
     after = scrape(base)
     assert value(after, "tokcount_segment_cache_misses_total") > value(before, "tokcount_segment_cache_misses_total")
     assert value(after, "tokcount_segment_cache_hits_total") > value(before, "tokcount_segment_cache_hits_total")

@@ -265,7 +265,11 @@ class Service:
         def keep(job: Job, result: Result) -> None:
             if result.count is not None and result.count.upstream_error:  # a fallback: ask the provider next time
                 return
-            self.memo.put(key, job, result, self._clock(result.model), date)
+            try:
+                clock = self._clock(result.model)
+            except TokcountError:  # e.g. a count forwarded upstream for a model whose files are not here
+                return
+            self.memo.put(key, job, result, clock, date)
 
         return keep
 
