@@ -38,7 +38,7 @@ def inline_documents(req: Request) -> tuple[Request, list[str]]:
                 else:
                     dropped += 1
             elif isinstance(p, ToolResultPart) and not isinstance(p.content, str):
-                out.append(replace(p, content=convert(list(p.content))))  # type: ignore[arg-type]
+                out.append(replace(p, content=convert(list(p.content))))
             else:
                 out.append(p)
         return out

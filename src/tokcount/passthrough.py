@@ -196,7 +196,7 @@ def to_openai_chat(model: str, req: Request) -> dict[str, Any]:
                     messages.append({"role": "tool", "tool_call_id": p.tool_call_id or "", "content": _result_text(p)})
             continue
         content: list[dict[str, Any]] = []
-        calls = []
+        calls: list[dict[str, Any]] = []
         for p in m.parts:
             if isinstance(p, TextPart):
                 content.append({"type": "text", "text": p.text})

@@ -61,7 +61,8 @@ def parse_request(body: dict[str, Any], *, input_required: bool) -> Request:
         messages.extend(parse_items(arr(raw, "input", non_empty=input_required), "input"))
     if not messages:
         raise InvalidRequest("input must not be empty (give input or instructions).", param="input")
-    text = body.get("text") if isinstance(body.get("text"), dict) else {}
+    raw_text = body.get("text")
+    text: dict[str, Any] = raw_text if isinstance(raw_text, dict) else {}
     return Request(messages=messages, tools=parse_tools(body.get("tools")),
                    tool_choice=parse_tool_choice(body.get("tool_choice")), thinking=parse_reasoning(body),
                    api="responses", response_format=structured_format(text.get("format")))

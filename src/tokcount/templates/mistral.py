@@ -135,8 +135,8 @@ def to_mistral(req: Request, *, with_tools: bool = True, max_image_size: int | N
             content = result.content if result is not None else _text(msg.parts)
             if not isinstance(content, str):
                 content = _text(content)
-            call_id = mistral_call_id(result.tool_call_id)[0] if result and result.tool_call_id else None
-            messages.append(ToolMessage(content=content, tool_call_id=call_id))
+            result_id = mistral_call_id(result.tool_call_id)[0] if result and result.tool_call_id else None
+            messages.append(ToolMessage(content=content, tool_call_id=result_id))
     tools = None
     if with_tools and req.tools:
         tools = [Tool(function=Function(name=t.name, description=t.description or "",

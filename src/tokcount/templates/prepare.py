@@ -120,7 +120,7 @@ def split_tool_results(messages: list[Message]) -> list[Message]:
             out.append(msg)
             continue
         out.extend(Message(role="tool", parts=[p], content_is_list=not isinstance(p.content, str)) for p in results)
-        rest = [p for p in msg.parts if not isinstance(p, ToolResultPart)]
+        rest: list[Part] = [p for p in msg.parts if not isinstance(p, ToolResultPart)]
         if rest:
             out.append(Message(role=msg.role, parts=rest, name=msg.name, content_is_list=msg.content_is_list,
                                content_is_null=msg.content_is_null))

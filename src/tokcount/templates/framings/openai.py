@@ -177,8 +177,9 @@ class _Schema:
 
     def properties(self, obj: dict[str, Any], indent: int) -> str:
         style = self.style
-        required = obj.get("required") if isinstance(obj.get("required"), list) else []
-        props = obj.get("properties") if isinstance(obj.get("properties"), dict) else {}
+        raw_required, raw_props = obj.get("required"), obj.get("properties")
+        required: list[Any] = raw_required if isinstance(raw_required, list) else []
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
         comments = indent == 0 or style.nested_comments
         lines: list[str] = []
         for name, raw in props.items():
