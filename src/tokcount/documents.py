@@ -43,8 +43,7 @@ def inline_documents(req: Request) -> tuple[Request, list[str]]:
                 out.append(p)
         return out
 
-    messages = [m if not _has(m.parts) else Message(m.role, convert(m.parts), m.name, m.content_is_list,
-                                                         m.content_is_null)
+    messages = [m if not _has(m.parts) else Message(m.role, convert(m.parts), m.name, m.content_is_list)
                 for m in req.messages]
     notes = []
     if counted:

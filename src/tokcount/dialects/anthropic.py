@@ -228,19 +228,18 @@ def parse_image(raw: dict[str, Any], where: str) -> ImagePart:
 def parse_document(raw: dict[str, Any], where: str) -> DocumentPart:
     source = obj(raw.get("source"), f"{where}.source")
     kind = source.get("type")
-    title = string(raw.get("title"), f"{where}.title", optional=True)
+    string(raw.get("title"), f"{where}.title", optional=True)  # checked, not kept: no framing counts it yet
     if kind == "text":
         text = string(source.get("data"), f"{where}.source.data")
-        return DocumentPart(source=None, media_type=source.get("media_type") or "text/plain", text=text, title=title)
+        return DocumentPart(source=None, media_type=source.get("media_type") or "text/plain", text=text)
     if kind == "base64":
         media = string(source.get("media_type"), f"{where}.source.media_type")
         data = string(source.get("data"), f"{where}.source.data")
-        return DocumentPart(source=f"data:{media};base64,{data}", media_type=media, title=title)
+        return DocumentPart(source=f"data:{media};base64,{data}", media_type=media)
     if kind == "url":
-        return DocumentPart(source=string(source.get("url"), f"{where}.source.url"), title=title)
+        return DocumentPart(source=string(source.get("url"), f"{where}.source.url"))
     if kind == "file":
-        return DocumentPart(source=f"file_id:{string(source.get('file_id'), f'{where}.source.file_id')}",
-                            title=title)
+        return DocumentPart(source=f"file_id:{string(source.get('file_id'), f'{where}.source.file_id')}")
     if kind == "content":
         blocks = arr(source.get("content"), f"{where}.source.content")
         texts = []
@@ -248,7 +247,7 @@ def parse_document(raw: dict[str, Any], where: str) -> DocumentPart:
             part = parse_block(b, f"{where}.source.content[{j}]", "user")
             if isinstance(part, TextPart):
                 texts.append(part.text)
-        return DocumentPart(source=None, media_type="text/plain", text="\n".join(texts), title=title)
+        return DocumentPart(source=None, media_type="text/plain", text="\n".join(texts))
     raise InvalidRequest(f"{where}.source.type must be text, base64, url, file or content; got {kind!r}.",
                          param=f"{where}.source.type")
 
@@ -280,15 +279,15 @@ def parse_tool_choice(raw: Any) -> ToolChoice | None:
         return None
     raw = obj(raw, "tool_choice")
     kind = raw.get("type")
-    disable = bool(boolean(raw.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use",
-                           default=False))
+    # checked, not kept: whether the model may call tools in parallel does not change the prompt's tokens
+    boolean(raw.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use", default=False)
     if kind in ("auto", "none"):
-        return ToolChoice(mode=kind, disable_parallel=disable)
+        return ToolChoice(mode=kind)
     if kind == "any":
-        return ToolChoice(mode="required", disable_parallel=disable)
+        return ToolChoice(mode="required")
     if kind == "tool":
         name = string(raw.get("name"), "tool_choice.name")
-        return ToolChoice(mode="tool", name=name, disable_parallel=disable)
+        return ToolChoice(mode="tool", name=name)
     raise InvalidRequest(f"tool_choice.type must be auto, any, tool or none; got {kind!r}.", param="tool_choice.type")
 
 

@@ -106,7 +106,6 @@ def parse_message(raw: Any, where: str) -> Message:
         parts=parts,
         name=name,
         content_is_list=isinstance(content, list),
-        content_is_null=content is None,
     )
 
 
@@ -135,7 +134,6 @@ def parse_part(raw: Any, where: str) -> Part:
         file = raw.get("file") if isinstance(raw.get("file"), dict) else raw
         return DocumentPart(
             source=file.get("file_data") or file.get("file_url") or file.get("file_id"),
-            title=file.get("filename"),
         )
     if kind in ("thinking", "reasoning"):
         return ThinkingPart(string(raw.get("thinking", raw.get("text")), f"{where}.thinking") or "")
@@ -158,8 +156,7 @@ def parse_tool_call(raw: Any, where: str) -> ToolCallPart:
     name = string(function.get("name"), f"{where}.function.name") or ""
     raw_args = function.get("arguments", function.get("input"))
     arguments = tool_arguments(raw_args, f"{where}.function.arguments")
-    return ToolCallPart(name=name, arguments=arguments, id=string(raw.get("id"), f"{where}.id", optional=True),
-                        arguments_json=raw_args if isinstance(raw_args, str) else None)
+    return ToolCallPart(name=name, arguments=arguments, id=string(raw.get("id"), f"{where}.id", optional=True))
 
 
 def parse_tools(raw: Any, where: str) -> list[Tool]:

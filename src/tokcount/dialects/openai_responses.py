@@ -94,8 +94,7 @@ def parse_items(items: list[Any], where: str) -> list[Message]:
             name = string(item.get("name"), f"{iwhere}.name") or ""
             raw_args = item.get("arguments", "{}")
             call = ToolCallPart(name=name, arguments=tool_arguments(raw_args, f"{iwhere}.arguments"),
-                                id=string(item.get("call_id"), f"{iwhere}.call_id", optional=True),
-                                arguments_json=raw_args if isinstance(raw_args, str) else None)
+                                id=string(item.get("call_id"), f"{iwhere}.call_id", optional=True))
             if open_assistant is None:
                 open_assistant = Message(role="assistant", parts=[])
                 out.append(open_assistant)
