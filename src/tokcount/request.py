@@ -51,26 +51,24 @@ class ToolCallPart:
     """An assistant's call of a tool, with the three views of its arguments the renderers need, derived once here.
 
     Every renderer used to reconcile "the object or the text as sent" itself, with two different precedences; the
-    views below are the only place that decision is made. They are computed at construction (the dialect parsed
-    the arguments there before anyway) and never change: a part is read-only after parsing."""
+    views below are the only place that decision is made. The parsed views are computed at construction (the
+    dialect parsed the arguments there before anyway), the text on first read (an object is serialized only when a
+    renderer prints it); none changes afterwards: a part is read-only after parsing."""
 
     name: str
     #: the arguments as the caller sent them: an object (Anthropic, Gemini, HF) or JSON text (OpenAI)
     arguments: dict[str, Any] | str = field(default_factory=dict)
     id: str | None = None
     type: Literal["tool_call"] = "tool_call"
-    #: the arguments as text: exactly as sent, or the object as ``json.dumps(ensure_ascii=False)`` (how vLLM and
-    #: the string-wanting templates print it)
-    arguments_text: str = field(init=False, repr=False, compare=False)
     #: the text parsed as JSON (any JSON value, e.g. a list), or the text itself when it does not parse
     arguments_value: Any = field(init=False, repr=False, compare=False)
     #: what a chat template receives: the object when the arguments are a JSON object, else the text as sent
     #: (vLLM parses JSON-object strings; anything else reaches the template unchanged, and most templates raise)
     arguments_object: dict[str, Any] | str = field(init=False, repr=False, compare=False)
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.arguments, str):
-            self.arguments_text = self.arguments
             try:
                 self.arguments_value = json.loads(self.arguments)
             except ValueError:
@@ -78,8 +76,16 @@ class ToolCallPart:
             value = self.arguments_value
             self.arguments_object = value if isinstance(value, dict) else self.arguments
         else:
-            self.arguments_text = json.dumps(self.arguments, ensure_ascii=False)
             self.arguments_value = self.arguments_object = self.arguments
+
+    @property
+    def arguments_text(self) -> str:
+        """The arguments as text: exactly as sent, or the object as ``json.dumps(ensure_ascii=False)`` (how vLLM and
+        the string-wanting templates print it)."""
+        if self._text is None:
+            args = self.arguments
+            self._text = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+        return self._text
 
 
 @dataclass(slots=True)
