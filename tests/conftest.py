@@ -1,4 +1,7 @@
-"""Shared test setup: the real assets in ../shared (read, never copied into the repo), offline Hub, pinned clock."""
+"""Shared test setup: the real assets in ../shared (read, never copied into the repo), offline Hub, pinned clock.
+
+Two layers: ``tests/unit`` needs no assets (``pytest tests/unit`` runs in seconds with ``TOKCOUNT_SHARED`` pointing
+nowhere); every other test is an oracle or integration test and fails hard, not skips, without ../shared."""
 
 from __future__ import annotations
 
@@ -15,8 +18,7 @@ HUB = ASSETS / "hub"
 CORPUS = SHARED / "corpus" / "chat.jsonl"
 PINNED_NOW = "2025-01-01"
 
-if not HUB.is_dir():  # a hard failure, not a skip: every exactness test needs these files
-    raise RuntimeError(f"the shared assets are missing: {HUB} (set TOKCOUNT_SHARED)")
+UNIT = Path(__file__).resolve().parent / "unit"
 
 os.environ["TOKCOUNT_ASSET_DIRS"] = str(ASSETS)
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -40,3 +42,14 @@ def has_media(case: dict) -> bool:
 @pytest.fixture(scope="session")
 def corpus() -> list[dict]:
     return load_corpus()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A hard failure, not a skip, when a test outside tests/unit is selected and the shared assets are missing:
+    every exactness test needs these files, and a suite that quietly skipped them would pass while proving nothing."""
+    if HUB.is_dir():
+        return
+    needing = [item.nodeid for item in items if UNIT not in item.path.parents]
+    if needing:
+        raise pytest.UsageError(f"the shared assets are missing: {HUB} (set TOKCOUNT_SHARED); {len(needing)} "
+                                f"selected tests need them, e.g. {needing[0]} (only tests/unit runs without them)")

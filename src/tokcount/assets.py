@@ -188,9 +188,9 @@ def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
     packaged = dict(files.packaged).get(filename)
     if packaged:
         look.searched.append(f"package data {packaged}")
-        p = _from_package(packaged, files.repo, filename)
-        if p is not None:
-            look.path = p
+        from_package = _from_package(packaged, files.repo, filename)
+        if from_package is not None:
+            look.path = from_package
             return look
     if download and look.absent:
         look.searched.append("Hugging Face Hub (not asked: known not to have the file)")

@@ -38,13 +38,12 @@ def inline_documents(req: Request) -> tuple[Request, list[str]]:
                 else:
                     dropped += 1
             elif isinstance(p, ToolResultPart) and not isinstance(p.content, str):
-                out.append(replace(p, content=convert(list(p.content))))  # type: ignore[arg-type]
+                out.append(replace(p, content=convert(list(p.content))))
             else:
                 out.append(p)
         return out
 
-    messages = [m if not _has(m.parts) else Message(m.role, convert(m.parts), m.name, m.content_is_list,
-                                                         m.content_is_null)
+    messages = [m if not _has(m.parts) else Message(m.role, convert(m.parts), m.name, m.content_is_list)
                 for m in req.messages]
     notes = []
     if counted:

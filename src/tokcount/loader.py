@@ -323,10 +323,10 @@ def _single_flight(key: tuple[str, Any], work: Callable[[], T]) -> T:
         flight.done.wait()
         if flight.error is not None:
             raise _fresh(flight.error)
-        return flight.value  # type: ignore[no-any-return]
+        return flight.value
     try:
         flight.value = work()
-        return flight.value  # type: ignore[no-any-return]
+        return flight.value
     except BaseException as exc:
         flight.error = exc
         raise

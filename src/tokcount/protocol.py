@@ -27,7 +27,7 @@ class HeaderDeadlineProtocol(AutoHTTPProtocol):  # type: ignore[misc, valid-type
     _header_timer: asyncio.TimerHandle | None = None
     _waiting_cycle: Any = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)
         self._arm()
 

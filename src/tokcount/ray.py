@@ -101,7 +101,8 @@ def run_chunks(chunks: Iterator[list[tuple[int, Any]]], *, model: str | None, di
                              batch_format="pandas", batch_size=64, concurrency=max(1, workers))
     for batch in counted.iter_batches(batch_format="pandas", batch_size=256):
         out = []
-        for rec in batch.to_dict("records"):
+        frame: Any = batch  # a pandas DataFrame (batch_format="pandas"); Ray's annotation is a union of formats
+        for rec in frame.to_dict("records"):
             if rec["bad"] is not None:
                 out.append({"row": int(rec["row"]), "input_tokens": None, "exact": None, "over_context": None,
                             "error": rec["bad"]})

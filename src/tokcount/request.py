@@ -6,6 +6,7 @@ afterwards, and validation already happened in the dialect that built them.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,20 +43,51 @@ class DocumentPart:
     source: str | None = None
     media_type: str | None = None
     text: str | None = None
+    #: the caller's title / filename: no local framing counts it, the upstream passthrough forwards it
     title: str | None = None
     type: Literal["document"] = "document"
 
 
 @dataclass(slots=True)
 class ToolCallPart:
-    """An assistant's call of a tool. ``arguments`` is a dict, or the raw string when it is not a JSON object."""
+    """An assistant's call of a tool, with the three views of its arguments the renderers need, derived once here.
+
+    Every renderer used to reconcile "the object or the text as sent" itself, with two different precedences; the
+    views below are the only place that decision is made. The parsed views are computed at construction (the
+    dialect parsed the arguments there before anyway), the text on first read (an object is serialized only when a
+    renderer prints it); none changes afterwards: a part is read-only after parsing."""
 
     name: str
-    arguments: dict[str, Any] | str
+    #: the arguments as the caller sent them: an object (Anthropic, Gemini, HF) or JSON text (OpenAI)
+    arguments: dict[str, Any] | str = field(default_factory=dict)
     id: str | None = None
-    #: the arguments exactly as the caller wrote them (JSON text), for templates that print the string
-    arguments_json: str | None = None
     type: Literal["tool_call"] = "tool_call"
+    #: the text parsed as JSON (any JSON value, e.g. a list), or the text itself when it does not parse
+    arguments_value: Any = field(init=False, repr=False, compare=False)
+    #: what a chat template receives: the object when the arguments are a JSON object, else the text as sent
+    #: (vLLM parses JSON-object strings; anything else reaches the template unchanged, and most templates raise)
+    arguments_object: dict[str, Any] | str = field(init=False, repr=False, compare=False)
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.arguments, str):
+            try:
+                self.arguments_value = json.loads(self.arguments)
+            except ValueError:
+                self.arguments_value = self.arguments
+            value = self.arguments_value
+            self.arguments_object = value if isinstance(value, dict) else self.arguments
+        else:
+            self.arguments_value = self.arguments_object = self.arguments
+
+    @property
+    def arguments_text(self) -> str:
+        """The arguments as text: exactly as sent, or the object as ``json.dumps(ensure_ascii=False)`` (how vLLM and
+        the string-wanting templates print it)."""
+        if self._text is None:
+            args = self.arguments
+            self._text = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+        return self._text
 
 
 @dataclass(slots=True)
@@ -67,6 +99,23 @@ class ToolResultPart:
     name: str | None = None
     is_error: bool = False
     type: Literal["tool_result"] = "tool_result"
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def texts(self) -> list[str]:
+        """The result's text pieces: the string, or the text parts in order (images and documents left out)."""
+        if isinstance(self.content, str):
+            return [self.content]
+        return [q.text for q in self.content if isinstance(q, TextPart)]
+
+    @property
+    def text(self) -> str:
+        """The result as one text, pieces joined by newlines: how every renderer but OpenAI's flattens it.
+
+        Cached on first read (closed-model framings and attribution read it several times per request)."""
+        if self._text is None:
+            self._text = "\n".join(self.texts)
+        return self._text
 
 
 @dataclass(slots=True)
@@ -88,8 +137,6 @@ class Message:
     name: str | None = None
     #: the content was given as a list of parts (not a plain string); templates may render the two differently
     content_is_list: bool = False
-    #: the content was explicitly null (OpenAI ``content: null``) rather than an empty string
-    content_is_null: bool = False
 
     def text(self) -> str:
         """The visible text of the message, text parts joined by newlines (how vLLM flattens a list)."""
@@ -113,7 +160,6 @@ class ToolChoice:
 
     mode: Literal["auto", "none", "required", "tool"] = "auto"
     name: str | None = None
-    disable_parallel: bool = False
 
 
 @dataclass(slots=True)

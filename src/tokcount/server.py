@@ -386,7 +386,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     service = Service(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(app: FastAPI):
         install_log_redaction()  # after the ASGI server configured its loggers
         if settings.preload:
             threading.Thread(target=service.preload, name="tokcount-preload", daemon=True).start()

@@ -3,7 +3,6 @@ exact field (``messages[2].content[0].text``) instead of a bare ``KeyError`` dee
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..errors import InvalidRequest
@@ -68,19 +67,14 @@ def type_name(value: Any) -> str:
 
 
 def tool_arguments(value: Any, where: str) -> dict[str, Any] | str:
-    """Tool-call arguments as a dict when they are a JSON object, else the raw string (as the caller sent it).
+    """Tool-call arguments as the caller sent them (an object, or its JSON text; absent is ``{}``), checked.
 
-    OpenAI sends a JSON string; Anthropic and HF send an object. Keeping an unparseable string lets the
-    template decide (most raise, which the oracle does too) instead of failing here.
+    OpenAI sends a JSON string; Anthropic and HF send an object. The text is parsed once, by ``ToolCallPart``
+    (which keeps both views); an unparseable string stays text so the template decides (most raise, which the
+    oracle does too) instead of failing here.
     """
     if value is None:
         return {}
-    if isinstance(value, dict):
+    if isinstance(value, dict | str):
         return value
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return value
-        return parsed if isinstance(parsed, dict) else value
     raise InvalidRequest(f"{where} must be a JSON string or an object, got {type_name(value)}.", param=where)

@@ -229,7 +229,7 @@ def parse_image(raw: dict[str, Any], where: str) -> ImagePart:
 def parse_document(raw: dict[str, Any], where: str) -> DocumentPart:
     source = obj(raw.get("source"), f"{where}.source")
     kind = source.get("type")
-    title = string(raw.get("title"), f"{where}.title", optional=True)
+    title = string(raw.get("title"), f"{where}.title", optional=True)  # forwarded upstream; no framing counts it
     if kind == "text":
         text = string(source.get("data"), f"{where}.source.data")
         return DocumentPart(source=None, media_type=source.get("media_type") or "text/plain", text=text, title=title)
@@ -281,15 +281,15 @@ def parse_tool_choice(raw: Any) -> ToolChoice | None:
         return None
     raw = obj(raw, "tool_choice")
     kind = raw.get("type")
-    disable = bool(boolean(raw.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use",
-                           default=False))
+    # checked, not kept: whether the model may call tools in parallel does not change the prompt's tokens
+    boolean(raw.get("disable_parallel_tool_use"), "tool_choice.disable_parallel_tool_use", default=False)
     if kind in ("auto", "none"):
-        return ToolChoice(mode=kind, disable_parallel=disable)
+        return ToolChoice(mode=kind)
     if kind == "any":
-        return ToolChoice(mode="required", disable_parallel=disable)
+        return ToolChoice(mode="required")
     if kind == "tool":
         name = string(raw.get("name"), "tool_choice.name")
-        return ToolChoice(mode="tool", name=name, disable_parallel=disable)
+        return ToolChoice(mode="tool", name=name)
     raise InvalidRequest(f"tool_choice.type must be auto, any, tool or none; got {kind!r}.", param="tool_choice.type")
 
 

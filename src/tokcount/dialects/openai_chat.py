@@ -115,7 +115,6 @@ def parse_message(raw: Any, where: str) -> Message:
         parts=parts,
         name=name,
         content_is_list=isinstance(content, list),
-        content_is_null=content is None,
     )
 
 
@@ -176,8 +175,7 @@ def parse_tool_call(raw: Any, where: str) -> ToolCallPart:
     name = string(function.get("name"), f"{where}.function.name") or ""
     raw_args = function.get("arguments", function.get("input"))
     arguments = tool_arguments(raw_args, f"{where}.function.arguments")
-    return ToolCallPart(name=name, arguments=arguments, id=string(raw.get("id"), f"{where}.id", optional=True),
-                        arguments_json=raw_args if isinstance(raw_args, str) else None)
+    return ToolCallPart(name=name, arguments=arguments, id=string(raw.get("id"), f"{where}.id", optional=True))
 
 
 def parse_tools(raw: Any, where: str) -> list[Tool]:

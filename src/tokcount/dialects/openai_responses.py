@@ -61,7 +61,8 @@ def parse_request(body: dict[str, Any], *, input_required: bool) -> Request:
         messages.extend(parse_items(arr(raw, "input", non_empty=input_required), "input"))
     if not messages:
         raise InvalidRequest("input must not be empty (give input or instructions).", param="input")
-    text = body.get("text") if isinstance(body.get("text"), dict) else {}
+    raw_text = body.get("text")
+    text: dict[str, Any] = raw_text if isinstance(raw_text, dict) else {}
     return Request(messages=messages, tools=parse_tools(body.get("tools")),
                    tool_choice=parse_tool_choice(body.get("tool_choice")), thinking=parse_reasoning(body),
                    api="responses", response_format=structured_format(text.get("format")))
@@ -93,8 +94,7 @@ def parse_items(items: list[Any], where: str) -> list[Message]:
             name = string(item.get("name"), f"{iwhere}.name") or ""
             raw_args = item.get("arguments", "{}")
             call = ToolCallPart(name=name, arguments=tool_arguments(raw_args, f"{iwhere}.arguments"),
-                                id=string(item.get("call_id"), f"{iwhere}.call_id", optional=True),
-                                arguments_json=raw_args if isinstance(raw_args, str) else None)
+                                id=string(item.get("call_id"), f"{iwhere}.call_id", optional=True))
             if open_assistant is None:
                 open_assistant = Message(role="assistant", parts=[])
                 out.append(open_assistant)

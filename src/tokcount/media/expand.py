@@ -97,8 +97,8 @@ def count_media(tokenizer: Any, vision: str, req: Request, prompt: str, *,
     parts, sizes = _checked(req, policy)
     rule = rule_for(vision)
     if rule is None:  # the prompt as rendered is all there is to count
-        entries = [_entry(i, w, p, None, None, None) for i, (w, p) in enumerate(parts)]
-        return MediaCount(tokenizer.count(prompt), entries, 0, False,
+        plain = [_entry(i, w, p, None, None, None) for i, (w, p) in enumerate(parts)]
+        return MediaCount(tokenizer.count(prompt), plain, 0, False,
                           ["this model has no vision rule: image/video parts are not counted, only the text "
                            "its template writes for them"])
     notes: list[str] = []

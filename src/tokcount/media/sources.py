@@ -284,10 +284,10 @@ def _fetch_all(remote: list[tuple[str, str]], policy: FetchPolicy) -> dict[str, 
         for future in pending:
             where = futures[future]
             future.cancel()
-            exc = MediaError(f"{where}: reading the sizes of the request's {len(remote)} remote images took longer "
-                             f"than {policy.request_deadline:g} s.", param=where)
-            FAILURES.put(policy, "url:" + sources[where].strip(), exc, where)  # the per-part read must not retry
-            results[where] = exc
+            late = MediaError(f"{where}: reading the sizes of the request's {len(remote)} remote images took longer "
+                              f"than {policy.request_deadline:g} s.", param=where)
+            FAILURES.put(policy, "url:" + sources[where].strip(), late, where)  # the per-part read must not retry
+            results[where] = late
     finally:
         # fetches still running end by their own deadline (the watchdog); nothing here waits for them
         pool.shutdown(wait=False, cancel_futures=True)
@@ -447,7 +447,7 @@ def resolve_address(host: str, port: int, policy: FetchPolicy, where: str, timeo
         raise MediaError(f"{where}: cannot resolve {host!r} ({type(exc).__name__}).", param=where) from None
     refused = []
     for _family, _type, _proto, _name, sockaddr in infos:
-        addr = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        addr = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])  # an IPv6 zone id ("%eth0") is not an address
         if _allowed(addr, policy):
             return str(addr)
         refused.append(str(addr))

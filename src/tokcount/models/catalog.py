@@ -105,7 +105,8 @@ def _default_refs(repo: str) -> dict[str, tuple[AssetRef, ...]]:
 def spec_for_repo(repo: str) -> ModelSpec:
     """A spec for any Hub repo id not in the catalog: its own tokenizer.json, config and template."""
     refs = _default_refs(repo)
-    return ModelSpec(id=repo, family="hub", repo=repo, listed=False, **refs)
+    return ModelSpec(id=repo, family="hub", repo=repo, listed=False, tokenizer=refs["tokenizer"],
+                     config=refs["config"], template=refs["template"])
 
 
 def _spec_from_table(table: dict[str, Any], patterns: dict[str, str], source: str) -> ModelSpec:
@@ -137,7 +138,9 @@ def _spec_from_table(table: dict[str, Any], patterns: dict[str, str], source: st
         vision=table.get("vision", ""),
         renderer=table.get("renderer", "jinja"),
         extra={k: v for k, v in table.items() if k not in known},
-        **refs,
+        tokenizer=refs["tokenizer"],
+        config=refs["config"],
+        template=refs["template"],
     )
 
 

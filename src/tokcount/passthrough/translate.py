@@ -133,17 +133,6 @@ def _native_body(provider: str, model: str, origin: Origin | None) -> dict[str, 
 # ------------------------------------------------------------------ translations of the canonical request
 
 
-def _args_json(p: ToolCallPart) -> str:
-    if p.arguments_json is not None:
-        return p.arguments_json
-    return p.arguments if isinstance(p.arguments, str) else json.dumps(p.arguments, ensure_ascii=False)
-
-
-def _result_text(p: ToolResultPart) -> str:
-    return p.content if isinstance(p.content, str) else "\n".join(
-        q.text for q in p.content if isinstance(q, TextPart))
-
-
 def _tool_defs_openai(req: Request) -> list[dict[str, Any]]:
     return [{"type": "function", "function": {"name": t.name, "description": t.description or "",
                                               "parameters": t.parameters or {"type": "object", "properties": {}}}}
@@ -157,10 +146,10 @@ def to_openai_chat(model: str, req: Request) -> dict[str, Any]:
         if m.role == "tool":
             for p in m.parts:
                 if isinstance(p, ToolResultPart):
-                    messages.append({"role": "tool", "tool_call_id": p.tool_call_id or "", "content": _result_text(p)})
+                    messages.append({"role": "tool", "tool_call_id": p.tool_call_id or "", "content": p.text})
             continue
         content: list[dict[str, Any]] = []
-        calls = []
+        calls: list[dict[str, Any]] = []
         for p in m.parts:
             if isinstance(p, TextPart):
                 content.append({"type": "text", "text": p.text})
@@ -168,7 +157,7 @@ def to_openai_chat(model: str, req: Request) -> dict[str, Any]:
                 content.append({"type": "image_url", "image_url": {"url": p.url}})
             elif isinstance(p, ToolCallPart):
                 calls.append({"id": p.id or f"call_{len(calls)}", "type": "function",
-                              "function": {"name": p.name, "arguments": _args_json(p)}})
+                              "function": {"name": p.name, "arguments": p.arguments_text}})
         out: dict[str, Any] = {"role": m.role}
         texts_only = all(c["type"] == "text" for c in content)
         out["content"] = "".join(c["text"] for c in content) if texts_only else content
@@ -198,10 +187,10 @@ def to_openai_responses(model: str, req: Request) -> dict[str, Any]:
                 parts.append(_responses_file(p))
             elif isinstance(p, ToolCallPart):
                 items.append({"type": "function_call", "call_id": p.id or "", "name": p.name,
-                              "arguments": _args_json(p)})
+                              "arguments": p.arguments_text})
             elif isinstance(p, ToolResultPart):
                 items.append({"type": "function_call_output", "call_id": p.tool_call_id or "",
-                              "output": _result_text(p)})
+                              "output": p.text})
         if parts:
             items.insert(len(items) - sum(1 for p in m.parts if isinstance(p, ToolCallPart)),
                          {"role": m.role, "content": parts})
@@ -246,11 +235,11 @@ def to_anthropic(model: str, req: Request) -> dict[str, Any]:
             elif isinstance(p, DocumentPart) and (p.source or p.text):
                 blocks.append(_anthropic_document(p))
             elif isinstance(p, ToolCallPart):
-                args = p.arguments if isinstance(p.arguments, dict) else {"value": p.arguments}
+                args = p.arguments_object if isinstance(p.arguments_object, dict) else {"value": p.arguments_text}
                 blocks.append({"type": "tool_use", "id": p.id or "", "name": p.name, "input": args})
             elif isinstance(p, ToolResultPart):
                 blocks.append({"type": "tool_result", "tool_use_id": p.tool_call_id or "",
-                               "content": _result_text(p), "is_error": p.is_error})
+                               "content": p.text, "is_error": p.is_error})
         if not blocks:  # nothing to count, and the API refuses an empty content list
             continue
         if messages and messages[-1]["role"] == role:  # Anthropic merges consecutive turns of one role
@@ -314,10 +303,11 @@ def to_gemini(model: str, req: Request) -> dict[str, Any]:
             elif isinstance(p, ImagePart):
                 parts.append({"fileData": {"fileUri": p.url}})
             elif isinstance(p, ToolCallPart):
-                parts.append({"functionCall": {"name": p.name, "args": p.arguments if isinstance(p.arguments, dict)
-                                               else {"value": p.arguments}}})
+                parts.append({"functionCall": {"name": p.name, "args": p.arguments_object
+                                               if isinstance(p.arguments_object, dict)
+                                               else {"value": p.arguments_text}}})
             elif isinstance(p, ToolResultPart):
-                text = _result_text(p)
+                text = p.text
                 try:
                     response = json.loads(text)
                 except ValueError:

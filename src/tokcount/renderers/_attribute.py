@@ -6,7 +6,6 @@ breakdown as they count.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -22,14 +21,9 @@ def pieces(msg: Message) -> list[str]:
         if isinstance(p, TextPart | ThinkingPart):
             out.append(p.text)
         elif isinstance(p, ToolCallPart):
-            out.append(p.name)
-            args = p.arguments_json
-            out.append(args if args is not None else json.dumps(p.arguments, ensure_ascii=False))
+            out.extend((p.name, p.arguments_text))
         elif isinstance(p, ToolResultPart):
-            if isinstance(p.content, str):
-                out.append(p.content)
-            else:
-                out.extend(q.text for q in p.content if isinstance(q, TextPart))
+            out.extend(p.texts)
     return [s for s in out if s]
 
 

@@ -13,8 +13,8 @@ from .openai_responses import InputItem, ResponsesInput
 class BifrostCount(ResponsesInput):
     """A Responses body with ``model`` as ``provider/model`` and ``fallbacks`` tried in order."""
 
-    model: str = Field(min_length=1, examples=["qwen/qwen3.5"])  # type: ignore[assignment]
-    input: str | list[InputItem] = Field(min_length=1)  # type: ignore[assignment]
+    model: str = Field(min_length=1, examples=["qwen/qwen3.5"])
+    input: str | list[InputItem] = Field(min_length=1)
     fallbacks: list[str] | None = None
 
 

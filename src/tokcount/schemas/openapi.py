@@ -35,7 +35,7 @@ HEADERS = {
 }
 
 
-def _definitions() -> tuple[dict[tuple[type[BaseModel], str], Any], dict[str, Any]]:
+def _definitions() -> tuple[dict[Any, Any], dict[str, Any]]:
     models: set[type[BaseModel]] = set()
     for r in routes().values():
         models.update(m for m in (r.request, r.response, r.error) if m is not None)

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from functools import wraps
 from string import Formatter
-from typing import Any
+from typing import Any, TypeGuard
 
 from jinja2 import pass_environment, pass_eval_context
 from jinja2.filters import do_batch as _do_batch
@@ -50,7 +50,7 @@ MAX_SUM_COPIES = 50_000_000
 MAX_JSON_INDENT = 1024
 
 
-def _int(x: Any) -> bool:
+def _int(x: Any) -> TypeGuard[int]:
     return type(x) is int
 
 

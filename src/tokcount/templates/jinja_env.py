@@ -147,7 +147,7 @@ _CLOCK_MASK = limits.CHECK_EVERY - 1
 _ITERATE = "iterate"
 
 
-def _ticked(iterable: jinja2.nodes.Expr) -> jinja2.nodes.Call:
+def _ticked(iterable: jinja2.nodes.Node) -> jinja2.nodes.Call:
     """``environment.iterate(iterable)`` as a node (Jinja allows no custom node types; the parser never makes an
     ``EnvironmentAttribute``, so this one is recognisably ours)."""
     return jinja2.nodes.Call(jinja2.nodes.EnvironmentAttribute(_ITERATE), [iterable], [], None, None,
@@ -158,16 +158,16 @@ class _BoundedCodeGenerator(jinja2.compiler.CodeGenerator):
     """Jinja's code generator, with ``{% for %}`` iterables and ``~`` concatenation routed through the budget."""
 
     def visit_Call(self, node: jinja2.nodes.Call, frame: jinja2.compiler.Frame,
-                   **kwargs: Any) -> None:
+                   forward_caller: bool = False) -> None:
         callee = node.node
         if isinstance(callee, jinja2.nodes.EnvironmentAttribute) and callee.name == _ITERATE:
             self.write(f"environment.{_ITERATE}(")  # a direct call: no sandbox ``call`` per loop
             self.visit(node.args[0], frame)
             self.write(")")
             return
-        super().visit_Call(node, frame, **kwargs)
+        super().visit_Call(node, frame, forward_caller=forward_caller)
 
-    def visit_Add(self, node: jinja2.nodes.Add, frame: jinja2.compiler.Frame) -> None:
+    def visit_Add(self, node: jinja2.nodes.BinExpr, frame: jinja2.compiler.Frame) -> None:
         """``+`` with a literal string on one side (``'<|im_start|>' + role``, most of a template's ``+``) grows
         by the literal's length only, so it runs as plain Python; ``a + b`` of two values goes through
         ``call_binop``, where doubling (``s + s`` in a loop) is sized."""
@@ -284,7 +284,7 @@ class ChatTemplateSandbox(ImmutableSandboxedEnvironment):
         return bounds.sized_format(self, value)
 
     @staticmethod
-    def concat(parts: Any) -> str:  # type: ignore[override]
+    def concat(parts: Any) -> str:
         """``{% set %}`` blocks, macros and call blocks join their buffers here: sized before the join."""
         if type(parts) is not list:
             parts = list(parts)

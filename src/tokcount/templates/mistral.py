@@ -9,7 +9,6 @@ work with no download.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import threading
 from pathlib import Path
@@ -78,9 +77,7 @@ def _user_content(msg: Message, where: str, max_size: int | None, policy: FetchP
 
 
 def _arguments(call: ToolCallPart) -> str:
-    if call.arguments_json is not None:
-        return call.arguments_json
-    return call.arguments if isinstance(call.arguments, str) else json.dumps(call.arguments, ensure_ascii=False)
+    return call.arguments_text
 
 
 _ID = re.compile(r"^[A-Za-z0-9]{9}$")
@@ -132,11 +129,9 @@ def to_mistral(req: Request, *, with_tools: bool = True, max_image_size: int | N
                                              prefix=last and not calls and req.add_generation_prompt is not True))
         else:
             result = next((p for p in msg.parts if isinstance(p, ToolResultPart)), None)
-            content = result.content if result is not None else _text(msg.parts)
-            if not isinstance(content, str):
-                content = _text(content)
-            call_id = mistral_call_id(result.tool_call_id)[0] if result and result.tool_call_id else None
-            messages.append(ToolMessage(content=content, tool_call_id=call_id))
+            content = result.text if result is not None else _text(msg.parts)
+            result_id = mistral_call_id(result.tool_call_id)[0] if result and result.tool_call_id else None
+            messages.append(ToolMessage(content=content, tool_call_id=result_id))
     tools = None
     if with_tools and req.tools:
         tools = [Tool(function=Function(name=t.name, description=t.description or "",

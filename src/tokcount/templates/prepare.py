@@ -14,7 +14,6 @@ completion. These conventions are what "exact" means for a template:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..request import (
@@ -63,13 +62,7 @@ def _content(parts: list[Part], as_list: bool, iterates: bool,
 
 
 def _arguments(call: ToolCallPart, want_string: bool) -> dict[str, Any] | str:
-    if not want_string:
-        return call.arguments
-    if call.arguments_json is not None:
-        return call.arguments_json
-    if isinstance(call.arguments, str):
-        return call.arguments
-    return json.dumps(call.arguments, ensure_ascii=False)
+    return call.arguments_text if want_string else call.arguments_object
 
 
 def template_message(msg: Message, *, iterates: bool, args_as_string: bool,
@@ -120,10 +113,9 @@ def split_tool_results(messages: list[Message]) -> list[Message]:
             out.append(msg)
             continue
         out.extend(Message(role="tool", parts=[p], content_is_list=not isinstance(p.content, str)) for p in results)
-        rest = [p for p in msg.parts if not isinstance(p, ToolResultPart)]
+        rest: list[Part] = [p for p in msg.parts if not isinstance(p, ToolResultPart)]
         if rest:
-            out.append(Message(role=msg.role, parts=rest, name=msg.name, content_is_list=msg.content_is_list,
-                               content_is_null=msg.content_is_null))
+            out.append(Message(role=msg.role, parts=rest, name=msg.name, content_is_list=msg.content_is_list))
     return out
 
 

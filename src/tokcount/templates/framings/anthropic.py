@@ -211,7 +211,7 @@ def tool_calls_text(calls: list[ToolCallPart]) -> str:
     out = ["<function_calls>"]
     for c in calls:
         out.append(f'<invoke name="{c.name}">')
-        args = c.arguments if isinstance(c.arguments, dict) else {"input": c.arguments_json or str(c.arguments)}
+        args = c.arguments_object if isinstance(c.arguments_object, dict) else {"input": c.arguments_text}
         for key, value in args.items():
             shown = value if isinstance(value, str) else _json(value)
             out.append(f'<parameter name="{key}">{shown}</parameter>')
@@ -221,9 +221,7 @@ def tool_calls_text(calls: list[ToolCallPart]) -> str:
 
 
 def tool_result_text(result: ToolResultPart) -> str:
-    content = result.content if isinstance(result.content, str) else "\n".join(
-        q.text for q in result.content if isinstance(q, TextPart))
-    return f"<function_results>\n<result>\n{content}\n</result>\n</function_results>"
+    return f"<function_results>\n<result>\n{result.text}\n</result>\n</function_results>"
 
 
 @dataclass

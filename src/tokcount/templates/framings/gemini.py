@@ -99,14 +99,11 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
                 elif p.text:
                     n += add("text", tok.count(p.text))  # past-turn thought summaries are prompt text
             elif isinstance(p, ToolCallPart):
-                args = p.arguments if isinstance(p.arguments, dict) else _json_or_text(p.arguments)
-                n += seg_tokens(gemini_tools.call(p.name, args))
+                n += seg_tokens(gemini_tools.call(p.name, p.arguments_value))
                 estimated.append("function calls (FunctionGemma rendering)")
             elif isinstance(p, ToolResultPart):
-                if isinstance(p.content, str):
-                    payload: Any = _json_or_text(p.content)
-                else:
-                    payload = "\n".join(q.text for q in p.content if isinstance(q, TextPart))
+                # a string result is the JSON the caller sent (Gemini's functionResponse.response); parts are text
+                payload: Any = _json_or_text(p.content) if isinstance(p.content, str) else p.text
                 name = p.name or call_names.get(p.tool_call_id or "", "")
                 n += seg_tokens(gemini_tools.response(name, payload))
                 estimated.append("function responses (FunctionGemma rendering)")

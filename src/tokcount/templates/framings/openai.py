@@ -177,8 +177,9 @@ class _Schema:
 
     def properties(self, obj: dict[str, Any], indent: int) -> str:
         style = self.style
-        required = obj.get("required") if isinstance(obj.get("required"), list) else []
-        props = obj.get("properties") if isinstance(obj.get("properties"), dict) else {}
+        raw_required, raw_props = obj.get("required"), obj.get("properties")
+        required: list[Any] = raw_required if isinstance(raw_required, list) else []
+        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
         comments = indent == 0 or style.nested_comments
         lines: list[str] = []
         for name, raw in props.items():
@@ -331,14 +332,20 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     return result
 
 
+def _result_text(p: ToolResultPart) -> str:
+    """A tool result's text as the fitted Chat Completions framing counts it: the text parts joined with no
+    separator (the one renderer that does not use ``ToolResultPart.text``; changing it would move every fitted
+    gpt count with list-valued tool results)."""
+    return "".join(p.texts)
+
+
 def _texts(msg: Message) -> list[str]:
     out: list[str] = []
     for p in msg.parts:
         if isinstance(p, TextPart):
             out.append(p.text)
         elif isinstance(p, ToolResultPart):
-            out.append(p.content if isinstance(p.content, str) else "".join(
-                q.text for q in p.content if isinstance(q, TextPart)))
+            out.append(_result_text(p))
         elif isinstance(p, ToolCallPart):
             out.extend([p.name, _arguments(p)])
     return out
@@ -349,28 +356,15 @@ PARALLEL_RECIPIENT = " to=multi_tool_use.parallel"
 
 def parallel_call(calls: list[ToolCallPart]) -> str:
     """The one call a turn with several calls becomes: multi_tool_use.parallel with each call as a tool use."""
-    uses = [{"recipient_name": f"functions.{p.name}", "parameters": _parsed_arguments(p)} for p in calls]
+    uses = [{"recipient_name": f"functions.{p.name}", "parameters": p.arguments_value} for p in calls]
     return json.dumps({"tool_uses": uses}, ensure_ascii=False, separators=(",", ":"))
-
-
-def _parsed_arguments(p: ToolCallPart) -> Any:
-    if p.arguments_json is not None:
-        try:
-            return json.loads(p.arguments_json)
-        except ValueError:
-            return p.arguments_json
-    return p.arguments
 
 
 def _arguments(p: ToolCallPart, *, compact: bool = False) -> str:
     """The arguments as counted: as sent, or re-serialized as compact JSON (what Chat Completions stores)."""
-    if compact:
-        parsed = _parsed_arguments(p)
-        if not isinstance(parsed, str):
-            return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
-    if p.arguments_json is not None:
-        return p.arguments_json
-    return p.arguments if isinstance(p.arguments, str) else json.dumps(p.arguments, ensure_ascii=False)
+    if compact and not isinstance(p.arguments_value, str):
+        return json.dumps(p.arguments_value, ensure_ascii=False, separators=(",", ":"))
+    return p.arguments_text
 
 
 def _message_tokens(enc: OpenAIEncoder, spec_id: str, model: OpenAIModel, rules: Rules, msg: Message,
@@ -409,9 +403,7 @@ def _message_tokens(enc: OpenAIEncoder, spec_id: str, model: OpenAIModel, rules:
                 frame += rules.call_overhead
             approximate.append("tool calls (constants fitted on the calibration set)")
         elif isinstance(p, ToolResultPart):
-            body = p.content if isinstance(p.content, str) else "".join(
-                q.text for q in p.content if isinstance(q, TextPart))
-            content += enc.count(body)
+            content += enc.count(_result_text(p))
             name = name or p.name or call_names.get(p.tool_call_id or "")
             frame += rules.function_result
             approximate.append("tool results (function-message framing measured by hmarr/openai-chat-tokens)")

@@ -1,0 +1,60 @@
+"""How a model name resolves against the built-in catalog (data only: no tokenizer file is opened), and the 4xx a
+name that resolves to nothing, or to a Hub repo this server does not allow, becomes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tokcount.errors import InvalidRequest, ModelNotAllowed, UnknownModel
+from tokcount.models.catalog import OPEN, RepoPolicy, default_catalog
+
+
+@pytest.mark.parametrize("name", ["gpt-4o", "GPT-4o", "  gpt-4o ", "openai/gpt-4o", "azure/openai/gpt-4o"])
+def test_ids_match_in_any_case_and_behind_provider_prefixes(name: str) -> None:
+    assert default_catalog().resolve(name).id == "gpt-4o"
+
+
+def test_aliases_resolve_to_their_model() -> None:
+    catalog = default_catalog()
+    spec = catalog.resolve("kimi-latest")
+    assert "kimi-latest" in spec.aliases
+    assert catalog.resolve("moonshot/KIMI-LATEST") is spec
+
+
+@pytest.mark.parametrize(("name", "family"), [("gpt-4o-2099-01-01", "gpt-4o"), ("gpt-4o-latest", "gpt-4o")])
+def test_a_dated_snapshot_counts_as_its_family(name: str, family: str) -> None:
+    assert default_catalog().resolve(name).id == family
+
+
+def test_an_unknown_name_is_a_404_with_close_suggestions() -> None:
+    with pytest.raises(UnknownModel) as err:
+        default_catalog().resolve("gpt-4oo")
+    assert err.value.status == 404 and err.value.param == "model"
+    assert "gpt-4o" in err.value.suggestions
+    assert "Did you mean" in err.value.message
+
+
+@pytest.mark.parametrize("name", ["", "   "])
+def test_an_empty_name_is_a_400(name: str) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        default_catalog().resolve(name)
+    assert err.value.status == 400
+
+
+def test_a_hub_repo_outside_the_catalog_needs_the_operators_permission() -> None:
+    """The unit layer's asset directory is empty, so only the policy decides."""
+    catalog = default_catalog()
+    with pytest.raises(ModelNotAllowed) as err:
+        catalog.resolve("SomeOrg/Some-Model-7B", RepoPolicy())
+    assert err.value.status == 403
+    allowed = catalog.resolve("SomeOrg/Some-Model-7B", RepoPolicy(("someorg/*",)))
+    assert allowed.repo == "SomeOrg/Some-Model-7B" and not allowed.listed
+    assert [(r.repo, r.file) for r in allowed.tokenizer] == [("SomeOrg/Some-Model-7B", "tokenizer.json")]
+    assert catalog.resolve("SomeOrg/Some-Model-7B", OPEN).id == "SomeOrg/Some-Model-7B"
+
+
+def test_a_provider_prefix_is_not_taken_for_a_hub_org() -> None:
+    """``openai/not-a-model`` is a mistyped model name (404 with suggestions), not a Hub repo to download."""
+    with pytest.raises(UnknownModel) as err:
+        default_catalog().resolve("openai/not-a-model", OPEN)
+    assert not isinstance(err.value, ModelNotAllowed)
