@@ -40,3 +40,15 @@ def has_media(case: dict) -> bool:
 @pytest.fixture(scope="session")
 def corpus() -> list[dict]:
     return load_corpus()
+
+
+@pytest.fixture
+def use_config():
+    """``use_config(asset_dirs=(...), media_deadline=2, ...)`` installs those settings for the rest of the test
+    (restored after), instead of editing ``os.environ``: the library reads its settings once (tokcount.config)."""
+    import contextlib
+
+    from tokcount import config
+
+    with contextlib.ExitStack() as stack:
+        yield lambda **changes: stack.enter_context(config.using(**changes))

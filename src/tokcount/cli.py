@@ -26,7 +26,6 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
     """(status, body) of the dialect's first route for one request: the same answer its server route gives
     (``openai-chat``, the library's own shape, answers with the library's Count)."""
     from .jobs import answer, error_answer
-    from .media.sources import default_policy
 
     route = dialect.routes[0]
     try:
@@ -46,19 +45,20 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
         out = error_answer(dialect, exc)
         return out.status, out.body
     # the CLI reads local image paths (and file:// URLs); a server never does
-    policy = dataclasses.replace(default_policy(), allow_local=True)
+    policy = dataclasses.replace(settings.media_policy, allow_local=True)
     out = answer(dialect, route, body, settings, path_params=params, media_policy=policy, return_tokens=tokens)
     return out.status, out.body
 
 
 def cmd_count(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    from . import config
     from .dialects import dialects
     from .jobs import error_answer
     from .settings import Settings
 
     dialect = dialects()[args.dialect]
     try:
-        settings = Settings.load()  # once: the default model is what the server would use
+        settings = config.configure(Settings.load())  # once: the default model is what the server would use
     except (ValueError, OSError) as exc:  # a bad TOKCOUNT_CONFIG file or environment value
         bad = InvalidRequest(f"settings: {exc}")
         stdout.write(json.dumps(error_answer(dialect, bad).body, ensure_ascii=False) + "\n")
@@ -123,6 +123,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings_epilog() -> str:
+    """Every setting, generated from the Settings fields: section and TOML key, environment variable, default."""
+    from .settings import setting_rows
+
+    lines = ["settings (defaults < --config TOML < environment; TOML: key in its [section], or the flat",
+             "field name at the top level):"]
+    for section, key, env, default, text in setting_rows():
+        lines.append(f"  [{section}] {key:<22} {env:<32} {default or '-':<10} {text}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tokcount", description="Exact input-token counts for LLM requests.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -137,11 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     p = sub.add_parser("pull", help="download a model's tokenizer and template ahead of time")
     p.add_argument("models", nargs="+")
-    s = sub.add_parser("serve", help="run the HTTP service")
+    s = sub.add_parser("serve", help="run the HTTP service", epilog=_settings_epilog(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1)
-    s.add_argument("--config", default=None)
+    s.add_argument("--config", default=None, metavar="TOML",
+                   help="settings file (also TOKCOUNT_CONFIG); the environment overrides it")
     s.add_argument("--preload", action="append", default=None, metavar="MODEL",
                    help="load MODEL at start-up (repeatable); /readyz answers 503 until done")
     return parser

@@ -28,7 +28,7 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from . import assets, jobs, loader
+from . import assets, config, jobs, loader
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Route
 from .dialects._fields import default_or
@@ -99,6 +99,8 @@ class Service:
                          miss_ttl=settings.miss_ttl_s)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
         self._limits = settings.render_limits
+        #: built once from the settings and handed to every job (the library default reads the process config)
+        self.media_policy = settings.media_policy
         self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
 
     async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
@@ -225,7 +227,7 @@ class Service:
         """Everything after the body is read, run in a worker thread; never raises."""
         try:
             out = jobs.answer(dialect, route, self.parse_json(raw), self.settings, path_params=params,
-                              check=self._check_job, resolve=self.resolve)
+                              check=self._check_job, resolve=self.resolve, media_policy=self.media_policy)
             loader.settle_tried(out.status == 200)
             return _json(out.status, out.body, out.headers)
         except TokcountError as exc:
@@ -414,7 +416,7 @@ def app_from_env() -> FastAPI:
     deadline too: each worker process names the protocol class by import path and gives it the setting here)."""
     from .protocol import HeaderDeadlineProtocol
 
-    settings = Settings.load()
+    settings = config.configure(Settings.load())  # the process-wide parts too (see config.py)
     HeaderDeadlineProtocol.timeout = settings.header_timeout
     return create_app(settings)
 
@@ -428,12 +430,12 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
         os.environ["TOKCOUNT_CONFIG"] = str(Path(config).expanduser().resolve())
     if preload:
         os.environ["TOKCOUNT_PRELOAD"] = ",".join(preload)
-    settings = Settings.load()  # fail fast on a bad config, before any worker starts
+    settings = config.configure(Settings.load())  # fail fast on a bad config, before any worker starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("tokcount serving on http://%s:%d (default model %s, auth %s)", host, port, settings.default_model,
              "on" if settings.auth_enabled else "off")
     # a line per request costs ~10% of a small count's time; TOKCOUNT_ACCESS_LOG=1 turns it back on
-    access_log = os.environ.get("TOKCOUNT_ACCESS_LOG", "").strip().lower() in ("1", "true", "yes", "on")
+    access_log = settings.access_log
     install_log_redaction()
     options = uvicorn_options(settings)
     if workers > 1:  # the config is pickled to the workers: the protocol by import path (app_from_env sets it up)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -232,10 +231,13 @@ def _builtin_text() -> str:
 
 @lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
-    """The built-in catalog plus the user files named in ``TOKCOUNT_CATALOG`` (``os.pathsep``-separated)."""
+    """The built-in catalog plus the user files of the ``catalog`` setting (``TOKCOUNT_CATALOG``); rebuilt when
+    :func:`tokcount.config.configure` installs new settings."""
+    from .. import config
+
     catalog = Catalog()
     catalog.load_toml(_builtin_text(), "tokcount/models/catalog.toml")
-    for path in filter(None, os.environ.get("TOKCOUNT_CATALOG", "").split(os.pathsep)):
+    for path in config.current().catalog:
         p = Path(path).expanduser()
         catalog.load_toml(p.read_text(encoding="utf-8"), str(p))
     return catalog
