@@ -28,7 +28,8 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from . import assets, config, jobs, loader
+from . import assets, jobs, loader
+from .config import configure as install_config
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Route
 from .dialects._fields import default_or
@@ -416,7 +417,7 @@ def app_from_env() -> FastAPI:
     deadline too: each worker process names the protocol class by import path and gives it the setting here)."""
     from .protocol import HeaderDeadlineProtocol
 
-    settings = config.configure(Settings.load())  # the process-wide parts too (see config.py)
+    settings = install_config(Settings.load())  # the process-wide parts too (see config.py)
     HeaderDeadlineProtocol.timeout = settings.header_timeout
     return create_app(settings)
 
@@ -430,7 +431,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
         os.environ["TOKCOUNT_CONFIG"] = str(Path(config).expanduser().resolve())
     if preload:
         os.environ["TOKCOUNT_PRELOAD"] = ",".join(preload)
-    settings = config.configure(Settings.load())  # fail fast on a bad config, before any worker starts
+    settings = install_config(Settings.load())  # fail fast on a bad config, before any worker starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("tokcount serving on http://%s:%d (default model %s, auth %s)", host, port, settings.default_model,
              "on" if settings.auth_enabled else "off")
