@@ -148,6 +148,7 @@ class Settings:
         with open(path, "rb") as f:
             data: dict[str, Any] = tomllib.load(f)
         flat = {**data, **(data.get("server") if isinstance(data.get("server"), dict) else {})}
+        flat = {k: v for k, v in flat.items() if not isinstance(v, dict)}  # tables are sections, never values
         out = self
         for f in fields(self):
             if "section" not in f.metadata:
