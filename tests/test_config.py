@@ -13,7 +13,7 @@ import tokcount
 from conftest import PINNED_NOW, REPO
 from tokcount import config
 from tokcount.cli import main
-from tokcount.media.sources import default_policy
+from tokcount.media.sources import default_policy, policy_from
 from tokcount.models.catalog import default_catalog
 from tokcount.settings import Settings, env_name, markdown_table, setting_rows
 from tokcount.templates import jinja_env, limits
@@ -100,10 +100,10 @@ def test_readme_table_is_the_generated_one() -> None:
 def test_media_policy_from_settings() -> None:
     s = Settings(media_fetch=False, media_allow_networks=("127.0.0.2/32",), media_deadline=1.5,
                  media_concurrency=3)
-    p = s.media_policy
+    p = policy_from(s)
     assert (p.allow_remote, p.allow_networks, p.deadline, p.max_concurrent_fetches) == (
         False, ("127.0.0.2/32",), 1.5, 3)
-    base = Settings().media_policy  # zeros keep FetchPolicy's own bounds
+    base = policy_from(Settings())  # zeros keep FetchPolicy's own bounds
     assert base == type(base)()
 
 
@@ -114,7 +114,7 @@ def test_the_library_reads_the_current_settings(tmp_path: Path) -> None:
         assert default_policy().max_image_side == 77
         assert limits.defaults().max_chars == 1234
     assert jinja_env.now().date().isoformat() == PINNED_NOW
-    assert default_policy().max_image_side == Settings().media_policy.max_image_side
+    assert default_policy().max_image_side == policy_from(Settings()).max_image_side
 
 
 def test_configure_reloads_the_catalog(tmp_path: Path) -> None:

@@ -70,6 +70,7 @@ def test_limits_are_settings() -> None:
 
 
 def test_limits_from_the_settings(use_config) -> None:
+    from tokcount.media.sources import policy_from
     from tokcount.settings import Settings
 
     use_config(media_max_pixels=1000)
@@ -78,7 +79,7 @@ def test_limits_from_the_settings(use_config) -> None:
     use_config(media_max_pixels=0)  # 0: FetchPolicy's own bound
     assert image_size(_url(SMALL)).width == 64
     # the environment is read once, when the settings are built: a typo fails there, never in a request
-    assert Settings.load(env={"TOKCOUNT_MEDIA_MAX_PIXELS": "1000"}).media_policy.max_image_pixels == 1000
+    assert policy_from(Settings.load(env={"TOKCOUNT_MEDIA_MAX_PIXELS": "1000"})).max_image_pixels == 1000
     with pytest.raises(ValueError, match="TOKCOUNT_MEDIA_MAX_PIXELS must be a positive integer"):
         Settings.load(env={"TOKCOUNT_MEDIA_MAX_PIXELS": "lots"})
 

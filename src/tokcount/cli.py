@@ -26,6 +26,7 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
     """(status, body) of the dialect's first route for one request: the same answer its server route gives
     (``openai-chat``, the library's own shape, answers with the library's Count)."""
     from .jobs import answer, error_answer
+    from .media.sources import policy_from
 
     route = dialect.routes[0]
     try:
@@ -45,7 +46,7 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
         out = error_answer(dialect, exc)
         return out.status, out.body
     # the CLI reads local image paths (and file:// URLs); a server never does
-    policy = dataclasses.replace(settings.media_policy, allow_local=True)
+    policy = dataclasses.replace(policy_from(settings), allow_local=True)
     out = answer(dialect, route, body, settings, path_params=params, media_policy=policy, return_tokens=tokens)
     return out.status, out.body
 

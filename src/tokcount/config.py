@@ -20,12 +20,13 @@ a library user may call ``tokcount.configure(...)`` before counting.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 from .settings import Settings
+from .templates import limits
 
 _lock = threading.Lock()
 _current: Settings | None = None
@@ -67,9 +68,18 @@ def using(settings: Settings | None = None, /, **changes: Any) -> Iterator[Setti
         _invalidate()
 
 
-def _invalidate() -> None:
-    from .media import rules
-    from .models.catalog import default_catalog
+_on_change: list[Callable[[], None]] = []
 
-    default_catalog.cache_clear()
-    rules.reload()
+
+def on_change(forget: Callable[[], None]) -> None:
+    """Register a cache built from the settings (the catalog, the media rules) to be dropped when they change:
+    the cache's module imports this one, never the reverse, so the import graph stays acyclic."""
+    _on_change.append(forget)
+
+
+def _invalidate() -> None:
+    for forget in _on_change:
+        forget()
+
+
+limits.default_source = lambda: current().render_limits

@@ -44,6 +44,7 @@ from .errors import (
     public_text,
 )
 from .httpguard import DocsAuth, body_deadline, install_log_redaction
+from .media.sources import policy_from
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .request import Request, ToolResultPart
 from .settings import Settings
@@ -101,7 +102,7 @@ class Service:
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
         self._limits = settings.render_limits
         #: built once from the settings and handed to every job (the library default reads the process config)
-        self.media_policy = settings.media_policy
+        self.media_policy = policy_from(settings)
         self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
 
     async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:

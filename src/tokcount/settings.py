@@ -23,12 +23,9 @@ import tomllib
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .templates import limits
-
-if TYPE_CHECKING:
-    from .media.sources import FetchPolicy
 
 #: a model whose files ship with the ``offline`` extra (see models/packaged.py), so it works with no download
 DEFAULT_MODEL = "qwen3.5"
@@ -114,17 +111,6 @@ class Settings:
     def render_limits(self) -> limits.Limits:
         return limits.Limits(timeout_s=self.render_timeout_s, max_chars=self.max_render_chars,
                              max_iterations=self.max_loop_iterations)
-
-    @property
-    def media_policy(self) -> FetchPolicy:
-        """The image-fetch policy these settings describe (0 keeps FetchPolicy's own default)."""
-        from .media.sources import FetchPolicy
-
-        bounds = {"max_image_pixels": self.media_max_pixels, "max_image_side": self.media_max_side,
-                  "deadline": self.media_deadline, "request_deadline": self.media_request_deadline,
-                  "max_concurrent_fetches": self.media_concurrency}
-        return FetchPolicy(allow_remote=self.media_fetch, allow_networks=self.media_allow_networks,
-                           **{k: v for k, v in bounds.items() if v})  # type: ignore[arg-type]
 
     @property
     def cache_path(self) -> Path:

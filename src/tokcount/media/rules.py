@@ -423,9 +423,7 @@ def _rules() -> dict[str, Rule]:
     return {k: Rule(k, str(t["kind"]), {n: v for n, v in t.items() if n != "kind"}) for k, t in tables.items()}
 
 
-def reload() -> None:
-    """Forget the table, so the next lookup reads the current settings' ``media_rules`` files again."""
-    _rules.cache_clear()
+config.on_change(_rules.cache_clear)  # new settings may name other media_rules files
 
 
 def rule_for(vision: str) -> Rule | None:

@@ -20,7 +20,7 @@ tried, and Pillow's decompression-bomb check (which raises for a header alone, t
 replaced by this module's own documented limits, ``max_image_pixels`` and ``max_image_side``, answered as a clear
 413 naming the image part.
 
-Settings (``media_*`` in settings.py, read once: ``Settings.media_policy``): ``TOKCOUNT_MEDIA_FETCH`` (0 turns
+Settings (``media_*`` in settings.py, read once: :func:`policy_from`): ``TOKCOUNT_MEDIA_FETCH`` (0 turns
 remote fetching off), ``TOKCOUNT_MEDIA_ALLOW_NETWORKS`` (CIDRs), ``TOKCOUNT_MEDIA_MAX_PIXELS``,
 ``TOKCOUNT_MEDIA_MAX_SIDE``, ``TOKCOUNT_MEDIA_DEADLINE`` (seconds per fetch), ``TOKCOUNT_MEDIA_REQUEST_DEADLINE``
 (seconds for all fetches of a request), ``TOKCOUNT_MEDIA_CONCURRENCY`` (fetches at once per request).
@@ -47,10 +47,13 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 from ..errors import ImageTooLarge, MediaError, public_text
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 log = logging.getLogger("tokcount.media")
 
@@ -86,12 +89,21 @@ class FetchPolicy:
     extra: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
+def policy_from(settings: Settings) -> FetchPolicy:
+    """The image-fetch policy ``settings`` describe (``media_*``; 0 keeps FetchPolicy's own bound). The server
+    and the CLI build theirs once with this and pass it down to every job."""
+    bounds = {"max_image_pixels": settings.media_max_pixels, "max_image_side": settings.media_max_side,
+              "deadline": settings.media_deadline, "request_deadline": settings.media_request_deadline,
+              "max_concurrent_fetches": settings.media_concurrency}
+    return FetchPolicy(allow_remote=settings.media_fetch, allow_networks=settings.media_allow_networks,
+                       **{k: v for k, v in bounds.items() if v})  # type: ignore[arg-type]
+
+
 def default_policy() -> FetchPolicy:
-    """The policy of the process's current settings (``media_*``), for library calls given none: the server and
-    the CLI pass their own settings' ``media_policy`` down instead."""
+    """The policy of the process's current settings, for library calls given none."""
     from .. import config
 
-    return config.current().media_policy
+    return policy_from(config.current())
 
 
 @dataclass(frozen=True)

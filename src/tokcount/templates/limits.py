@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -170,12 +170,15 @@ def active(limits: Limits) -> Iterator[None]:
         _local.limits = outer
 
 
+#: where :func:`defaults` comes from: ``tokcount.config`` installs the current settings' render limits here when
+#: it is imported (this module imports nothing of the settings, which import it: no cycle)
+default_source: Callable[[], Limits] = Limits
+
+
 def defaults() -> Limits:
     """The limits outside a server job (which sets its own with :func:`active`): the current settings'
     ``render_timeout_s``, ``max_render_chars`` and ``max_loop_iterations``."""
-    from .. import config
-
-    return config.current().render_limits
+    return default_source()
 
 
 def positive_float(value: Any, key: str) -> float:
