@@ -168,10 +168,12 @@ class Settings:
             else:
                 continue
             out = out._set(f.name, _parse(f.metadata["kind"], value, f.name, str(path), from_env=False))
-        if "upstream" in data:  # api_key_env names a variable of the same environment the rest is read from
-            from .passthrough import config as upstream_config
+        # [upstream.<provider>] at the top level or under [server]; api_key_env names a variable of the same
+        # environment the rest is read from
+        from .passthrough import config as upstream_config
 
-            ups = upstream_config.from_toml(data["upstream"], str(path), os.environ if env is None else env)
+        for table in [t["upstream"] for t in (data, server) if isinstance(t, dict) and "upstream" in t]:
+            ups = upstream_config.from_toml(table, str(path), os.environ if env is None else env)
             out = replace(out, upstreams=tuple({**{u.provider: u for u in out.upstreams}, **ups}.values()))
         return replace(out, sources=(*self.sources, str(path)))
 
