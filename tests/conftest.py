@@ -53,3 +53,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if needing:
         raise pytest.UsageError(f"the shared assets are missing: {HUB} (set TOKCOUNT_SHARED); {len(needing)} "
                                 f"selected tests need them, e.g. {needing[0]} (only tests/unit runs without them)")
+
+
+@pytest.fixture
+def use_config():
+    """``use_config(asset_dirs=(...), media_deadline=2, ...)`` installs those settings for the rest of the test
+    (restored after), instead of editing ``os.environ``: the library reads its settings once (tokcount.config)."""
+    import contextlib
+
+    from tokcount import config
+
+    with contextlib.ExitStack() as stack:
+        yield lambda **changes: stack.enter_context(config.using(**changes))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from conftest import ASSETS
 from small_vocab import write_step_tokenizer
-from tokcount import loader
-from tokcount.models.catalog import default_catalog
+from tokcount import config, loader
+from tokcount.settings import Settings
 
 ORG = "tokcount-test"
 TEXT = "Hello world, the quick brown fox jumps over the lazy dog. canary secrets class function module"
@@ -43,17 +43,9 @@ def write_models(root: Path, templates: dict[str, str]) -> dict[str, str]:
 @contextmanager
 def installed(env: dict[str, str]) -> Iterator[None]:
     """The models of ``env`` visible to this process (catalog and loaded models reset before and after)."""
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    default_catalog.cache_clear()
     loader.clear()
-    try:
-        yield
+    try:  # the settings this process would build from ``env`` (a subprocess is given the variables themselves)
+        with config.using(Settings.load(env={**os.environ, **env})):
+            yield
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        default_catalog.cache_clear()
         loader.clear()

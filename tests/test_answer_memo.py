@@ -120,23 +120,23 @@ def test_media_by_url_is_never_memoized() -> None:
         assert (memo.get(key, "2025-01-01") is not None) == url.startswith("data:")
 
 
-def test_date_reading_template_is_keyed_by_date(srv: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_date_reading_template_is_keyed_by_date(srv: tuple[str, Any], use_config: Any) -> None:
     """gpt-oss's template prints today's date (``strftime_now("%Y-%m-%d")``): a new day is a fresh count."""
     base, service = srv
     body = {"model": "gpt-oss-20b", "messages": [{"role": "user", "content": "What day is it?"}]}
-    monkeypatch.setenv("TOKCOUNT_NOW", "2025-01-01")
+    use_config(now="2025-01-01")
     day1 = send(base, "/v1/token/count", body).json()
     hits = service.memo.hits
     assert send(base, "/v1/token/count", body).json() == day1
     assert service.memo.hits == hits + 1
-    monkeypatch.setenv("TOKCOUNT_NOW", "2025-06-30")
+    use_config(now="2025-06-30")
     day2 = send(base, "/v1/token/count", body).json()
     assert service.memo.hits == hits + 1  # a miss: yesterday's entry is not served
     assert day2["data"]["total_tokens"] == tokcount.count("gpt-oss-20b", body, breakdown=False).input_tokens
     # a template that reads no clock keeps its entry across days
     plain = {**CHAT, "messages": [{"role": "user", "content": "no clock here"}]}
     send(base, "/v1/token/count", plain)
-    monkeypatch.setenv("TOKCOUNT_NOW", "2025-07-01")
+    use_config(now="2025-07-01")
     hits = service.memo.hits
     send(base, "/v1/token/count", plain)
     assert service.memo.hits == hits + 1

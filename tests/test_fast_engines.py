@@ -95,14 +95,13 @@ def test_engine_is_fast_and_identical(model: str, texts: list[str]) -> None:
     assert mismatched == []
 
 
-def test_reference_engine_can_be_forced(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TOKCOUNT_ENGINES", "tokenizers")
+def test_reference_engine_can_be_forced(use_config) -> None:
+    use_config(engines=("tokenizers",))
     loader.clear()
     try:
         tok = loader.load(default_catalog().resolve("qwen3-8b")).tokenizer
         assert tok.engine == "tokenizers"
     finally:
-        monkeypatch.delenv("TOKCOUNT_ENGINES")
         loader.clear()
 
 

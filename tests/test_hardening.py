@@ -5,7 +5,6 @@ routes are behind auth when auth is on (unless ``public_docs``); no API key or `
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import pytest
 
 from conftest import HUB
 from serverkit import running_server
+from tokcount import config
 from tokcount.errors import MissingAssets
 from tokcount.httpguard import DOC_PATHS, redact_query
 from tokcount.settings import Settings
@@ -35,7 +35,7 @@ def _wait_ready(url: str) -> httpx.Response:
 
 # ------------------------------------------------------------------------------------------- preload
 @pytest.fixture
-def corrupt_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+def corrupt_repo(tmp_path: Path, use_config) -> str:
     """A Hub-layout asset dir holding ``tokcount-test/corrupt`` with a cut-short tokenizer.json (a real file's
     first 4 KiB), found through TOKCOUNT_ASSET_DIRS like any operator-provided model."""
     repo = tmp_path / "hub" / "tokcount-test" / "corrupt"
@@ -43,7 +43,7 @@ def corrupt_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     source = HUB / "Qwen" / "Qwen3-8B"
     (repo / "tokenizer.json").write_bytes((source / "tokenizer.json").read_bytes()[:4096])
     shutil.copy(source / "tokenizer_config.json", repo / "tokenizer_config.json")
-    monkeypatch.setenv("TOKCOUNT_ASSET_DIRS", f"{tmp_path}{os.pathsep}{os.environ.get('TOKCOUNT_ASSET_DIRS', '')}")
+    use_config(asset_dirs=(str(tmp_path), *config.current().asset_dirs))
     return "tokcount-test/corrupt"
 
 

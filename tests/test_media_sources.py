@@ -271,10 +271,10 @@ def test_remote_fetch_can_be_switched_off(server: str) -> None:
 # ------------------------------------------------------------------------------- closed models read sizes too
 @pytest.mark.parametrize("model", ["gpt-4o", "claude-sonnet-4", "gemini-2.5-flash"])
 def test_closed_models_read_remote_sizes_like_open_ones(server: str, model: str,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+                                                        use_config) -> None:
     import tokcount
 
-    monkeypatch.setenv("TOKCOUNT_MEDIA_ALLOW_NETWORKS", "127.0.0.2/32")
+    use_config(media_allow_networks=("127.0.0.2/32",))
 
     def body(url: str) -> dict:
         return {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
@@ -286,7 +286,7 @@ def test_closed_models_read_remote_sizes_like_open_ones(server: str, model: str,
     assert remote.image_tokens == inline.image_tokens > 0
     assert not any("unknown size" in n for n in remote.notes)
     # an address the guard refuses: the estimate goes on, at the documented fallback, and says so
-    monkeypatch.delenv("TOKCOUNT_MEDIA_ALLOW_NETWORKS")
+    use_config(media_allow_networks=())
     refused = tokcount.count(model, body(f"{server}/img.png?refused={model}"))
     assert any("unknown size" in n for n in refused.notes)
 

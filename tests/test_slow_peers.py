@@ -130,12 +130,11 @@ def test_per_request_cap_and_deadline(trickle: TricklingServer) -> None:
     assert trickle.connections <= 4
 
 
-def test_slow_images_through_the_server(trickle: TricklingServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TOKCOUNT_MEDIA_ALLOW_NETWORKS", "127.0.0.2/32")
-    monkeypatch.setenv("TOKCOUNT_MEDIA_DEADLINE", "2")
+def test_slow_images_through_the_server(trickle: TricklingServer) -> None:
     parts = [{"type": "image_url", "image_url": {"url": trickle.url(f"srv{i}")}} for i in range(8)]
     body = {"model": "qwen3.5", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, *parts]}]}
-    with running_server(Settings(default_model="qwen3.5")) as base:
+    settings = Settings(default_model="qwen3.5", media_allow_networks=("127.0.0.2/32",), media_deadline=2)
+    with running_server(settings) as base:
         warm = {"model": "qwen3.5", "messages": [{"role": "user", "content": "hi"}]}
         assert httpx.post(base + "/v1/token/count", json=warm, timeout=60).status_code == 200  # model loaded
         t0 = time.monotonic()
@@ -149,11 +148,10 @@ def test_slow_images_through_the_server(trickle: TricklingServer, monkeypatch: p
 
 @pytest.mark.parametrize("model", ["gpt-4o", "claude-sonnet-4", "gemini-2.5-flash"])
 def test_closed_models_fetch_a_requests_images_concurrently(trickle: TricklingServer, model: str,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+                                                            use_config) -> None:
     import tokcount
 
-    monkeypatch.setenv("TOKCOUNT_MEDIA_ALLOW_NETWORKS", "127.0.0.2/32")
-    monkeypatch.setenv("TOKCOUNT_MEDIA_DEADLINE", "1.5")
+    use_config(media_allow_networks=("127.0.0.2/32",), media_deadline=1.5)
     parts = [{"type": "image_url", "image_url": {"url": trickle.url(f"{model}-{i}")}} for i in range(6)]
     tokcount.count(model, {"messages": [{"role": "user", "content": "warm up"}]})  # the tokenizer is loaded
     t0 = time.monotonic()

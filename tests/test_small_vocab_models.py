@@ -5,7 +5,6 @@ tiktoken with all added tokens allowed (Kimi's tokenizer is tiktoken), transform
 from __future__ import annotations
 
 import json
-import os
 import shutil
 
 import pytest
@@ -17,7 +16,7 @@ import tokcount
 from conftest import ASSETS, HUB, has_media, load_corpus
 from oracle import prepare
 from small_vocab import corpus_text, train_byte_bpe_ranks, write_step_tokenizer, write_tiktoken_file
-from tokcount import TemplateError, loader
+from tokcount import TemplateError, config, loader
 from tokcount.models.catalog import default_catalog
 
 CASES = [c for c in load_corpus() if not has_media(c)]
@@ -31,11 +30,9 @@ def built_assets(tmp_path_factory):
     write_tiktoken_file(root / "hub" / "moonshotai" / "Kimi-K2.6" / "tiktoken.model", ranks)
     write_step_tokenizer(root / "hub" / "stepfun-ai" / "Step-3.7-Flash", text)
     shutil.copytree(root / "hub" / "stepfun-ai" / "Step-3.7-Flash", root / "hub" / "stepfun-ai" / "Step-3.5-Flash")
-    old = os.environ["TOKCOUNT_ASSET_DIRS"]
-    os.environ["TOKCOUNT_ASSET_DIRS"] = os.pathsep.join([str(root), str(ASSETS)])
-    loader.clear()
-    yield root, ranks
-    os.environ["TOKCOUNT_ASSET_DIRS"] = old
+    with config.using(asset_dirs=(str(root), str(ASSETS))):
+        loader.clear()
+        yield root, ranks
     loader.clear()
 
 

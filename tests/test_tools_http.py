@@ -145,7 +145,7 @@ def test_fit_and_playground_run_under_the_render_limits(tmp_path_factory: pytest
     cut at the server's render timeout (503, the load-dependent condition), a huge output is a 4xx; the server
     still answers afterwards."""
     from hostile_models import installed, write_models
-    from test_render_limits import HOSTILE
+    from test_render_limits_server import HOSTILE
 
     env = write_models(tmp_path_factory.mktemp("fit-hostile"),
                        {"runaway": HOSTILE["runaway"], "repeat": HOSTILE["repeat"]})

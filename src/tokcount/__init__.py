@@ -4,6 +4,7 @@
 >>> tokcount.count("Qwen/Qwen3-8B", {"messages": [{"role": "user", "content": "Hi"}]}).input_tokens
 """
 
+from .config import configure
 from .count import count, count_text, decode
 from .errors import (
     InvalidRequest,
@@ -30,6 +31,7 @@ __all__ = [
     "TemplateError",
     "TokcountError",
     "UnknownModel",
+    "configure",
     "count",
     "count_text",
     "decode",

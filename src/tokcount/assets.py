@@ -25,6 +25,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import config
+
 _lock = threading.Lock()
 log = logging.getLogger("tokcount.assets")
 
@@ -122,19 +124,16 @@ def configure(*, miss_ttl: float | None = None, hub_timeout: float | None = None
 
 
 def asset_dirs() -> list[Path]:
-    raw = os.environ.get("TOKCOUNT_ASSET_DIRS", "")
-    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+    """The ``asset_dirs`` setting (``TOKCOUNT_ASSET_DIRS``), read from the process's current settings."""
+    return [Path(p).expanduser() for p in config.current().asset_dirs]
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("TOKCOUNT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "tokcount"
-    )
-    return Path(base)
+    return config.current().cache_path
 
 
 def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return config.current().hub_offline
 
 
 @dataclass

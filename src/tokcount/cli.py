@@ -28,7 +28,7 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
     (``openai-chat``, the library's own shape, answers with the library's Count). With ``label``, the
     ``x-tokcount-*`` headers the server would send are written there (a route's body may not say the method)."""
     from .jobs import answer, error_answer
-    from .media.sources import default_policy
+    from .media.sources import policy_from
 
     route = dialect.routes[0]
     try:
@@ -48,7 +48,7 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
         out = error_answer(dialect, exc)
         return out.status, out.body
     # the CLI reads local image paths (and file:// URLs); a server never does
-    policy = dataclasses.replace(default_policy(), allow_local=True)
+    policy = dataclasses.replace(policy_from(settings), allow_local=True)
     out = answer(dialect, route, body, settings, path_params=params, media_policy=policy, return_tokens=tokens,
                  upstream=upstream)
     if label is not None:
@@ -57,13 +57,15 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
 
 
 def cmd_count(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
+    from . import config
     from .dialects import dialects
     from .jobs import error_answer
     from .settings import Settings
 
     dialect = dialects()[args.dialect]
     try:
-        settings = Settings.load(args.config)  # once: the default model is what the server would use
+        # once: the default model is what the server would use (and the library's process-wide settings)
+        settings = config.configure(Settings.load(args.config))
         if args.upstream and not settings.upstreams:
             raise ValueError("--upstream: no upstream is configured ([upstream.<provider>] in the config file, "
                              "or TOKCOUNT_UPSTREAM_<PROVIDER>_URL and _KEY)")
@@ -188,28 +190,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-#: settings whose environment variable is not TOKCOUNT_<NAME>, or that have none (TOML file only)
-_ENV_NAMES: dict[str, str | None] = {
-    "api_keys": "TOKCOUNT_API_KEYS (comma-separated; TOKCOUNT_API_KEYS_FILE: one a line)",
-    "render_timeout_s": "TOKCOUNT_RENDER_TIMEOUT", "max_messages": None, "max_parts": None, "max_tools": None,
-    "max_json_depth": None, "max_token_ids": None, "keep_alive_timeout": None,
-    "upstreams": None,
-}
+def _settings_epilog() -> str:
+    """Every setting, generated from the Settings fields: section and TOML key, environment variable, default."""
+    from .settings import setting_rows
 
-
-def _settings_help() -> str:
-    """Every server setting with its default and environment variable, read from the Settings dataclass itself so
-    the list cannot fall behind it."""
-    from .settings import Settings
-
-    lines = ["settings (TOML file via --config or TOKCOUNT_CONFIG; the environment wins):"]
-    for f in dataclasses.fields(Settings):
-        if f.name == "sources":
-            continue
-        default = getattr(Settings(), f.name)
-        shown = list(default) if isinstance(default, tuple) else default
-        env = _ENV_NAMES.get(f.name, f"TOKCOUNT_{f.name.upper()}") or "TOML only"
-        lines.append(f"  {f.name} = {json.dumps(shown)}  [{env}]")
+    lines = ["settings (defaults < --config TOML < environment; TOML: key in its [section], or the flat",
+             "field name at the top level):"]
+    for section, key, env, default, text in setting_rows():
+        lines.append(f"  [{section}] {key:<22} {env:<32} {default or '-':<10} {text}")
     lines.append("  upstreams are [upstream.<provider>] tables (base_url, api_key or api_key_env, timeout, "
                  "max_concurrency), or TOKCOUNT_UPSTREAM_<PROVIDER>_URL and _KEY with TOKCOUNT_UPSTREAM_TIMEOUT")
     lines.append("  PROMETHEUS_MULTIPROC_DIR: with --workers N, where the workers' metric files go (emptied at start;"
@@ -254,12 +242,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     p = sub.add_parser("pull", help="download a model's tokenizer and template ahead of time")
     p.add_argument("models", nargs="+")
-    s = sub.add_parser("serve", help="run the HTTP service", epilog=_settings_help(),
+    s = sub.add_parser("serve", help="run the HTTP service", epilog=_settings_epilog(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--workers", type=int, default=1)
-    s.add_argument("--config", default=None)
+    s.add_argument("--config", default=None, metavar="TOML",
+                   help="settings file (also TOKCOUNT_CONFIG); the environment overrides it")
     s.add_argument("--preload", action="append", default=None, metavar="MODEL",
                    help="load MODEL at start-up (repeatable); /readyz answers 503 until done")
     return parser

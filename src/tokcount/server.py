@@ -32,6 +32,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from . import assets, jobs, loader, metrics, observe, routing, tools_http
+from .config import configure as install_config
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Result, Route
 from .dialects._fields import default_or
@@ -46,6 +47,7 @@ from .errors import (
     public_text,
 )
 from .httpguard import DocsAuth, body_deadline, install_log_redaction
+from .media.sources import policy_from
 from .memo import AnswerMemo, clock_dependence, replayed, template_source_of, today
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Passthrough
@@ -109,6 +111,8 @@ class Service:
                          miss_ttl=settings.miss_ttl_s)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
         self._limits = settings.render_limits
+        #: built once from the settings and handed to every job (the library default reads the process config)
+        self.media_policy = policy_from(settings)
         self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
         self.memo = AnswerMemo()
         self._clocks: dict[str, str] = {}
@@ -285,7 +289,7 @@ class Service:
         try:
             out = jobs.answer(dialect, route, self.parse_json(raw), self.settings, path_params=params,
                               check=self._check_job, resolve=self.resolve, upstream=self.upstream,
-                              keep=self._keeper(dialect, route, raw, params))
+                              keep=self._keeper(dialect, route, raw, params), media_policy=self.media_policy)
             loader.settle_tried(out.status == 200)
             resp = _json(out.status, out.body, out.headers)
             resp.usage = (out.model, out.tokens)  # type: ignore[attr-defined]  # read by the route's handler
@@ -519,7 +523,7 @@ def app_from_env() -> FastAPI:
     deadline too: each worker process names the protocol class by import path and gives it the setting here)."""
     from .protocol import HeaderDeadlineProtocol
 
-    settings = Settings.load()
+    settings = install_config(Settings.load())  # the process-wide parts too (see config.py)
     HeaderDeadlineProtocol.timeout = settings.header_timeout
     if settings.access_log == "json":  # a spawned worker starts with unconfigured logging
         observe.configure_access_log()
@@ -535,7 +539,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
         os.environ["TOKCOUNT_CONFIG"] = str(Path(config).expanduser().resolve())
     if preload:
         os.environ["TOKCOUNT_PRELOAD"] = ",".join(preload)
-    settings = Settings.load()  # fail fast on a bad config, before any worker starts
+    settings = install_config(Settings.load())  # fail fast on a bad config, before any worker starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("tokcount serving on http://%s:%d (default model %s, auth %s)", host, port, settings.default_model,
              "on" if settings.auth_enabled else "off")

@@ -1,103 +1,121 @@
-"""Server settings: defaults, then a TOML file (``--config``), then environment variables.
+"""All settings of tokcount in one frozen dataclass: defaults, then a TOML file, then the environment.
 
-Kept as one frozen dataclass read once at start-up, so a request never re-reads files or the environment, and
-every worker process of ``--workers N`` builds the same settings from the same sources.
+Built once — by the CLI, by the server (every worker of ``--workers N`` builds the same from the same sources), or
+lazily by the first library call (:mod:`tokcount.config`; ``tokcount.configure(...)`` sets it explicitly) — so a
+request never re-reads files or the environment.
 
-TOML file (every key optional; a ``[server]`` table or top-level keys)::
+Every setting is one field below with its section, environment variable and help; the TOML and environment
+parsers, ``tokcount serve --help`` and the README's settings table are all generated from those fields
+(:func:`setting_rows`), so a new setting is one field.
 
-    default_model = "qwen3.5"          # what model "default" (and a missing model) means
-    api_keys = ["key-1", "key-2"]      # turns Bearer auth on
-    api_keys_file = "/etc/tokcount/keys"  # one key per line, '#' comments
-    max_body_bytes = 33554432          # 32 MiB
-    max_messages = 10000
-    max_parts = 100000                 # content parts over all messages
-    max_tools = 2000
-    max_json_depth = 64
-    max_token_ids = 1000000            # ids accepted by /detokenize
-    preload = ["qwen3.5"]              # models loaded at start-up (readyz waits for them)
-    render_timeout_s = 5.0             # wall-clock budget of one chat-template render (503 when spent)
-    max_render_chars = 83886080        # characters a rendered prompt may have (8x the largest context window)
-    max_loop_iterations = 20000000     # {% for %} iterations in one render
-    header_timeout = 10.0              # seconds a client may take to send a request's headers (then 408, closed)
-    body_timeout = 60.0                # seconds to send one request body (32 MiB at ~4.5 Mbit/s; then 408, closed)
-    keep_alive_timeout = 5             # seconds an idle keep-alive connection stays open
-    public_docs = false                # true: /docs, /redoc and /openapi.json stay open when auth is on
-    public_metrics = false             # true: /metrics stays open when auth is on
-    access_log = ""                    # "json": one JSON line per answer (tokcount.access); "1": uvicorn's lines
+Precedence (later wins): the field's default < the TOML file (``--config`` or ``TOKCOUNT_CONFIG``) < the
+environment. Exceptions: API keys from every source are added together, not replaced.
 
-    allow_hub_repos = ["org/*"]        # Hub repos outside the catalog clients may name ("*": any); none by default
-    miss_ttl_s = 60                    # how long a missing/corrupt model or unreachable Hub is remembered
-    hub_timeout_s = 2.5                # connect/first-answer timeout for the Hub
-    max_loaded_models = 16             # loaded models kept (LRU)
-    model_memory_mb = 2048             # estimated memory of loaded tokenizers kept (LRU)
+TOML layout: a setting is ``key`` in its section's table (``[media] max_pixels = ...``), or its full field name at
+the top level or in ``[server]`` (``media_max_pixels = ...``, the flat form older files use).
 
-    [upstream.openai]                  # upstream passthrough, per provider (off unless a table is given):
-    base_url = "https://api.openai.com"  # openai, anthropic, gemini, moonshot, stepfun
-    api_key_env = "OPENAI_API_KEY"     # or api_key = "..."
-    timeout = 5.0                      # seconds, then the local count answers
-    max_concurrency = 8                # calls in flight per worker; beyond it, count locally
-
-Environment: ``TOKCOUNT_DEFAULT_MODEL``, ``TOKCOUNT_API_KEYS`` (comma-separated), ``TOKCOUNT_API_KEYS_FILE``,
-``TOKCOUNT_MAX_BODY_BYTES``, ``TOKCOUNT_PRELOAD`` (comma-separated), ``TOKCOUNT_HEADER_TIMEOUT``,
-``TOKCOUNT_BODY_TIMEOUT``, ``TOKCOUNT_PUBLIC_DOCS``, ``TOKCOUNT_PUBLIC_METRICS``, ``TOKCOUNT_ACCESS_LOG``,
-``TOKCOUNT_RENDER_TIMEOUT`` (seconds),
-``TOKCOUNT_MAX_RENDER_CHARS``, ``TOKCOUNT_MAX_LOOP_ITERATIONS``, ``TOKCOUNT_CONFIG`` (the TOML file),
-``TOKCOUNT_ALLOW_HUB_REPOS`` (comma-separated), ``TOKCOUNT_MISS_TTL_S``, ``TOKCOUNT_HUB_TIMEOUT_S``,
-``TOKCOUNT_MAX_LOADED_MODELS``, ``TOKCOUNT_MODEL_MEMORY_MB``,
-``TOKCOUNT_UPSTREAM_<PROVIDER>_URL`` / ``_KEY``, ``TOKCOUNT_UPSTREAM_TIMEOUT``, ``TOKCOUNT_UPSTREAM_MAX_CONCURRENCY``
-(:mod:`tokcount.passthrough.config`). Image limits (pixels, fetch deadlines, concurrency)
-are read from ``TOKCOUNT_MEDIA_*`` variables by ``media/sources.py``, so the library and the CLI honour them too.
+Upstream passthrough is the one setting that is not a flat value: ``upstreams`` is read from
+``[upstream.<provider>]`` tables (``base_url``, ``api_key`` or ``api_key_env``, ``timeout``, ``max_concurrency``)
+and ``TOKCOUNT_UPSTREAM_<PROVIDER>_URL`` / ``_KEY``, ``TOKCOUNT_UPSTREAM_TIMEOUT``,
+``TOKCOUNT_UPSTREAM_MAX_CONCURRENCY`` by :mod:`tokcount.passthrough.config` (off unless one is given).
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .passthrough import config as upstream_config
-from .passthrough.config import Upstream
 from .templates import limits
+
+if TYPE_CHECKING:  # imported where used: tokcount.passthrough's package imports the catalog, which reads config
+    from .passthrough.config import Upstream
 
 #: a model whose files ship with the ``offline`` extra (see models/packaged.py), so it works with no download
 DEFAULT_MODEL = "qwen3.5"
 
+#: the sections, in the order ``--help`` and the docs list them
+SECTIONS = ("server", "limits", "render", "media", "assets", "engines")
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+#: access_log values: off, uvicorn's plain lines, or tokcount's JSON lines with request ids (observe.py)
+ACCESS_LOG_VALUES = {"": "", "0": "", "false": "", "off": "", "no": "", "1": "plain", "true": "plain",
+                     "yes": "plain", "on": "plain", "plain": "plain", "json": "json"}
+
+
+def setting(default: Any, section: str, kind: str, help: str, *, env: str | None = None) -> Any:
+    """A settings field: ``kind`` names its parser (see :func:`_parse`); ``env`` overrides the variable name
+    (default ``TOKCOUNT_<FIELD>``)."""
+    meta = {"section": section, "kind": kind, "help": help, "env": env}
+    if isinstance(default, (list, dict)):
+        raise TypeError("use a tuple default")  # pragma: no cover - a programming error
+    return field(default=default, metadata=meta)
+
 
 @dataclass(frozen=True)
 class Settings:
-    default_model: str = DEFAULT_MODEL
-    api_keys: tuple[str, ...] = ()
-    max_body_bytes: int = 32 * 1024 * 1024
-    max_messages: int = 10_000
-    max_parts: int = 100_000
-    max_tools: int = 2_000
-    max_json_depth: int = 64
-    max_token_ids: int = 1_000_000
-    preload: tuple[str, ...] = ()
-    #: bounds of one chat-template render (see templates/limits.py; the library uses the same defaults)
-    render_timeout_s: float = limits.RENDER_TIMEOUT_S
-    max_render_chars: int = limits.MAX_RENDER_CHARS
-    max_loop_iterations: int = limits.MAX_LOOP_ITERATIONS
-    header_timeout: float = 10.0
-    body_timeout: float = 60.0
-    keep_alive_timeout: int = 5
-    public_docs: bool = False
-    #: /metrics without a key when auth is on (a scraper inside the operator's network)
-    public_metrics: bool = False
-    #: "" (off), "json" (tokcount's JSON access log, with request ids) or "1"/"true" (uvicorn's plain lines)
-    access_log: str = ""
-    #: Hub repo ids outside the catalog that clients may name (fnmatch patterns; "*" = any); see RepoPolicy
-    allow_hub_repos: tuple[str, ...] = ()
-    #: seconds a miss (unknown repo, missing or corrupt file) and an unreachable Hub are remembered
-    miss_ttl_s: float = 60.0
-    #: seconds to wait for the Hub to connect and answer before it counts as unreachable
-    hub_timeout_s: float = 2.5
-    #: loaded models kept in the LRU, and the estimated memory their tokenizers may hold (loader.py measures it)
-    max_loaded_models: int = 16
-    model_memory_mb: int = 2048
-    #: providers whose own count endpoint is asked first (empty: never); keys kept out of repr
+    # ------------------------------------------------------------------------------------------------ server
+    default_model: str = setting(DEFAULT_MODEL, "server", "str", 'what model "default" (and a missing model) means')
+    api_keys: tuple[str, ...] = setting((), "server", "keys", "Bearer keys; any turns auth on (comma-separated)")
+    api_keys_file: str | None = setting(None, "server", "keyfile", "file of keys, one a line, '#' comments")
+    preload: tuple[str, ...] = setting((), "server", "list", "models loaded at start-up (readyz waits for them)")
+    public_docs: bool = setting(False, "server", "bool", "/docs, /redoc and /openapi.json stay open with auth on")
+    public_metrics: bool = setting(False, "server", "bool", "/metrics stays open with auth on (a scraper inside)")
+    access_log: str = setting("", "server", "accesslog",
+                              'a line per request: "json" (tokcount.access, request ids), "1" (uvicorn\'s), '
+                              '"" off (costs ~10% of a small count)')
+    header_timeout: float = setting(10.0, "server", "seconds", "seconds to send a request's headers (then 408)")
+    body_timeout: float = setting(60.0, "server", "seconds", "seconds to send one request body (then 408)")
+    keep_alive_timeout: int = setting(5, "server", "int", "seconds an idle keep-alive connection stays open")
+    # ------------------------------------------------------------------------------------------------ limits
+    max_body_bytes: int = setting(32 * 1024 * 1024, "limits", "int", "request body size (413 above)")
+    max_messages: int = setting(10_000, "limits", "int", "messages in one request")
+    max_parts: int = setting(100_000, "limits", "int", "content parts over all messages")
+    max_tools: int = setting(2_000, "limits", "int", "tools in one request")
+    max_json_depth: int = setting(64, "limits", "int", "nesting depth of a request's JSON")
+    max_token_ids: int = setting(1_000_000, "limits", "int", "ids accepted by /detokenize")
+    # ------------------------------------------------------------------------------------------------ render
+    render_timeout_s: float = setting(limits.RENDER_TIMEOUT_S, "render", "seconds",
+                                      "wall-clock budget of one chat-template render (503 when spent)",
+                                      env="TOKCOUNT_RENDER_TIMEOUT")
+    max_render_chars: int = setting(limits.MAX_RENDER_CHARS, "render", "int",
+                                    "characters a rendered prompt may have")
+    max_loop_iterations: int = setting(limits.MAX_LOOP_ITERATIONS, "render", "int",
+                                       "{% for %} iterations in one render")
+    now: str | None = setting(None, "render", "isodate", "pins the clock templates read (ISO date); else now")
+    # ------------------------------------------------------------------------------------------------- media
+    media_fetch: bool = setting(True, "media", "bool", "fetch remote images to read their size")
+    media_allow_networks: tuple[str, ...] = setting((), "media", "list",
+                                                    "CIDRs let through the address guard (comma-separated)")
+    media_max_pixels: int = setting(0, "media", "int", "largest image in pixels (0: the built-in 178,956,970)")
+    media_max_side: int = setting(0, "media", "int", "longest image side (0: the built-in 65,500)")
+    media_deadline: float = setting(0.0, "media", "seconds", "seconds for one image fetch (0: built-in 10)")
+    media_request_deadline: float = setting(0.0, "media", "seconds", "seconds for all fetches of a request (0: 30)")
+    media_concurrency: int = setting(0, "media", "int", "remote images fetched at the same time (0: built-in 8)")
+    media_rules: tuple[str, ...] = setting((), "media", "paths", "extra media-rule TOML files (os.pathsep)")
+    # ------------------------------------------------------------------------------------------------ assets
+    asset_dirs: tuple[str, ...] = setting((), "assets", "paths",
+                                          "directories searched first for model files (os.pathsep)")
+    cache_dir: str | None = setting(None, "assets", "path", "tokcount's cache (default $XDG_CACHE_HOME/tokcount)")
+    hub_offline: bool = setting(False, "assets", "bool", "never ask the Hugging Face Hub", env="HF_HUB_OFFLINE")
+    catalog: tuple[str, ...] = setting((), "assets", "paths", "extra catalog TOML files (os.pathsep)")
+    allow_hub_repos: tuple[str, ...] = setting((), "assets", "list",
+                                               'Hub repos outside the catalog clients may name ("*": any)')
+    miss_ttl_s: float = setting(60.0, "assets", "seconds", "how long a missing model or unreachable Hub is kept")
+    hub_timeout_s: float = setting(2.5, "assets", "seconds", "connect/first-answer timeout for the Hub")
+    max_loaded_models: int = setting(16, "assets", "int", "loaded models kept (LRU)")
+    model_memory_mb: int = setting(2048, "assets", "int", "estimated memory of loaded tokenizers kept (LRU)")
+    # ----------------------------------------------------------------------------------------------- engines
+    engines: tuple[str, ...] | None = setting(None, "engines", "list",
+                                              "fast engines tried, in order (default: all; 'tokenizers': none)")
+    segment_cache_mb: float = setting(64.0, "engines", "megabytes", "segment-count cache size (0: off)")
+    #: providers whose own count endpoint is asked first (empty: never); not a flat value (see the module doc),
+    #: keys kept out of repr
     upstreams: tuple[Upstream, ...] = field(default=(), repr=False)
     #: where settings came from, for /readyz (never the keys themselves)
     sources: tuple[str, ...] = field(default=(), compare=False)
@@ -111,147 +129,157 @@ class Settings:
         return limits.Limits(timeout_s=self.render_timeout_s, max_chars=self.max_render_chars,
                              max_iterations=self.max_loop_iterations)
 
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir).expanduser() if self.cache_dir else Path("~/.cache/tokcount").expanduser()
+
     @classmethod
     def load(cls, config: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Settings:
-        """Defaults, overridden by the TOML file, overridden by the environment."""
+        """Defaults, overridden by the TOML file, overridden by the environment (``os.environ`` if not given)."""
         env = dict(os.environ) if env is None else env
         settings = cls()
         path = config or env.get("TOKCOUNT_CONFIG")
         if path:
             settings = settings._with_toml(Path(path).expanduser(), env)
-        return settings._with_env(env)
+        settings = settings._with_env(env)
+        if settings.cache_dir is None:  # the XDG default is resolved here, where the environment is read
+            base = env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+            settings = replace(settings, cache_dir=os.path.join(base, "tokcount"))
+        return settings
 
     def _with_toml(self, path: Path, env: dict[str, str] | None = None) -> Settings:
-        with open(path, "rb") as f:
-            data: dict[str, Any] = tomllib.load(f)
-        data = {**data, **data.get("server", {})}
-        changes: dict[str, Any] = {}
-        for key in ("default_model",):
-            if key in data:
-                changes[key] = _str(data[key], key, path)
-        for key in ("max_body_bytes", "max_messages", "max_parts", "max_tools", "max_json_depth", "max_token_ids",
-                    "max_render_chars", "max_loop_iterations"):
-            if key in data:
-                changes[key] = _positive(data[key], key, path)
-        if "render_timeout_s" in data:
-            changes["render_timeout_s"] = limits.positive_float(data["render_timeout_s"], f"{path}: render_timeout_s")
-        for key in ("header_timeout", "body_timeout"):
-            if key in data:
-                changes[key] = _seconds(data[key], key, path)
-        if "keep_alive_timeout" in data:
-            changes["keep_alive_timeout"] = _positive(data["keep_alive_timeout"], "keep_alive_timeout", path)
-        if "public_docs" in data:
-            if not isinstance(data["public_docs"], bool):
-                raise ValueError(f"{path}: public_docs must be true or false")
-            changes["public_docs"] = data["public_docs"]
-        keys = list(self.api_keys)
-        if "api_keys" in data:
-            keys += [_str(k, "api_keys", path) for k in data["api_keys"]]
-        if "api_keys_file" in data:
-            keys += _read_keys(Path(_str(data["api_keys_file"], "api_keys_file", path)).expanduser())
-        changes["api_keys"] = tuple(k for k in keys if k)
-        if "preload" in data:
-            changes["preload"] = tuple(_str(m, "preload", path) for m in data["preload"])
-        changes.update(_access_toml(data, path))
-        if "upstream" in data:
-            ups = upstream_config.from_toml(data["upstream"], str(path), os.environ if env is None else env)
-            changes["upstreams"] = tuple({**{u.provider: u for u in self.upstreams}, **ups}.values())
-        changes.update(_observe_values(data, str(path)))
-        return replace(self, **changes, sources=(*self.sources, str(path)))
+        with open(path, "rb") as fh:
+            data: dict[str, Any] = tomllib.load(fh)
+        server = data.get("server")
+        flat = {**data, **(server if isinstance(server, dict) else {})}
+        flat = {k: v for k, v in flat.items() if not isinstance(v, dict)}  # tables are sections, never values
+        out = self
+        for f in fields(self):
+            if "section" not in f.metadata:
+                continue
+            section = f.metadata["section"]
+            found = data.get(section)
+            table: dict[str, Any] = found if isinstance(found, dict) else {}
+            short = f.name.removeprefix(f"{section}_")
+            if short in table:
+                value = table[short]
+            elif f.name in flat:
+                value = flat[f.name]
+            else:
+                continue
+            out = out._set(f.name, _parse(f.metadata["kind"], value, f.name, str(path), from_env=False))
+        # [upstream.<provider>] at the top level or under [server]; api_key_env names a variable of the same
+        # environment the rest is read from
+        from .passthrough import config as upstream_config
+
+        for table in [t["upstream"] for t in (data, server) if isinstance(t, dict) and "upstream" in t]:
+            ups = upstream_config.from_toml(table, str(path), os.environ if env is None else env)
+            out = replace(out, upstreams=tuple({**{u.provider: u for u in out.upstreams}, **ups}.values()))
+        return replace(out, sources=(*self.sources, str(path)))
 
     def _with_env(self, env: dict[str, str]) -> Settings:
-        changes: dict[str, Any] = {}
-        if env.get("TOKCOUNT_DEFAULT_MODEL", "").strip():
-            changes["default_model"] = env["TOKCOUNT_DEFAULT_MODEL"].strip()
-        keys = list(self.api_keys)
-        keys += [k.strip() for k in env.get("TOKCOUNT_API_KEYS", "").split(",") if k.strip()]
-        if env.get("TOKCOUNT_API_KEYS_FILE", "").strip():
-            keys += _read_keys(Path(env["TOKCOUNT_API_KEYS_FILE"].strip()).expanduser())
-        changes["api_keys"] = tuple(dict.fromkeys(keys))
-        if env.get("TOKCOUNT_MAX_BODY_BYTES", "").strip():
-            changes["max_body_bytes"] = _positive(env["TOKCOUNT_MAX_BODY_BYTES"].strip(), "TOKCOUNT_MAX_BODY_BYTES",
-                                                  "environment")
-        for name, key in (("TOKCOUNT_HEADER_TIMEOUT", "header_timeout"), ("TOKCOUNT_BODY_TIMEOUT", "body_timeout")):
-            if env.get(name, "").strip():
-                changes[key] = _seconds(env[name].strip(), name, "environment")
-        if env.get("TOKCOUNT_PUBLIC_DOCS", "").strip():
-            changes["public_docs"] = env["TOKCOUNT_PUBLIC_DOCS"].strip().lower() in ("1", "true", "yes", "on")
-        if env.get("TOKCOUNT_PRELOAD", "").strip():
-            changes["preload"] = tuple(m.strip() for m in env["TOKCOUNT_PRELOAD"].split(",") if m.strip())
-        changes.update(_access_env(env))
-        changes.update(_observe_values({k: v for k, v in (("public_metrics", env.get("TOKCOUNT_PUBLIC_METRICS")),
-                                        ("access_log", env.get("TOKCOUNT_ACCESS_LOG"))) if v and v.strip()},
-                                       "environment"))
-        bounded = limits.from_env(env, self.render_limits)
-        changes.update(render_timeout_s=bounded.timeout_s, max_render_chars=bounded.max_chars,
-                       max_loop_iterations=bounded.max_iterations)
-        changes["upstreams"] = tuple(upstream_config.with_env({u.provider: u for u in self.upstreams}, env).values())
-        return replace(self, **changes)
+        out = self
+        for f in fields(self):
+            if "section" not in f.metadata:
+                continue
+            name = env_name(f.name)
+            raw = env.get(name, "").strip()
+            if raw:
+                out = out._set(f.name, _parse(f.metadata["kind"], raw, name, "environment", from_env=True))
+        from .passthrough import config as upstream_config
+
+        ups = upstream_config.with_env({u.provider: u for u in out.upstreams}, env)
+        return replace(out, upstreams=tuple(ups.values()))
+
+    def _set(self, name: str, value: Any) -> Settings:
+        """One parsed value in: keys are added to the ones already there; everything else replaces."""
+        kind = _field(name).metadata["kind"]
+        if kind == "keys":
+            return replace(self, api_keys=tuple(dict.fromkeys((*self.api_keys, *value))))
+        if kind == "keyfile":
+            keys = _read_keys(Path(value).expanduser())
+            return replace(self, api_keys_file=value, api_keys=tuple(dict.fromkeys((*self.api_keys, *keys))))
+        return replace(self, **{name: value})
 
 
-_ACCESS_NUMBERS = {"miss_ttl_s": float, "hub_timeout_s": float, "max_loaded_models": int, "model_memory_mb": int}
+def _field(name: str) -> Any:
+    return next(f for f in fields(Settings) if f.name == name)
 
 
-#: TOKCOUNT_ACCESS_LOG / access_log values: off, uvicorn's plain lines, or tokcount's JSON lines
-ACCESS_LOG_VALUES = {"": "", "0": "", "false": "", "off": "", "no": "", "1": "plain", "true": "plain",
-                     "yes": "plain", "on": "plain", "plain": "plain", "json": "json"}
+def env_name(name: str) -> str:
+    """The environment variable of setting ``name``."""
+    return _field(name).metadata.get("env") or f"TOKCOUNT_{name.upper()}"
 
 
-def _observe_values(data: dict[str, Any], where: str) -> dict[str, Any]:
-    """``public_metrics`` and ``access_log`` from a TOML table or the environment (strings there)."""
-    out: dict[str, Any] = {}
-    if "public_metrics" in data:
-        value = data["public_metrics"]
-        if isinstance(value, str):
-            value = value.strip().lower() in ("1", "true", "yes", "on")
-        if not isinstance(value, bool):
-            raise ValueError(f"{where}: public_metrics must be true or false")
-        out["public_metrics"] = value
-    if "access_log" in data:
-        raw = str(data["access_log"]).strip().lower()
-        if raw not in ACCESS_LOG_VALUES:
-            raise ValueError(f"{where}: access_log must be json, 1 (plain) or off; got {data['access_log']!r}")
-        out["access_log"] = ACCESS_LOG_VALUES[raw]
-    return out
+def setting_rows() -> list[tuple[str, str, str, str, str]]:
+    """(section, TOML key, environment variable, default, help) of every setting, in section order: what
+    ``tokcount serve --help`` and the README's table show."""
+    rows = []
+    for section in SECTIONS:
+        for f in fields(Settings):
+            if f.metadata.get("section") != section:
+                continue
+            default = f.default
+            shown = ("" if default is None else ",".join(default) if isinstance(default, tuple)
+                     else str(default).lower() if isinstance(default, bool) else str(default))
+            rows.append((section, f.name.removeprefix(f"{section}_"), env_name(f.name), shown, f.metadata["help"]))
+    return rows
 
 
-def _access_toml(data: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Model-access settings from the TOML file: ``allow_hub_repos`` (a list, or one string such as ``"*"``)."""
-    changes: dict[str, Any] = {}
-    if "allow_hub_repos" in data:
-        raw = data["allow_hub_repos"]
-        items = [raw] if isinstance(raw, str) else raw
-        if not isinstance(items, list):
-            raise ValueError(f"{path}: allow_hub_repos must be a list of repo patterns")
-        changes["allow_hub_repos"] = tuple(_str(p, "allow_hub_repos", path) for p in items)
-    for key, kind in _ACCESS_NUMBERS.items():
-        if key in data:
-            changes[key] = _number(data[key], key, path, kind)
-    return changes
+def markdown_table() -> str:
+    """The settings as the Markdown table the README carries (a test keeps the two equal)."""
+    lines = ["| TOML `[section] key` | environment | default | meaning |", "|---|---|---|---|"]
+    for section, key, env, default, text in setting_rows():
+        lines.append(f"| `[{section}] {key}` | `{env}` | {f'`{default}`' if default else '—'} | "
+                     f"{text.replace('|', '/')} |")
+    return "\n".join(lines)
 
 
-def _access_env(env: dict[str, str]) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    raw = env.get("TOKCOUNT_ALLOW_HUB_REPOS", "").strip()
-    if raw:
-        changes["allow_hub_repos"] = tuple(p.strip() for p in raw.split(",") if p.strip())
-    for key, kind in _ACCESS_NUMBERS.items():
-        name = f"TOKCOUNT_{key.upper()}"
-        if env.get(name, "").strip():
-            changes[key] = _number(env[name].strip(), name, "environment", kind)
-    return changes
-
-
-def _number(value: Any, key: str, where: Any, kind: type) -> Any:
-    if kind is int:
+def _parse(kind: str, value: Any, key: str, where: str, *, from_env: bool) -> Any:
+    """One setting's value from TOML (typed) or the environment (a string), or a ValueError naming ``key``."""
+    if kind in ("str", "keyfile", "path"):
+        return _str(value, key, where)
+    if kind == "isodate":
+        text = _str(value, key, where)
+        try:
+            datetime.fromisoformat(text)
+        except ValueError:
+            raise ValueError(f"{where}: {key} must be an ISO date or time, got {value!r}") from None
+        return text
+    if kind == "int":
         return _positive(value, key, where)
-    try:
-        n = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where}: {key} must be a positive number, got {value!r}") from None
-    if not n > 0 or isinstance(value, bool) or n == float("inf"):
-        raise ValueError(f"{where}: {key} must be a positive number, got {value!r}")
-    return n
+    if kind == "seconds":
+        return _seconds(value, key, where)
+    if kind == "megabytes":
+        try:
+            n = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: {key} must be a number of megabytes, got {value!r}") from None
+        if n < 0 or isinstance(value, bool) or n == float("inf"):
+            raise ValueError(f"{where}: {key} must be a number of megabytes, got {value!r}")
+        return n
+    if kind == "accesslog":
+        # TOML may say true/false; the environment and TOML strings name a mode
+        raw = str(value).lower() if isinstance(value, bool) else value.strip().lower() if isinstance(value, str) \
+            else value
+        if not isinstance(raw, str) or raw not in ACCESS_LOG_VALUES:
+            raise ValueError(f"{where}: {key} must be json, 1 (plain) or off; got {value!r}")
+        return ACCESS_LOG_VALUES[raw]
+    if kind == "bool":
+        if from_env and str(value).lower() in _TRUE + _FALSE:
+            return str(value).lower() in _TRUE
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{where}: {key} must be true or false, got {value!r}")
+    if kind in ("list", "keys", "paths"):
+        sep = os.pathsep if kind == "paths" else ","
+        items = value.split(sep) if isinstance(value, str) else value
+        if not isinstance(items, list):
+            raise ValueError(f"{where}: {key} must be a list of strings")
+        if isinstance(value, str):
+            return tuple(s.strip() for s in items if s.strip())
+        return tuple(_str(s, key, where) for s in items)
+    raise AssertionError(kind)  # pragma: no cover
 
 
 def _read_keys(path: Path) -> list[str]:
@@ -280,6 +308,6 @@ def _seconds(value: Any, key: str, where: Any) -> float:
         n = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: {key} must be a positive number of seconds, got {value!r}") from None
-    if not n > 0 or isinstance(value, bool):
+    if not n > 0 or isinstance(value, bool) or n == float("inf"):
         raise ValueError(f"{where}: {key} must be a positive number of seconds, got {value!r}")
     return n

@@ -12,13 +12,23 @@ from pathlib import Path
 
 import pytest
 
+from tokcount.settings import Settings
+
 
 @pytest.fixture(autouse=True)
 def no_shared_assets(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Asset lookups see an empty directory and an empty cache, and the Hub stays offline."""
+    """Asset lookups see an empty directory and an empty cache, and the Hub stays offline.
+
+    The library reads its settings once (tokcount.config), so they are installed with ``config.using`` for the test
+    (a lazily built config would otherwise keep this test's empty directories for the tests after it); the
+    environment gets the same values for code that builds its own ``Settings.load()`` and for huggingface_hub."""
+    from tokcount import config
+
     root = tmp_path_factory.mktemp("no-assets")
     monkeypatch.setenv("TOKCOUNT_ASSET_DIRS", str(root / "assets"))
     monkeypatch.setenv("TOKCOUNT_CACHE_DIR", str(root / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(root / "hf"))
-    yield root
+    with config.using(Settings.load(), asset_dirs=(str(root / "assets"),), cache_dir=str(root / "cache"),
+                      hub_offline=True):
+        yield root

@@ -16,7 +16,6 @@ images sets); the functions here are the arithmetic. Two sorts of kind:
 from __future__ import annotations
 
 import math
-import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from importlib.resources import files as package_files
 from pathlib import Path
 from typing import Any
 
+from .. import config
 from ..errors import MediaError
 
 _SPECIAL = re.compile(r"<[^<>\s]+>|\]<\][^\[\]]*\[>\[")
@@ -416,12 +416,14 @@ _COUNT_KINDS = {
 def _rules() -> dict[str, Rule]:
     tables: dict[str, dict[str, Any]] = {}
     texts = [package_files("tokcount.media").joinpath("rules.toml").read_text(encoding="utf-8")]
-    texts += [Path(p).expanduser().read_text(encoding="utf-8")
-              for p in filter(None, os.environ.get("TOKCOUNT_MEDIA_RULES", "").split(os.pathsep))]
+    texts += [Path(p).expanduser().read_text(encoding="utf-8") for p in config.current().media_rules]
     for text in texts:
         for key, table in tomllib.loads(text).get("rule", {}).items():
             tables.setdefault(key, {}).update(table)
     return {k: Rule(k, str(t["kind"]), {n: v for n, v in t.items() if n != "kind"}) for k, t in tables.items()}
+
+
+config.on_change(_rules.cache_clear)  # new settings may name other media_rules files
 
 
 def rule_for(vision: str) -> Rule | None:

@@ -20,10 +20,10 @@ tried, and Pillow's decompression-bomb check (which raises for a header alone, t
 replaced by this module's own documented limits, ``max_image_pixels`` and ``max_image_side``, answered as a clear
 413 naming the image part.
 
-Environment (read per call by :func:`default_policy`): ``TOKCOUNT_MEDIA_FETCH`` (0 turns remote fetching off),
-``TOKCOUNT_MEDIA_ALLOW_NETWORKS`` (CIDRs), ``TOKCOUNT_MEDIA_MAX_PIXELS``, ``TOKCOUNT_MEDIA_MAX_SIDE``,
-``TOKCOUNT_MEDIA_DEADLINE`` (seconds per fetch), ``TOKCOUNT_MEDIA_REQUEST_DEADLINE`` (seconds for all fetches of a
-request), ``TOKCOUNT_MEDIA_CONCURRENCY`` (fetches at once per request).
+Settings (``media_*`` in settings.py, read once: :func:`policy_from`): ``TOKCOUNT_MEDIA_FETCH`` (0 turns
+remote fetching off), ``TOKCOUNT_MEDIA_ALLOW_NETWORKS`` (CIDRs), ``TOKCOUNT_MEDIA_MAX_PIXELS``,
+``TOKCOUNT_MEDIA_MAX_SIDE``, ``TOKCOUNT_MEDIA_DEADLINE`` (seconds per fetch), ``TOKCOUNT_MEDIA_REQUEST_DEADLINE``
+(seconds for all fetches of a request), ``TOKCOUNT_MEDIA_CONCURRENCY`` (fetches at once per request).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import http.client
 import io
 import ipaddress
 import logging
-import os
 import socket
 import ssl
 import struct
@@ -46,11 +45,14 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 from ..errors import ImageTooLarge, MediaError, public_text
 from . import b64
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 log = logging.getLogger("tokcount.media")
 
@@ -86,34 +88,21 @@ class FetchPolicy:
     extra: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
 
-#: environment variable -> (FetchPolicy field, type) read by :func:`default_policy`
-_ENV_LIMITS: dict[str, tuple[str, type]] = {
-    "TOKCOUNT_MEDIA_MAX_PIXELS": ("max_image_pixels", int),
-    "TOKCOUNT_MEDIA_MAX_SIDE": ("max_image_side", int),
-    "TOKCOUNT_MEDIA_DEADLINE": ("deadline", float),
-    "TOKCOUNT_MEDIA_REQUEST_DEADLINE": ("request_deadline", float),
-    "TOKCOUNT_MEDIA_CONCURRENCY": ("max_concurrent_fetches", int),
-}
+def policy_from(settings: Settings) -> FetchPolicy:
+    """The image-fetch policy ``settings`` describe (``media_*``; 0 keeps FetchPolicy's own bound). The server
+    and the CLI build theirs once with this and pass it down to every job."""
+    bounds = {"max_image_pixels": settings.media_max_pixels, "max_image_side": settings.media_max_side,
+              "deadline": settings.media_deadline, "request_deadline": settings.media_request_deadline,
+              "max_concurrent_fetches": settings.media_concurrency}
+    return FetchPolicy(allow_remote=settings.media_fetch, allow_networks=settings.media_allow_networks,
+                       **{k: v for k, v in bounds.items() if v})  # type: ignore[arg-type]
 
 
 def default_policy() -> FetchPolicy:
-    """The service's policy, from the environment (so every worker process and the library agree)."""
-    env = os.environ
-    nets = tuple(n.strip() for n in env.get("TOKCOUNT_MEDIA_ALLOW_NETWORKS", "").split(",") if n.strip())
-    remote = env.get("TOKCOUNT_MEDIA_FETCH", "1").lower() not in ("0", "false", "no", "off")
-    limits: dict[str, int | float] = {}
-    for name, (key, kind) in _ENV_LIMITS.items():
-        raw = env.get(name, "").strip()
-        if raw:
-            try:
-                value = kind(raw)
-            except ValueError:
-                value = 0
-            if value > 0:
-                limits[key] = value
-            else:  # read per request: a typo must not turn every image request into a 500
-                log.warning("ignoring %s=%r: not a positive number", name, raw)
-    return FetchPolicy(allow_networks=nets, allow_remote=remote, **limits)  # type: ignore[arg-type]
+    """The policy of the process's current settings, for library calls given none."""
+    from .. import config
+
+    return policy_from(config.current())
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from importlib.resources import files as package_files
 from pathlib import Path
 from typing import Any
 
+from .. import config
 from ..errors import InvalidRequest, ModelNotAllowed, UnknownModel
 
 #: provider prefixes people put before a model name ("moonshot/kimi-k2.6"); stripped before lookup
@@ -235,10 +235,14 @@ def _builtin_text() -> str:
 
 @lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
-    """The built-in catalog plus the user files named in ``TOKCOUNT_CATALOG`` (``os.pathsep``-separated)."""
+    """The built-in catalog plus the user files of the ``catalog`` setting (``TOKCOUNT_CATALOG``); rebuilt when
+    :func:`tokcount.config.configure` installs new settings."""
     catalog = Catalog()
     catalog.load_toml(_builtin_text(), "tokcount/models/catalog.toml")
-    for path in filter(None, os.environ.get("TOKCOUNT_CATALOG", "").split(os.pathsep)):
+    for path in config.current().catalog:
         p = Path(path).expanduser()
         catalog.load_toml(p.read_text(encoding="utf-8"), str(p))
     return catalog
+
+
+config.on_change(default_catalog.cache_clear)  # new settings may name other catalog files

@@ -8,7 +8,6 @@ the same globals and filters ``transformers`` gives them (``tojson`` without HTM
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -28,8 +27,10 @@ from . import bounds, limits
 
 
 def now() -> datetime:
-    """The clock templates read through ``strftime_now``; ``TOKCOUNT_NOW`` (ISO date) pins it."""
-    pinned = os.environ.get("TOKCOUNT_NOW")
+    """The clock templates read through ``strftime_now``; the ``now`` setting (``TOKCOUNT_NOW``) pins it."""
+    from .. import config
+
+    pinned = config.current().now
     return datetime.fromisoformat(pinned) if pinned else datetime.now()
 
 

@@ -14,10 +14,9 @@ library and the CLI use :func:`defaults` (environment variables, else the values
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -171,28 +170,15 @@ def active(limits: Limits) -> Iterator[None]:
         _local.limits = outer
 
 
-_DEFAULTS: Limits | None = None
+#: where :func:`defaults` comes from: ``tokcount.config`` installs the current settings' render limits here when
+#: it is imported (this module imports nothing of the settings, which import it: no cycle)
+default_source: Callable[[], Limits] = Limits
 
 
 def defaults() -> Limits:
-    """The limits outside the server: ``TOKCOUNT_RENDER_TIMEOUT`` (seconds), ``TOKCOUNT_MAX_RENDER_CHARS``,
-    ``TOKCOUNT_MAX_LOOP_ITERATIONS``, else the module defaults. Read once."""
-    global _DEFAULTS
-    if _DEFAULTS is None:
-        _DEFAULTS = from_env(os.environ)
-    return _DEFAULTS
-
-
-def from_env(env: dict[str, str] | os._Environ[str], base: Limits | None = None) -> Limits:
-    base = base or Limits()
-    timeout = env.get("TOKCOUNT_RENDER_TIMEOUT", "").strip()
-    chars = env.get("TOKCOUNT_MAX_RENDER_CHARS", "").strip()
-    loops = env.get("TOKCOUNT_MAX_LOOP_ITERATIONS", "").strip()
-    return Limits(
-        timeout_s=positive_float(timeout, "TOKCOUNT_RENDER_TIMEOUT") if timeout else base.timeout_s,
-        max_chars=positive_int(chars, "TOKCOUNT_MAX_RENDER_CHARS") if chars else base.max_chars,
-        max_iterations=positive_int(loops, "TOKCOUNT_MAX_LOOP_ITERATIONS") if loops else base.max_iterations,
-    )
+    """The limits outside a server job (which sets its own with :func:`active`): the current settings'
+    ``render_timeout_s``, ``max_render_chars`` and ``max_loop_iterations``."""
+    return default_source()
 
 
 def positive_float(value: Any, key: str) -> float:

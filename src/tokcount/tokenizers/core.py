@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from collections import OrderedDict
@@ -21,11 +20,10 @@ class SpecialTokens:
 
 
 def _default_cache_chars() -> int:
-    raw = os.environ.get("TOKCOUNT_SEGMENT_CACHE_MB", "").strip()
-    try:
-        return max(0, int(float(raw) * 1_000_000)) if raw else 64_000_000
-    except ValueError:
-        return 64_000_000
+    """The ``segment_cache_mb`` setting (``TOKCOUNT_SEGMENT_CACHE_MB``) in characters."""
+    from .. import config
+
+    return int(config.current().segment_cache_mb * 1_000_000)
 
 
 #: every live segment cache, so the server's metrics can sum their hit/miss counters without a hook in get()

@@ -44,7 +44,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import tempfile
 import unicodedata
@@ -92,10 +91,13 @@ class Counter(Protocol):
 
 
 def allowed_engines() -> tuple[str, ...]:
-    raw = os.environ.get("TOKCOUNT_ENGINES")
-    if raw is None:
+    """The ``engines`` setting (``TOKCOUNT_ENGINES``) without the reference ``tokenizers`` (always there)."""
+    from .. import config
+
+    chosen = config.current().engines
+    if chosen is None:
         return DEFAULT_ENGINES
-    return tuple(e.strip() for e in raw.split(",") if e.strip() and e.strip() != "tokenizers")
+    return tuple(e for e in chosen if e != "tokenizers")
 
 
 @dataclass(frozen=True)
