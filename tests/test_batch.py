@@ -8,13 +8,13 @@ import io
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import tokcount
 from tokcount import batch
 from tokcount.cli import main
-from tokcount.models.catalog import default_catalog
 
 MODEL = "qwen3.5"
 TOOLS = [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]
@@ -124,21 +124,16 @@ def test_resume_skips_done_rows_and_mends_a_torn_line(tmp_path: Path, rows: list
 
 
 def test_summary_percentiles_and_rows_over_the_window(tmp_path: Path, rows: list[dict], expected: dict[int, int],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+                                                      use_config: Any) -> None:
     window = sorted(expected.values())[len(expected) // 2]
     cat = tmp_path / "tiny.toml"
     cat.write_text(f'[[model]]\nid = "tiny-qwen"\nfamily = "qwen3.5"\nrepo = "Qwen/Qwen3.5-9B"\n'
                    f"context_window = {window}\n", encoding="utf-8")
-    monkeypatch.setenv("TOKCOUNT_CATALOG", str(cat))
-    default_catalog.cache_clear()
-    try:
-        src = tmp_path / "rows.json"
-        src.write_text(json.dumps(rows), encoding="utf-8")
-        out = tmp_path / "o.jsonl"
-        s = batch.run(str(src), model="tiny-qwen", output=str(out), workers=1, progress=False)
-    finally:
-        monkeypatch.delenv("TOKCOUNT_CATALOG")
-        default_catalog.cache_clear()
+    use_config(catalog=(str(cat),))  # the library reads its settings once; the catalog cache follows them
+    src = tmp_path / "rows.json"
+    src.write_text(json.dumps(rows), encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    s = batch.run(str(src), model="tiny-qwen", output=str(out), workers=1, progress=False)
     values = sorted(expected.values())
     assert s.over_context == sum(v > window for v in values) > 0
     assert s.p50 == values[round(0.5 * (len(values) - 1))] and s.p95 == values[round(0.95 * (len(values) - 1))]
