@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -86,9 +87,9 @@ def test_cache_is_bounded_by_characters_and_entries() -> None:
 
 
 @pytest.fixture
-def glm_on_tiktoken(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def glm_on_tiktoken(use_config: Any) -> Iterator[None]:
     """GLM loaded on tiktoken, the engine that releases the GIL (its default, splintr, does not)."""
-    monkeypatch.setenv("TOKCOUNT_ENGINES", "tiktoken")
+    use_config(engines=("tiktoken",))  # settings are read once: the engines setting, not the environment
     loader.clear()
     yield
     loader.clear()
