@@ -179,23 +179,3 @@ def defaults() -> Limits:
     """The limits outside a server job (which sets its own with :func:`active`): the current settings'
     ``render_timeout_s``, ``max_render_chars`` and ``max_loop_iterations``."""
     return default_source()
-
-
-def positive_float(value: Any, key: str) -> float:
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key} must be a positive number of seconds, got {value!r}") from None
-    if not x > 0 or isinstance(value, bool) or x == float("inf"):
-        raise ValueError(f"{key} must be a positive number of seconds, got {value!r}")
-    return x
-
-
-def positive_int(value: Any, key: str) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{key} must be a positive integer, got {value!r}") from None
-    if n <= 0 or isinstance(value, bool):
-        raise ValueError(f"{key} must be a positive integer, got {value!r}")
-    return n
