@@ -198,6 +198,20 @@ class RequestTimeout(TokcountError):
     status = 408
 
 
+class RouteNotFound(TokcountError):
+    """No route at this path (routing.py answers it in the error shape the path's dialect uses)."""
+
+    kind = "not_found"
+    status = 404
+
+
+class MethodNotAllowed(TokcountError):
+    """The path exists, but not for this method."""
+
+    kind = "method_not_allowed"
+    status = 405
+
+
 class InternalError(TokcountError):
     """A bug: logged with its traceback and answered as a 500 in the route's shape (never with the body)."""
 

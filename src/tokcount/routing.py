@@ -16,21 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .dialects import dialects
 from .dialects._api import Dialect
-from .errors import TokcountError
-
-
-class RouteNotFound(TokcountError):
-    """No route at this path."""
-
-    kind = "not_found"
-    status = 404
-
-
-class MethodNotAllowed(TokcountError):
-    """The path exists, but not for this method."""
-
-    kind = "method_not_allowed"
-    status = 405
+from .errors import MethodNotAllowed, RouteNotFound, TokcountError
 
 
 def dialect_for(path: str) -> Dialect:
