@@ -189,11 +189,17 @@ def growing(model: str, turns: int = 50, quick: bool = False) -> dict[str, Any]:
     """Turn ``turns`` of a growing conversation: warm (counted right after the previous turn, as an agent
     re-sends its history) vs cold (a fresh conversation's last turn), exactness asserted on every warm count."""
     import tokcount
+    from tokcount.count import as_request, render_prompt
 
     m = Model(model)
-    warm, cold, tf, tokens = [], [], [], []
+    warm, cold, tf, tokens, render = [], [], [], [], []
     for r in range(1 if quick else 3):
         conv = workloads.conversation(5000 + r, turns)
+        # the floor of a warm count: parsing and rendering the whole re-sent conversation, which it still does
+        # (timed on a third conversation, so neither count below is on a request this touched)
+        third = workloads.conversation(7000 + r, turns)[-1]
+        ms, _ = _timed(lambda t=third: render_prompt(m.loaded, as_request(t)))
+        render.append(ms)
         for request in conv[:-1]:
             tokcount.count(m.spec, request, breakdown=False)
         ms, n = _timed(lambda c=conv: tokcount.count(m.spec, c[-1], breakdown=False).input_tokens)
@@ -210,6 +216,7 @@ def growing(model: str, turns: int = 50, quick: bool = False) -> dict[str, Any]:
         tokens.append(n_cold)
     return {"model": model, "engine": m.engine, "turns": turns, "tokens": int(statistics.median(tokens)),
             "warm_ms": statistics.median(warm), "cold_ms": statistics.median(cold),
+            "parse_render_ms": statistics.median(render),
             "transformers_ms": statistics.median(tf)}
 
 

@@ -138,3 +138,38 @@ def load(seconds: int = 10, warmup: int = 2, log: Any = print) -> list[dict[str,
                 finally:
                     _stop(proc)
     return rows
+
+
+def process_ms(rounds: int = 400) -> tuple[float, float]:
+    """Median ms of ``Service.process`` (JSON parse, count, StepFun format: what a request costs beyond HTTP) and
+    of the chat template's render alone, on fresh 1k chat bodies in this process: what bounds a worker's req/s
+    however light the HTTP stack is."""
+    import statistics
+
+    import orjson
+
+    from tokcount import loader
+    from tokcount.count import as_request, render_prompt
+    from tokcount.dialects import dialects
+    from tokcount.models.catalog import default_catalog
+    from tokcount.server import Service
+    from tokcount.settings import Settings
+
+    service = Service(Settings(default_model="qwen3.5"))
+    dialect = dialects()["stepfun"]
+    route = dialect.routes[0]
+    model = loader.load(default_catalog().resolve("qwen3.5"))
+    with tempfile.TemporaryDirectory() as tmp:
+        body = bodies(Path(tmp))["1k chat"].read_bytes()
+    service.process(dialect, route, body.replace(MARK.encode(), b"warm"), {})
+    whole, render = [], []
+    for n in range(rounds):
+        raw = body.replace(MARK.encode(), str(2 * n).encode())
+        started = time.perf_counter()
+        service.process(dialect, route, raw, {})
+        whole.append((time.perf_counter() - started) * 1000)
+        request = as_request(orjson.loads(body.replace(MARK.encode(), str(2 * n + 1).encode())))
+        started = time.perf_counter()
+        render_prompt(model, request)
+        render.append((time.perf_counter() - started) * 1000)
+    return statistics.median(whole), statistics.median(render)

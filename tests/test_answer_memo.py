@@ -170,3 +170,32 @@ def test_memo_bounds_and_lru() -> None:
     assert k is not None
     memo.put(k, job, fallback, "none", "2025-01-01")
     assert memo.get(k, "2025-01-01") is None  # a fallback model's answer may change once the first has files
+
+
+def test_bodies_sharing_a_fingerprint_are_never_confused() -> None:
+    """A large body is looked up by samples of it, then compared whole: two bodies that differ only where no
+    sample falls get their own answers (or none), never each other's; the request is not kept in the memo."""
+    from tokcount.dialects._api import Job, Result
+    from tokcount.request import Message, Request, TextPart
+    from tokcount.result import Count
+
+    memo = AnswerMemo(max_entries=8, max_bytes=10_000_000)
+    first = bytearray(b"a" * 8192)
+    second = bytearray(first)
+    second[2001] = ord("b")  # not in the first or last kB, and off the 4-byte sampling stride
+    k1, k2 = memo.key("d", "/p", {}, bytes(first)), memo.key("d", "/p", {}, bytes(second))
+    assert k1 is not None and k2 is not None and k1.lookup == k2.lookup and k1.raw != k2.raw
+
+    def answer(n: int) -> tuple[Job, Result]:
+        job = Job(models=["m"], request=Request(messages=[Message(role="user", parts=[TextPart("x")])]))
+        return job, Result(model="m", count=Count(model="m", input_tokens=n, exact=True, method="t"))
+
+    memo.put(k1, *answer(1), "none", "2025-01-01")
+    assert memo.get(k2, "2025-01-01") is None
+    hit = memo.get(k1, "2025-01-01")
+    assert hit is not None and hit[1].count is not None and hit[1].count.input_tokens == 1
+    assert hit[0].request is None and hit[0].models == ["m"]
+    memo.put(k2, *answer(2), "none", "2025-01-01")  # the newer body takes the slot
+    assert memo.get(k1, "2025-01-01") is None
+    hit = memo.get(k2, "2025-01-01")
+    assert hit is not None and hit[1].count is not None and hit[1].count.input_tokens == 2

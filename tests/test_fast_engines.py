@@ -95,6 +95,27 @@ def test_engine_is_fast_and_identical(model: str, texts: list[str]) -> None:
     assert mismatched == []
 
 
+@pytest.mark.parametrize("model", sorted(EXPECTED))
+def test_batched_stretches_count_as_each_alone(model: str, texts: list[str]) -> None:
+    """``count_many`` checks a batch's non-ASCII stretches for detours in one scan: batches of a prompt's ordinary
+    stretches with and without one that needs NFC, a combining mark or a code point this Python does not know
+    count as each stretch alone in ``tokenizers`` (a batch of one, or of ASCII only, takes a different path)."""
+    loaded = loader.load(default_catalog().resolve(model))
+    ref = HFTokenizer.from_file(str(loaded.tokenizer_path))
+    odd = ["caf\u0065\u0301 au lait", "a\u0308b\u20dd", "mark \u1ae0 unassigned here", "\U0001f600 smile",
+           "\uac00\u11a8"]
+    rnd = random.Random(11)
+    pool = [t[:3000] for t in texts[:400]]
+    batches = [rnd.sample(pool, 12) for _ in range(30)]
+    batches += [[*b[:6], o, *b[6:]] for b, o in zip(batches[:10], odd * 2, strict=True)]
+    batches += [[t for t in b if t.isascii()] for b in batches[:5]] + [[o] for o in odd] + [["", "x", ""]]
+    added = loaded.tokenizer.added
+    for batch in batches:
+        stretches = [p for t in batch for p in added.split_counts(t)[1]]  # what an engine is given: no added tokens
+        expected = [len(ref.encode(t, add_special_tokens=False).ids) for t in stretches]
+        assert loaded.tokenizer.encoder.count_many(stretches) == expected, [t[:30] for t in stretches]
+
+
 def test_reference_engine_can_be_forced(use_config) -> None:
     use_config(engines=("tokenizers",))
     loader.clear()

@@ -72,6 +72,8 @@ class Settings:
     header_timeout: float = setting(10.0, "server", "seconds", "seconds to send a request's headers (then 408)")
     body_timeout: float = setting(60.0, "server", "seconds", "seconds to send one request body (then 408)")
     keep_alive_timeout: int = setting(5, "server", "int", "seconds an idle keep-alive connection stays open")
+    answer_memo_mb: float = setting(32.0, "server", "megabytes",
+                                    "memo of whole answers for byte-identical bodies (0: off)")
     # ------------------------------------------------------------------------------------------------ limits
     max_body_bytes: int = setting(32 * 1024 * 1024, "limits", "int", "request body size (413 above)")
     max_messages: int = setting(10_000, "limits", "int", "messages in one request")

@@ -150,3 +150,22 @@ def test_default_model_in_the_gemini_path(base: str) -> None:
     r = httpx.post(base + "/v1beta/models/default:countTokens", json=body, timeout=60)
     assert r.status_code == 200 and r.json()["totalTokens"] == tokcount.count(DEFAULT, [
         {"role": "user", "content": [{"type": "text", "text": "Hi"}]}]).input_tokens
+
+
+def test_plain_messages_parse_as_the_full_parse_does() -> None:
+    """``{"role", "content": str}`` takes a short path in the OpenAI-chat parser: the same Message as the full
+    parse gives (a third key, a tool role, a bad role or a non-string content all take the full parse)."""
+    from tokcount.dialects.openai_chat import parse_message
+    from tokcount.errors import InvalidRequest
+    from tokcount.request import Message, TextPart, ToolResultPart
+
+    for role in ("system", "developer", "user", "assistant"):
+        assert parse_message({"role": role, "content": "hi"}, "m") == Message(role=role, parts=[TextPart("hi")])
+        assert parse_message({"content": "hi", "role": role, "name": "n"}, "m") == \
+            Message(role=role, parts=[TextPart("hi")], name="n")
+    tool = parse_message({"role": "tool", "content": "42"}, "m")
+    assert tool.role == "tool" and isinstance(tool.parts[0], ToolResultPart)
+    assert parse_message({"role": "user", "content": [{"type": "text", "text": "hi"}]}, "m").content_is_list
+    for bad in ({"role": "robot", "content": "hi"}, {"role": "user", "contnet": "hi"}):
+        with pytest.raises(InvalidRequest):
+            parse_message(bad, "m")

@@ -8,7 +8,7 @@ as a dict (breakdown included), its errors ``{"error": {"type", "message", "para
 from __future__ import annotations
 
 import difflib
-from typing import Any
+from typing import Any, cast
 
 from ..errors import InvalidRequest, TokcountError
 from ..request import (
@@ -17,6 +17,7 @@ from ..request import (
     Message,
     Part,
     Request,
+    Role,
     TextPart,
     ThinkingPart,
     Tool,
@@ -83,7 +84,17 @@ def _legacy_functions(body: dict[str, Any], tools_given: bool) -> bool:
                for m in messages)
 
 
+#: the roles whose plain ``{"role", "content": str}`` message parses to one text part, with nothing else to read
+_PLAIN_ROLES: frozenset[Role] = frozenset({"system", "developer", "user", "assistant"})
+
+
 def parse_message(raw: Any, where: str) -> Message:
+    # most messages are a role and a string: the full parse below gives exactly this, at a third of the cost (a
+    # 1,000-message body spent ~1 ms here)
+    if type(raw) is dict and len(raw) == 2:
+        plain_role, text = raw.get("role"), raw.get("content")
+        if type(text) is str and plain_role in _PLAIN_ROLES:
+            return Message(role=cast(Role, plain_role), parts=[TextPart(text)])
     raw = obj(raw, where)
     check_message_keys(raw, where)
     role = raw.get("role")

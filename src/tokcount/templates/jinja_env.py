@@ -38,8 +38,15 @@ def _raise_exception(message: str) -> None:
     raise jinja2.exceptions.TemplateError(message)
 
 
+#: ``json.dumps(x, ensure_ascii=False)``'s encoder, built once: that call builds a new one every time (the
+#: filter's usual call, once per tool in most templates)
+_PLAIN_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
 def _tojson(x: Any, ensure_ascii: bool = False, indent: int | None = None,
             separators: tuple[str, str] | None = None, sort_keys: bool = False) -> str:
+    if indent is None and separators is None and not ensure_ascii and not sort_keys:
+        return _PLAIN_JSON.encode(x)
     if indent is not None:
         bounds.json_indent(indent)
     return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)

@@ -203,8 +203,8 @@ class Tokenizer:
         counts = [0] * len(pieces)
 
         def run(indices: list[int]) -> None:
-            for i in indices:
-                counts[i] = self.encoder.count(pieces[i])
+            for i, n in zip(indices, self.encoder.count_many([pieces[i] for i in indices]), strict=True):
+                counts[i] = n
 
         future = _helper().submit(run, bins[1])
         run(bins[0])
