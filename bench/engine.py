@@ -207,7 +207,7 @@ def growing(model: str, turns: int = 50, quick: bool = False) -> dict[str, Any]:
         other = workloads.conversation(6000 + r, turns)[-1]
         ms, n_cold = _timed(lambda o=other: tokcount.count(m.spec, o, breakdown=False).input_tokens)
         cold.append(ms)
-        m.tok.cache.clear()
+        m.tok.clear_caches()
         assert tokcount.count(m.spec, conv[-1], breakdown=False).input_tokens == n, "warm count is not exact"
         msgs = _for_transformers(other)
         ms, _ = _timed(lambda o=other, ms_=msgs: m.hf.apply_chat_template(ms_, tools=o["tools"],

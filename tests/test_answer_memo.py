@@ -70,6 +70,11 @@ def test_memoized_answer_equals_fresh_count(srv: tuple[str, Any]) -> None:
     assert service.memo.hits == hits + 1  # the second was answered from the memo
     assert first.json() == second.json()
     assert second.json()["data"]["total_tokens"] == fresh
+    # StepFun's reply shows no latency, so the hit sent the bytes and headers the fresh answer had
+    assert second.content == first.content
+    skip = {"x-request-id", "date"}
+    assert {k: v for k, v in second.headers.items() if k not in skip} == \
+        {k: v for k, v in first.headers.items() if k not in skip}
     # the same bytes on another route get that route's answer, never the memoized StepFun one
     vllm = send(base, "/tokenize", body)
     assert vllm.status_code == 200 and vllm.json()["count"] == fresh and "data" not in vllm.json()

@@ -8,6 +8,8 @@ import json
 import random
 import unicodedata
 
+import pytest
+
 from conftest import SHARED
 from tokcount import loader
 from tokcount.count import as_request, render_prompt
@@ -75,9 +77,9 @@ def test_count_many_equals_count_one_by_one() -> None:
     tok = loader.load(default_catalog().resolve("qwen3.5")).tokenizer
     texts = ["", "hi", "<|im_start|>user\nx<|im_end|>", "café " * 40, "東京 🌧️ " * 30, "a" * 70, "a" * 70,
              *_corpus()[:50]]
-    tok.cache.clear()
+    tok.clear_caches()
     batch = tok.count_many(texts)
-    tok.cache.clear()
+    tok.clear_caches()
     assert batch == [tok.count(t) for t in texts]
     assert batch == [len(tok.encode(t)) for t in texts]
 
@@ -103,3 +105,22 @@ def test_breakdown_batched_equals_string_by_string() -> None:
     per_message = [sum(tok.count(s) for s in pieces(m) if s in prompt) for m in req.messages]
     assert batched["system"] == per_message[0]
     assert batched["messages"] == per_message[1:]
+
+
+def test_short_stretches_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stretches under MIN_CACHED_CHARS are kept in a dict emptied at SHORT_ENTRIES: counts never change, the dict
+    never passes its bound, and a re-sent prompt's short stretches are found there (Gemma 3 has thousands: its
+    newlines are added tokens)."""
+    from tokcount.tokenizers import core
+
+    tok = loader.load(default_catalog().resolve("gemma-3-1b-it")).tokenizer
+    tok.clear_caches()
+    monkeypatch.setattr(core, "SHORT_ENTRIES", 50)
+    texts = [f"line {i}\n\nand {i * 7}\n" * 3 for i in range(200)]
+    first = tok.count_many(texts)
+    assert 0 < len(tok.short_counts) <= 50
+    assert first == [len(tok.encode(t)) for t in texts]
+    prompt = "\n".join(texts[:10])
+    tok.count(prompt)
+    held = dict(tok.short_counts)
+    assert tok.count(prompt) == len(tok.encode(prompt)) and tok.short_counts == held  # all found: nothing added

@@ -106,10 +106,10 @@ def test_two_thread_counting_equals_one_thread(monkeypatch: pytest.MonkeyPatch, 
     texts = _texts()
     request = {"messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": "\n".join(texts[i::40])}
                             for i in range(40)], "tools": TOOLS}
-    tok.cache.clear()
+    tok.clear_caches()
     monkeypatch.setattr(core, "PARALLEL_CHARS", 10**12)
     serial = count(spec, request, breakdown=False).input_tokens
-    tok.cache.clear()
+    tok.clear_caches()
     monkeypatch.setattr(core, "PARALLEL_CHARS", 1000)
     calls = []
     real = core._helper

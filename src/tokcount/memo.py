@@ -9,8 +9,9 @@ is an error (a model's files may appear later) or an answer a Bifrost fallback m
 template's entry is valid only on the day it was made, and only when every ``strftime_now`` call formats a whole
 date (a template printing the hour is never memoized).
 
-What is kept is the parsed job and the engine's result, not the serialized reply: a hit runs the route's
-formatter again, so a field such as Bifrost's ``latency`` describes this request (a hit's latency), not the first.
+What is kept is the job (without its parsed request) and the engine's result, and the serialized reply when the
+route's formatter gives the same reply whatever the latency: a hit with no such reply runs the formatter again, so a
+field such as Bifrost's ``latency`` describes this request (a hit's latency), not the first.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import dataclasses
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import loader
 from .dialects._api import Job, Result
@@ -71,6 +73,15 @@ class _Entry:
     date: str | None
     #: what the entry holds, roughly: the body (key) and the job's own fields, plus any token ids and strings
     size: int
+    #: the reply itself, serialized, when the caller found it independent of the request's latency (else None:
+    #: it is formatted again from the job and result)
+    reply: Any = None
+
+
+class Hit(NamedTuple):
+    job: Job
+    result: Result
+    reply: Any
 
 
 def _size(raw: bytes, result: Result) -> int:
@@ -120,10 +131,13 @@ class AnswerMemo:
             return None
         return Key((dialect, path, tuple(sorted(params.items())), len(raw), _fingerprint(raw)), raw)
 
-    def get(self, key: Key, today: str) -> tuple[Job, Result] | None:
+    def get(self, key: Key, today: str | Callable[[], str]) -> Hit | None:
+        """The entry for ``key``'s body; ``today`` (or a function giving it, asked only for a date-reading
+        template's entry) voids an entry made on another day."""
         with self._lock:
             entry = self._data.get(key.lookup)
-            if entry is not None and entry.date is not None and entry.date != today:
+            if entry is not None and entry.date is not None \
+                    and entry.date != (today() if callable(today) else today):
                 self._drop(key.lookup)
                 entry = None
             if entry is None or entry.raw != key.raw:
@@ -131,10 +145,11 @@ class AnswerMemo:
                 return None
             self._data.move_to_end(key.lookup)
             self.hits += 1
-            return entry.job, entry.result
+            return Hit(entry.job, entry.result, entry.reply)
 
-    def put(self, key: Key, job: Job, result: Result, clock: str, today: str) -> None:
-        """Keep an answer; ``clock`` is :func:`clock_dependence` of the template that made it."""
+    def put(self, key: Key, job: Job, result: Result, clock: str, today: str, reply: Any = None) -> None:
+        """Keep an answer; ``clock`` is :func:`clock_dependence` of the template that made it; ``reply``, if
+        given, is handed back by :meth:`get` as it is."""
         if clock == "time" or result.model != (job.models[0] if job.models else None) or fetches(job):
             return
         with self._lock:
@@ -144,7 +159,7 @@ class AnswerMemo:
             # each entry a handful of objects, where a kept request is thousands for the cyclic GC to walk at every
             # full collection (a memo of 2,048 chat requests made those pauses grow to ~100 ms)
             entry = _Entry(key.raw, dataclasses.replace(job, request=None), result,
-                           today if clock == "date" else None, _size(key.raw, result))
+                           today if clock == "date" else None, _size(key.raw, result), reply)
             if entry.size * 4 > self.max_bytes:
                 return
             if key.lookup in self._data:  # another body with this fingerprint: the newer one is kept

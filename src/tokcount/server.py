@@ -260,19 +260,23 @@ class Service:
         return True
 
     def replay(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response | None:
-        """The answer to a body answered before (:mod:`tokcount.memo`), formatted afresh; None if not memoized."""
+        """The answer to a body answered before (:mod:`tokcount.memo`); None if not memoized."""
         started = time.perf_counter()
         key = self.memo.key(dialect.name, route.path or "", params, raw)
         if key is None:
             return None
-        hit = self.memo.get(key, today())
+        hit = self.memo.get(key, today)
         metrics.memo(hit is not None)
         if hit is None:
             return None
-        job, result = hit
-        out = jobs.formatted(route, job, replayed(result, (time.perf_counter() - started) * 1000))
-        resp = _json(out.status, out.body, out.headers)
-        resp.usage = (out.model, out.tokens)  # type: ignore[attr-defined]  # read by the route's handler
+        if hit.reply is not None:  # the same bytes whatever the latency: sent as they were made
+            status, body, headers, model, tokens = hit.reply
+            resp = Response(content=body, status_code=status, media_type="application/json", headers=headers)
+        else:
+            out = jobs.formatted(route, hit.job, replayed(hit.result, (time.perf_counter() - started) * 1000))
+            resp = _json(out.status, out.body, out.headers)
+            model, tokens = out.model, out.tokens
+        resp.usage = (model, tokens)  # type: ignore[attr-defined]  # read by the route's handler
         return resp
 
     def _keeper(self, dialect: Dialect, route: Route, raw: bytes,
@@ -289,7 +293,13 @@ class Service:
                 clock = self._clock(result.model)
             except TokcountError:  # e.g. a count forwarded upstream for a model whose files are not here
                 return
-            self.memo.put(key, job, result, clock, date)
+            # formatted at two latencies: a reply that does not show it (all but Bifrost's) is kept serialized
+            one = jobs.formatted(route, job, result)
+            two = jobs.formatted(route, job, replayed(result, result.latency_ms + 1.0))
+            reply = None
+            if one.body == two.body and one.headers == two.headers:
+                reply = (one.status, orjson.dumps(one.body), one.headers, one.model, one.tokens)
+            self.memo.put(key, job, result, clock, date, reply)
 
         return keep
 

@@ -55,7 +55,7 @@ from typing import Any, Protocol
 from .bytelevel import ByteLevelBPE, NotByteLevel, parse
 from .hf import HFEncoder
 from .probe import probe_texts
-from .unicode_guard import has_long_space_run, has_marks, has_unassigned
+from .unicode_guard import SPACE_BLOCK, has_long_space_run, has_marks, has_unassigned
 
 log = logging.getLogger("tokcount.engines")
 
@@ -105,11 +105,14 @@ class Detour:
     """Texts for which ``when`` holds are encoded by ``to`` instead of the fast engine. ``when`` asks whether a
     text contains a non-ASCII character of some class (so ASCII text never takes a detour, and a text holds one
     if any stretch of it does: :meth:`FastEncoder.count_many` checks a prompt's stretches in one go), unless
-    ``ascii_too``, which may ask anything (such detours are checked text by text)."""
+    ``ascii_too``, which may ask anything (such detours are checked text by text, but for texts shorter than
+    ``min_chars``)."""
 
     when: Callable[[str], bool]
     to: Counter
     ascii_too: bool = False
+    #: ``when`` is False for every text shorter than this (an ASCII detour on long runs: a short text never takes it)
+    min_chars: int = 0
 
 
 class FastEncoder:
@@ -131,6 +134,8 @@ class FastEncoder:
         self._normalize = normalize
         self._detours = (Detour(has_unassigned, reference), *detours)
         self._ascii_detours = tuple(d for d in detours if d.ascii_too)
+        #: texts shorter than this never take an ASCII detour (the stretches between Gemma's many newline tokens)
+        self._no_ascii_detour_below = min((d.min_chars for d in self._ascii_detours), default=1 << 62)
 
     def _route(self, text: str) -> tuple[str, Counter | None]:
         # NFC leaves ASCII unchanged and the character-class detours never apply to it: the common case skips both
@@ -160,10 +165,24 @@ class FastEncoder:
     def count_many(self, texts: list[str]) -> list[int]:
         """:meth:`count` of each text; the many stretches of one prompt are checked for a detour in one scan of
         their non-ASCII ones together instead of one scan each (a 1,000-message prompt has thousands)."""
-        if len(texts) > 1 and not self._ascii_detours and self._none_detour(texts):
-            count = self._count
-            return [count(t) if t else 0 for t in texts]
-        return [self.count(t) for t in texts]
+        if len(texts) < 2:
+            return [self.count(t) for t in texts]
+        below = self._no_ascii_detour_below
+        if all(len(t) < below for t in texts):
+            if self._none_detour(texts):
+                count = self._count
+                return [count(t) if t else 0 for t in texts]
+            return [self.count(t) for t in texts]
+        # some may take an ASCII detour: those too short for one are batched, the others counted one by one
+        short = [i for i, t in enumerate(texts) if len(t) < below]
+        out = [0] * len(texts)
+        for i, n in zip(short, self.count_many([texts[i] for i in short]) if len(short) > 1 else
+                        [self.count(texts[i]) for i in short], strict=True):
+            out[i] = n
+        for i, t in enumerate(texts):
+            if len(t) >= below:
+                out[i] = self.count(t)
+        return out
 
     def _none_detour(self, texts: list[str]) -> bool:
         """True when :meth:`count` would give every text to the fast engine unchanged: none needs NFC, and their
@@ -312,7 +331,8 @@ def _splintr(b: _Builder) -> FastEncoder | None:
 
     enc = splintr.from_json_bytes(b.source)
     # its SentencePiece path is quadratic in long whitespace runs (measured; its byte-level path is not)
-    detours = (Detour(has_long_space_run, b.reference, ascii_too=True),) if b.bpe is None else ()
+    detours = (Detour(has_long_space_run, b.reference, ascii_too=True, min_chars=SPACE_BLOCK),) \
+        if b.bpe is None else ()
     # encode_raw: the content tokens alone, as tokenizers' add_special_tokens=False (encode adds Gemma's <bos>)
     return FastEncoder("splintr", enc.encode_raw, lambda text: len(enc.encode_raw(text)), b.reference, None,
                        detours)
