@@ -189,7 +189,10 @@ def verdicts(cold: list[dict[str, Any]], grow: list[dict[str, Any]], memo: list[
     for r in memo:
         x = r["fresh_ms"] / r["memo_ms"]
         out.append(f"- Identical re-sent body ≥ {TARGET_MEMO:.0f}× faster, {r['model']} {r['shape']}: {x:.0f}×"
-                   + (" (met)." if x >= TARGET_MEMO else " (missed)."))
+                   + (" (met)." if x >= TARGET_MEMO else
+                      f" (missed: the hit itself takes {r['memo_ms']:.3f} ms, measured once right after a fresh "
+                      f"count as a new body arrives: the body's fingerprint, a full comparison with the stored "
+                      f"body and the response; the fresh count of this shape is only {r['fresh_ms']:.1f} ms)."))
     pick = [r for r in load if r["server"] == "tokcount" and r["workers"] == 2 and r["body"] == "1k chat"
             and r["connections"] == 64]
     floor = next((r for r in load if r["server"] == "floor" and r["workers"] == 2 and r["body"] == "1k chat"
