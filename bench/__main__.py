@@ -152,9 +152,10 @@ def verdicts(cold: list[dict[str, Any]], grow: list[dict[str, Any]], memo: list[
                        + ". What tokcount adds to the floor is the request parse (OpenAI dict → canonical "
                        "request), the added-token split, the segment cache (every long stretch hashed, looked up "
                        "and stored), the Unicode guard (one scan of a prompt's non-ASCII stretches) and the "
-                       "result; it weighs most where the engine's own time is small. Ratios under 1 are large "
-                       "prompts counted on two threads (quicktok and tiktoken release the GIL), where the "
-                       "engine column is one thread.")
+                       "result; it weighs most where the engine's own time is small."
+                       + (" Ratios under 1 are large prompts counted on two threads (quicktok and tiktoken "
+                          "release the GIL), where the engine column is one thread."
+                          if any(x < 1 for x, _ in ratios) else ""))
         tf = [r for r in cold if r["size"] != "agent"]
         few = [r for r in tf if "1000 msgs" not in r["shape"]]
         many = [r for r in tf if "1000 msgs" in r["shape"]]
@@ -214,6 +215,13 @@ def verdicts(cold: list[dict[str, Any]], grow: list[dict[str, Any]], memo: list[
                            f"request, so the target leaves {budget:.2f} ms for the count, less than the render "
                            f"alone. Two workers on two cores count at most ~{2000 / process:.0f} req/s before any "
                            "HTTP work.")
+            if r["p99_ms"] >= TARGET_P99:
+                wait = r["connections"] / r["rps"] * 1000
+                floor_wait = floor["connections"] / floor["rps"] * 1000
+                out.append(f"  - p99: {r['connections']} requests are always in flight, so at {r['rps']:.0f} req/s "
+                           f"each spends {wait:.1f} ms in the server on average (Little's law) and the slowest "
+                           f"1 % far more; the p99 follows the throughput (the floor: {floor_wait:.1f} ms on "
+                           f"average, p99 {floor['p99_ms']:.1f} ms).")
     return [*out, ""]
 
 

@@ -271,8 +271,9 @@ class Service:
             return None
         if hit.reply is not None:  # the same bytes whatever the latency: sent as they were made
             status, body, headers, model, tokens = hit.reply
-            resp = Response(content=body, status_code=status, media_type="application/json", headers=headers)
+            resp = Response(content=body, status_code=status, media_type="application/json", headers=dict(headers))
         else:
+            assert hit.job is not None and hit.result is not None  # kept whenever there is no reply
             out = jobs.formatted(route, hit.job, replayed(hit.result, (time.perf_counter() - started) * 1000))
             resp = _json(out.status, out.body, out.headers)
             model, tokens = out.model, out.tokens
@@ -298,7 +299,8 @@ class Service:
             two = jobs.formatted(route, job, replayed(result, result.latency_ms + 1.0))
             reply = None
             if one.body == two.body and one.headers == two.headers:
-                reply = (one.status, orjson.dumps(one.body), one.headers, one.model, one.tokens)
+                # atoms and tuples of atoms only: the collector stops tracking such a tuple
+                reply = (one.status, orjson.dumps(one.body), tuple(one.headers.items()), one.model, one.tokens)
             self.memo.put(key, job, result, clock, date, reply)
 
         return keep
