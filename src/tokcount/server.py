@@ -32,7 +32,7 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from . import assets, jobs, loader, metrics, observe, routing, tools_http
+from . import assets, fastpath, jobs, loader, metrics, observe, routing, tools_http
 from .config import configure as install_config
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Result, Route
@@ -453,6 +453,9 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
                          description="Exact input-token counts behind the request shapes of providers' count-tokens "
                                      "APIs.")
     app.state.service = service
+    #: the count routes with a fixed path, answered past FastAPI's per-request layers (tokcount.fastpath)
+    direct: dict[str, tuple[Any, fastpath.Handler]] = {}
+    app.add_middleware(fastpath.CountRoutes, routes=direct)  # innermost: inside the docs guard and Observe
     if settings.auth_enabled and not settings.public_docs:  # the docs list every route: behind the same keys
         app.add_middleware(DocsAuth, authorized=service.authorized,
                            denied=lambda err: _error_response(dialects()["openai-responses"], err))
@@ -484,6 +487,8 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
             "schema": {"type": "object"}, "example": route.example}}}}
         app.add_api_route(path, handler, methods=["POST"], summary=route.summary, openapi_extra=extra,
                           description=dialect.doc.strip())
+        if fastpath.fixed(path):
+            direct.setdefault(path, (app.router.routes[-1], handler))
 
     for dialect in dialects().values():
         for r in dialect.routes:
