@@ -93,13 +93,13 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
            path_params: dict[str, str] | None = None, media_policy: FetchPolicy | None = None,
            check: Callable[[Job], None] | None = None, return_tokens: bool = False,
            resolve: Resolve | None = None, upstream: Passthrough | None = None,
-           keep: Callable[[Job, Result], None] | None = None) -> Answer:
+           keep: Callable[[Job, Result, Answer], None] | None = None) -> Answer:
     """The route's answer to an already-decoded JSON ``body``; never raises a :class:`TokcountError`.
     ``check`` runs on the parsed job before it is counted (the server's message/part/tool limits);
     ``return_tokens`` asks for token ids where the dialect's answer can show them (the CLI's ``--tokens``);
     ``upstream`` is the configured passthrough, if any; ``keep`` is given each successful job and result (the
-    server's memo of answers, :mod:`tokcount.memo`). Every count's answer carries ``x-tokcount-method`` and
-    ``x-tokcount-exact`` headers (the bodies keep the providers' exact shapes), and
+    server's memo of answers, :mod:`tokcount.memo`), with the answer made of them. Every count's answer carries
+    ``x-tokcount-method`` and ``x-tokcount-exact`` headers (the bodies keep the providers' exact shapes), and
     ``x-tokcount-upstream-error`` when a configured upstream was not used."""
     try:
         try:
@@ -114,7 +114,7 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
             raise InvalidRequest("The request is nested too deeply.", param="body") from None
         out = formatted(route, job, result)
         if keep is not None:
-            keep(job, result)
+            keep(job, result, out)
         return out
     except TokcountError as exc:
         return error_answer(dialect, exc)

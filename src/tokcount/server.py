@@ -281,21 +281,21 @@ class Service:
         return resp
 
     def _keeper(self, dialect: Dialect, route: Route, raw: bytes,
-                params: dict[str, str]) -> Callable[[Job, Result], None] | None:
+                params: dict[str, str]) -> Callable[[Job, Result, jobs.Answer], None] | None:
         key = self.memo.key(dialect.name, route.path or "", params, raw)
         if key is None:
             return None
         date = today()  # taken before counting: an answer that straddles midnight is never served the next day
 
-        def keep(job: Job, result: Result) -> None:
+        def keep(job: Job, result: Result, one: jobs.Answer) -> None:
             if result.count is not None and result.count.upstream_error:  # a fallback: ask the provider next time
                 return
             try:
                 clock = self._clock(result.model)
             except TokcountError:  # e.g. a count forwarded upstream for a model whose files are not here
                 return
-            # formatted at two latencies: a reply that does not show it (all but Bifrost's) is kept serialized
-            one = jobs.formatted(route, job, result)
+            # the answer formatted again at another latency: one that does not show it (all but Bifrost's) is kept
+            # serialized
             two = jobs.formatted(route, job, replayed(result, result.latency_ms + 1.0))
             reply = None
             if one.body == two.body and one.headers == two.headers:
