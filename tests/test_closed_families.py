@@ -118,3 +118,18 @@ def test_made_up_family_names_load_the_vocabulary_once() -> None:
     assert len(counts) == 1
     assert loader.loads[entry.id] - before <= 1
     assert sum(1 for spec in list(loader._models) if spec.id == entry.id) == 1
+
+
+def test_fit_needs_a_budget_for_an_unlisted_family_name() -> None:
+    """tokcount.fit defaults the budget to the model's window; an unlisted model's is not known, so it asks for one
+    (a listed one still defaults), on the library and on the /v1/fit route's shape alike."""
+    from tokcount.errors import InvalidRequest
+    from tokcount.fit import fit, fit_answer
+
+    chat = [{"role": "user", "content": HELLO}]
+    with pytest.raises(InvalidRequest, match="give a budget"):
+        fit("gpt-5.9", chat)
+    assert fit("gpt-5.9", chat, budget=1000).tokens_after == tokcount.count("gpt-5.9", chat).input_tokens
+    assert fit("gpt-5.6-sol", chat).tokens_after > 0
+    out = fit_answer("anthropic", {"model": "claude-sonnet-9", "messages": chat}, Settings())
+    assert out.status == 400 and "give a budget" in json.dumps(out.body)

@@ -49,7 +49,7 @@ def _labelled(spec: ModelSpec, result: Count) -> Count:
     if match is not None:
         result.exact = False
         result.resolved_as = spec.id
-        result.context_window = None  # the window of a model the catalog does not list is not known
+        result.context_window = spec.known_window  # None: the window of an unlisted model is not known
         result.notes.append(f"{match.requested!r} is not in the catalog: counted with the rules of {spec.id}, the "
                             f"newest entry of its family ({match.pattern}); an estimate")
     return result

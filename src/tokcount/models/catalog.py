@@ -86,6 +86,12 @@ class ModelSpec:
     family_match: FamilyMatch | None = field(default=None, hash=False, compare=False)
 
     @property
+    def known_window(self) -> int | None:
+        """The context window the catalog gives this name: none for an unlisted family name, whose window is not
+        known (the family entry's own would be a guess)."""
+        return None if self.family_match is not None else self.context_window
+
+    @property
     def rules_of(self) -> str | None:
         """The entry whose rules count this model when they are not its own: the family's newest for an
         unlisted name, the catalog's ``like`` for a listed one that borrows them; None for its own rules."""
