@@ -228,7 +228,7 @@ def test_encodings_and_aliases() -> None:
 
 
 @pytest.mark.parametrize(("name", "family"), [
-    ("gpt-4o-2099-01-01", "gpt-4o"), ("openai/gpt-5.2-2025-12-11", "gpt-5"), ("gpt-5-mini-20991231", "gpt-5-mini"),
+    ("gpt-4o-2099-01-01", "gpt-4o"), ("openai/gpt-5.2-2025-12-11", "gpt-5.2"), ("gpt-5-mini-20991231", "gpt-5-mini"),
     ("gpt-4-0613", "gpt-4"), ("gpt-4.1-nano-latest", "gpt-4.1-nano"), ("azure/gpt-4o-mini-2099-12-31", "gpt-4o-mini"),
 ])
 def test_unlisted_snapshots_resolve_to_their_family(name: str, family: str) -> None:

@@ -224,3 +224,17 @@ def test_calls_are_counted_in_the_metrics(stand_in: StandIn) -> None:
     fallback = count("gpt-4o", CHAT, upstreams=up)
     assert fallback.method != "upstream:openai"
     assert (value("ok"), value("error")) == (ok + 1, error + 1)
+
+
+def test_new_and_unlisted_names_are_asked_about_by_their_own_name(stand_in: StandIn) -> None:
+    """claude-sonnet-5 used to be an alias of claude-opus-4-7 and was forwarded as Opus 4.7; an unlisted family
+    name goes as sent, and when the provider refuses it the labelled local count (its family's newest) answers."""
+    ups = {"anthropic": Upstream("anthropic", stand_in.url, "ak")}
+    stand_in.reply = (200, {"input_tokens": 77}, 0.0)
+    assert count("claude-sonnet-5", CHAT, upstreams=ups).input_tokens == 77
+    assert count("anthropic/claude-sonnet-9", CHAT, upstreams=ups).method == "upstream:anthropic"
+    assert [r["body"]["model"] for r in stand_in.requests] == ["claude-sonnet-5", "claude-sonnet-9"]
+    stand_in.reply = (404, {"type": "error", "error": {"type": "not_found_error", "message": "model"}}, 0.0)
+    local = count("claude-sonnet-9", CHAT, upstreams=ups)
+    assert local.exact is False and local.resolved_as == "claude-opus-5-5"
+    assert local.method.endswith("+rules-of:claude-opus-5-5") and "HTTP 404" in (local.upstream_error or "")

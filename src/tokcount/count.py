@@ -8,6 +8,7 @@ chat, turning a bad token id into a 400) is done here once.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from . import renderers
@@ -29,6 +30,31 @@ def resolve(model: str | ModelSpec, catalog: Catalog | None = None) -> ModelSpec
     return (catalog or default_catalog()).resolve(model)
 
 
+def _own(spec: ModelSpec) -> ModelSpec:
+    """What the renderer counts with: a family-matched name counts exactly as the entry it matched does (the
+    label goes on afterwards, in :func:`_labelled`), so no renderer has to know about family rules."""
+    return replace(spec, family_match=None) if spec.family_match is not None else spec
+
+
+def _labelled(spec: ModelSpec, result: Count) -> Count:
+    """Say whose rules made the count when they are not the model's own: ``+rules-of:<id>`` in the method (a
+    listed model that borrows them with ``like``, or an unlisted name of a known family). An unlisted name is
+    never exact, whatever the rules would claim for their own model, says what it resolved to, and claims no
+    context window (so no ``x-tokcount-fits``)."""
+    rules_of = spec.rules_of
+    if rules_of is None:
+        return result
+    result.method = f"{result.method}+rules-of:{rules_of}"
+    match = spec.family_match
+    if match is not None:
+        result.exact = False
+        result.resolved_as = spec.id
+        result.context_window = spec.known_window  # None: the window of an unlisted model is not known
+        result.notes.append(f"{match.requested!r} is not in the catalog: counted with the rules of {spec.id}, the "
+                            f"newest entry of its family ({match.pattern}); an estimate")
+    return result
+
+
 def as_request(request: Request | dict[str, Any] | list[Any]) -> Request:
     """Accept the canonical request, an OpenAI-chat-shaped dict, or a bare list of messages."""
     if isinstance(request, Request):
@@ -47,7 +73,8 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
 
     Images count as the model's processor expands them (sizes read from headers; ``media_policy`` limits how).
     """
-    spec = resolve(model, catalog)
+    asked = resolve(model, catalog)
+    spec = _own(asked)
     req = as_request(request)
     renderer = renderers.for_spec(spec)
     if not req.messages and not renderer.capabilities.allows_empty:
@@ -59,19 +86,20 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     if doc_notes:
         result.exact = False
         result.notes.extend(doc_notes)
-    return result
+    return _labelled(asked, result)
 
 
 def count_text(model: str | ModelSpec, text: str, *, return_tokens: bool = False,
                catalog: Catalog | None = None) -> Count:
     """Tokens of a raw prompt string (special-token strings recognised, nothing added)."""
-    spec = resolve(model, catalog)
-    return renderers.for_spec(spec).count_text(spec, text, return_tokens=return_tokens)
+    asked = resolve(model, catalog)
+    spec = _own(asked)
+    return _labelled(asked, renderers.for_spec(spec).count_text(spec, text, return_tokens=return_tokens))
 
 
 def decode(model: str | ModelSpec, ids: list[int], *, catalog: Catalog | None = None) -> str:
     """The text of token ids (what vLLM's ``/detokenize`` answers); a bad id is a 400 naming it."""
-    spec = resolve(model, catalog)
+    spec = _own(resolve(model, catalog))
     renderer = renderers.for_spec(spec)
     if not renderer.capabilities.decodes:
         raise InvalidRequest(f"{spec.id}: token ids of this model cannot be decoded (its tokenizer is not "

@@ -303,7 +303,7 @@ def fit(model: str, request: Request | dict[str, Any] | list[Any], budget: int |
     from .count import count, resolve
 
     spec = resolve(model)
-    limit = effective_budget(budget, reserve, spec.context_window)
+    limit = effective_budget(budget, reserve, spec.known_window)
     return fit_with(request, lambda r: count(spec, r, breakdown=False).input_tokens, limit, truncate=truncate)
 
 
@@ -337,7 +337,7 @@ def fit_answer(dialect_name: str, body: Any, settings: Any, *, model: str | None
             result = execute(job, media_policy=media_policy, resolve=resolve)
             assert result.count is not None
             if not window:
-                window.append(resolve(result.model).context_window)
+                window.append(resolve(result.model).known_window)
             return result.count.input_tokens
 
         before = counter(body)  # validates the body and finds the model's window before the budget is known

@@ -123,11 +123,15 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
 def count_headers(result: Result) -> dict[str, str]:
     """``x-tokcount-exact`` / ``x-tokcount-method`` for every route's answer, so a gateway that relays only the
     number (or a provider's exact body shape, as Gemini's) can still tell an estimate from an exact count, plus
-    ``x-tokcount-upstream-error`` after an upstream fallback (ASCII by construction). A decode is exact by nature."""
+    ``x-tokcount-upstream-error`` after an upstream fallback (ASCII by construction), and
+    ``x-tokcount-resolved-as`` when a name the catalog does not list was counted with its family's newest
+    entry. A decode is exact by nature."""
     counted = result.count
     if counted is None:
         return {"x-tokcount-exact": "true", "x-tokcount-method": "decode"}
     headers = {"x-tokcount-method": counted.method, "x-tokcount-exact": "true" if counted.exact else "false"}
+    if counted.resolved_as is not None:  # an unlisted name counted with its family's newest rules
+        headers["x-tokcount-resolved-as"] = counted.resolved_as
     if counted.upstream_error:
         headers["x-tokcount-upstream-error"] = counted.upstream_error.encode("ascii", "replace").decode()
     return headers

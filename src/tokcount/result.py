@@ -30,6 +30,9 @@ class Count:
     #: why a configured upstream passthrough was not used ("openai: timeout after 5s"); None when it was, or
     #: when none is configured for the model's provider
     upstream_error: str | None = None
+    #: the catalog entry whose rules counted a name the catalog does not list (a ``[[family]]`` match: the
+    #: count is then an estimate); None for a listed name
+    resolved_as: str | None = None
     #: ``input_tokens`` split by what the tokens carry: ``text`` (everything but media: text, framing, tools)
     #: and ``image`` / ``video`` / ``audio`` / ``document`` where present; the values sum to ``input_tokens``.
     #: Every renderer fills it (:func:`split`); an empty dict means "all text".
@@ -63,6 +66,8 @@ class Count:
             out["image_tokens"] = self.image_tokens
         if set(self.modalities) - {"text"}:
             out["modalities"] = self.modalities
+        if self.resolved_as is not None:
+            out["resolved_as"] = self.resolved_as
         if self.notes:
             out["notes"] = self.notes
         return out

@@ -27,8 +27,8 @@ def test_a_dated_snapshot_counts_as_its_family(name: str, family: str) -> None:
 
 
 def test_an_unknown_name_is_a_404_with_close_suggestions() -> None:
-    with pytest.raises(UnknownModel) as err:
-        default_catalog().resolve("gpt-4oo")
+    with pytest.raises(UnknownModel) as err:  # "gpt-4oo" would be a gpt-4o* family name (labelled fail-open)
+        default_catalog().resolve("gtp-4o")
     assert err.value.status == 404 and err.value.param == "model"
     assert "gpt-4o" in err.value.suggestions
     assert "Did you mean" in err.value.message

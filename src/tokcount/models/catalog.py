@@ -6,7 +6,7 @@ import difflib
 import fnmatch
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib.resources import files as package_files
 from pathlib import Path
@@ -26,6 +26,19 @@ PROVIDER_PREFIXES = (
 #: one snapshot tag at the end of a model name: a date (-2024-08-06, -20250929, -0613, -05-20), -preview, -latest
 SNAPSHOT_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4}|-\d{2}-\d{2}|-preview|-latest|-exp)$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+#: keys a ``like = "<id>"`` entry never takes from the entry it borrows rules from: its own identity, and the
+#: claims that recorded counts of *that* model were reproduced (evidence belongs to one model, not its family)
+NOT_INHERITED = frozenset({"id", "repo", "revision", "aliases", "context_window", "like",
+                           "framing_verified", "image_verified", "exact_text"})
+
+
+@dataclass(frozen=True, slots=True)
+class FamilyMatch:
+    """A name the catalog does not list, matched by a ``[[family]]`` rule: counted with the rules of the family's
+    newest entry and labelled so (see :meth:`Catalog.resolve_family`)."""
+
+    requested: str
+    pattern: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +81,24 @@ class ModelSpec:
     #: True when the catalog lists the model; False for a Hub repo id counted with default file names
     listed: bool = True
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: set when an unlisted name was matched by a family rule. Not compared or hashed, so the spec is the family
+    #: entry's own for every cache keyed by spec (the loader's LRU): endless made-up names load nothing new
+    family_match: FamilyMatch | None = field(default=None, hash=False, compare=False)
+
+    @property
+    def known_window(self) -> int | None:
+        """The context window the catalog gives this name: none for an unlisted family name, whose window is not
+        known (the family entry's own would be a guess)."""
+        return None if self.family_match is not None else self.context_window
+
+    @property
+    def rules_of(self) -> str | None:
+        """The entry whose rules count this model when they are not its own: the family's newest for an
+        unlisted name, the catalog's ``like`` for a listed one that borrows them; None for its own rules."""
+        if self.family_match is not None:
+            return self.id
+        like = self.extra.get("like")
+        return str(like) if like else None
 
     def revision_of(self, repo: str) -> str | None:
         return self.revision if repo == self.repo else None
@@ -155,12 +186,38 @@ class Catalog:
         self.models: dict[str, ModelSpec] = {}
         self._names: dict[str, str] = {}
         self.patterns: dict[str, str] = {}
+        #: each entry's table as read (``like`` merged), for later entries that borrow its rules
+        self._tables: dict[str, dict[str, Any]] = {}
+        #: ``[[family]]`` rules, in file order (a later file's come first): (name pattern, entry id)
+        self.families: list[tuple[str, str]] = []
 
     def load_toml(self, text: str, source: str) -> None:
         data = tomllib.loads(text)
         self.patterns.update(data.get("patterns", {}))
         for table in data.get("model", []):
-            self.add(_spec_from_table(table, self.patterns, source))
+            table = self._borrow(table, source)
+            spec = _spec_from_table(table, self.patterns, source)
+            self._tables[spec.id] = table
+            self.add(spec)
+        families = []
+        for rule in data.get("family", []):
+            match, rules = rule.get("match"), rule.get("rules")
+            if not isinstance(match, str) or not isinstance(rules, str) or rules not in self.models:
+                raise ValueError(f"{source}: a [[family]] needs match = \"<pattern>\" and rules = \"<listed id>\" "
+                                 f"(got {rule!r})")
+            families.append((match.strip().lower(), rules))
+        self.families[:0] = families
+
+    def _borrow(self, table: dict[str, Any], source: str) -> dict[str, Any]:
+        """``like = "<id>"``: the entry takes every field of that (earlier) entry it does not set itself, except
+        :data:`NOT_INHERITED`; a new model of a known family is its names and window, its rules named as data."""
+        like = table.get("like")
+        if like is None:
+            return table
+        base = self._tables.get(str(like))
+        if base is None:
+            raise ValueError(f"{source}: model {table.get('id')!r} is like {like!r}, which no earlier entry is")
+        return {**{k: v for k, v in base.items() if k not in NOT_INHERITED}, **table}
 
     def add(self, spec: ModelSpec) -> None:
         """Add or replace a model; a later file overrides an earlier one with the same id."""
@@ -189,6 +246,9 @@ class Catalog:
         snapshot = self.resolve_snapshot(candidates)
         if snapshot is not None:
             return snapshot
+        family = self.resolve_family(name)
+        if family is not None:
+            return family
         # Any Hub repo id, unless its "org" is just a provider prefix of a name we would have known.
         stripped = name.strip()
         org = stripped.split("/", 1)[0].lower()
@@ -215,6 +275,22 @@ class Catalog:
                 model_id = self._names.get(name)
                 if model_id is not None:
                     return self.models[model_id]
+        return None
+
+    def resolve_family(self, name: str) -> ModelSpec | None:
+        """An unlisted name of a known closed family (``gpt-5.9``, ``claude-opus-7``): the spec of the entry the
+        first matching ``[[family]]`` rule names (the family's newest), marked with the match so that the count
+        says so (``exact: false``, the rules in its method, ``x-tokcount-resolved-as``). Providers ship models
+        faster than any catalog; a 404 for tomorrow's name helps nobody, a silent stand-in misleads. Only a
+        plain name or one behind provider prefixes matches: ``someorg/claude-style-7b`` is a Hub repo."""
+        key = _key(name)
+        while "/" in key and key.split("/", 1)[0] in PROVIDER_PREFIXES:
+            key = key.split("/", 1)[1]
+        if "/" in key or not key:
+            return None
+        for pattern, model_id in self.families:
+            if fnmatch.fnmatchcase(key, pattern):
+                return replace(self.models[model_id], family_match=FamilyMatch(key, pattern))
         return None
 
     def suggest(self, name: str, n: int = 3) -> list[str]:

@@ -48,13 +48,16 @@ class Origin:
 
 def upstream_model(spec: ModelSpec, requested: str) -> str:
     """The model name the provider is asked about: the caller's name without provider prefixes when it names
-    this model or a snapshot of it (``claude-sonnet-4-5-20250929``: snapshots may count differently), else the
-    catalog's ``upstream_model`` or id. Only plain names pass, since Gemini's goes into the URL path."""
+    this model or a snapshot of it (``claude-sonnet-4-5-20250929``: snapshots may count differently) or is a name
+    the catalog does not list that a family rule matched (``gpt-5.9``), else the catalog's ``upstream_model`` or
+    id. Only plain names pass, since Gemini's goes into the URL path."""
     name = requested.strip()
     while "/" in name and name.split("/", 1)[0].lower() in PROVIDER_PREFIXES:
         name = name.split("/", 1)[1]
     if _MODEL_NAME.match(name) and name.lower().startswith(spec.id.lower()):
         return name
+    if spec.family_match is not None and _MODEL_NAME.match(name):
+        return name  # a name the catalog does not list yet: the provider knows its own models; else a fallback
     return str(spec.extra.get("upstream_model", spec.id))
 
 

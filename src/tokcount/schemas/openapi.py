@@ -32,6 +32,8 @@ HEADERS = {
                                   {"type": "string", "pattern": "^[0-9]+$"}),
     "x-tokcount-fits": ("whether the counted input fits the context window", {"type": "string",
                                                                              "enum": ["true", "false"]}),
+    "x-tokcount-resolved-as": ("present when the model name is not in the catalog but its family is: the entry whose "
+                               "rules counted it (the count is then an estimate)", {"type": "string"}),
 }
 
 

@@ -137,6 +137,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         estimated.append("structured output (generationConfig response schema) not counted")
     if not spec.extra.get("exact_text", False):
         estimated.append("text framing (no recorded count for this model family; it shares the measured rules)")
+    if (missing := _missing_vocabulary(spec)) is not None:
+        estimated.append(missing)
     total = system + tools + sum(per_message)
     notes.extend(f"estimated: {e}" for e in dict.fromkeys(estimated))
     result = Count(model=spec.id, input_tokens=total, exact=not estimated,
@@ -161,6 +163,17 @@ def _method(per_content: int, tools: bool, engine: str) -> str:
     return "+".join([*parts, "gemma3-vocab", engine])
 
 
+def _missing_vocabulary(spec: ModelSpec) -> str | None:
+    """Why the text cannot be exact when the model tokenizes with another vocabulary than the Gemma 3 one counted
+    with (``vocabulary`` in the catalog: gemini-3.5-flash, 3.1 Pro and 3.1 Flash-Lite use Gemma 4's in
+    google-genai's ``LocalTokenizer``, which loads it from the Hugging Face Hub; no package reachable here ships
+    it), else None."""
+    vocabulary = str(spec.extra.get("vocabulary", "gemma3"))
+    if vocabulary == "gemma3":
+        return None
+    return f"vocabulary: the model tokenizes with {vocabulary}'s, not available here; Gemma 3's counted instead"
+
+
 def _json_or_text(text: str) -> Any:
     try:
         return json.loads(text)
@@ -176,8 +189,10 @@ def _pdf_pages(part: DocumentPart) -> int:
 
 def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Count:
     tok = loader.load(spec).tokenizer
-    result = Count(model=spec.id, input_tokens=tok.count(text), exact=True,
-                   method=f"text+gemma3-vocab+{tok.engine}", context_window=spec.context_window)
+    missing = _missing_vocabulary(spec)
+    result = Count(model=spec.id, input_tokens=tok.count(text), exact=missing is None,
+                   method=f"text+gemma3-vocab+{tok.engine}", context_window=spec.context_window,
+                   notes=[f"estimated: {missing}"] if missing else [])
     if return_tokens:
         result.tokens = tok.encode(text)
         result.token_strings = [tok.id_to_string(i) for i in result.tokens]
