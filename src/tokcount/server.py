@@ -55,6 +55,7 @@ from .passthrough import Passthrough
 from .request import Request, ToolResultPart
 from .schemas import openapi as schemas_openapi
 from .settings import Settings
+from .templates import kwargs as template_kwargs
 from .templates import limits
 
 log = logging.getLogger("tokcount.server")
@@ -218,6 +219,9 @@ class Service:
         if len(request.tools) > s.max_tools:
             raise RequestTooLarge(f"tools has {len(request.tools)} entries; at most {s.max_tools} are accepted.",
                                   param="tools")
+        if request.template_kwargs and (held := template_kwargs.size(request.template_kwargs)) > s.max_parts:
+            raise RequestTooLarge(f"chat_template_kwargs holds {held} values; at most {s.max_parts} (max_parts) are "
+                                  "accepted.", param="chat_template_kwargs")  # they reach the template too
 
     # ------------------------------------------------------------------ engine
     def resolve(self, name: str) -> ModelSpec:
