@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,7 +48,8 @@ class Seen:
 class StandIn:
     """One provider's count endpoint. ``mode``: ``"ok"``, ``"hang"`` (until :meth:`release`), ``"hold"`` (answer
     ok once released), an int status (answered in the provider's error shape), ``"echo-key"`` (401 whose message
-    quotes the key received) or a ``(status, bytes)`` raw reply."""
+    quotes the key received), ``("trickle", seconds)`` (a valid answer, one byte every ``seconds``, headers
+    included) or a ``(status, bytes)`` raw reply."""
 
     def __init__(self, provider: str, key: str) -> None:
         self.provider, self.key = provider, key
@@ -113,6 +115,8 @@ class StandIn:
                 return self._send(h, *self.error(401, f"Incorrect API key provided: {got}"))
             if isinstance(mode, int):
                 return self._send(h, *self.error(mode, "upstream trouble"))
+            if isinstance(mode, tuple) and mode[0] == "trickle":
+                return self._trickle(h, mode[1], json.dumps(self.answer(ANSWER)).encode())
             if isinstance(mode, tuple):
                 return self._send(h, mode[0], mode[1])
             return self._send(h, 200, json.dumps(self.answer(ANSWER)).encode())
@@ -130,6 +134,21 @@ class StandIn:
             h.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    @staticmethod
+    def _trickle(h: BaseHTTPRequestHandler, every: float, data: bytes) -> None:
+        """A valid 200 answer sent one byte every ``every`` seconds, the status line and headers included (an
+        HTTP client's read timeout restarts with each byte): until the client hangs up."""
+        head = (f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(data)}\r\n"
+                "x-padding: " + "." * 200 + "\r\n\r\n").encode()
+        try:
+            for i in range(len(head + data)):
+                h.wfile.write((head + data)[i:i + 1])
+                h.wfile.flush()
+                time.sleep(every)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        h.close_connection = True
 
     # ------------------------------------------------------------------ the provider's rules
     def check(self, path: str, headers: dict[str, str], body: Any) -> list[str]:

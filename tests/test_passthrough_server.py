@@ -351,6 +351,20 @@ def test_timeout_falls_back_to_the_local_count_within_the_timeout(impatient: str
     assert len(providers["openai"].requests) == 1
 
 
+def test_trickled_headers_are_cut_at_the_timeout(impatient: str, providers: dict[str, StandIn]) -> None:
+    """A provider sending its status line and headers one byte every 50 ms (each read well within the 0.5 s
+    timeout): the call ends at the timeout. Before the total deadline it took the whole trickle (~17 s here)."""
+    providers["openai"].reset(("trickle", 0.05))
+    body = {"model": "gpt-4o", "input": "Hi"}
+    started = time.monotonic()
+    r = post(impatient, "/v1/responses/input_tokens", body)
+    elapsed = time.monotonic() - started
+    assert r.status_code == 200, r.text
+    assert r.json() == local_answer("openai-responses", body).body
+    assert r.headers["x-tokcount-upstream-error"] == "openai: timeout after 0.5s"
+    assert elapsed < 0.5 + 3.0  # the timeout, plus a local count on a busy machine
+
+
 @pytest.mark.parametrize(("provider", "status", "label"), [
     ("openai", 500, "openai: HTTP 500 server_error"),
     ("openai", 503, "openai: HTTP 503 server_error"),
@@ -380,6 +394,13 @@ def test_error_status_falls_back(impatient: str, providers: dict[str, StandIn], 
     ((200, b'{"input_tokens": -3}'), "unreadable answer"),
     ((200, b'{"input_tokens": true}'), "unreadable answer"),
     ((302, b""), "HTTP 302"),
+    # a count past any context window (10**20 was a 500: past 64 bits), and answers nested past the decoder's
+    # stack (they were a 400 "nested too deeply" for the client): the local count, labelled
+    ((200, b'{"input_tokens": 100000000000000000000}'), "unreadable answer: no integer count"),
+    ((200, b'{"input_tokens": 1000000001}'), "unreadable answer: no integer count"),
+    ((200, b"[" * 200_000), "unreadable answer: not JSON"),
+    ((200, b'{"input_tokens": 5, "x": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"), "unreadable answer: not JSON"),
+    ((500, b'{"error": ' + b"[" * 200_000 + b"}"), "HTTP 500"),
 ])
 def test_unusable_answer_falls_back(impatient: str, providers: dict[str, StandIn], reply: tuple[int, bytes],
                                     label: str) -> None:
@@ -476,6 +497,40 @@ def test_keys_never_forwarded_logged_or_echoed(providers: dict[str, StandIn], ca
     logged = "\n".join(rec.getMessage() for rec in caplog.records)
     assert "upstream openai answered HTTP 401" in logged and "***" in logged
     assert op_key not in logged and caller not in logged
+
+
+def test_an_upstream_echoing_the_key_anywhere_never_reaches_the_caller_or_the_log(
+        impatient: str, providers: dict[str, StandIn], caplog: pytest.LogCaptureFixture) -> None:
+    """The header carries a fixed vocabulary (the kind of failure, the status, a documented error type), never the
+    upstream's words: a key echoed as the error's type or code reached ``x-tokcount-upstream-error``. The log keeps
+    300 characters of the message, redacted before the cut: cutting first left a prefix of a key placed across it."""
+    key = providers["openai"].key
+    replies = [{"error": {"type": key, "code": key, "status": key, "message": "bad key"}},
+               {"error": {"message": "x" * 290 + key + " more"}},
+               {"error": {"message": "line one\r\nx-injected: " + key}}]
+    for reply in replies:
+        providers["openai"].reset((401, json.dumps(reply).encode()))
+        with caplog.at_level(logging.DEBUG):
+            r = post(impatient, "/v1/responses/input_tokens", {"model": "gpt-4o", "input": "Hi"})
+        assert r.status_code == 200 and r.headers["x-tokcount-upstream-error"] == "openai: HTTP 401"
+        assert key[:6] not in r.text + str(r.headers)
+    logged = "\n".join(rec.getMessage() for rec in caplog.records)
+    assert logged.count("upstream openai answered HTTP 401") == 3 and "***" in logged
+    assert key[:6] not in logged and "\r\nx-injected" not in logged
+
+
+def test_a_gemini_split_with_unknown_modalities_is_dropped(providers: dict[str, StandIn]) -> None:
+    """Modality names become ``Count.modalities`` keys (the library's and the CLI's answer): only Gemini's
+    documented ones are taken, so a split naming anything else is dropped whole (the total is still used)."""
+    from tokcount.passthrough import count as upstream_count
+
+    gemini = providers["gemini"]
+    details = [{"modality": "TEXT", "tokenCount": 42}, {"modality": gemini.key, "tokenCount": 258}]
+    gemini.reset((200, json.dumps({"totalTokens": 300, "promptTokensDetails": details}).encode()))
+    got = upstream_count("gemini-2.5-flash", {"messages": [{"role": "user", "content": "Hi"}]},
+                         upstreams={"gemini": Upstream("gemini", gemini.url, gemini.key, timeout=10.0)})
+    assert got.input_tokens == 300 and got.method == "upstream:gemini"
+    assert gemini.key.lower() not in json.dumps(got.to_dict()).lower() and got.modalities == {}
 
 
 def test_a_forwarded_count_never_blocks_the_event_loop(providers: dict[str, StandIn]) -> None:

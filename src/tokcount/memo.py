@@ -9,6 +9,11 @@ is an error (a model's files may appear later) or an answer a Bifrost fallback m
 template's entry is valid only on the day it was made, and only when every ``strftime_now`` call formats a whole
 date (a template printing the hour is never memoized).
 
+Whose it is: each entry belongs to the tenant (API key) whose request made it, and only that tenant's requests
+find it (:mod:`tokcount.tenancy`). A memo shared across keys told any key holder whether another client had sent
+a body: the hit was ~7x faster, Bifrost's ``latency`` said 0 and ``/metrics`` counted the hit. The hit and miss
+counters (here and on ``/metrics``) stay server-wide aggregates, which now only count each tenant's own repeats.
+
 What is kept is the job (without its parsed request) and the engine's result, and the serialized reply when the
 route's formatter gives the same reply whatever the latency: a hit with no such reply runs the formatter again, so a
 field such as Bifrost's ``latency`` describes this request (a hit's latency), not the first.
@@ -112,7 +117,7 @@ def _fingerprint(raw: bytes) -> bytes:
 class Key:
     """Where a body's answer is looked up (route and fingerprint) and the body itself, compared on a hit."""
 
-    lookup: tuple[str, str, tuple[tuple[str, str], ...], int, bytes]
+    lookup: tuple[bytes, str, str, tuple[tuple[str, str], ...], int, bytes]
     raw: bytes
 
 
@@ -130,11 +135,12 @@ class AnswerMemo:
         self.hits = 0
         self.misses = 0
 
-    def key(self, dialect: str, path: str, params: dict[str, str], raw: bytes) -> Key | None:
-        """The memo key of a body, or None when the body must always be counted afresh."""
+    def key(self, dialect: str, path: str, params: dict[str, str], raw: bytes, tenant: bytes = b"") -> Key | None:
+        """The memo key of a body ``tenant`` sent (:mod:`tokcount.tenancy`: a tag of the caller's API key), or None
+        when the body must always be counted afresh. An entry is found only by the tenant that made it."""
         if not self.max_entries or len(raw) * 8 > self.max_bytes:
             return None
-        return Key((dialect, path, tuple(sorted(params.items())), len(raw), _fingerprint(raw)), raw)
+        return Key((tenant, dialect, path, tuple(sorted(params.items())), len(raw), _fingerprint(raw)), raw)
 
     def get(self, key: Key, today: str | Callable[[], str]) -> Hit | None:
         """The entry for ``key``'s body; ``today`` (or a function giving it, asked only for a date-reading

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hmac
 import logging
 import os
 import threading
@@ -55,7 +54,9 @@ from .passthrough import Passthrough
 from .request import Request, ToolResultPart
 from .schemas import openapi as schemas_openapi
 from .settings import Settings
+from .templates import kwargs as template_kwargs
 from .templates import limits
+from .tenancy import ANONYMOUS, Keys
 
 log = logging.getLogger("tokcount.server")
 
@@ -96,7 +97,7 @@ class Service:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._keys = tuple(k.encode("utf-8") for k in settings.api_keys)
+        self._keys = Keys(settings.api_keys)
         self.ready = threading.Event()
         self.preload_errors: dict[str, str] = {}
         #: the upstream passthrough (None: off). A forwarded count waits on the network, so it never runs on the
@@ -121,14 +122,15 @@ class Service:
         #: are loaded (:func:`settle_heap`); an app made inside another program (tests, embedding) leaves its GC be
         self.owns_process = False
 
-    async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response:
-        """A memoized answer for a byte-identical body; else :meth:`process` inline for a small body, else on the
-        counting pool that fits the body's size.
+    async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
+                  tenant: bytes = ANONYMOUS) -> Response:
+        """A memoized answer for a byte-identical body the same ``tenant`` (:mod:`tokcount.tenancy`) sent; else
+        :meth:`process` inline for a small body, else on the counting pool that fits the body's size.
 
         Inline (small, no URL to fetch, its models already loaded, none forwarded upstream), renders get the event
         loop's tiny budget; one that spends it (a slow or huge template) is re-run on the small pool with the full
         budget (the few ms already spent are lost; normal bodies never hit it)."""
-        memoized = self.replay(dialect, route, raw, params)
+        memoized = self.replay(dialect, route, raw, params, tenant)
         if memoized is not None:
             return memoized
         body: Any = None  # not parsed yet (a JSON null body is just parsed again where it is counted)
@@ -140,24 +142,29 @@ class Service:
             if self.models_loaded(route, body, params):
                 try:
                     with limits.active(self._inline_limits):
-                        return self.process(dialect, route, raw, params, body)
+                        return self.process(dialect, route, raw, params, body, tenant)
                 except limits.OffLoop:
                     pass
         pool = self._large if len(raw) >= LARGE_BODY else self._small
         return await asyncio.get_running_loop().run_in_executor(pool, self._process_bounded, dialect, route, raw,
-                                                                params, body)
+                                                                params, body, tenant)
 
     def _process_bounded(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
-                         body: Any = None) -> Response:
+                         body: Any = None, tenant: bytes = ANONYMOUS) -> Response:
         with limits.active(self._limits):
-            return self.process(dialect, route, raw, params, body)
+            return self.process(dialect, route, raw, params, body, tenant)
 
     # ------------------------------------------------------------------ auth
     def authorized(self, headers: Any, *, key_header: str | None = None) -> TokcountError | None:
         """None when the request may pass; keys are compared in constant time and never logged or echoed.
         ``key_header`` is the provider's own key header (``x-api-key``, ``x-goog-api-key``), taken besides Bearer."""
+        return self.authenticate(headers, key_header=key_header)[0]
+
+    def authenticate(self, headers: Any, *, key_header: str | None = None) -> tuple[TokcountError | None, bytes]:
+        """(None, the caller's tenant tag) when the request may pass, else (the error, ``ANONYMOUS``); with auth
+        off every caller is the one anonymous tenant."""
         if not self._keys:
-            return None
+            return None, ANONYMOUS
         presented: list[str] = []
         auth = headers.get("authorization")
         if auth:
@@ -168,13 +175,9 @@ class Service:
             presented.append(headers[key_header].strip())
         if not presented:
             where = "an Authorization: Bearer header" + (f" or an {key_header} header" if key_header else "")
-            return AuthenticationError(f"Missing API key: send {where}.")
-        ok = False
-        for value in presented:
-            p = value.encode("utf-8")
-            for key in self._keys:
-                ok |= hmac.compare_digest(p, key)
-        return None if ok else AuthenticationError("Invalid API key.")
+            return AuthenticationError(f"Missing API key: send {where}."), ANONYMOUS
+        tenant = self._keys.tenant(presented)
+        return (None, tenant) if tenant is not None else (AuthenticationError("Invalid API key."), ANONYMOUS)
 
     # ------------------------------------------------------------------ body
     def parse_json(self, raw: bytes) -> Any:
@@ -218,6 +221,9 @@ class Service:
         if len(request.tools) > s.max_tools:
             raise RequestTooLarge(f"tools has {len(request.tools)} entries; at most {s.max_tools} are accepted.",
                                   param="tools")
+        if request.template_kwargs and (held := template_kwargs.size(request.template_kwargs)) > s.max_parts:
+            raise RequestTooLarge(f"chat_template_kwargs holds {held} values; at most {s.max_parts} (max_parts) are "
+                                  "accepted.", param="chat_template_kwargs")  # they reach the template too
 
     # ------------------------------------------------------------------ engine
     def resolve(self, name: str) -> ModelSpec:
@@ -259,10 +265,11 @@ class Service:
                 return False  # a forwarded count waits on the network: never on the event loop either
         return True
 
-    def replay(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str]) -> Response | None:
-        """The answer to a body answered before (:mod:`tokcount.memo`); None if not memoized."""
+    def replay(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
+               tenant: bytes = ANONYMOUS) -> Response | None:
+        """The answer to a body ``tenant`` had answered before (:mod:`tokcount.memo`); None if not memoized."""
         started = time.perf_counter()
-        key = self.memo.key(dialect.name, route.path or "", params, raw)
+        key = self.memo.key(dialect.name, route.path or "", params, raw, tenant)
         if key is None:
             return None
         hit = self.memo.get(key, today)
@@ -280,9 +287,9 @@ class Service:
         resp.usage = (model, tokens)  # type: ignore[attr-defined]  # read by the route's handler
         return resp
 
-    def _keeper(self, dialect: Dialect, route: Route, raw: bytes,
-                params: dict[str, str]) -> Callable[[Job, Result, jobs.Answer], None] | None:
-        key = self.memo.key(dialect.name, route.path or "", params, raw)
+    def _keeper(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
+                tenant: bytes) -> Callable[[Job, Result, jobs.Answer], None] | None:
+        key = self.memo.key(dialect.name, route.path or "", params, raw, tenant)
         if key is None:
             return None
         date = today()  # taken before counting: an answer that straddles midnight is never served the next day
@@ -313,15 +320,16 @@ class Service:
         return found
 
     def process(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
-                body: Any = None) -> Response:
-        """Everything after the body is read (``body``: the JSON already parsed from ``raw``, if it was); never
-        raises."""
+                body: Any = None, tenant: bytes = ANONYMOUS) -> Response:
+        """Everything after the body is read (``body``: the JSON already parsed from ``raw``, if it was; ``tenant``:
+        whose memo entries it may make); never raises."""
         try:
             if body is None:
                 body = self.parse_json(raw)
             out = jobs.answer(dialect, route, body, self.settings, path_params=params,
                               check=self._check_job, resolve=self.resolve, upstream=self.upstream,
-                              keep=self._keeper(dialect, route, raw, params), media_policy=self.media_policy)
+                              keep=self._keeper(dialect, route, raw, params, tenant),
+                              media_policy=self.media_policy)
             loader.settle_tried(out.status == 200)
             resp = _json(out.status, out.body, out.headers)
             resp.usage = (out.model, out.tokens)  # type: ignore[attr-defined]  # read by the route's handler
@@ -466,7 +474,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
         assert path is not None
 
         async def handler(request: HttpRequest) -> Response:
-            denied = service.authorized(request.headers, key_header=dialect.key_header)
+            denied, tenant = service.authenticate(request.headers, key_header=dialect.key_header)
             if denied is not None:
                 return _error_response(dialect, denied)
             try:
@@ -477,7 +485,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
                     resp.headers["Connection"] = "close"
                 return resp
             params = {k: request.path_params[k] for k in route.path_params}  # e.g. Gemini's model, in the URL
-            resp = await service.run(dialect, route, raw, params)
+            resp = await service.run(dialect, route, raw, params, tenant)
             observe.note(request.scope, *getattr(resp, "usage", (None, None)))
             return resp
 

@@ -27,6 +27,7 @@ from ..request import (
     VideoPart,
 )
 from ..settings import Settings
+from ..templates import kwargs as template_kwargs
 from ._api import Dialect, Job, Result, Route
 from ._fields import arr, boolean, model_name, obj, string, tool_arguments, type_name
 
@@ -51,7 +52,7 @@ def parse_request(body: Any) -> Request:
         legacy = arr(body["functions"], "functions")
         tools += [parse_tool({"function": f}, f"functions[{i}]") for i, f in enumerate(legacy)]
     kwargs = body.get("chat_template_kwargs") or {}
-    kwargs = dict(obj(kwargs, "chat_template_kwargs"))
+    kwargs = template_kwargs.check(dict(obj(kwargs, "chat_template_kwargs")))
     thinking = kwargs.get("enable_thinking", kwargs.get("thinking"))
     return Request(
         messages=messages,

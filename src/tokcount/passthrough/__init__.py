@@ -5,7 +5,8 @@ Off until a provider is configured (``[upstream.<provider>]`` in the server conf
 route and the CLI (``tokcount count --upstream``) get it and no dialect knows about it. For a model whose provider
 is configured the count is forwarded (:mod:`~tokcount.passthrough.translate` builds the provider's body), with
 
-- a timeout per call, and the local count on any failure (timeout, connection error, 4xx, 5xx, unreadable answer);
+- a deadline per call (the whole call, however slowly the provider sends), and the local count on any failure
+  (timeout, connection error, 4xx, 5xx, an unreadable, implausible or hostile answer);
 - a bounded number of calls in flight per provider: when all are taken the request is counted locally at once
   rather than queued, so a slow provider can never make tokcount slower than its own local count plus the timeout;
 - a label: ``Count.method`` is ``upstream:<provider>`` when the provider answered, else the local method, with
@@ -94,8 +95,14 @@ class Passthrough:
         try:
             model = upstream_model(spec, requested or spec.id)
             url, headers, body = build_call(up, model, req, origin)
-            data = post(self._client(up), up, url, headers, body)
-            n, modalities = read_count(up.provider, data)
+            try:
+                data = post(self._client(up), up, url, headers, body)
+                n, modalities = read_count(up.provider, data)
+            except (UpstreamFailed, NotForwardable, ValueError):
+                raise
+            except Exception:  # whatever the upstream's answer did to the reading of it: never the caller's error
+                log.exception("reading upstream %s's answer failed", up.provider)
+                raise UpstreamFailed("unreadable answer") from None
         except UpstreamFailed as exc:
             reason, outcome = str(exc), "timeout" if "timed out" in str(exc) or "timeout" in str(exc) else "error"
         except NotForwardable as exc:

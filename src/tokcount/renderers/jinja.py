@@ -13,6 +13,7 @@ from ..media.sources import FetchPolicy
 from ..models.catalog import ModelSpec
 from ..request import Message, Request, TextPart
 from ..result import Count, split
+from ..templates import kwargs as template_kwargs
 from ..templates.jinja_env import compile_template
 from ..templates.prepare import template_messages, template_tools
 from ..templates.render import render
@@ -37,7 +38,8 @@ def render_prompt(model: loader.LoadedModel, req: Request, *, with_tools: bool =
     if req.thinking is not None:
         variables.setdefault("enable_thinking", req.thinking)
         variables.setdefault("thinking", req.thinking)
-    variables.update(req.template_kwargs)
+    # checked again here, not only by the dialects: a Request built by a library caller never went through them
+    variables.update(template_kwargs.check(req.template_kwargs))
     return render(source, messages, template_tools(req) if with_tools else None,
                   add_generation_prompt=add_gen, continue_final=continue_final, variables=variables, name=name)
 
