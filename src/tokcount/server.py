@@ -55,7 +55,7 @@ from .passthrough import Passthrough
 from .request import Request, ToolResultPart
 from .schemas import openapi as schemas_openapi
 from .settings import Settings
-from .templates import limits
+from .templates import limits, render_pool
 
 log = logging.getLogger("tokcount.server")
 
@@ -111,7 +111,7 @@ class Service:
         loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
                          miss_ttl=settings.miss_ttl_s)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
-        self._limits = settings.render_limits
+        self._limits = settings.served_render_limits
         #: built once from the settings and handed to every job (the library default reads the process config)
         self.media_policy = policy_from(settings)
         self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
@@ -438,6 +438,8 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         install_log_redaction()  # after the ASGI server configured its loggers
+        if service._limits.isolated:  # the render processes start now, not on the first requests
+            await asyncio.get_running_loop().run_in_executor(None, render_pool.pool(service._limits).warm)
         if settings.preload:
             threading.Thread(target=service.preload, name="tokcount-preload", daemon=True).start()
         else:
@@ -447,6 +449,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
         yield
         if service.upstream is not None:
             service.upstream.close()
+        render_pool.shutdown()
 
     # Swagger UI and ReDoc from the assets fastapi-offline ships (served under /static-offline-docs): no CDN
     app = FastAPIOffline(title="tokcount", version="0.1.0", lifespan=lifespan,
