@@ -45,6 +45,7 @@ from .errors import (
     RequestTooLarge,
     SchemaError,
     TokcountError,
+    TokenizerFailure,
     public_text,
 )
 from .httpguard import DocsAuth, body_deadline, install_log_redaction
@@ -335,6 +336,11 @@ class Service:
         except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
             log.exception("unexpected error in %s", dialect.name)
             return _error_response(dialect, InternalError("Internal error while counting; see the server log."))
+        except BaseException as exc:  # a Rust panic in a tokenizer arrives as pyo3's PanicException
+            if type(exc).__name__ != "PanicException":
+                raise
+            log.warning("a tokenizer panicked in %s: %s", dialect.name, str(exc)[:200])
+            return _error_response(dialect, TokenizerFailure("The model's tokenizer crashed on this text."))
 
     def _check_job(self, job: Job) -> None:
         if job.request is not None:

@@ -21,12 +21,15 @@ import sys
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..errors import RenderLimit, RenderTimeout, TemplateError, TokcountError
+from ..errors import RenderLimit, RenderTimeout, TemplateError, TokcountError, TokenizerFailure
 from . import jinja_env, limits
 from .render import render_here
 
 #: error classes a render may raise, sent back by name (anything else is a template failure)
-KINDS: dict[str, type[TokcountError]] = {cls.__name__: cls for cls in (TemplateError, RenderLimit, RenderTimeout)}
+KINDS: dict[str, type[TokcountError]] = {
+    cls.__name__: cls for cls in (TemplateError, RenderLimit, RenderTimeout, TokenizerFailure)}
+#: tokenizers built here from the files the server sent, by digest (see tokenizers/isolated.py)
+_TOKENIZERS: dict[str, Any] = {}
 
 
 def _address_space() -> int:
@@ -55,11 +58,14 @@ def _one(request: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, ...]:
         sources[digest] = source
     elif digest not in sources:  # the server thought this process knew it (it was restarted): ask again
         return (key, "resend")
-    (messages, tools, add_generation_prompt, continue_final, variables, name, timeout_s, max_chars, max_iterations,
-     now) = pickle.loads(payload)
-    jinja_env.pin_clock(now)
-    bounds = limits.Limits(timeout_s=timeout_s, max_chars=max_chars, max_iterations=max_iterations)
+    request = pickle.loads(payload)
     try:
+        if request[0] == "tokenizer":
+            return (key, "ok", _tokenizer_call(digest, sources[digest], request[1], request[2]))
+        (_, messages, tools, add_generation_prompt, continue_final, variables, name, timeout_s, max_chars,
+         max_iterations, now) = request
+        jinja_env.pin_clock(now)
+        bounds = limits.Limits(timeout_s=timeout_s, max_chars=max_chars, max_iterations=max_iterations)
         with limits.active(bounds):
             text = render_here(sources[digest], messages, tools, add_generation_prompt=add_generation_prompt,
                                continue_final=continue_final, variables=variables, name=name)
@@ -72,6 +78,26 @@ def _one(request: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, ...]:
                                            "(render_memory_mb).")
     except RecursionError:
         return (key, "err", "RenderLimit", "The chat template recursed too deeply.")
+    except Exception as exc:  # the tokenizer's own errors (a plain Exception from the Rust side)
+        return (key, "err", "TokenizerFailure", f"The model's tokenizer failed on this text: {str(exc)[:200]}")
+    except BaseException as exc:  # a Rust panic arrives as pyo3's PanicException, a BaseException
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return (key, "err", "TokenizerFailure", f"The model's tokenizer crashed on this text: {str(exc)[:200]}")
+
+
+def _tokenizer_call(digest: str, source: str, op: str, arg: Any) -> Any:
+    """One call on the ``tokenizers`` pipeline built from ``source`` (kept for the next calls)."""
+    from ..tokenizers.hf import HFEncoder
+
+    encoder = _TOKENIZERS.get(digest)
+    if encoder is None:
+        if len(_TOKENIZERS) >= 4:
+            _TOKENIZERS.pop(next(iter(_TOKENIZERS)))
+        encoder = _TOKENIZERS[digest] = HFEncoder(None, source)
+    if op not in HFEncoder.CALLS:
+        raise TokenizerFailure(f"unknown tokenizer call {op!r}")
+    return getattr(encoder, op)(arg)
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from ..errors import RenderLimit, RenderTimeout, TemplateError, TokcountError
+from ..errors import RenderLimit, RenderTimeout, TemplateError, TokcountError, TokenizerFailure
 from . import limits
 
 log = logging.getLogger("tokcount.render")
@@ -53,7 +53,8 @@ SLOW_LANE = 2
 #: how often a waiting thread looks at the clock (to lower a slow render's priority in time)
 _TICK_S = 0.05
 
-_ERRORS: dict[str, type[TokcountError]] = {cls.__name__: cls for cls in (TemplateError, RenderLimit, RenderTimeout)}
+_ERRORS: dict[str, type[TokcountError]] = {
+    cls.__name__: cls for cls in (TemplateError, RenderLimit, RenderTimeout, TokenizerFailure)}
 
 
 class _Child:
@@ -210,7 +211,10 @@ class RenderPool:
             child.close()
 
     # -------------------------------------------------------------------------------------------- render
-    def render(self, source: str, payload: bytes, bounds: limits.Limits) -> str:
+    def call(self, source: str, payload: bytes, bounds: limits.Limits, what: str = "The chat template") -> Any:
+        """``payload`` (a pickled request for :func:`.render_child.handle`) run on ``source`` (a template's text, a
+        tokenizer file's) in a render process, within ``bounds``; its answer, or its error raised here. ``what``
+        names the code in timeout errors."""
         full = bounds.full or bounds
         digest = _digest(source)
         now = time.monotonic()
@@ -231,7 +235,7 @@ class RenderPool:
             except (OSError, ValueError):
                 self._finish(pending, broken=True)
                 raise TemplateError("The render process failed; try again.") from None
-        return self._wait(pending, key, source, payload, wait_until, off_loop=bounds.off_loop)
+        return self._wait(pending, key, source, payload, wait_until, off_loop=bounds.off_loop, what=what)
 
     def _sweep(self) -> None:
         """Free the abandoned renders nobody adopted: answered ones go back to the pool, overdue ones are killed."""
@@ -252,7 +256,7 @@ class RenderPool:
         child.known.add(digest)
 
     def _wait(self, pending: _Pending, key: bytes, source: str, payload: bytes, wait_until: float, *,
-              off_loop: bool) -> str:
+              off_loop: bool, what: str) -> Any:
         child = pending.child
         while True:
             now = time.monotonic()
@@ -266,7 +270,7 @@ class RenderPool:
             if now >= pending.hard_deadline:
                 self._finish(pending, broken=True)
                 self._mark(pending.digest)
-                raise RenderTimeout(f"The chat template did not finish within the render's budget "
+                raise RenderTimeout(f"{what} did not finish within the render's budget "
                                     f"({pending.hard_deadline - pending.started - GRACE_S:g} s); its render "
                                     f"process was stopped.")
             if off_loop and now >= wait_until:
@@ -281,16 +285,15 @@ class RenderPool:
             except (EOFError, OSError):
                 self._finish(pending, broken=True)
                 self._mark(pending.digest)
-                raise RenderLimit("The chat template's render process ended without an answer (it needed more "
-                                  "memory than render_memory_mb allows, or crashed).") from None
+                raise RenderLimit(f"{what}'s render process ended without an answer (it needed more memory than "
+                                  f"render_memory_mb allows, or crashed).") from None
             if reply[1] == "resend":
                 child.known.discard(pending.digest)
                 self._send(child, key, pending.digest, source, payload)
                 continue
             self._finish(pending, broken=False)
             if reply[1] == "ok":
-                text: str = reply[2]
-                return text
+                return reply[2]
             kind, message = reply[2], reply[3]
             if kind != "TemplateError":
                 self._mark(pending.digest)
@@ -343,12 +346,13 @@ def render_isolated(source: str, messages: list[dict[str, Any]], tools: list[dic
     """:func:`.render.render` in a render process (see the module doc)."""
     full = bounds.full or bounds
     try:
-        payload = pickle.dumps((messages, tools, add_generation_prompt, continue_final, variables, name,
+        payload = pickle.dumps(("render", messages, tools, add_generation_prompt, continue_final, variables, name,
                                 full.timeout_s, full.max_chars, full.max_iterations, _clock()),
                                protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:  # only JSON-like values reach a template
         raise TemplateError(f"The request's values cannot be given to the chat template: {exc}") from exc
-    return pool(bounds).render(source, payload, bounds)
+    text: str = pool(bounds).call(source, payload, bounds)
+    return text
 
 
 def _clock() -> str | None:
