@@ -228,8 +228,8 @@ class RenderPool:
                 pending = self._abandoned.pop(key, None)
         if pending is None:
             child, lane = self._acquire(digest, wait_until, bounds.off_loop)
-            started = time.monotonic()
-            pending = _Pending(child, digest, lane, started, started + full.timeout_s + GRACE_S)
+            # the budget counts from the call, not from when a process was free: waiting for one is part of it
+            pending = _Pending(child, digest, lane, time.monotonic(), now + full.timeout_s + GRACE_S)
             try:
                 self._send(child, key, digest, source, payload)
             except (OSError, ValueError):
@@ -270,9 +270,8 @@ class RenderPool:
             if now >= pending.hard_deadline:
                 self._finish(pending, broken=True)
                 self._mark(pending.digest)
-                raise RenderTimeout(f"{what} did not finish within the render's budget "
-                                    f"({pending.hard_deadline - pending.started - GRACE_S:g} s); its render "
-                                    f"process was stopped.")
+                raise RenderTimeout(f"{what} did not finish within the render's budget; its render process "
+                                    f"was stopped.")
             if off_loop and now >= wait_until:
                 with self._cond:
                     self._abandoned[key or _key(pending.digest, payload)] = pending
