@@ -17,6 +17,9 @@ import gc
 import os
 import pickle
 import resource
+import signal
+import socket
+import struct
 import sys
 from multiprocessing.connection import Connection
 from typing import Any
@@ -100,12 +103,41 @@ def _tokenizer_call(digest: str, source: str, op: str, arg: Any) -> Any:
     return getattr(encoder, op)(arg)
 
 
-def main() -> None:
-    """The entry point: ``argv`` = the socket's fd, the memory cap in bytes, ``slow`` or ``normal``."""
-    fd, extra, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-    if mode == "slow":
-        os.nice(19)
-    serve(Connection(fd), extra)
+def zygote() -> None:
+    """The entry point: a process that has imported the render machinery once and forks a render process for each
+    socket the server sends it (``argv[1]``: the control socket's fd). A fork costs milliseconds where a fresh
+    interpreter costs a few hundred; the server kills its render processes freely because of it.
+
+    Control protocol: the server sends ``b"<memory bytes> <normal|slow>"`` with the render process's socket as an
+    ancillary fd; the answer is the new process's pid (4 bytes). Render processes are reaped by the kernel
+    (``SIGCHLD`` ignored); the zygote exits when the server closes the control socket."""
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    control = socket.socket(fileno=int(sys.argv[1]))
+    gc.collect()
+    gc.freeze()  # what the forks share stays shared
+    while True:
+        try:
+            msg, fds, _, _ = socket.recv_fds(control, 64, 1)
+        except OSError:
+            os._exit(0)
+        if not msg or not fds:
+            os._exit(0)
+        extra, mode = msg.decode("ascii").split()
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            if mode == "slow":
+                os.nice(19)
+            try:
+                serve(Connection(fds[0]), int(extra))
+            finally:
+                os._exit(0)
+        os.close(fds[0])
+        try:
+            control.sendall(struct.pack("!i", pid))
+        except OSError:
+            os._exit(0)
 
 
 def serve(conn: Connection, extra_bytes: int) -> None:

@@ -28,7 +28,9 @@ import hashlib
 import logging
 import os
 import pickle
+import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -57,25 +59,64 @@ _ERRORS: dict[str, type[TokcountError]] = {
     cls.__name__: cls for cls in (TemplateError, RenderLimit, RenderTimeout, TokenizerFailure)}
 
 
-class _Child:
-    """One render process (a fresh interpreter running :func:`.render_child.main`) and our end of its socket.
+class _Zygote:
+    """The process that forks render processes (:func:`.render_child.zygote`), started once per server process.
 
-    A plain subprocess, not ``multiprocessing``: that re-imports the parent's ``__main__`` in every child (a test
-    runner's, a server's), which a render process has no use for and which may not even be importable."""
+    A plain subprocess running a fresh interpreter, not ``multiprocessing``: that re-imports the parent's
+    ``__main__`` in every child (a test runner's, a server's), which a render process has no use for."""
 
-    def __init__(self, memory_bytes: int, slow: bool) -> None:
+    def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parents[2])  # where ``tokcount`` is imported from in this process
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from tokcount.templates.render_child import main; main()",
-                 str(theirs.fileno()), str(memory_bytes), "slow" if slow else "normal"],
-                pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, close_fds=True)
+                [sys.executable, "-c", "from tokcount.templates.render_child import zygote; zygote()",
+                 str(theirs.fileno())], pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         finally:
             theirs.close()
-        self.conn = Connection(ours.detach())
+        self.control = ours
+        self.lock = threading.Lock()
+
+    def fork(self, memory_bytes: int, slow: bool) -> tuple[int, Connection]:
+        """A new render process: its pid and our end of its socket."""
+        ours, theirs = socket.socketpair()
+        try:
+            with self.lock:
+                socket.send_fds(self.control, [f"{memory_bytes} {'slow' if slow else 'normal'}".encode()],
+                                [theirs.fileno()])
+                answer = b""
+                while len(answer) < 4:
+                    got = self.control.recv(4 - len(answer))
+                    if not got:
+                        raise OSError("the render zygote exited")
+                    answer += got
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        return struct.unpack("!i", answer)[0], Connection(ours.detach())
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        self.control.close()
+        try:
+            self.proc.wait(2.0)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class _Child:
+    """One render process and our end of its socket. Closing our end makes it exit; the zygote reaps it."""
+
+    def __init__(self, pid: int, conn: Connection, slow: bool) -> None:
+        self.pid = pid
+        self.conn = conn
         #: template digests this process has been sent
         self.known: set[str] = set()
         #: at the lowest CPU priority (started so, or lowered when its render turned slow): never reused
@@ -85,22 +126,16 @@ class _Child:
         if not self.slow:
             self.slow = True
             with contextlib.suppress(OSError):  # the process is already gone: its reply (or EOF) says so
-                os.setpriority(os.PRIO_PROCESS, self.proc.pid, 19)
+                os.setpriority(os.PRIO_PROCESS, self.pid, 19)
 
     def close(self) -> None:
-        """End the process: closing our end makes it exit; one that does not within a moment is killed."""
-        self.conn.close()
-        try:
-            self.proc.wait(0.5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-
-    def kill(self) -> None:
-        self.proc.kill()
         if not self.conn.closed:
             self.conn.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):  # killed, not yet reaped: a later Popen reaps it
-            self.proc.wait(1.0)
+
+    def kill(self) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
+        self.close()
 
 
 class _Pending:
@@ -130,6 +165,8 @@ class RenderPool:
         #: renders the event loop stopped waiting for, by request key, for the counting thread to adopt
         self._abandoned: dict[bytes, _Pending] = {}
         self._closed = False
+        self._zygote: _Zygote | None = None
+        self._zygote_lock = threading.Lock()
 
     # ---------------------------------------------------------------------------------------- processes
     def warm(self) -> None:
@@ -139,7 +176,12 @@ class RenderPool:
             self._idle.extend(fresh)
 
     def _spawn(self, slow: bool) -> _Child:
-        return _Child(self.memory_bytes, slow)
+        with self._zygote_lock:
+            if self._zygote is None or not self._zygote.alive():
+                self._zygote = _Zygote()
+            zygote = self._zygote
+        pid, conn = zygote.fork(self.memory_bytes, slow)
+        return _Child(pid, conn, slow)
 
     def close(self) -> None:
         with self._cond:
@@ -150,6 +192,10 @@ class RenderPool:
             child.close()
         for p in pending:
             p.child.kill()
+        with self._zygote_lock:
+            zygote, self._zygote = self._zygote, None
+        if zygote is not None:
+            zygote.close()
 
     def suspect(self, digest: str) -> bool:
         until = self._suspects.get(digest)
