@@ -2,7 +2,8 @@
 ratio measured in the same run, every timed call on a request the process has not seen.
 
 Parts: ``cold`` (each shape × model: tokcount, the render and engine floors, transformers), ``growing`` (turn 50
-warm vs cold), ``memo`` (identical re-sent body vs fresh), ``server`` (wrk vs the bare-FastAPI floor). ``--only``
+warm vs cold), ``memo`` (identical re-sent body vs fresh), ``server`` (wrk vs the bare-FastAPI floor),
+``isolation`` (a render in a render process vs in process). ``--only``
 runs some of them (to measure pieces while the machine is busy); ``--write`` saves bench/RESULTS.md, which should
 come from one run of every part (``./bench/run``).
 """
@@ -24,9 +25,9 @@ os.environ.setdefault("TOKCOUNT_ASSET_DIRS", str(HERE.parents[0].parent / "share
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKCOUNT_NOW", "2025-01-01")
 
-from . import engine, server  # noqa: E402
+from . import engine, isolation, server  # noqa: E402
 
-PARTS = ("cold", "growing", "memo", "server")
+PARTS = ("cold", "growing", "memo", "server", "isolation")
 TARGET_FLOOR = 1.3
 TARGET_TF_FEW, TARGET_TF_MANY = 8.0, 5.0
 TARGET_TURN50, TARGET_MEMO = 20.0, 100.0
@@ -257,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     if "memo" in args.only:
         memo = [row for m in MEMO_MODELS for row in engine.memo(m, quick=args.quick)]
         emit(memo_table(memo))
+    if "isolation" in args.only:
+        emit(isolation.table(isolation.overhead(quick=args.quick)))
     alone = None
     if "server" in args.only:
         load = server.load(seconds=3 if args.quick else 10)

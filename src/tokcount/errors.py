@@ -239,3 +239,13 @@ class RenderTimeout(TokcountError):
 
     kind = "render_timeout"
     status = 503
+
+
+class TokenizerFailure(TokcountError):
+    """The model's tokenizer failed on this text (its Rust side panicked, or its isolated process died).
+
+    A 4xx: the same text fails the same way every time; the model's files, not the server, are at fault.
+    """
+
+    kind = "tokenizer_failed"
+    status = 400

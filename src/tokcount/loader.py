@@ -271,11 +271,16 @@ def _build_tokenizer(spec: ModelSpec, path: Path, ref: AssetRef, config: dict[st
     if path.suffix == ".json":
         from .tokenizers.fast import fastest_exact
         from .tokenizers.hf import HFEncoder, added_tokens_of
+        from .tokenizers.isolated import IsolatedEncoder, unvetted
 
         def build() -> Tokenizer:
             source = path.read_bytes()
             data = json.loads(source)
-            encoder = fastest_exact(HFEncoder(path, source.decode("utf-8")), data, source)
+            text = source.decode("utf-8")
+            reference = HFEncoder(path, text)
+            # a regular expression no vetted model uses may backtrack for seconds or panic: kept out of process
+            encoder: Any = IsolatedEncoder(reference, text) if unvetted(data) else fastest_exact(reference, data,
+                                                                                                 source)
             return Tokenizer(spec.id, encoder, added_tokens_of(path, data), variables)
     else:
         from .tokenizers.tiktoken_file import TiktokenEncoder

@@ -44,6 +44,7 @@ from .errors import (
     RequestTooLarge,
     SchemaError,
     TokcountError,
+    TokenizerFailure,
     public_text,
 )
 from .httpguard import DocsAuth, body_deadline, install_log_redaction
@@ -55,7 +56,7 @@ from .request import Request, ToolResultPart
 from .schemas import openapi as schemas_openapi
 from .settings import Settings
 from .templates import kwargs as template_kwargs
-from .templates import limits
+from .templates import limits, render_pool
 from .tenancy import ANONYMOUS, Keys
 
 log = logging.getLogger("tokcount.server")
@@ -112,7 +113,7 @@ class Service:
         loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
                          miss_ttl=settings.miss_ttl_s)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
-        self._limits = settings.render_limits
+        self._limits = settings.served_render_limits
         #: built once from the settings and handed to every job (the library default reads the process config)
         self.media_policy = policy_from(settings)
         self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
@@ -343,6 +344,11 @@ class Service:
         except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
             log.exception("unexpected error in %s", dialect.name)
             return _error_response(dialect, InternalError("Internal error while counting; see the server log."))
+        except BaseException as exc:  # a Rust panic in a tokenizer arrives as pyo3's PanicException
+            if type(exc).__name__ != "PanicException":
+                raise
+            log.warning("a tokenizer panicked in %s: %s", dialect.name, str(exc)[:200])
+            return _error_response(dialect, TokenizerFailure("The model's tokenizer crashed on this text."))
 
     def _check_job(self, job: Job) -> None:
         if job.request is not None:
@@ -446,6 +452,8 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         install_log_redaction()  # after the ASGI server configured its loggers
+        if service._limits.isolated:  # the render processes start now, not on the first requests
+            await asyncio.get_running_loop().run_in_executor(None, render_pool.pool(service._limits).warm)
         if settings.preload:
             threading.Thread(target=service.preload, name="tokcount-preload", daemon=True).start()
         else:
@@ -455,6 +463,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
         yield
         if service.upstream is not None:
             service.upstream.close()
+        render_pool.shutdown()
 
     # Swagger UI and ReDoc from the assets fastapi-offline ships (served under /static-offline-docs): no CDN
     app = FastAPIOffline(title="tokcount", version="0.1.0", lifespan=lifespan,

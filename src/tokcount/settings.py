@@ -90,6 +90,12 @@ class Settings:
     max_loop_iterations: int = setting(limits.MAX_LOOP_ITERATIONS, "render", "int",
                                        "{% for %} iterations in one render")
     now: str | None = setting(None, "render", "isodate", "pins the clock templates read (ISO date); else now")
+    render_isolation: bool = setting(True, "render", "bool",
+                                     "the server renders templates in render processes under OS limits")
+    render_memory_mb: int = setting(limits.RENDER_MEMORY_MB, "render", "int",
+                                    "memory one render process may add for a render (MiB)")
+    render_processes: int = setting(limits.RENDER_PROCESSES, "render", "int",
+                                    "render processes per server worker for ordinary renders")
     # ------------------------------------------------------------------------------------------------- media
     media_fetch: bool = setting(True, "media", "bool", "fetch remote images to read their size")
     media_allow_networks: tuple[str, ...] = setting((), "media", "list",
@@ -128,8 +134,16 @@ class Settings:
 
     @property
     def render_limits(self) -> limits.Limits:
+        """The limits of a render in this process (library, CLI: whoever runs them chose the template)."""
         return limits.Limits(timeout_s=self.render_timeout_s, max_chars=self.max_render_chars,
-                             max_iterations=self.max_loop_iterations)
+                             max_iterations=self.max_loop_iterations, memory_mb=self.render_memory_mb,
+                             processes=self.render_processes)
+
+    @property
+    def served_render_limits(self) -> limits.Limits:
+        """The limits of a render the server runs for a client: in a render process unless ``render_isolation``
+        is off (docs/security.md)."""
+        return replace(self.render_limits, isolated=self.render_isolation)
 
     @property
     def cache_path(self) -> Path:

@@ -108,7 +108,7 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         marked warm when it succeeded (the loader's LRU bookkeeping, as :meth:`Service.process` does)."""
         ok = False
         try:
-            with limits.active(settings.render_limits):
+            with limits.active(settings.served_render_limits):
                 out = fn(*args, **kwargs)
             ok = getattr(out, "status", getattr(out, "status_code", 500)) == 200
             return out

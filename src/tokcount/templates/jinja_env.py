@@ -25,13 +25,25 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ..errors import TemplateError
 from . import bounds, limits
 
+#: a render process's pinned clock, sent with each render (:func:`pin_clock`); ``False``: read the settings
+_pinned: str | bool | None = False
+
+
+def pin_clock(value: str | None) -> None:
+    """Make :func:`now` answer ``value`` (an ISO date, or None for the real clock) in this process, whatever the
+    settings say: a render process is told the server's ``now`` with every render."""
+    global _pinned
+    _pinned = value
+
 
 def now() -> datetime:
     """The clock templates read through ``strftime_now``; the ``now`` setting (``TOKCOUNT_NOW``) pins it."""
-    from .. import config
+    pinned = _pinned
+    if pinned is False:
+        from .. import config
 
-    pinned = config.current().now
-    return datetime.fromisoformat(pinned) if pinned else datetime.now()
+        pinned = config.current().now
+    return datetime.fromisoformat(pinned) if isinstance(pinned, str) and pinned else datetime.now()
 
 
 def _raise_exception(message: str) -> None:

@@ -33,6 +33,11 @@ MAX_RENDER_CHARS = 8 * LARGEST_CONTEXT
 #: ``{% for %}`` iterations over the whole render; the largest accepted request (10,000 messages, 100,000 parts,
 #: 2,000 tools) takes well under 1M, and an empty iteration costs ~0.1 us, so 20M is about 2 s of pure looping
 MAX_LOOP_ITERATIONS = 20_000_000
+#: address space (MiB) one render process may add for a render: a prompt at ``MAX_RENDER_CHARS`` is ~330 MB as a
+#: Python str (4 bytes a character in the worst case), built from chunks and joined once
+RENDER_MEMORY_MB = 1024
+#: render processes per server worker for ordinary renders
+RENDER_PROCESSES = 2
 #: how often (in calls, over all threads) the clock is read: a call may be a slow step (a macro doing
 #: ``big|title``), so this is small; a template makes ~50 calls per render
 CHECK_EVERY = 16
@@ -48,11 +53,21 @@ class Limits:
     max_chars: int = MAX_RENDER_CHARS
     max_iterations: int = MAX_LOOP_ITERATIONS
     off_loop: bool = False
+    #: render in a render process under OS limits (:mod:`.render_pool`), not on this thread
+    isolated: bool = False
+    #: memory a render process may add to its address space for one render (isolated renders)
+    memory_mb: int = RENDER_MEMORY_MB
+    #: render processes kept for ordinary renders (isolated renders; slow ones get their own, see render_pool)
+    processes: int = RENDER_PROCESSES
+    #: an isolated render's full budget, when this is the event loop's variant (the render process always works
+    #: under the full one, so a render the loop gives up on is adopted by the counting thread, not redone)
+    full: Limits | None = None
 
     def inline(self, timeout_s: float, max_chars: int) -> Limits:
         """The event-loop variant: a tiny budget whose exhaustion moves the job to a counting thread."""
         return Limits(timeout_s=min(timeout_s, self.timeout_s), max_chars=min(max_chars, self.max_chars),
-                      max_iterations=self.max_iterations, off_loop=True)
+                      max_iterations=self.max_iterations, off_loop=True, isolated=self.isolated,
+                      memory_mb=self.memory_mb, processes=self.processes, full=self)
 
 
 class OffLoop(Exception):

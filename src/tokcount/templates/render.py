@@ -18,6 +18,25 @@ def render(source: str, messages: list[dict[str, Any]], tools: list[dict[str, An
            name: str = "The model's chat template") -> str:
     """The prompt text, exactly as ``transformers.apply_chat_template(..., tokenize=False)`` renders it.
 
+    Where the active limits say ``isolated`` (the server), the render runs in a render process under OS limits
+    (:mod:`.render_pool`); elsewhere (library, CLI: their user chose the template) on this thread, as
+    :func:`render_here`.
+    """
+    bounds = limits.configured()
+    if bounds.isolated:
+        from .render_pool import render_isolated
+
+        return render_isolated(source, messages, tools, add_generation_prompt=add_generation_prompt,
+                               continue_final=continue_final, variables=variables, name=name, bounds=bounds)
+    return render_here(source, messages, tools, add_generation_prompt=add_generation_prompt,
+                       continue_final=continue_final, variables=variables, name=name)
+
+
+def render_here(source: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, *,
+                add_generation_prompt: bool, continue_final: bool, variables: dict[str, Any],
+                name: str = "The model's chat template") -> str:
+    """:func:`render` on this thread, under the sandbox's cooperative limits only.
+
     ``continue_final`` renders the last (assistant) message open-ended, cut right after its content, as
     ``continue_final_message=True`` does; it needs the template to print that content verbatim. ``name`` says
     whose template it is in errors (a template that does not compile is named with its line).

@@ -14,9 +14,13 @@ class HFEncoder:
     """Ordinary-text encoding with the file's own pipeline (normalizer, pre-tokenizer, model)."""
 
     engine = "tokenizers"
+    #: the calls a render process may be asked to make on one (tokenizers/isolated.py)
+    CALLS = frozenset({"encode", "count", "count_many", "normalize", "decode"})
 
-    def __init__(self, path: Path, source: str | None = None) -> None:
+    def __init__(self, path: Path | None, source: str | None = None) -> None:
         self.path = path
+        if source is None and path is None:
+            raise ValueError("HFEncoder needs a path or the file's text")
         self._tok = HFTokenizer.from_str(source) if source is not None else HFTokenizer.from_file(str(path))
         # Templates write BOS/EOS themselves; the post-processor must not add them again.
         self._tok.no_truncation()
@@ -44,12 +48,16 @@ class HFEncoder:
     #: the file's own decoder knows its added tokens, so whole id lists are decoded in one call
     decodes_added = True
 
-    def decode(self, ids: list[int]) -> str:
-        """Text of ``ids`` with the file's decoder; an id outside the vocabulary raises ``ValueError``."""
+    def check_ids(self, ids: list[int]) -> None:
+        """Raise ``ValueError`` naming the first id outside the vocabulary."""
         size = self._tok.get_vocab_size(with_added_tokens=True)
         bad = next((i for i in ids if i >= size or self._tok.id_to_token(i) is None), None)
         if bad is not None:
             raise ValueError(f"token id {bad} is not in the vocabulary")
+
+    def decode(self, ids: list[int]) -> str:
+        """Text of ``ids`` with the file's decoder; an id outside the vocabulary raises ``ValueError``."""
+        self.check_ids(ids)
         return self._tok.decode(ids, skip_special_tokens=False)
 
 
