@@ -578,6 +578,8 @@ def app_from_env() -> FastAPI:
 
     settings = install_config(Settings.load())  # the process-wide parts too (see config.py)
     HeaderDeadlineProtocol.timeout = settings.header_timeout
+    HeaderDeadlineProtocol.max_header_bytes = settings.max_header_bytes
+    HeaderDeadlineProtocol.max_headers = settings.max_headers
     if settings.access_log == "json":  # a spawned worker starts with unconfigured logging
         observe.configure_access_log()
     return create_app(settings, owns_process=True)
@@ -615,9 +617,11 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """The uvicorn settings that bound slow clients: a protocol that answers 408 and closes a connection whose
-    request headers are not complete within ``header_timeout`` (uvicorn has no such limit; its keep-alive timer is
-    reset by every byte), and the keep-alive timeout. The body deadline is enforced by the routes themselves."""
+    """The uvicorn settings that bound slow clients and large heads: a protocol that answers 408 and closes a
+    connection whose request headers are not complete within ``header_timeout`` (uvicorn has no such limit; its
+    keep-alive timer is reset by every byte), 431 past ``max_header_bytes`` / ``max_headers`` (nor these), and the
+    keep-alive timeout. The body deadline is enforced by the routes themselves."""
     from .httpguard import timed_protocol
 
-    return {"http": timed_protocol(settings.header_timeout), "timeout_keep_alive": settings.keep_alive_timeout}
+    protocol = timed_protocol(settings.header_timeout, settings.max_header_bytes, settings.max_headers)
+    return {"http": protocol, "timeout_keep_alive": settings.keep_alive_timeout}
