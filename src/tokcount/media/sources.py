@@ -7,7 +7,8 @@ stop at the header.
 Remote fetching is safe by default, because a count-tokens service must not become a proxy into the network it
 runs in: only http/https; the host name is resolved once and the connection goes to that very address (no second
 lookup an attacker could rebind); private, loopback, link-local, multicast, reserved and cloud-metadata
-addresses are refused, for the first URL and for every redirect (the refusal a client sees names the host, never
+addresses are refused, IPv6 forms that carry an IPv4 address judged by that address (:mod:`.addresses`), for the
+first URL and for every redirect (the refusal a client sees names the host, never
 the internal address it resolved to: that goes to the log). A byte cap, a per-read timeout and a total deadline
 bound every fetch; the deadline is enforced by a watchdog that shuts the socket, so a server trickling its response
 headers one byte at a time cannot stretch it (``http.client`` applies its timeout per ``recv``, never in total).
@@ -49,7 +50,7 @@ from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 from ..errors import ImageTooLarge, MediaError, public_text
-from . import b64
+from . import addresses, b64
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -59,9 +60,7 @@ log = logging.getLogger("tokcount.media")
 #: formats whose header Pillow parses; anything else is refused with a clear message
 IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP"}
 
-#: addresses refused even though ``ipaddress`` calls some of them global (cloud metadata services)
-METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
-                      ipaddress.ip_address("100.100.100.200")}
+METADATA_ADDRESSES = addresses.METADATA_ADDRESSES  # refused though ``ipaddress`` calls some of them global
 
 
 @dataclass(frozen=True)
@@ -409,14 +408,7 @@ def _check_limits(info: ImageInfo, policy: FetchPolicy, where: str) -> None:
 
 # ----------------------------------------------------------------------------------------------- remote fetch
 def _allowed(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: FetchPolicy) -> bool:
-    for net in policy.allow_networks:
-        if addr in ipaddress.ip_network(net, strict=False):
-            return True
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    if addr in METADATA_ADDRESSES:
-        return False
-    return addr.is_global and not (addr.is_multicast or addr.is_reserved or addr.is_unspecified)
+    return addresses.allowed(addr, policy.allow_networks)  # public only, IPv4 carried in IPv6 included
 
 
 _RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tokcount-dns")
