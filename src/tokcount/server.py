@@ -459,6 +459,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     if settings.auth_enabled and not settings.public_docs:  # the docs list every route: behind the same keys
         app.add_middleware(DocsAuth, authorized=service.authorized,
                            denied=lambda err: _error_response(dialects()["openai-responses"], err))
+    app.add_middleware(routing.LastLine)  # an exception escaping any route: a JSON 500 in its shape
     app.add_middleware(observe.Observe, json_log=settings.access_log == "json")  # outermost: sees every answer
 
     def mount(dialect: Dialect, route: Route) -> None:

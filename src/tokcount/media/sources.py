@@ -37,7 +37,6 @@ import ipaddress
 import logging
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections import OrderedDict
@@ -300,32 +299,60 @@ def _decode_data_url(url: str, policy: FetchPolicy, where: str) -> bytes:
         raise MediaError(f"{where}: the data URL is not percent-encoded text.", param=where) from None
 
 
-#: what a format plugin raises on a header that is cut short or garbage (Image.open catches the first four)
-_HEADER_ERRORS = (SyntaxError, IndexError, TypeError, struct.error, OSError, EOFError, ValueError)
+#: what a format plugin may raise on a header that is cut short or garbage: anything (Image.open catches the first
+#: seven); a plugin failing on hostile bytes means that format cannot read them, never an error of the server
+_HEADER_ERRORS = (Exception,)
 
 
 def _open_header(fp: IO[bytes], where: str) -> ImageInfo | None:
     """The size the header in ``fp`` declares, or ``None`` when no counted format reads one from it.
 
-    Each counted format's plugin is asked directly (what ``Image.open`` does, minus its decompression-bomb check and
-    the dozens of other formats): a header alone allocates nothing, and the size limits are checked by the caller.
+    Each counted format's plugin is asked directly (what ``Image.open`` does, minus the dozens of other formats):
+    a JPEG, PNG, GIF or BMP header alone allocates nothing, and the size limits are checked by the caller. WebP is
+    the exception: Pillow's plugin builds a libwebp decoder over the whole file, which allocates the canvas the
+    header declares, so its size is read from the header here (:func:`_webp_size`) and the plugin never runs. A
+    plugin that applies Pillow's decompression-bomb check itself (a GIF frame larger than its screen, an MPO
+    frame) is refused as too large, like the caller's limits refuse it.
     """
     from PIL import Image
 
-    Image.preinit()  # registers JPEG, PNG, GIF, BMP; WebP is imported on demand below
+    Image.preinit()  # registers JPEG, PNG, GIF, BMP
     prefix = fp.read(16)
     for fmt in sorted(IMAGE_FORMATS):
-        if fmt not in Image.OPEN:
-            Image.init()
+        if fmt == "WEBP":
+            fp.seek(0)
+            size = _webp_size(fp.read(30))
+            if size is not None:
+                return _info(fmt, size, where)
+            continue
         factory, accept = Image.OPEN.get(fmt, (None, None))
         if factory is None or (accept is not None and not _accepts(accept, prefix)):
             continue
         fp.seek(0)
         try:
             img = factory(fp, "")
+        except Image.DecompressionBombError:
+            raise ImageTooLarge(f"{where}: the image declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} "
+                                "pixels (a frame larger than the image); it is not counted.", param=where) from None
         except _HEADER_ERRORS:
             continue
         return _info(img.format, img.size, where)
+    return None
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    """Width and height from the first 30 bytes of a WebP file (RIFF ``WEBP``, then a ``VP8 ``, ``VP8L`` or
+    ``VP8X`` chunk), as libwebp reads them (the canvas of an extended file); None if they are not one."""
+    if len(head) < 25 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return None
+    chunk = head[12:16]
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        return (int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF)
+    if chunk == b"VP8L" and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(head) >= 30:
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
     return None
 
 
