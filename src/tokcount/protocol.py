@@ -54,7 +54,8 @@ class TooManyFields(h11.RemoteProtocolError):
 
 
 class _Guard:
-    """What both parsers' protocols share: the header deadline and the JSON refusals (408, 400, 431)."""
+    """What both parsers' protocols share: the header deadline, the head's byte limit and the JSON refusals (408,
+    400, 431); each parser's class says when a request's head is being read and counts its fields."""
 
     #: seconds a client may take to send a request's headers
     timeout: float = 10.0
@@ -70,12 +71,11 @@ class _Guard:
 
     _header_timer: asyncio.TimerHandle | None = None
     _waiting_cycle: Any = None
+    _head_bytes = 0       # bytes fed while reading the current request's head
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(transport)  # type: ignore[misc]
         self._arm()
-
-    _head_bytes = 0       # bytes fed while reading the current request's head
 
     def data_received(self, data: bytes) -> None:
         """Feed ``data`` to the parser; while a request's head is being read, at most up to the byte limit."""
