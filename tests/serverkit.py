@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -21,11 +22,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(settings: Settings) -> Iterator[str]:
-    """Yields the base URL (``http://127.0.0.1:PORT``) of a started server; stops it afterwards."""
+def running_server(settings: Settings, **options: Any) -> Iterator[str]:
+    """Yields the base URL (``http://127.0.0.1:PORT``) of a started server; stops it afterwards. ``options``
+    override the uvicorn options ``serve`` uses (e.g. ``http=`` another protocol class)."""
     port = free_port()
+    options = {**uvicorn_options(settings), **options}  # the slow-client and header limits `serve` uses
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", **uvicorn_options(settings))  # the slow-client limits `serve` uses
+                            lifespan="on", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"tokcount-test-{port}", daemon=True)
     thread.start()

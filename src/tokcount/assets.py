@@ -128,6 +128,15 @@ def asset_dirs() -> list[Path]:
     return [Path(p).expanduser() for p in config.current().asset_dirs]
 
 
+def exists(path: Path, *, directory: bool = False) -> bool:
+    """Whether ``path`` is a file (``directory``: a directory); False rather than an error for a path the OS cannot
+    look up (a name too long for the filesystem, a NUL, no permission): a name that cannot be a path has no files."""
+    try:
+        return path.is_dir() if directory else path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def cache_dir() -> Path:
     return config.current().cache_path
 
@@ -172,10 +181,10 @@ def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
             return look
     for d in asset_dirs():
         for candidate in (d / "hub" / files.repo / filename, d / files.repo / filename):
-            if candidate.is_file():
+            if exists(candidate):
                 look.path = candidate
                 return look
-            if candidate.parent.is_dir():  # a snapshot of the repo that does not have this file
+            if exists(candidate.parent, directory=True):  # a snapshot of the repo that does not have this file
                 look.absent = True
         look.searched.append(f"TOKCOUNT_ASSET_DIRS {d / 'hub' / files.repo}")
     cached, known_missing = _from_hf_cache(files, filename)

@@ -283,8 +283,16 @@ def _minimum(conv: _Conversation, counter: Counter, whole: int) -> int:
 
 
 # ---------------------------------------------------------------------------- library entry point
+#: the largest budget or reserve taken: the largest integer every JSON reader keeps exact (2**53 - 1), far past any
+#: context window; a larger one is refused instead of overflowing what answers carry (orjson writes 64-bit ints)
+MAX_TOKENS = 2**53 - 1
+
+
 def effective_budget(budget: int | None, reserve: int, context_window: int | None) -> int:
     """``budget`` (default: the model's context window) minus ``reserve`` (room left for the answer)."""
+    for name, value in (("budget", budget), ("reserve", reserve)):
+        if value is not None and abs(value) > MAX_TOKENS:
+            raise InvalidRequest(f"{name} must be between -{MAX_TOKENS} and {MAX_TOKENS}.", param=name)
     if budget is None:
         if context_window is None:
             raise InvalidRequest("this model's context window is not known: give a budget.", param="budget")

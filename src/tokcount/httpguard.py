@@ -5,6 +5,9 @@
   trickling one byte a second holds a connection forever. :func:`timed_protocol` wraps uvicorn's HTTP protocol with
   one timer per request: armed when the connection opens and again after each response, disarmed once a request's
   headers are complete; when it fires the client gets a 408 and the connection is closed.
+- **Header size.** Neither is there a limit on the size of a request line or of the headers (httptools has none):
+  the same protocol counts the bytes fed to the parser until a request's headers are complete, and its header
+  fields, and answers 431 and closes past ``max_header_bytes`` / ``max_headers`` (see :mod:`tokcount.protocol`).
 - **Body deadline.** :func:`body_deadline` bounds the reading of one request body (the routes read bodies by hand);
   the route answers 408 in its own error shape and closes the connection.
 - **Docs behind auth.** :class:`DocsAuth` guards ``/docs``, ``/redoc``, ``/docs/oauth2-redirect`` and
@@ -32,11 +35,16 @@ ASGIApp = Callable[[dict[str, Any], Callable[[], Awaitable[Any]], Callable[[Any]
 
 
 # ------------------------------------------------------------------------------------------- header deadline
-def timed_protocol(header_timeout: float) -> type[asyncio.Protocol]:
-    """uvicorn's HTTP protocol (httptools when installed, else h11) with a deadline for each request's headers."""
-    from .protocol import HeaderDeadlineProtocol
+def timed_protocol(header_timeout: float, max_header_bytes: int | None = None, max_headers: int | None = None,
+                   *, base: type[asyncio.Protocol] | None = None) -> type[asyncio.Protocol]:
+    """uvicorn's HTTP protocol (httptools when installed, else h11; ``base`` picks one of
+    :mod:`tokcount.protocol`'s) with a deadline and size limits for each request's headers."""
+    from . import protocol
 
-    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"timeout": header_timeout})
+    attrs = {"timeout": header_timeout,
+             "max_header_bytes": protocol.MAX_HEADER_BYTES if max_header_bytes is None else max_header_bytes,
+             "max_headers": protocol.MAX_HEADERS if max_headers is None else max_headers}
+    return type("HeaderDeadlineProtocol", (base or protocol.HeaderDeadlineProtocol,), attrs)
 
 
 # ------------------------------------------------------------------------------------------- body deadline

@@ -476,6 +476,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     if settings.auth_enabled and not settings.public_docs:  # the docs list every route: behind the same keys
         app.add_middleware(DocsAuth, authorized=service.authorized,
                            denied=lambda err: _error_response(dialects()["openai-responses"], err))
+    app.add_middleware(routing.LastLine)  # an exception escaping any route: a JSON 500 in its shape
     app.add_middleware(observe.Observe, json_log=settings.access_log == "json")  # outermost: sees every answer
 
     def mount(dialect: Dialect, route: Route) -> None:
@@ -595,6 +596,8 @@ def app_from_env() -> FastAPI:
 
     settings = install_config(Settings.load())  # the process-wide parts too (see config.py)
     HeaderDeadlineProtocol.timeout = settings.header_timeout
+    HeaderDeadlineProtocol.max_header_bytes = settings.max_header_bytes
+    HeaderDeadlineProtocol.max_headers = settings.max_headers
     if settings.access_log == "json":  # a spawned worker starts with unconfigured logging
         observe.configure_access_log()
     return create_app(settings, owns_process=True)
@@ -632,9 +635,11 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """The uvicorn settings that bound slow clients: a protocol that answers 408 and closes a connection whose
-    request headers are not complete within ``header_timeout`` (uvicorn has no such limit; its keep-alive timer is
-    reset by every byte), and the keep-alive timeout. The body deadline is enforced by the routes themselves."""
+    """The uvicorn settings that bound slow clients and large heads: a protocol that answers 408 and closes a
+    connection whose request headers are not complete within ``header_timeout`` (uvicorn has no such limit; its
+    keep-alive timer is reset by every byte), 431 past ``max_header_bytes`` / ``max_headers`` (nor these), and the
+    keep-alive timeout. The body deadline is enforced by the routes themselves."""
     from .httpguard import timed_protocol
 
-    return {"http": timed_protocol(settings.header_timeout), "timeout_keep_alive": settings.keep_alive_timeout}
+    protocol = timed_protocol(settings.header_timeout, settings.max_header_bytes, settings.max_headers)
+    return {"http": protocol, "timeout_keep_alive": settings.keep_alive_timeout}

@@ -76,6 +76,8 @@ class Settings:
                                     "memo of whole answers for byte-identical bodies (0: off)")
     # ------------------------------------------------------------------------------------------------ limits
     max_body_bytes: int = setting(32 * 1024 * 1024, "limits", "int", "request body size (413 above)")
+    max_header_bytes: int = setting(64 * 1024, "limits", "int", "bytes of a request line and headers (431 above)")
+    max_headers: int = setting(100, "limits", "int", "header fields in one request (431 above)")
     max_messages: int = setting(10_000, "limits", "int", "messages in one request")
     max_parts: int = setting(100_000, "limits", "int", "content parts over all messages")
     max_tools: int = setting(2_000, "limits", "int", "tools in one request")

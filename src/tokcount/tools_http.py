@@ -30,7 +30,7 @@ from . import jobs, loader
 from .dialects import dialects
 from .dialects._api import Dialect
 from .errors import InternalError, InvalidRequest, TokcountError
-from .fit import fit_answer
+from .fit import MAX_TOKENS, fit_answer
 from .templates import limits
 
 log = logging.getLogger("tokcount.tools")
@@ -74,13 +74,18 @@ def _error(dialect: Dialect, exc: TokcountError) -> Response:
 
 
 def _int_param(query: Any, name: str) -> int | None:
+    """An integer query parameter within +-MAX_TOKENS (a number past 64 bits could not even be written back)."""
     raw = query.get(name)
     if raw is None or raw == "":
         return None
     try:
-        return int(raw)
+        value = int(raw) if len(raw) <= 20 else None
     except ValueError:
-        raise InvalidRequest(f"{name} must be an integer, got {raw!r}.", param=name) from None
+        value = None
+    if value is None or abs(value) > MAX_TOKENS:
+        raise InvalidRequest(f"{name} must be an integer between -{MAX_TOKENS} and {MAX_TOKENS}, got "
+                             f"{raw[:40]!r}{'...' if len(raw) > 40 else ''}.", param=name)
+    return value
 
 
 def _bool_param(query: Any, name: str) -> bool:

@@ -7,7 +7,8 @@ stop at the header.
 Remote fetching is safe by default, because a count-tokens service must not become a proxy into the network it
 runs in: only http/https; the host name is resolved once and the connection goes to that very address (no second
 lookup an attacker could rebind); private, loopback, link-local, multicast, reserved and cloud-metadata
-addresses are refused, for the first URL and for every redirect (the refusal a client sees names the host, never
+addresses are refused, IPv6 forms that carry an IPv4 address judged by that address (:mod:`.addresses`), for the
+first URL and for every redirect (the refusal a client sees names the host, never
 the internal address it resolved to: that goes to the log). A byte cap, a per-read timeout and a total deadline
 bound every fetch; the deadline is enforced by a watchdog that shuts the socket, so a server trickling its response
 headers one byte at a time cannot stretch it (``http.client`` applies its timeout per ``recv``, never in total).
@@ -36,7 +37,6 @@ import ipaddress
 import logging
 import socket
 import ssl
-import struct
 import threading
 import time
 from collections import OrderedDict
@@ -49,7 +49,7 @@ from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 from ..errors import ImageTooLarge, MediaError, public_text
-from . import b64
+from . import addresses, b64
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -59,9 +59,7 @@ log = logging.getLogger("tokcount.media")
 #: formats whose header Pillow parses; anything else is refused with a clear message
 IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP"}
 
-#: addresses refused even though ``ipaddress`` calls some of them global (cloud metadata services)
-METADATA_ADDRESSES = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
-                      ipaddress.ip_address("100.100.100.200")}
+METADATA_ADDRESSES = addresses.METADATA_ADDRESSES  # refused though ``ipaddress`` calls some of them global
 
 
 @dataclass(frozen=True)
@@ -301,32 +299,60 @@ def _decode_data_url(url: str, policy: FetchPolicy, where: str) -> bytes:
         raise MediaError(f"{where}: the data URL is not percent-encoded text.", param=where) from None
 
 
-#: what a format plugin raises on a header that is cut short or garbage (Image.open catches the first four)
-_HEADER_ERRORS = (SyntaxError, IndexError, TypeError, struct.error, OSError, EOFError, ValueError)
+#: what a format plugin may raise on a header that is cut short or garbage: anything (Image.open catches the first
+#: seven); a plugin failing on hostile bytes means that format cannot read them, never an error of the server
+_HEADER_ERRORS = (Exception,)
 
 
 def _open_header(fp: IO[bytes], where: str) -> ImageInfo | None:
     """The size the header in ``fp`` declares, or ``None`` when no counted format reads one from it.
 
-    Each counted format's plugin is asked directly (what ``Image.open`` does, minus its decompression-bomb check and
-    the dozens of other formats): a header alone allocates nothing, and the size limits are checked by the caller.
+    Each counted format's plugin is asked directly (what ``Image.open`` does, minus the dozens of other formats):
+    a JPEG, PNG, GIF or BMP header alone allocates nothing, and the size limits are checked by the caller. WebP is
+    the exception: Pillow's plugin builds a libwebp decoder over the whole file, which allocates the canvas the
+    header declares, so its size is read from the header here (:func:`_webp_size`) and the plugin never runs. A
+    plugin that applies Pillow's decompression-bomb check itself (a GIF frame larger than its screen, an MPO
+    frame) is refused as too large, like the caller's limits refuse it.
     """
     from PIL import Image
 
-    Image.preinit()  # registers JPEG, PNG, GIF, BMP; WebP is imported on demand below
+    Image.preinit()  # registers JPEG, PNG, GIF, BMP
     prefix = fp.read(16)
     for fmt in sorted(IMAGE_FORMATS):
-        if fmt not in Image.OPEN:
-            Image.init()
+        if fmt == "WEBP":
+            fp.seek(0)
+            size = _webp_size(fp.read(30))
+            if size is not None:
+                return _info(fmt, size, where)
+            continue
         factory, accept = Image.OPEN.get(fmt, (None, None))
         if factory is None or (accept is not None and not _accepts(accept, prefix)):
             continue
         fp.seek(0)
         try:
             img = factory(fp, "")
+        except Image.DecompressionBombError:
+            raise ImageTooLarge(f"{where}: the image declares more than {2 * (Image.MAX_IMAGE_PIXELS or 0):,} "
+                                "pixels (a frame larger than the image); it is not counted.", param=where) from None
         except _HEADER_ERRORS:
             continue
         return _info(img.format, img.size, where)
+    return None
+
+
+def _webp_size(head: bytes) -> tuple[int, int] | None:
+    """Width and height from the first 30 bytes of a WebP file (RIFF ``WEBP``, then a ``VP8 ``, ``VP8L`` or
+    ``VP8X`` chunk), as libwebp reads them (the canvas of an extended file); None if they are not one."""
+    if len(head) < 25 or head[:4] != b"RIFF" or head[8:12] != b"WEBP":
+        return None
+    chunk = head[12:16]
+    if chunk == b"VP8 " and len(head) >= 30 and head[23:26] == b"\x9d\x01\x2a":
+        return (int.from_bytes(head[26:28], "little") & 0x3FFF, int.from_bytes(head[28:30], "little") & 0x3FFF)
+    if chunk == b"VP8L" and head[20] == 0x2F:
+        bits = int.from_bytes(head[21:25], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(head) >= 30:
+        return int.from_bytes(head[24:27], "little") + 1, int.from_bytes(head[27:30], "little") + 1
     return None
 
 
@@ -409,14 +435,7 @@ def _check_limits(info: ImageInfo, policy: FetchPolicy, where: str) -> None:
 
 # ----------------------------------------------------------------------------------------------- remote fetch
 def _allowed(addr: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: FetchPolicy) -> bool:
-    for net in policy.allow_networks:
-        if addr in ipaddress.ip_network(net, strict=False):
-            return True
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    if addr in METADATA_ADDRESSES:
-        return False
-    return addr.is_global and not (addr.is_multicast or addr.is_reserved or addr.is_unspecified)
+    return addresses.allowed(addr, policy.allow_networks)  # public only, IPv4 carried in IPv6 included
 
 
 _RESOLVER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="tokcount-dns")

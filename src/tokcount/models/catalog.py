@@ -25,7 +25,20 @@ PROVIDER_PREFIXES = (
 )
 #: one snapshot tag at the end of a model name: a date (-2024-08-06, -20250929, -0613, -05-20), -preview, -latest
 SNAPSHOT_SUFFIX = re.compile(r"(-\d{4}-\d{2}-\d{2}|-\d{8}|-\d{4}|-\d{2}-\d{2}|-preview|-latest|-exp)$")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+#: a Hub repo id as the Hub accepts one: "org/name" in ASCII letters, digits, "_", "-" and ".", at most
+#: MAX_REPO_ID characters. Only such a name is ever looked up on disk (``TOKCOUNT_ASSET_DIRS``) or on the Hub:
+#: a client's name becomes a path nowhere else, so none can be too long for the filesystem or hold a NUL
+_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9_.-]+")
+MAX_REPO_ID = 96
+#: the longest model name looked up at all (catalog names and repo ids with a provider prefix or two are far
+#: shorter); a longer one is refused before anything is matched against it
+MAX_NAME_CHARS = 256
+
+
+def is_repo_id(name: str) -> bool:
+    """Whether ``name`` is a repo id that may become a path (see :data:`_REPO_ID`); no ``.``/``..`` segment."""
+    return (len(name) <= MAX_REPO_ID and _REPO_ID.fullmatch(name) is not None
+            and not any(part in (".", "..") for part in name.split("/")))
 #: keys a ``like = "<id>"`` entry never takes from the entry it borrows rules from: its own identity, and the
 #: claims that recorded counts of *that* model were reproduced (evidence belongs to one model, not its family)
 NOT_INHERITED = frozenset({"id", "repo", "revision", "aliases", "context_window", "like",
@@ -233,6 +246,9 @@ class Catalog:
         that ``allow`` permits or that is in ``TOKCOUNT_ASSET_DIRS`` (else :class:`ModelNotAllowed`)."""
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequest("model must be a non-empty string.", param="model")
+        if len(name) > MAX_NAME_CHARS:
+            raise InvalidRequest(f"model names have at most {MAX_NAME_CHARS} characters; this one has {len(name)}.",
+                                 param="model")
         key = _key(name)
         candidates = [key]
         rest = key
@@ -252,9 +268,8 @@ class Catalog:
         # Any Hub repo id, unless its "org" is just a provider prefix of a name we would have known.
         stripped = name.strip()
         org = stripped.split("/", 1)[0].lower()
-        is_repo = _REPO_ID.match(stripped) is not None and not any(p in (".", "..") for p in stripped.split("/"))
         # "Qwen/Qwen3-Next-80B" with a provider's name as org counts only when cased like a real repo id
-        if is_repo and (org not in PROVIDER_PREFIXES or any(c.isupper() for c in stripped)):
+        if is_repo_id(stripped) and (org not in PROVIDER_PREFIXES or any(c.isupper() for c in stripped)):
             if allow.allows(stripped) or _in_asset_dirs(stripped):
                 return spec_for_repo(stripped)
             raise ModelNotAllowed(stripped)
@@ -300,9 +315,9 @@ class Catalog:
 
 def _in_asset_dirs(repo: str) -> bool:
     """The operator's own copy of the repo is in ``TOKCOUNT_ASSET_DIRS`` (the layouts :mod:`tokcount.assets` reads)."""
-    from ..assets import asset_dirs
+    from ..assets import asset_dirs, exists
 
-    return any((d / "hub" / repo).is_dir() or (d / repo).is_dir() for d in asset_dirs())
+    return any(exists(d / "hub" / repo, directory=True) or exists(d / repo, directory=True) for d in asset_dirs())
 
 
 def _builtin_text() -> str:
