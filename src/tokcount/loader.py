@@ -161,8 +161,11 @@ def locate(spec: ModelSpec, refs: tuple[AssetRef, ...], *, required: bool, what:
         if look.path is None and not look.absent:
             unknown_repos.add(ref.repo)
     for ref in refs:
-        files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref))
+        files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref),
+                                 fallback=_fallback(ref))
         look = assets.find(files, ref.file, download=True)
+        if look.refused is not None:
+            raise CorruptAssets(spec.id, f"{ref.repo}/{ref.file}", "", look.refused)
         if look.path is not None:
             return look.path, ref
         searched.extend(f"{ref.repo}/{ref.file}: {s}" for s in look.searched)
@@ -175,6 +178,13 @@ def _packaged(ref: AssetRef) -> tuple[tuple[str, str], ...]:
     from .models.packaged import PACKAGED
 
     hit = PACKAGED.get(f"{ref.repo}/{ref.file}")
+    return ((ref.file, hit),) if hit else ()
+
+
+def _fallback(ref: AssetRef) -> tuple[tuple[str, str], ...]:
+    from .models.built import fallback
+
+    hit = fallback(ref.repo, ref.file)
     return ((ref.file, hit),) if hit else ()
 
 
