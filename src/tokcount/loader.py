@@ -474,7 +474,9 @@ def _build(spec: ModelSpec) -> LoadedModel:
     if found is None and (same := _same_as(spec)):
         refs = same
     if found is None:
-        found = locate(spec, refs, required=True, what="no tokenizer vocabulary")
+        hint = spec.extra.get("missing")  # the catalog's word on where this model's vocabulary comes from
+        found = locate(spec, refs, required=True,
+                       what="no tokenizer vocabulary" + (f"; {hint}" if isinstance(hint, str) else ""))
     assert found is not None
     tok_path, tok_ref = found
     cfg = locate(spec, spec.config, required=False, what="")
