@@ -17,7 +17,7 @@ def _local(spec: ModelSpec, refs: tuple[AssetRef, ...]) -> bool:
         path = assets.find(files, ref.file, download=False).path
         if path is not None and (ref.key is None or _has_key(path, ref.key)):
             return True
-        if ref.key is None and any(built.available(source) for _, source in _fallback(ref)):
+        if any(built.available(source) for _, source in _fallback(ref)):
             return True  # tokcount builds it (or ships it): no download either
     return False
 

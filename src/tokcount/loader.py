@@ -182,9 +182,11 @@ def _packaged(ref: AssetRef) -> tuple[tuple[str, str], ...]:
 
 
 def _fallback(ref: AssetRef) -> tuple[tuple[str, str], ...]:
+    """What tokcount can build for ``ref``; never for a key inside a file (``tokenizer_config.json#chat_template``):
+    a built config holds no template, and finding it would hide which file is really missing."""
     from .models.built import fallback
 
-    hit = fallback(ref.repo, ref.file)
+    hit = fallback(ref.repo, ref.file) if ref.key is None else None
     return ((ref.file, hit),) if hit else ()
 
 
