@@ -152,6 +152,14 @@ def test_corpus_matches_the_oracle() -> None:
     assert checked == 105
 
 
+def test_special_strings_are_single_tokens() -> None:
+    """Moonshot encodes with every special token allowed: their text in content is the special id."""
+    text = "<|im_user|>user<|im_middle|>hi<|im_end|><think>x</think><|media_pad|><|reserved_token_163600|>"
+    got = tokcount.count_text("kimi-k2.6", text, return_tokens=True)
+    assert got.tokens == ENC.encode(text, allowed_special="all")
+    assert got.tokens[0] == 163587 and got.token_strings[0] == "<|im_user|>" and got.tokens[-1] == 163600
+
+
 def test_tools_are_declared_in_typescript() -> None:
     chat = {"tools": [WEATHER], "messages": [{"role": "user", "content": "hi"}]}
     prompt = render_prompt(loader.load(default_catalog().resolve("kimi-k2.6")), as_request(chat))
