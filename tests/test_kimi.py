@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,7 @@ from conftest import HUB, REPO, has_media, load_corpus
 from oracle import prepare
 from tokcount import config, loader
 from tokcount.count import as_request, render_prompt
-from tokcount.errors import CorruptAssets, MissingAssets
+from tokcount.errors import CorruptAssets, MissingAssets, RenderTimeout
 from tokcount.models import built, kimi_vocab
 from tokcount.models.catalog import default_catalog
 
@@ -283,3 +284,16 @@ def test_a_damaged_cached_build_is_built_again(tmp_path: Path) -> None:
     assert built.provide("build:kimi-vocab", tmp_path) == target
     assert target.read_bytes() == (KIMI / "tiktoken.model").read_bytes()
     built.clear()
+
+
+def test_huge_tools_are_converted_on_the_render_budget() -> None:
+    """A client's tool schema with 300,000 properties: sorting and declaring them stops at the render budget (the
+    render's own 503) instead of holding a thread for many seconds before any template runs."""
+    schema = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(300_000)}}
+    chat = {"tools": [{"type": "function", "function": {"name": "big", "parameters": schema}}],
+            "messages": [{"role": "user", "content": "hi"}]}
+    with config.using(render_timeout_s=0.2):
+        started = time.monotonic()
+        with pytest.raises(RenderTimeout):
+            tokcount.count("kimi-k2.6", chat)
+        assert time.monotonic() - started < 3

@@ -26,13 +26,22 @@ The format, as Moonshot's code writes it (this module is written from those fact
 
 Python's own operations (``str()`` of a value, ``" | ".join``) are used where Moonshot's code uses them, so odd
 schemas (a non-string description, an unknown type name) fail, or print, the way they do there.
+
+The tools are the client's: a 30 MB body with a million properties took ~30 s to sort and convert here, before any
+template budget started. So the work runs on the render's clock (``templates.limits``, ``render_timeout_s``): the
+clock is read every 1,024 schema nodes, and a spent budget is the render's own 503 (or, on the event loop, a move to a
+counting thread), never a fallback to JSON.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from ..errors import TokcountError
+from . import limits
 
 _INDENT = "  "
 _FIELDS = ",\n"
@@ -44,28 +53,50 @@ _UNION = {"string": "string", "number": "number", "integer": "number", "boolean"
           "object": "{}", "array": "Array<any>"}
 
 
-def deep_sorted(value: Any) -> Any:
+def _clock() -> Callable[[], None]:
+    """A step counter that reads the current render budget's clock every 1,024 steps."""
+    budget = limits.current()
+    steps = 0
+
+    def tick() -> None:
+        nonlocal steps
+        steps += 1
+        if not steps & 1023:
+            budget.check_clock()
+
+    return tick
+
+
+def _no_clock() -> None:
+    return None
+
+
+def deep_sorted(value: Any, tick: Callable[[], None] = _no_clock) -> Any:
     """Every dict's keys sorted, recursively; list order kept (Moonshot's ``deep_sort_dict``)."""
     if isinstance(value, dict):
-        return {k: deep_sorted(v) for k, v in sorted(value.items())}
+        tick()
+        return {k: deep_sorted(v, tick) for k, v in sorted(value.items())}
     if isinstance(value, list):
-        return [deep_sorted(v) for v in value]
+        return [deep_sorted(v, tick) for v in value]
     return value
 
 
 def prepare(tools: list[dict[str, Any]] | None) -> tuple[list[dict[str, Any]] | None, str | None]:
     """``(tools, tools_ts_str)`` as Moonshot's ``apply_chat_template`` hands them to the template: the tools
     deep-sorted, and their declarations (None when there are no tools or the conversion fails)."""
-    tools = deep_sorted(tools)
-    return tools, (declarations(tools) if tools else None)
+    tick = _clock()
+    tools = deep_sorted(tools, tick)
+    return tools, (declarations(tools, tick) if tools else None)
 
 
-def declarations(tools: list[Any]) -> str | None:
+def declarations(tools: list[Any], tick: Callable[[], None] = _no_clock) -> str | None:
     """The ``tools_ts_str`` text of ``tools`` (already sorted as Moonshot sorts them), or None where Moonshot's
     conversion raises and its tokenizer falls back to the template's JSON."""
     try:
-        return _namespace(tools)
-    except Exception:  # any failure, as Moonshot's wrapper catches any (RecursionError on absurd nesting too)
+        return _namespace(tools, tick)
+    except (TokcountError, limits.OffLoop):
+        raise  # the render budget is spent: that is the request's answer, not a reason to print JSON
+    except Exception:  # any other failure, as Moonshot's wrapper catches any (RecursionError on absurd nesting)
         return None
 
 
@@ -100,37 +131,40 @@ class _Field:
 
 @dataclass
 class _Registry:
+    """One function's ``$defs`` and whether it refers to itself; ``tick`` reads the budget's clock."""
+
+    tick: Callable[[], None]
     definitions: dict[str, Any] = field(default_factory=dict)
     self_ref: bool = False
 
 
-def _namespace(tools: list[Any]) -> str:
+def _namespace(tools: list[Any], tick: Callable[[], None]) -> str:
     blocks = []
     for tool in tools:
         if tool.get("type") == "function":
             function = tool.get("function", {})
             if function:
-                blocks.append(_function(function))
+                blocks.append(_function(function, tick))
     if not blocks:
         return ""
     return "# Tools\n\n## functions\nnamespace functions {\n" + "\n".join(blocks) + "\n}\n"
 
 
-def _function(function: Any) -> str:
-    registry = _Registry()
+def _function(function: Any, tick: Callable[[], None]) -> str:
+    registry = _Registry(tick)
     params = _object(function.get("parameters") or {}, registry)
     interfaces = []
     root = None
     if registry.self_ref:  # known only after the parameters are parsed; definitions parsed below do not count
         root = "parameters"
-        body = _FIELDS.join(_field(f, _INDENT) for f in params.fields)  # in the schema's own order
+        body = _FIELDS.join(_field(f, _INDENT, registry.tick) for f in params.fields)  # the schema's own order
         interfaces.append(f"interface parameters {{{f'{chr(10)}{body}{chr(10)}' if body else ''}}}")
     for name, schema in dict(registry.definitions).items():
-        text = _render(_parse(schema, registry), "")
+        text = _render(_parse(schema, registry), "", registry.tick)
         about = schema.get("description", "")
         interfaces.append(f"{_comment(about) + chr(10) if about else ''}interface {name} {text}")
     name = function.get("name", "function")
-    signature = root if root else _render(params, "")
+    signature = root if root else _render(params, "", registry.tick)
     description = function.get("description")
     parts = ["\n".join(interfaces), (description and _comment(description)) or "",
              f"type {name} = (_: {signature}) => any;"]
@@ -147,6 +181,7 @@ def _base(schema: Any, kind: str, allowed: tuple[str, ...] = (), **rest: Any) ->
 
 
 def _parse(schema: Any, registry: _Registry) -> _Type:
+    registry.tick()
     if isinstance(schema, bool):
         return _Type("scalar", name="any" if schema else "null")
     if "$ref" in schema:
@@ -228,27 +263,28 @@ def _comments(t: _Type, indent: str) -> str:
     return "".join(line + "\n" for line in lines)
 
 
-def _field(f: _Field, indent: str) -> str:
+def _field(f: _Field, indent: str, tick: Callable[[], None]) -> str:
     text = _comments(f.type, indent)
     if f.default is not None:
         shown = repr(f.default) if isinstance(f.default, int | float | bool) else json.dumps(f.default,
                                                                                             ensure_ascii=False)
         text += f"{indent}// Default: {shown}\n"
-    return text + f"{indent}{f.name}{'?' if f.optional else ''}: {_render(f.type, indent)}"
+    return text + f"{indent}{f.name}{'?' if f.optional else ''}: {_render(f.type, indent, tick)}"
 
 
-def _render(t: _Type, indent: str) -> Any:
+def _render(t: _Type, indent: str, tick: Callable[[], None]) -> Any:
+    tick()
     inner = indent + _INDENT
     if t.kind == "scalar":
         return "number" if t.name == "integer" else t.name  # as given: a non-string fails where it is joined
     if t.kind == "object":
-        lines = [_field(f, inner) for f in sorted((f for f in t.fields if not f.optional), key=lambda f: f.name)]
-        lines += [_field(f, inner) for f in sorted((f for f in t.fields if f.optional), key=lambda f: f.name)]
+        lines = [_field(f, inner, tick) for f in sorted((f for f in t.fields if not f.optional), key=lambda f: f.name)]
+        lines += [_field(f, inner, tick) for f in sorted((f for f in t.fields if f.optional), key=lambda f: f.name)]
         if t.extra is not None:
             if t.extra is True or t.extra is False:
                 shown = "any" if t.extra else "never"
             elif isinstance(t.extra, _Type):
-                shown = _render(t.extra, inner)
+                shown = _render(t.extra, inner, tick)
             else:
                 raise _Unsupported(f"additionalProperties {t.extra!r}")
             lines.append(f"{inner}[k: string]: {shown}")
@@ -257,12 +293,12 @@ def _render(t: _Type, indent: str) -> Any:
         item = t.items[0]
         about = _comments(item, inner)
         if about:
-            return "Array<\n" + about + inner + _render(item, inner) + "\n" + indent + ">"
-        return f"Array<{_render(item, indent)}>"
+            return "Array<\n" + about + inner + _render(item, inner, tick) + "\n" + indent + ">"
+        return f"Array<{_render(item, indent, tick)}>"
     if t.kind == "enum":
         return " | ".join([f'"{v}"' if isinstance(v, str) else str(v) for v in t.values])
     if t.kind == "anyof":
-        return " | ".join([_render(b, indent) for b in t.items])
+        return " | ".join([_render(b, indent, tick) for b in t.items])
     if t.kind == "union":
         return " | ".join(t.name)
     return t.name  # ref
