@@ -55,5 +55,6 @@ def test_models_lists_availability() -> None:
     out = run("models", "--json")
     rows = {r["id"]: r for r in json.loads(out.stdout)}
     assert rows["qwen3.5"]["available"] is True
-    assert rows["kimi-k2.6"]["available"] is False  # no vocabulary in ../shared
+    assert rows["kimi-k2.6"]["available"] is True  # its vocabulary is in ../shared, and tokcount can build it
+    assert rows["step-3.7-flash"]["available"] is False  # no vocabulary anywhere here
     assert rows["deepseek-v4"]["context_window"] == 1048576

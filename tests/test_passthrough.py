@@ -178,8 +178,8 @@ def test_fallback_on_connection_refused() -> None:
 
 def test_both_failing_raises_the_local_error_with_both_reasons(stand_in: StandIn) -> None:
     stand_in.reply = (503, {}, 0.0)
-    with pytest.raises(MissingAssets) as info:  # no Kimi vocabulary here (see assets MISSING.md)
-        count("kimi-k2.6", CHAT, upstreams={"moonshot": Upstream("moonshot", stand_in.url, "mk")})
+    with pytest.raises(MissingAssets) as info:  # no Kimi-K2-Thinking files here (nor built by tokcount)
+        count("kimi-k2-thinking", CHAT, upstreams={"moonshot": Upstream("moonshot", stand_in.url, "mk")})
     assert "HTTP 503" in info.value.message
 
 

@@ -412,8 +412,8 @@ def test_unusable_answer_falls_back(impatient: str, providers: dict[str, StandIn
 
 
 def test_both_failing_is_the_local_error_in_the_routes_shape(impatient: str, providers: dict[str, StandIn]) -> None:
-    providers["moonshot"].reset(503)  # and no Kimi vocabulary here: no local count either
-    r = post(impatient, "/v1/tokenizers/estimate-token-count", {"model": "kimi-k2.6", **SIMPLE_CHAT})
+    providers["moonshot"].reset(503)  # and no Kimi-K2-Thinking files here: no local count either
+    r = post(impatient, "/v1/tokenizers/estimate-token-count", {"model": "kimi-k2-thinking", **SIMPLE_CHAT})
     assert r.status_code == 404
     assert "Upstream moonshot was tried first and failed: HTTP 503" in r.json()["error"]["message"]
 

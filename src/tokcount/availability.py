@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from . import assets, renderers
-from .loader import _packaged
+from .loader import _fallback, _packaged
+from .models import built
 from .models.catalog import AssetRef, ModelSpec
 
 
@@ -16,6 +17,8 @@ def _local(spec: ModelSpec, refs: tuple[AssetRef, ...]) -> bool:
         path = assets.find(files, ref.file, download=False).path
         if path is not None and (ref.key is None or _has_key(path, ref.key)):
             return True
+        if any(built.available(source) for _, source in _fallback(ref)):
+            return True  # tokcount builds it (or ships it): no download either
     return False
 
 

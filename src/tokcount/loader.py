@@ -161,8 +161,11 @@ def locate(spec: ModelSpec, refs: tuple[AssetRef, ...], *, required: bool, what:
         if look.path is None and not look.absent:
             unknown_repos.add(ref.repo)
     for ref in refs:
-        files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref))
+        files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref),
+                                 fallback=_fallback(ref))
         look = assets.find(files, ref.file, download=True)
+        if look.refused is not None:
+            raise CorruptAssets(spec.id, f"{ref.repo}/{ref.file}", "", look.refused)
         if look.path is not None:
             return look.path, ref
         searched.extend(f"{ref.repo}/{ref.file}: {s}" for s in look.searched)
@@ -175,6 +178,15 @@ def _packaged(ref: AssetRef) -> tuple[tuple[str, str], ...]:
     from .models.packaged import PACKAGED
 
     hit = PACKAGED.get(f"{ref.repo}/{ref.file}")
+    return ((ref.file, hit),) if hit else ()
+
+
+def _fallback(ref: AssetRef) -> tuple[tuple[str, str], ...]:
+    """What tokcount can build for ``ref``; never for a key inside a file (``tokenizer_config.json#chat_template``):
+    a built config holds no template, and finding it would hide which file is really missing."""
+    from .models.built import fallback
+
+    hit = fallback(ref.repo, ref.file) if ref.key is None else None
     return ((ref.file, hit),) if hit else ()
 
 
@@ -469,7 +481,9 @@ def _build(spec: ModelSpec) -> LoadedModel:
     if found is None and (same := _same_as(spec)):
         refs = same
     if found is None:
-        found = locate(spec, refs, required=True, what="no tokenizer vocabulary")
+        hint = spec.extra.get("missing")  # the catalog's word on where this model's vocabulary comes from
+        found = locate(spec, refs, required=True,
+                       what="no tokenizer vocabulary" + (f"; {hint}" if isinstance(hint, str) else ""))
     assert found is not None
     tok_path, tok_ref = found
     cfg = locate(spec, spec.config, required=False, what="")

@@ -14,9 +14,11 @@ from ..models.catalog import ModelSpec
 from ..request import Message, Request, TextPart
 from ..result import Count, split
 from ..templates import kwargs as template_kwargs
+from ..templates.inspect import free_variables
 from ..templates.jinja_env import compile_template
 from ..templates.prepare import template_messages, template_tools
 from ..templates.render import render
+from ..templates.typescript_tools import prepare as typescript_tools
 from ._attribute import attribute
 from .base import Capabilities
 
@@ -40,8 +42,14 @@ def render_prompt(model: loader.LoadedModel, req: Request, *, with_tools: bool =
         variables.setdefault("thinking", req.thinking)
     # checked again here, not only by the dialects: a Request built by a library caller never went through them
     variables.update(template_kwargs.check(req.template_kwargs))
-    return render(source, messages, template_tools(req) if with_tools else None,
-                  add_generation_prompt=add_gen, continue_final=continue_final, variables=variables, name=name)
+    tools = template_tools(req) if with_tools else None
+    if tools and "tools_ts_str" in free_variables(source):
+        # Kimi's tokenizer sorts the tools and declares them in TypeScript before its template runs
+        tools, declared = typescript_tools(tools)
+        if declared is not None:
+            variables["tools_ts_str"] = declared
+    return render(source, messages, tools, add_generation_prompt=add_gen, continue_final=continue_final,
+                  variables=variables, name=name)
 
 
 def _has_text(msg: Message) -> bool:

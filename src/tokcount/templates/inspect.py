@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import jinja2.nodes as nodes
+from jinja2 import meta
 
 from .jinja_env import parse_template
 
@@ -37,3 +38,10 @@ def iterates_content(source: str) -> bool:
             if isinstance(assign.target, nodes.Name) and _is_content_access(assign.node, tainted):
                 tainted.add(assign.target.name)
     return any(_is_content_access(loop.iter, tainted) for loop in tree.find_all(nodes.For))
+
+
+@lru_cache(maxsize=256)
+def free_variables(source: str) -> frozenset[str]:
+    """The names the template reads from its context (what a caller may pass): ``tools_ts_str`` in a template
+    means Kimi's tokenizer computes that variable before rendering (:mod:`.typescript_tools`)."""
+    return frozenset(meta.find_undeclared_variables(parse_template(source)))
