@@ -50,8 +50,7 @@ from .errors import (
     public_text,
 )
 from .httpguard import DocsAuth, body_deadline, install_log_redaction
-from .media.fetchpool import fetch_sizes
-from .media.sources import ImageInfo, MediaError, NeedsFetch, deferred, policy_from, source_key
+from .media.sources import ImageInfo, MediaError, NeedsFetch, deferred, fetch_sizes, policy_from, source_key
 from .memo import AnswerMemo, clock_dependence, replayed, template_source_of, today
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Passthrough

@@ -55,6 +55,7 @@ from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 from ..errors import ImageTooLarge, MediaError, public_text
 from . import b64
+from .fetchpool import Batch
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -268,9 +269,7 @@ def prefetch(sources: Iterable[tuple[str, str]],
         return results
     known = _KNOWN.get()
     if known is None:
-        from .fetchpool import fetch_now
-
-        known = fetch_now(remote, policy)
+        known = _batch(remote, policy).wait()
     else:
         missing = [(where, source) for where, source in remote if source_key(source) not in known]
         if missing:
@@ -278,6 +277,37 @@ def prefetch(sources: Iterable[tuple[str, str]],
     for where, source in remote:
         results[where] = _as_part(known[source_key(source)], policy, where)
     return results
+
+
+async def fetch_sizes(remote: list[tuple[str, str]], policy: FetchPolicy,
+                      budget: float) -> dict[str, ImageInfo | MediaError]:
+    """The sizes of ``remote`` ((part, URL) pairs) keyed by :func:`source_key`, read on the process's fetch threads
+    while the event loop awaits them (no thread waits), for at most ``budget`` seconds: what the server gives a
+    :func:`deferred` count."""
+    return await _batch(remote, policy).wait_async(budget)
+
+
+def _batch(remote: list[tuple[str, str]], policy: FetchPolicy) -> Batch[ImageInfo | MediaError]:
+    """A request's remote reads on the shared fetch pool (:mod:`tokcount.media.fetchpool`), each one
+    :func:`image_size` (guard, caps, deadline, caches), an image unread at the request deadline failing with a
+    message that says so (remembered, so a per-part read does not fetch it again)."""
+
+    def read(source: str, where: str) -> ImageInfo | MediaError:
+        try:
+            return image_size(source, policy=policy, where=where)
+        except MediaError as exc:
+            return exc
+
+    def late(source: str, where: str, count: int) -> MediaError:
+        err = MediaError(f"{where}: reading the sizes of the request's {count} remote images took longer than "
+                         f"{policy.request_deadline:g} s.", param=where)
+        FAILURES.put(policy, "url:" + source, err, where)
+        return err
+
+    def broken(source: str, where: str) -> MediaError:
+        return MediaError(f"{where}: the image could not be read.", param=where)
+
+    return Batch([(where, source_key(source)) for where, source in remote], policy, read, late, broken)
 
 
 def source_key(source: str) -> str:
