@@ -106,8 +106,11 @@ def main() -> None:
             try:
                 r = httpx.post(base + "/v1/playground/count", content=body, timeout=600,
                                headers={"content-type": "application/json"})
+                results = r.json().get("results", []) if r.status_code == 200 else []
                 calls.append({"status": r.status_code, "seconds": round(time.monotonic() - t0, 2),
-                              "answer_mb": round(len(r.content) / 1e6, 2)})
+                              "answer_mb": round(len(r.content) / 1e6, 3),
+                              "counts": {x["model"]: x.get("count", {}).get("input_tokens", x.get("status"))
+                                         for x in results}})
             except httpx.HTTPError as exc:
                 calls.append({"error": type(exc).__name__, "seconds": round(time.monotonic() - t0, 2)})
 

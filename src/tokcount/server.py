@@ -148,16 +148,18 @@ class Service:
                     pass
         return await self.offload(len(raw), self._process_bounded, dialect, route, raw, params, body)
 
-    async def offload(self, size: int, work: Callable[..., T], *args: Any) -> T:
+    async def offload(self, size: int, work: Callable[..., T], *args: Any,
+                      known: dict[str, ImageInfo | MediaError] | None = None) -> T:
         """``work(*args)`` on the counting pool for a body of ``size`` bytes, never waiting on the network there:
         it runs with no remote fetch allowed (:func:`~tokcount.media.sources.deferred`), and when it needs image
         sizes not read yet (:class:`~tokcount.media.sources.NeedsFetch`, raised before any render) they are read
         on the shared fetch threads while this coroutine awaits them, under the per-request cap and deadline (one
         deadline for all rounds), and ``work`` runs again with them. So slow image hosts hold fetch threads
-        (bounded per process and per request) and never the threads that count everyone else's requests."""
+        (bounded per process and per request) and never the threads that count everyone else's requests.
+        ``known``: sizes already read for this request (the playground's per-model tasks share them), added to."""
         loop = asyncio.get_running_loop()
         pool = self._large if size >= LARGE_BODY else self._small
-        known: dict[str, ImageInfo | MediaError] = {}
+        known = {} if known is None else known
         deadline: float | None = None
         while True:
             try:

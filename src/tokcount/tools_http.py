@@ -113,10 +113,8 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         if job.request is not None:
             service.check_limits(job.request)
 
-    async def read_json(request: HttpRequest) -> tuple[int, Any]:
-        """The body's size (which counting pool it goes to) and its JSON."""
-        raw = await read_body(request, settings.max_body_bytes, settings.body_timeout)
-        return len(raw), service.parse_json(raw)
+    async def read_raw(request: HttpRequest) -> bytes:
+        return await read_body(request, settings.max_body_bytes, settings.body_timeout)
 
     def bounded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn`` under the server's render limits (time, size, loops), as every count route runs; its models
@@ -125,10 +123,19 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         try:
             with limits.active(settings.render_limits):
                 out = fn(*args, **kwargs)
-            ok = getattr(out, "status", getattr(out, "status_code", 500)) == 200
+            status = out.get("status") if isinstance(out, dict) else getattr(out, "status",
+                                                                             getattr(out, "status_code", 500))
+            ok = status == 200
             return out
         finally:
             loader.settle_tried(ok)
+
+    def fit_parsed(dialect: Dialect, raw: bytes, *args: Any, **kwargs: Any) -> jobs.Answer:
+        try:
+            body = service.parse_json(raw)
+        except TokcountError as exc:
+            return jobs.error_answer(dialect, exc)
+        return fit_answer(dialect.name, body, *args, **kwargs)
 
     def refused(dialect: Dialect, exc: TokcountError) -> Response:
         resp = _error(dialect, exc)
@@ -151,12 +158,12 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
             q = request.query_params
             budget, reserve = _int_param(q, "budget"), _int_param(q, "reserve") or 0
             truncate = _bool_param(q, "truncate")
-            size, body = await read_json(request)
+            raw = await read_raw(request)
         except TokcountError as exc:
             return refused(dialect, exc)
-        try:
-            out = await service.offload(size, partial(
-                bounded, fit_answer, name, body, settings, model=q.get("model") or None, budget=budget,
+        try:  # one task on a counting thread: the parse, then every count the fit makes
+            out = await service.offload(len(raw), partial(
+                bounded, fit_parsed, dialect, raw, settings, model=q.get("model") or None, budget=budget,
                 reserve=reserve, truncate=truncate, check=check, resolve=service.resolve,
                 media_policy=service.media_policy))
         except Exception:  # a bug: answered in the dialect's shape, logged with its traceback (never the body)
@@ -170,12 +177,19 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         if denied is not None:
             return _error(fallback, denied)
         try:
-            size, body = await read_json(request)
+            raw = await read_raw(request)
         except TokcountError as exc:
             return refused(fallback, exc)
-        try:
-            return await service.offload(size, partial(bounded, _playground_answer, body, size, settings, check,
-                                                       service.resolve, service.media_policy))
+        try:  # the parse, then each model's count, as tasks of their own: other requests' counts go in between
+            plan = await service.offload(len(raw), partial(_playground_plan, raw, settings, service.parse_json))
+            if isinstance(plan, Response):
+                return plan
+            name, models, body, detail = plan
+            known: dict[str, Any] = {}  # image sizes read for the first model serve the others
+            results = [await service.offload(len(raw), partial(bounded, _one, name, model, body, settings, check,
+                                                                service.resolve, service.media_policy, detail),
+                                             known=known) for model in models]
+            return _json(200, {"object": "playground.counts", "dialect": name, "results": results})
         except Exception:
             log.exception("unexpected error in /v1/playground/count")
             return _error(fallback, InternalError("Internal error while counting; see the server log."))
@@ -196,13 +210,16 @@ def _static(name: str) -> Response:
     return Response(data, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
 
-def _playground_answer(body: Any, size: int, settings: Any, check: Callable[[Any], None], resolve: Any,
-                       media_policy: Any) -> Response:
-    """``{"results": [{model, status, count (the library's Count, breakdown and tokens), answer (the dialect
-    route's own answer)} | {model, status, error}]}`` for ``{"dialect", "models", "request"}`` (``size``: the
-    body's bytes; a result without the token view says why in ``omitted``)."""
+def _playground_plan(raw: bytes, settings: Any, parse_json: Callable[[bytes], Any]) -> tuple[str, list[str], Any,
+                                                                                             bool] | Response:
+    """``(dialect, models, request, detail)`` of a playground body ``{"dialect", "models", "request"}``, or the
+    error answer. Its answer is ``{"results": [{model, status, count (the library's Count; breakdown and tokens
+    with ``detail``), answer (the dialect route's own answer), omitted (why there is no token view)} | {model,
+    status, error}]}``."""
     fallback = dialects()["openai-chat"]
+    size = len(raw)
     try:
+        body = parse_json(raw)
         if not isinstance(body, dict):
             raise InvalidRequest("body must be an object {dialect, models, request}.", param="body")
         name = body.get("dialect", "openai-chat")
@@ -224,10 +241,7 @@ def _playground_answer(body: Any, size: int, settings: Any, check: Callable[[Any
             raise InvalidRequest("request must be a string for dialect text.", param="request")
     except TokcountError as exc:
         return _error(fallback, exc)
-    detail = size <= DETAIL_BYTES
-    results = [_one(name, model, body.get("request"), settings, check, resolve, media_policy, detail)
-               for model in models]
-    return _json(200, {"object": "playground.counts", "dialect": name, "results": results})
+    return name, models, body.get("request"), size <= DETAIL_BYTES
 
 
 def _one(name: str, model: str, request: Any, settings: Any, check: Callable[[Any], None], resolve: Any,
