@@ -3,7 +3,8 @@ once, each counting a ~3 MB conversation for 8 models, while an ordinary ~25 kB 
 
 Prints, as one JSON object: the worker's RSS after warm-up (its 8 models loaded), its peak RSS while the two calls
 run (sampled every 20 ms from /proc, and the kernel's high-water mark ``VmHWM``), each call's status, time and
-answer size, the ordinary count's slowest answer, and whether the worker is still alive. Traffic never leaves
+answer size, the ordinary count's slowest answer (a distinct body each time, so no memo answers it), and whether
+the worker is still alive. Traffic never leaves
 127.0.0.1; the server is stopped at the end.
 
     PYTHONPATH=src .venv/bin/python -m bench.playground_probe [--mb 3] [--calls 2]
@@ -81,12 +82,14 @@ def main() -> None:
                     break
             except httpx.TransportError:
                 time.sleep(0.1)
-        ordinary = {"model": "qwen3.5", "messages": [{"role": "user", "content": _text(0.025, 99)}]}
+        def ordinary(n: int) -> dict[str, Any]:  # distinct each time: the answer memo would answer a repeat
+            return {"model": "qwen3.5", "messages": [{"role": "user", "content": f"{n} " + _text(0.025, 99)}]}
+
         warm = client.post(base + "/v1/playground/count", json={"dialect": "stepfun", "models": MODELS,
                                                                  "request": {"messages": [
                                                                      {"role": "user", "content": "hi"}]}})
         assert warm.status_code == 200, warm.text[:300]
-        assert client.post(base + "/v1/token/count", json=ordinary).status_code == 200
+        assert client.post(base + "/v1/token/count", json=ordinary(0)).status_code == 200
         time.sleep(0.5)
         out["rss_after_warmup_mb"] = round(_rss_kb(proc.pid) / 1024)
         bodies = [json.dumps({"dialect": "stepfun", "models": MODELS, "request": {
@@ -124,7 +127,7 @@ def main() -> None:
         while any(w.is_alive() for w in workers):
             t0 = time.monotonic()
             try:
-                r = client.post(base + "/v1/token/count", json=ordinary, timeout=120)
+                r = client.post(base + "/v1/token/count", json=ordinary(ordinary_n + 1), timeout=120)
                 ok = r.status_code == 200
             except httpx.HTTPError:
                 ok = False
