@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=2, help="playground calls sent at once")
     args = ap.parse_args()
     port = _free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH") or str(REPO / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "tokcount.cli", "serve", "--host", "127.0.0.1", "--port",
                              str(port), "--workers", "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
