@@ -14,11 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -26,15 +22,10 @@ from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
+from .serving import serving
+
 #: eight models whose files ship with the ``offline`` extra (no download)
 MODELS = ["qwen3.5", "qwen3-8b", "qwen3.6", "glm-4.5v", "glm-4.7-flash", "glm-5", "minimax-m3", "deepseek-v3.1"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss_kb(pid: int, field: str = "VmRSS") -> int:
@@ -67,21 +58,9 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=3.0, help="MB of text in each playground call")
     ap.add_argument("--calls", type=int, default=2, help="playground calls sent at once")
     args = ap.parse_args()
-    port = _free_port()
-    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH") or str(REPO / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "tokcount.cli", "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--workers", "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     out: dict[str, Any] = {"mb": args.mb, "calls": args.calls, "models": len(MODELS)}
-    try:
+    with serving() as (proc, base):
         client = httpx.Client(timeout=600)
-        for _ in range(600):
-            try:
-                if client.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         def ordinary(n: int) -> dict[str, Any]:  # distinct each time: the answer memo would answer a repeat
             return {"model": "qwen3.5", "messages": [{"role": "user", "content": f"{n} " + _text(0.025, 99)}]}
 
@@ -145,12 +124,6 @@ def main() -> None:
         out["vmhwm_mb"] = round(_rss_kb(proc.pid, "VmHWM") / 1024)
         out["rss_growth_mb"] = out["rss_peak_mb"] - out["rss_after_warmup_mb"]
         out["alive"] = proc.poll() is None and client.get(base + "/healthz", timeout=5).status_code == 200
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     print(json.dumps(out, indent=1))
 
 

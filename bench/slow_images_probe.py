@@ -10,19 +10,15 @@ the image requests' status and time, and how many connections the host saw.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
+from .serving import serving
 
 
 class Trickler:
@@ -59,24 +55,8 @@ class Trickler:
 
 def main() -> None:
     host = Trickler()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH") or str(REPO / "src"),
-           "TOKCOUNT_MEDIA_ALLOW_NETWORKS": "127.0.0.2/32"}
-    proc = subprocess.Popen([sys.executable, "-m", "tokcount.cli", "serve", "--host", "127.0.0.1", "--port",
-                             str(port), "--workers", "1"], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    out: dict[str, Any] = {}
-    try:
+    with serving(env={"TOKCOUNT_MEDIA_ALLOW_NETWORKS": "127.0.0.2/32"}) as (_, base):
         client = httpx.Client(timeout=120)
-        for _ in range(600):
-            try:
-                if client.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
 
         def ordinary(n: int) -> dict[str, Any]:
             return {"model": "qwen3.5", "messages": [{"role": "user", "content": f"Ordinary words {n}. " * 1300}]}
@@ -106,12 +86,6 @@ def main() -> None:
         out = {"ordinary_counts": len(timings), "ordinary_slowest_s": round(max(timings), 3),
                "ordinary_median_s": round(statistics.median(timings), 3), "image_requests": images,
                "host_connections": host.connections}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     print(json.dumps(out, indent=1))
 
 

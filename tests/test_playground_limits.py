@@ -6,10 +6,7 @@ counts run on the server's bounded counting pools (one task per model, so other 
 from __future__ import annotations
 
 import json
-import os
 import random
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serverkit import free_port, running_server
+from serverkit import running_server, serve_process
 from tokcount.settings import Settings
 
 #: eight models whose files ship with the ``offline`` extra (and are in ../shared)
@@ -49,19 +46,8 @@ def _rss_kb(pid: int) -> int:
 def test_two_big_playground_calls_leave_the_worker_alive_small_and_counting() -> None:
     """The issue's probe on a real ``tokcount serve --workers 1``: before, each call answered 95 MB and the worker
     grew by 1.8 GB (two of them killed it where memory was tight)."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "tokcount.cli", "serve", "--port", str(port), "--workers", "1"],
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
+    with serve_process("--workers", "1") as (proc, base):
         client = httpx.Client(timeout=300)
-        for _ in range(600):
-            try:
-                if client.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         warm = client.post(base + "/v1/playground/count", json={"dialect": "stepfun", "models": MODELS,
                                                                  "request": [{"role": "user", "content": "hi"}]})
         assert warm.status_code == 200 and all(r["status"] == 200 for r in warm.json()["results"]), warm.text[:500]
@@ -100,9 +86,6 @@ def test_two_big_playground_calls_leave_the_worker_alive_small_and_counting() ->
         done.set()
         sampler.join()
         assert proc.poll() is None and client.get(base + "/healthz").status_code == 200
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     growth_mb = (peak[0] - before) / 1024
     print(f"RSS {before / 1024:.0f} MB -> peak {peak[0] / 1024:.0f} MB; ordinary counts {timings}")
     assert growth_mb < 1024, growth_mb
