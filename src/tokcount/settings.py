@@ -106,7 +106,9 @@ class Settings:
     media_max_side: int = setting(0, "media", "int", "longest image side (0: the built-in 65,500)")
     media_deadline: float = setting(0.0, "media", "seconds", "seconds for one image fetch (0: built-in 10)")
     media_request_deadline: float = setting(0.0, "media", "seconds", "seconds for all fetches of a request (0: 30)")
-    media_concurrency: int = setting(0, "media", "int", "remote images fetched at the same time (0: built-in 8)")
+    media_concurrency: int = setting(0, "media", "int", "remote images of one request fetched at once (0: built-in 8)")
+    media_total_concurrency: int = setting(0, "media", "int", "remote images fetched at the same time by one "
+                                           "process, all requests together (0: built-in 32)")
     media_rules: tuple[str, ...] = setting((), "media", "paths", "extra media-rule TOML files (os.pathsep)")
     # ------------------------------------------------------------------------------------------------ assets
     asset_dirs: tuple[str, ...] = setting((), "assets", "paths",
