@@ -98,6 +98,8 @@ class Settings:
                                     "memory one render process may add for a render (MiB)")
     render_processes: int = setting(limits.RENDER_PROCESSES, "render", "int",
                                     "render processes per server worker for ordinary renders")
+    render_minijinja: bool = setting(True, "render", "bool", "render with MiniJinja the templates proven to give "
+                                     "Jinja2's bytes (docs/template-sandbox.md); false: Jinja2 always")
     # ------------------------------------------------------------------------------------------------- media
     media_fetch: bool = setting(True, "media", "bool", "fetch remote images to read their size")
     media_allow_networks: tuple[str, ...] = setting((), "media", "list",
@@ -141,7 +143,7 @@ class Settings:
         """The limits of a render in this process (library, CLI: whoever runs them chose the template)."""
         return limits.Limits(timeout_s=self.render_timeout_s, max_chars=self.max_render_chars,
                              max_iterations=self.max_loop_iterations, memory_mb=self.render_memory_mb,
-                             processes=self.render_processes)
+                             processes=self.render_processes, native=self.render_minijinja)
 
     @property
     def served_render_limits(self) -> limits.Limits:

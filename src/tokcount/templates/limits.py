@@ -59,6 +59,8 @@ class Limits:
     memory_mb: int = RENDER_MEMORY_MB
     #: render processes kept for ordinary renders (isolated renders; slow ones get their own, see render_pool)
     processes: int = RENDER_PROCESSES
+    #: MiniJinja renders templates proven to give Jinja2's bytes (``minijinja`` setting; :mod:`.native`)
+    native: bool = True
     #: an isolated render's full budget, when this is the event loop's variant (the render process always works
     #: under the full one, so a render the loop gives up on is adopted by the counting thread, not redone)
     full: Limits | None = None
@@ -67,7 +69,7 @@ class Limits:
         """The event-loop variant: a tiny budget whose exhaustion moves the job to a counting thread."""
         return Limits(timeout_s=min(timeout_s, self.timeout_s), max_chars=min(max_chars, self.max_chars),
                       max_iterations=self.max_iterations, off_loop=True, isolated=self.isolated,
-                      memory_mb=self.memory_mb, processes=self.processes, full=self)
+                      memory_mb=self.memory_mb, processes=self.processes, native=self.native, full=self)
 
 
 class OffLoop(Exception):
