@@ -1,10 +1,11 @@
 """When MiniJinja may render a chat template: only where it gives the bytes Jinja2 gives.
 
 Two engines agree on a template's output only as far as their semantics agree, and they differ in known ways:
-a float printed as ``1e-05`` by Python is ``0.00001`` in Rust, an int past 64 bits becomes a float, ``|trim`` and
-``.split()`` strip U+001C-U+001F in Python only, ``|lower`` maps 110 letters differently (newer Unicode tables),
-``'abc' is sequence`` is true in Jinja2 only, ``|title`` finds other word boundaries, and so on. So a template is
-rendered by MiniJinja only when three checks pass, and by Jinja2 otherwise:
+a float printed as ``1e-05`` by Python is ``0.00001`` in Rust, an int past 128 bits becomes a float (the guard
+below stops at 64), ``|trim`` and ``.split()`` strip U+001C-U+001F in Python only, ``|lower`` maps 110 letters
+differently (newer Unicode tables), ``'abc' is sequence`` is true in Jinja2 only, ``|title`` finds other word
+boundaries, a container built by the template prints its strings' escapes otherwise, and so on. So a template
+is rendered by MiniJinja only when three checks pass, and by Jinja2 otherwise:
 
 1. **What the template uses** (:func:`plan`, once per template): every filter, test and method it calls is one
    whose MiniJinja behaviour was compared with Jinja2's over every code point and value kind (the allow-lists
@@ -151,8 +152,8 @@ def _operations(tree: nodes.Template) -> tuple[str | None, frozenset[str]]:
                 guards.add(METHODS[method])
             else:
                 return f"it calls the method {method!r}", frozenset()
-        else:
-            return "it calls a computed value", frozenset()
+        elif not (isinstance(callee, nodes.ExtensionAttribute) and callee.name == "_render"):
+            return "it calls a computed value", frozenset()  # (``_render``: the ``generation`` tag's body)
     return None, frozenset(guards - {""})
 
 

@@ -31,8 +31,9 @@ _GENERATION = re.compile(r"(\{%[-+]?)\s*(end)?generation\s*([-+]?%\})")
 #: a real template ~40-160 per message (measured: Qwen3.5 80, DeepSeek-V3.2 66 on 1,000 short messages)
 FUEL_PER_ITERATION = 3
 #: fuel per second of the render's time budget: MiniJinja runs 15-40 M instructions a second on real templates
-#: (their Python callbacks included), ~100 M on bare loops, so a render that uses this much fuel has spent its time
-FUEL_PER_SECOND = 100_000_000
+#: (their Python callbacks included) and 40-50 M on bare loops, measured here; at this rate a render that spends its
+#: fuel has spent about its time
+FUEL_PER_SECOND = 20_000_000
 
 
 def translate(source: str) -> str:

@@ -23,6 +23,16 @@ _reasons: dict[str, str] = {}
 _lock = threading.Lock()
 
 
+class Tally:
+    """Renders in this process: by MiniJinja, and proven templates' renders that fell back to Jinja2 (the
+    request's values or a MiniJinja failure). Updated without a lock: a count, not an account."""
+
+    minijinja = 0
+    fallbacks = 0
+
+
+
+
 def render(source: str, context: dict[str, Any], jinja2_render: Callable[[dict[str, Any]], str]) -> str | None:
     """The prompt rendered by MiniJinja, or None: render it with Jinja2 (``jinja2_render``, used for the proof).
 
@@ -40,14 +50,20 @@ def render(source: str, context: dict[str, Any], jinja2_render: Callable[[dict[s
         if bounds.off_loop:  # a proof takes milliseconds: never on the event loop; this render uses Jinja2
             return None
         reason = _prove(source, plan, jinja2_render, bounds)
-    if reason or not equivalence.admits(plan, [context]):
+    if reason:
+        return None
+    if not equivalence.admits(plan, [context]):
+        Tally.fallbacks += 1
         return None
     try:
         text = minijinja_env.render(plan.digest, source, context, minijinja_env.fuel_for(bounds))
     except Exception:  # an error, out of fuel, a panic (minijinja turns those into TemplateError): Jinja2 decides
+        Tally.fallbacks += 1
         return None
     if len(text) > bounds.max_chars or "\ufffd" in text:  # too large: Jinja2 names the limit; U+FFFD: see module
+        Tally.fallbacks += 1
         return None
+    Tally.minijinja += 1
     return text
 
 
