@@ -15,12 +15,19 @@ import pytest
 from tokcount.errors import RenderLimit, RenderTimeout, TemplateError
 from tokcount.templates import equivalence, limits, minijinja_env, native
 from tokcount.templates.jinja_env import compile_template
-from tokcount.templates.render import engine, jinja2_text, render_context, render_here
+from tokcount.templates.render import engine, jinja2_text, render_context, render_here, verdict
 
 #: prints every tool call's arguments natively (as Qwen3.5's XML tool format does)
 ARGS_TEMPLATE = ("{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% for c in m.tool_calls or [] %}"
                  "{% for k, v in c.function.arguments|items %}{{ k }}={{ v|string }};{% endfor %}"
                  "{% endfor %}{% endfor %}")
+
+
+@pytest.fixture(autouse=True)
+def minijinja_whenever_proven(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These templates are tiny: whether MiniJinja would be faster on them is not the question here, so every
+    proven one renders on MiniJinja (native.FASTER is the speed rule, checked in test_the_speed_rule_...)."""
+    monkeypatch.setattr(native, "FASTER", float("inf"))
 
 
 def _call(args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -195,3 +202,16 @@ def test_threads_render_concurrently_each_on_its_own_environment() -> None:
     for t in threads:
         t.join()
     assert results == [True] * 200
+
+
+def test_the_speed_rule_keeps_a_proven_template_on_jinja2_when_minijinja_is_not_faster(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Proven, and timed on the timing conversations; with the rule at 0 MiniJinja is never fast enough."""
+    source = "{% for m in messages %}{{ m.role }}{{ m.content }}{% endfor %}"
+    found = verdict(source)
+    assert found.proven and found.jinja2_s > 0 and found.minijinja_s > 0
+    monkeypatch.setattr(native, "FASTER", 0.0)
+    assert engine(source).startswith("jinja2: proven, but not faster")
+    before = native.Tally.minijinja
+    assert _render(source, [{"role": "user", "content": "hi"}]) == "userhi"
+    assert native.Tally.minijinja == before

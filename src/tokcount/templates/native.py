@@ -1,36 +1,73 @@
-"""Render with MiniJinja where a template is proven to give Jinja2's bytes; say None everywhere else.
+"""Render with MiniJinja where a template is proven to give Jinja2's bytes and renders faster; say None elsewhere.
 
 :func:`render` is asked first by :func:`.render.render_here` for every render; None means "render with Jinja2"
-(the template is not proven, the request holds values the engines treat differently, or MiniJinja failed in any
-way). What "proven" means: :mod:`.equivalence`. The proof runs here, at a template's first render in a process,
-under a budget of its own (:data:`PROOF_TIMEOUT_S`), never on the event loop's tiny budget.
+(the template is not proven or not faster, the request holds values the engines treat differently, or MiniJinja
+failed in any way). What "proven" means: :mod:`.equivalence`. The proof runs here, at a template's first render
+in a process, under a budget of its own (:data:`PROOF_TIMEOUT_S`), never on the event loop's tiny budget.
+
+Why "faster" is a condition: MiniJinja reads the request's values through Python on every access (each dict
+item, each string copied across), so a template that does little per message (Llama 3.1's, Gemma 3's) renders
+faster on tokcount's Jinja2 sandbox, while one that does much (Qwen3.5's macros, GLM's and MiniMax's branches)
+renders 1.5-2.5x faster on MiniJinja. The probes the proof renders are timed on both engines, and MiniJinja is
+used only where it was clearly faster (:data:`FASTER`). Either way the bytes are the same; only time differs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from . import equivalence, limits, minijinja_env
 
 #: seconds the probes of one template may take with both engines (they take ~1-10 ms for real templates)
 PROOF_TIMEOUT_S = 1.0
+#: MiniJinja renders a proven template when its time on the probes (the request guard included) is at most this
+#: share of Jinja2's
+FASTER = 0.8
 
-#: per template digest, why it stays on Jinja2 in this process ("" when proven), for :func:`engine`
-_reasons: dict[str, str] = {}
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a template's first render in this process found."""
+
+    #: why the template is not proven ("" when it is)
+    why: str
+    #: seconds each engine took for the probes (the best of two passes; 0 when not proven)
+    jinja2_s: float = 0.0
+    minijinja_s: float = 0.0
+
+    @property
+    def proven(self) -> bool:
+        return not self.why
+
+    @property
+    def uses_minijinja(self) -> bool:
+        return self.proven and self.minijinja_s <= FASTER * self.jinja2_s
+
+    def describe(self) -> str:
+        if self.uses_minijinja:
+            return "minijinja"
+        if not self.proven:
+            return f"jinja2: {self.why}"
+        return (f"jinja2: proven, but not faster on the timing conversations (MiniJinja "
+                f"{self.minijinja_s * 1000:.2f} ms, Jinja2 {self.jinja2_s * 1000:.2f} ms)")
+
+
+#: per template digest, the verdict of its first render in this process
+_verdicts: dict[str, Verdict] = {}
 _lock = threading.Lock()
 
 
 class Tally:
-    """Renders in this process: by MiniJinja, and proven templates' renders that fell back to Jinja2 (the
-    request's values or a MiniJinja failure). Updated without a lock: a count, not an account."""
+    """Renders in this process: by MiniJinja, and renders of MiniJinja's templates that fell back to Jinja2
+    (the request's values or a MiniJinja failure). Updated without a lock: a count, not an account."""
 
     minijinja = 0
     fallbacks = 0
-
-
 
 
 def render(source: str, context: dict[str, Any], jinja2_render: Callable[[dict[str, Any]], str]) -> str | None:
@@ -38,19 +75,18 @@ def render(source: str, context: dict[str, Any], jinja2_render: Callable[[dict[s
 
     Runs inside the render's budget (:func:`.limits.begin` was called): the fuel comes from its limits, and a
     render that falls back continues on Jinja2 within what is left of the same budget."""
-    budget = limits.current()
-    bounds = budget.limits
+    bounds = limits.current().limits
     if not bounds.native:
         return None
     plan = equivalence.plan(source)
     if plan.refused is not None:
         return None
-    reason = _reasons.get(plan.digest)
-    if reason is None:
+    verdict = _verdicts.get(plan.digest)
+    if verdict is None:
         if bounds.off_loop:  # a proof takes milliseconds: never on the event loop; this render uses Jinja2
             return None
-        reason = _prove(source, plan, jinja2_render, bounds)
-    if reason:
+        verdict = _prove(source, plan, jinja2_render, bounds)
+    if not verdict.uses_minijinja:
         return None
     if not equivalence.admits(plan, [context]):
         Tally.fallbacks += 1
@@ -60,17 +96,17 @@ def render(source: str, context: dict[str, Any], jinja2_render: Callable[[dict[s
     except Exception:  # an error, out of fuel, a panic (minijinja turns those into TemplateError): Jinja2 decides
         Tally.fallbacks += 1
         return None
-    if len(text) > bounds.max_chars or "\ufffd" in text:  # too large: Jinja2 names the limit; U+FFFD: see module
-        Tally.fallbacks += 1
+    if len(text) > bounds.max_chars or "\ufffd" in text:  # too large: Jinja2 names the limit; U+FFFD: a lone
+        Tally.fallbacks += 1                               # surrogate as MiniJinja received it
         return None
     Tally.minijinja += 1
     return text
 
 
 def _prove(source: str, plan: equivalence.Plan, jinja2_render: Callable[[dict[str, Any]], str],
-           bounds: limits.Limits) -> str:
-    """Run the probes (see :func:`.equivalence.prove`) under their own budget; record and return the reason the
-    template stays on Jinja2 ("" when it is proven)."""
+           bounds: limits.Limits) -> Verdict:
+    """Run the probes (:func:`.equivalence.prove`) under their own budget, time both engines on them when they
+    agree, and record the verdict."""
     proof = replace(bounds, timeout_s=min(PROOF_TIMEOUT_S, bounds.timeout_s), off_loop=False, full=None)
     fuel = minijinja_env.fuel_for(proof)
 
@@ -81,28 +117,55 @@ def _prove(source: str, plan: equivalence.Plan, jinja2_render: Callable[[dict[st
         outer = limits.begin()
         try:
             why = equivalence.prove(plan, jinja2_render, native)
+            verdict = Verdict(why) if why else Verdict("", *_timed(plan, jinja2_render, native))
         except equivalence.ResourceLimit as exc:
-            why = f"a probe ran into a render limit ({exc})"
+            verdict = Verdict(f"a probe ran into a render limit ({exc})")
         finally:
             limits.end(outer)
     with _lock:
-        if len(_reasons) > 1024:
-            _reasons.clear()
-        _reasons[plan.digest] = why or ""
-    return why or ""
+        if len(_verdicts) > 1024:
+            _verdicts.clear()
+        _verdicts[plan.digest] = verdict
+    return verdict
 
 
-def reason(source: str, jinja2_render: Callable[[dict[str, Any]], str]) -> str:
-    """Why ``source`` renders on Jinja2 in this process ("" when MiniJinja renders it); a template not rendered
-    yet is proven now, under the limits of this thread."""
+def _timed(plan: equivalence.Plan, jinja2_render: Callable[[dict[str, Any]], str],
+           native: Callable[[dict[str, Any]], str]) -> tuple[float, float]:
+    """Seconds each engine takes to render :func:`.probes.timing_contexts` (MiniJinja's with the request guard it
+    runs before every render), the best of three passes; a context the template refuses (Gemma 3's refuses tool
+    turns) is left out, and the probes are timed when it refuses both."""
+    from . import probes
+
+    contexts = []
+    for context in probes.timing_contexts():
+        with contextlib.suppress(Exception):
+            jinja2_render(context)
+            contexts.append(context)
+    if not contexts:
+        contexts = [c for c in probes.contexts() if equivalence.admits(plan, [c])]
+    best = [float("inf"), float("inf")]
+    for _ in range(3):
+        for which, render in enumerate((jinja2_render, native)):
+            started = time.perf_counter()
+            for context in contexts:
+                equivalence.admits(plan, [context])
+                with contextlib.suppress(Exception):  # a probe both engines refuse (proven: they agree)
+                    render(context)
+            best[which] = min(best[which], time.perf_counter() - started)
+    return best[0], best[1]
+
+
+def verdict(source: str, jinja2_render: Callable[[dict[str, Any]], str]) -> Verdict:
+    """The verdict on ``source`` in this process; a template not rendered yet is proven now, under the limits of
+    this thread (a template refused by :func:`.equivalence.plan` is not proven)."""
     plan = equivalence.plan(source)
     if plan.refused is not None:
-        return plan.refused
-    found = _reasons.get(plan.digest)
+        return Verdict(plan.refused)
+    found = _verdicts.get(plan.digest)
     return found if found is not None else _prove(source, plan, jinja2_render, limits.configured())
 
 
 def forget() -> None:
-    """Drop every recorded proof (tests)."""
+    """Drop every recorded verdict (tests)."""
     with _lock:
-        _reasons.clear()
+        _verdicts.clear()

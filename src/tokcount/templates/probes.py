@@ -87,18 +87,18 @@ def _conversations(args: Any) -> list[tuple[list[dict[str, Any]], list[dict[str,
     ]
 
 
-def _long(args: Any) -> list[dict[str, Any]]:
-    """Twelve turns: tool calls, results, reasoning and prose at different positions (index-based logic such as
-    "reasoning only after the last user query")."""
-    out: list[dict[str, Any]] = [{"role": "system", "content": "Agent."}]
-    for t in range(12):
+def _long(args: Any, turns: int = 12, prose: str = "") -> list[dict[str, Any]]:
+    """``turns`` turns: tool calls, results, reasoning and prose at different positions (index-based logic such
+    as "reasoning only after the last user query")."""
+    out: list[dict[str, Any]] = [{"role": "system", "content": "Agent." + prose}]
+    for t in range(turns):
         out.append({"role": "user", "content": f"step {t}: {TRICKY[:40]}"} if t % 4 == 0 else
                    {"role": "user", "content": f"<tool_response>\nr{t}\n</tool_response>"})
         if t % 3 == 0:
             out.append({"role": "assistant", "content": f"plan {t}", "reasoning_content": f"why {t}",
                         "thinking": f"why {t}", "tool_calls": [_call(100 + t, args)]})
             out.append({"role": "tool", "content": f"result {t}", "tool_call_id": f"call_{100 + t}"})
-        out.append({"role": "assistant", "content": f"done {t}\n"})
+        out.append({"role": "assistant", "content": f"done {t}\n{prose}"})
     out.append({"role": "user", "content": "Summarise."})
     return out
 
@@ -116,3 +116,16 @@ def contexts() -> tuple[dict[str, Any], ...]:
             context.update(extra)
             out.append(context)
     return tuple(out)
+
+
+@cache
+def timing_contexts() -> tuple[dict[str, Any], ...]:
+    """What :mod:`.native` times both engines on once a template is proven: an agent conversation (~350 messages
+    of a few hundred characters, tool calls and results) and a chat (300 alternating messages, no tools): where
+    engines differ most, many messages, each read several times."""
+    prose = " ".join(["The quick brown fox jumps over the lazy dog; \u4f60\u597d."] * 5)
+    chat = [{"role": "user" if n % 2 == 0 else "assistant", "content": f"{n}: {prose}"} for n in range(301)]
+    return tuple({"messages": messages, "tools": tools, "documents": None, "add_generation_prompt": True,
+                  **VARIABLES}
+                 for messages, tools in ((_long(ARGS, turns=120, prose=prose), [WEATHER, MINIMAL_TOOL]),
+                                         (chat, None)))

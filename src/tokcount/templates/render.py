@@ -76,12 +76,16 @@ def render_context(messages: list[dict[str, Any]], tools: list[dict[str, Any]] |
             **variables}
 
 
-def engine(source: str) -> str:
-    """Which engine renders ``source`` in this process: ``"minijinja"``, or ``"jinja2: <why>"`` (proven now when
-    it was not rendered yet)."""
+def verdict(source: str) -> native.Verdict:
+    """Whether MiniJinja is proven to render ``source`` as Jinja2 does in this process, and faster (proven now
+    when the template was not rendered yet)."""
     template = compile_template(source)
-    why = native.reason(source, lambda context: jinja2_text(template, context))
-    return f"jinja2: {why}" if why else "minijinja"
+    return native.verdict(source, lambda context: jinja2_text(template, context))
+
+
+def engine(source: str) -> str:
+    """Which engine renders ``source`` in this process: ``"minijinja"``, or ``"jinja2: <why>"``."""
+    return verdict(source).describe()
 
 
 def jinja2_text(template: jinja2.Template, context: dict[str, Any]) -> str:
