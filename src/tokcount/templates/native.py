@@ -132,7 +132,7 @@ def _prove(source: str, plan: equivalence.Plan, jinja2_render: Callable[[dict[st
 def _timed(plan: equivalence.Plan, jinja2_render: Callable[[dict[str, Any]], str],
            native: Callable[[dict[str, Any]], str]) -> tuple[float, float]:
     """Seconds each engine takes to render :func:`.probes.timing_contexts` (MiniJinja's with the request guard it
-    runs before every render), the best of three passes; a context the template refuses (Gemma 3's refuses tool
+    runs before every render), the best of two passes; a context the template refuses (Gemma 3's refuses tool
     turns) is left out, and the probes are timed when it refuses both."""
     from . import probes
 
@@ -144,7 +144,7 @@ def _timed(plan: equivalence.Plan, jinja2_render: Callable[[dict[str, Any]], str
     if not contexts:
         contexts = [c for c in probes.contexts() if equivalence.admits(plan, [c])]
     best = [float("inf"), float("inf")]
-    for _ in range(3):
+    for _ in range(2):
         for which, render in enumerate((jinja2_render, native)):
             started = time.perf_counter()
             for context in contexts:

@@ -87,14 +87,14 @@ def _conversations(args: Any) -> list[tuple[list[dict[str, Any]], list[dict[str,
     ]
 
 
-def _long(args: Any, turns: int = 12, prose: str = "") -> list[dict[str, Any]]:
+def _long(args: Any, turns: int = 12, prose: str = "", call_every: int = 3) -> list[dict[str, Any]]:
     """``turns`` turns: tool calls, results, reasoning and prose at different positions (index-based logic such
     as "reasoning only after the last user query")."""
     out: list[dict[str, Any]] = [{"role": "system", "content": "Agent." + prose}]
     for t in range(turns):
         out.append({"role": "user", "content": f"step {t}: {TRICKY[:40]}"} if t % 4 == 0 else
                    {"role": "user", "content": f"<tool_response>\nr{t}\n</tool_response>"})
-        if t % 3 == 0:
+        if t % call_every == 0:
             out.append({"role": "assistant", "content": f"plan {t}", "reasoning_content": f"why {t}",
                         "thinking": f"why {t}", "tool_calls": [_call(100 + t, args)]})
             out.append({"role": "tool", "content": f"result {t}", "tool_call_id": f"call_{100 + t}"})
@@ -120,12 +120,12 @@ def contexts() -> tuple[dict[str, Any], ...]:
 
 @cache
 def timing_contexts() -> tuple[dict[str, Any], ...]:
-    """What :mod:`.native` times both engines on once a template is proven: an agent conversation (~350 messages
-    of a few hundred characters, tool calls and results) and a chat (300 alternating messages, no tools): where
-    engines differ most, many messages, each read several times."""
+    """What :mod:`.native` times both engines on once a template is proven: an agent conversation (~170 messages
+    of a few hundred characters, a tool call and its result every turn, as agents send them) and a chat (161
+    alternating messages, no tools): where engines differ most, many messages, each read several times."""
     prose = " ".join(["The quick brown fox jumps over the lazy dog; \u4f60\u597d."] * 5)
-    chat = [{"role": "user" if n % 2 == 0 else "assistant", "content": f"{n}: {prose}"} for n in range(301)]
+    chat = [{"role": "user" if n % 2 == 0 else "assistant", "content": f"{n}: {prose}"} for n in range(161)]
     return tuple({"messages": messages, "tools": tools, "documents": None, "add_generation_prompt": True,
                   **VARIABLES}
-                 for messages, tools in ((_long(ARGS, turns=120, prose=prose), [WEATHER, MINIMAL_TOOL]),
+                 for messages, tools in ((_long(ARGS, turns=40, prose=prose, call_every=1), [WEATHER, MINIMAL_TOOL]),
                                          (chat, None)))
