@@ -28,7 +28,7 @@ SHAPES = (("10k as 10 msgs", 21, lambda seed: workloads.chat(10_000, 10, seed)),
 
 def compare(models: list[str], quick: bool = False) -> list[dict[str, Any]]:
     rows = []
-    jinja2_only = limits.Limits(native=False)
+    jinja2_only = limits.Limits(native="off")
     for name in models:
         model = loader.load(default_catalog().resolve(name))
         chosen = which_engine(model.template())

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from tokcount.errors import RenderLimit, RenderTimeout, TemplateError
+from tokcount.settings import Settings
 from tokcount.templates import equivalence, limits, minijinja_env, native
 from tokcount.templates.jinja_env import compile_template
 from tokcount.templates.render import engine, jinja2_text, render_context, render_here, verdict
@@ -23,11 +26,15 @@ ARGS_TEMPLATE = ("{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% for c
                  "{% endfor %}{% endfor %}")
 
 
+#: these templates are tiny: whether MiniJinja would be faster on them is not the question here, so every proven
+#: one renders on MiniJinja (``render_minijinja = "proven"``; the speed rule of "auto" has its own test below)
+PROVEN = limits.Limits(native="proven")
+
+
 @pytest.fixture(autouse=True)
-def minijinja_whenever_proven(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These templates are tiny: whether MiniJinja would be faster on them is not the question here, so every
-    proven one renders on MiniJinja (native.FASTER is the speed rule, checked in test_the_speed_rule_...)."""
-    monkeypatch.setattr(native, "FASTER", float("inf"))
+def minijinja_whenever_proven() -> Iterator[None]:
+    with limits.active(PROVEN):
+        yield
 
 
 def _call(args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -162,18 +169,18 @@ def test_fuel_stops_a_runaway_and_jinja2_answers_within_the_budget() -> None:
     source = ("{% if messages[0].content == 'spin' %}{% for i in range(100000) %}{% for j in range(100000) %}"
               "{% endfor %}{% endfor %}{% endif %}ok")
     assert engine(source) == "minijinja"
-    with limits.active(limits.Limits(timeout_s=0.5, max_iterations=10**9)):
+    with limits.active(replace(PROVEN, timeout_s=0.5, max_iterations=10**9)):
         started = time.monotonic()
         with pytest.raises(RenderTimeout):
             _render(source, [{"role": "user", "content": "spin"}])
         assert time.monotonic() - started < 1.5
-    with limits.active(limits.Limits(max_iterations=100_000)), pytest.raises(RenderLimit, match="max_loop_iter"):
+    with limits.active(replace(PROVEN, max_iterations=100_000)), pytest.raises(RenderLimit, match="max_loop_iter"):
         _render(source, [{"role": "user", "content": "spin"}])
 
 
 def test_a_prompt_past_max_render_chars_is_jinja2s_render_limit() -> None:
     source = "{% for m in messages %}{{ m.content }}{% endfor %}"
-    with limits.active(limits.Limits(max_chars=1000)):
+    with limits.active(replace(PROVEN, max_chars=1000)):
         assert engine(source) == "minijinja"
         with pytest.raises(RenderLimit, match="max_render_chars"):
             _render(source, [{"role": "user", "content": "x" * 5000}])
@@ -182,7 +189,7 @@ def test_a_prompt_past_max_render_chars_is_jinja2s_render_limit() -> None:
 def test_the_setting_turns_minijinja_off() -> None:
     assert engine(ARGS_TEMPLATE) == "minijinja"
     before = native.Tally.minijinja
-    with limits.active(limits.Limits(native=False)):
+    with limits.active(limits.Limits(native="off")):
         _render(ARGS_TEMPLATE, _call({"a": 1}))
     assert native.Tally.minijinja == before
 
@@ -206,12 +213,29 @@ def test_threads_render_concurrently_each_on_its_own_environment() -> None:
 
 def test_the_speed_rule_keeps_a_proven_template_on_jinja2_when_minijinja_is_not_faster(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Proven, and timed on the timing conversations; with the rule at 0 MiniJinja is never fast enough."""
+    """Proven, and timed on the timing conversations; with the rule at 0 MiniJinja is never fast enough ("auto",
+    the default), while "proven" renders it on MiniJinja all the same."""
     source = "{% for m in messages %}{{ m.role }}{{ m.content }}{% endfor %}"
     found = verdict(source)
     assert found.proven and found.jinja2_s > 0 and found.minijinja_s > 0
     monkeypatch.setattr(native, "FASTER", 0.0)
-    assert engine(source).startswith("jinja2: proven, but not faster")
-    before = native.Tally.minijinja
+    with limits.active(limits.Limits(native="auto")):
+        assert engine(source).startswith("jinja2: proven, but not faster")
+        before = native.Tally.minijinja
+        assert _render(source, [{"role": "user", "content": "hi"}]) == "userhi"
+        assert native.Tally.minijinja == before
+    assert engine(source) == "minijinja"
     assert _render(source, [{"role": "user", "content": "hi"}]) == "userhi"
-    assert native.Tally.minijinja == before
+    assert native.Tally.minijinja == before + 1
+
+
+@pytest.mark.parametrize("given, mode", [("proven", "proven"), ("OFF", "off"), ("false", "off"), ("true", "auto")])
+def test_the_setting_reads_its_three_modes(given: str, mode: str) -> None:
+    settings = Settings.load(env={"TOKCOUNT_RENDER_MINIJINJA": given})
+    assert settings.render_minijinja == mode
+    assert settings.render_limits.native == mode
+
+
+def test_the_setting_refuses_other_values() -> None:
+    with pytest.raises(ValueError, match="TOKCOUNT_RENDER_MINIJINJA must be auto, proven or off"):
+        Settings.load(env={"TOKCOUNT_RENDER_MINIJINJA": "sometimes"})

@@ -41,6 +41,9 @@ RENDER_PROCESSES = 2
 #: how often (in calls, over all threads) the clock is read: a call may be a slow step (a macro doing
 #: ``big|title``), so this is small; a template makes ~50 calls per render
 CHECK_EVERY = 16
+#: when MiniJinja renders (``render_minijinja``, :mod:`.native`): a proven template where it is also faster, any
+#: proven template, never
+MINIJINJA_MODES = ("auto", "proven", "off")
 #: how often (in ``{% for %}`` iterations) the clock is read and the iteration cap checked
 LOOP_CLOCK_EVERY = 8
 
@@ -59,8 +62,8 @@ class Limits:
     memory_mb: int = RENDER_MEMORY_MB
     #: render processes kept for ordinary renders (isolated renders; slow ones get their own, see render_pool)
     processes: int = RENDER_PROCESSES
-    #: MiniJinja renders templates proven to give Jinja2's bytes (``minijinja`` setting; :mod:`.native`)
-    native: bool = True
+    #: when MiniJinja renders templates proven to give Jinja2's bytes (:data:`MINIJINJA_MODES`; :mod:`.native`)
+    native: str = "auto"
     #: an isolated render's full budget, when this is the event loop's variant (the render process always works
     #: under the full one, so a render the loop gives up on is adopted by the counting thread, not redone)
     full: Limits | None = None

@@ -44,13 +44,17 @@ class Verdict:
     def proven(self) -> bool:
         return not self.why
 
-    @property
-    def uses_minijinja(self) -> bool:
-        return self.proven and self.minijinja_s <= FASTER * self.jinja2_s
+    def uses_minijinja(self, mode: str = "auto") -> bool:
+        """Whether MiniJinja renders the template under ``mode`` (``render_minijinja``)."""
+        if mode == "off" or not self.proven:
+            return False
+        return mode == "proven" or self.minijinja_s <= FASTER * self.jinja2_s
 
-    def describe(self) -> str:
-        if self.uses_minijinja:
+    def describe(self, mode: str = "auto") -> str:
+        if self.uses_minijinja(mode):
             return "minijinja"
+        if mode == "off":
+            return "jinja2: render_minijinja is off"
         if not self.proven:
             return f"jinja2: {self.why}"
         return (f"jinja2: proven, but not faster on the timing conversations (MiniJinja "
@@ -76,7 +80,7 @@ def render(source: str, context: dict[str, Any], jinja2_render: Callable[[dict[s
     Runs inside the render's budget (:func:`.limits.begin` was called): the fuel comes from its limits, and a
     render that falls back continues on Jinja2 within what is left of the same budget."""
     bounds = limits.current().limits
-    if not bounds.native:
+    if bounds.native == "off":
         return None
     plan = equivalence.plan(source)
     if plan.refused is not None:
@@ -86,7 +90,7 @@ def render(source: str, context: dict[str, Any], jinja2_render: Callable[[dict[s
         if bounds.off_loop:  # a proof takes milliseconds: never on the event loop; this render uses Jinja2
             return None
         verdict = _prove(source, plan, jinja2_render, bounds)
-    if not verdict.uses_minijinja:
+    if not verdict.uses_minijinja(bounds.native):
         return None
     if not equivalence.admits(plan, [context]):
         Tally.fallbacks += 1

@@ -84,8 +84,8 @@ def verdict(source: str) -> native.Verdict:
 
 
 def engine(source: str) -> str:
-    """Which engine renders ``source`` in this process: ``"minijinja"``, or ``"jinja2: <why>"``."""
-    return verdict(source).describe()
+    """Which engine renders ``source`` on this thread: ``"minijinja"``, or ``"jinja2: <why>"``."""
+    return verdict(source).describe(limits.configured().native)
 
 
 def jinja2_text(template: jinja2.Template, context: dict[str, Any]) -> str:
