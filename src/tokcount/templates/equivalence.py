@@ -222,8 +222,8 @@ def prove(plan_: Plan, jinja2_render: Callable[[dict[str, Any]], str],
     for n, context in enumerate(probes.contexts()):
         if not admits(plan_, [context]):
             continue
-        want, want_error = _outcome(jinja2_render, context)
-        got, got_error = _outcome(minijinja_render, context)
+        want, want_error = outcome(jinja2_render, context)
+        got, got_error = outcome(minijinja_render, context)
         if want_error is not None and got_error is not None:
             continue
         if want_error is not None:
@@ -239,7 +239,9 @@ class ResourceLimit(Exception):
     """A probe ran into a render limit: the proof is abandoned (the template stays on Jinja2)."""
 
 
-def _outcome(render: Callable[[dict[str, Any]], str], context: dict[str, Any]) -> tuple[str, str | None]:
+def outcome(render: Callable[[dict[str, Any]], str], context: dict[str, Any]) -> tuple[str, str | None]:
+    """(text, None), or ("", the error's name) when the template refuses; a render limit raises
+    :class:`ResourceLimit`."""
     from ..errors import RenderLimit, RenderTimeout
     from .limits import OffLoop
 

@@ -14,7 +14,6 @@ used only where it was clearly faster (:data:`FASTER`). Either way the bytes are
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -23,7 +22,11 @@ from typing import Any
 
 from . import equivalence, limits, minijinja_env
 
-#: seconds the probes of one template may take with both engines (they take ~1-10 ms for real templates)
+#: what the proof of one template may take with both engines, probes and timing together: this share of the
+#: render's time budget, at most PROOF_TIMEOUT_S (real templates take 5-60 ms). It is spent inside the budget of
+#: the render that needed it, so a template whose probes are slow stays on Jinja2 and that render keeps ~90 % of
+#: its budget
+PROOF_SHARE = 0.1
 PROOF_TIMEOUT_S = 1.0
 #: MiniJinja renders a proven template when its time on the probes (the request guard included) is at most this
 #: share of Jinja2's
@@ -111,7 +114,7 @@ def _prove(source: str, plan: equivalence.Plan, jinja2_render: Callable[[dict[st
            bounds: limits.Limits) -> Verdict:
     """Run the probes (:func:`.equivalence.prove`) under their own budget, time both engines on them when they
     agree, and record the verdict."""
-    proof = replace(bounds, timeout_s=min(PROOF_TIMEOUT_S, bounds.timeout_s), off_loop=False, full=None)
+    proof = replace(bounds, timeout_s=min(PROOF_TIMEOUT_S, PROOF_SHARE * bounds.timeout_s), off_loop=False, full=None)
     fuel = minijinja_env.fuel_for(proof)
 
     def native(context: dict[str, Any]) -> str:
@@ -137,14 +140,11 @@ def _timed(plan: equivalence.Plan, jinja2_render: Callable[[dict[str, Any]], str
            native: Callable[[dict[str, Any]], str]) -> tuple[float, float]:
     """Seconds each engine takes to render :func:`.probes.timing_contexts` (MiniJinja's with the request guard it
     runs before every render), the best of two passes; a context the template refuses (Gemma 3's refuses tool
-    turns) is left out, and the probes are timed when it refuses both."""
+    turns) is left out, and the probes are timed when it refuses both. Within the proof's budget: running out
+    raises :class:`.equivalence.ResourceLimit` (the template stays on Jinja2)."""
     from . import probes
 
-    contexts = []
-    for context in probes.timing_contexts():
-        with contextlib.suppress(Exception):
-            jinja2_render(context)
-            contexts.append(context)
+    contexts = [c for c in probes.timing_contexts() if equivalence.outcome(jinja2_render, c)[1] is None]
     if not contexts:
         contexts = [c for c in probes.contexts() if equivalence.admits(plan, [c])]
     best = [float("inf"), float("inf")]
@@ -153,8 +153,7 @@ def _timed(plan: equivalence.Plan, jinja2_render: Callable[[dict[str, Any]], str
             started = time.perf_counter()
             for context in contexts:
                 equivalence.admits(plan, [context])
-                with contextlib.suppress(Exception):  # a probe both engines refuse (proven: they agree)
-                    render(context)
+                equivalence.outcome(render, context)  # a refusal is an outcome; a render limit ends the proof
             best[which] = min(best[which], time.perf_counter() - started)
     return best[0], best[1]
 
