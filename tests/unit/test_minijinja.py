@@ -217,7 +217,7 @@ def test_the_speed_rule_keeps_a_proven_template_on_jinja2_when_minijinja_is_not_
     the default), while "proven" renders it on MiniJinja all the same."""
     source = "{% for m in messages %}{{ m.role }}{{ m.content }}{% endfor %}"
     found = verdict(source)
-    assert found.proven and found.jinja2_s > 0 and found.minijinja_s > 0
+    assert found.proven and found.jinja2_s > 0 and found.minijinja_s > 0 and found.ratio > 0
     monkeypatch.setattr(native, "FASTER", 0.0)
     with limits.active(limits.Limits(native="auto")):
         assert engine(source).startswith("jinja2: proven, but not faster")

@@ -8,12 +8,14 @@ in a process, under a budget of its own (:data:`PROOF_TIMEOUT_S`), never on the 
 Why "faster" is a condition: MiniJinja reads the request's values through Python on every access (each dict
 item, each string copied across), so a template that does little per message (Llama 3.1's, Gemma 3's) renders
 faster on tokcount's Jinja2 sandbox, while one that does much (Qwen3.5's macros, GLM's and MiniMax's branches)
-renders 1.5-2.5x faster on MiniJinja. The probes the proof renders are timed on both engines, and MiniJinja is
-used only where it was clearly faster (:data:`FASTER`). Either way the bytes are the same; only time differs.
+renders 1.5-2.5x faster on MiniJinja. Once proven, a template is timed on both engines over an agent's and a
+chat's conversation (:func:`.probes.timing_contexts`), and MiniJinja renders it only where it was clearly faster
+(:data:`FASTER`). Either way the bytes are the same; only time differs.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +41,9 @@ class Verdict:
 
     #: why the template is not proven ("" when it is)
     why: str
-    #: seconds each engine took for the probes (the best of two passes; 0 when not proven)
+    #: MiniJinja's time over Jinja2's on the timing conversations (the geometric mean over them: an agent's and a
+    #: chat's count alike, whatever their sizes; 0 when not proven), and the seconds each took in all
+    ratio: float = 0.0
     jinja2_s: float = 0.0
     minijinja_s: float = 0.0
 
@@ -51,7 +55,7 @@ class Verdict:
         """Whether MiniJinja renders the template under ``mode`` (``render_minijinja``)."""
         if mode == "off" or not self.proven:
             return False
-        return mode == "proven" or self.minijinja_s <= FASTER * self.jinja2_s
+        return mode == "proven" or self.ratio <= FASTER
 
     def describe(self, mode: str = "auto") -> str:
         if self.uses_minijinja(mode):
@@ -60,8 +64,8 @@ class Verdict:
             return "jinja2: render_minijinja is off"
         if not self.proven:
             return f"jinja2: {self.why}"
-        return (f"jinja2: proven, but not faster on the timing conversations (MiniJinja "
-                f"{self.minijinja_s * 1000:.2f} ms, Jinja2 {self.jinja2_s * 1000:.2f} ms)")
+        return (f"jinja2: proven, but not faster on the timing conversations ({self.ratio:.2f}x Jinja2's time; "
+                f"MiniJinja {self.minijinja_s * 1000:.2f} ms, Jinja2 {self.jinja2_s * 1000:.2f} ms)")
 
 
 #: per template digest, the verdict of its first render in this process
@@ -137,25 +141,29 @@ def _prove(source: str, plan: equivalence.Plan, jinja2_render: Callable[[dict[st
 
 
 def _timed(plan: equivalence.Plan, jinja2_render: Callable[[dict[str, Any]], str],
-           native: Callable[[dict[str, Any]], str]) -> tuple[float, float]:
-    """Seconds each engine takes to render :func:`.probes.timing_contexts` (MiniJinja's with the request guard it
-    runs before every render), the best of two passes; a context the template refuses (Gemma 3's refuses tool
-    turns) is left out, and the probes are timed when it refuses both. Within the proof's budget: running out
-    raises :class:`.equivalence.ResourceLimit` (the template stays on Jinja2)."""
+           native: Callable[[dict[str, Any]], str]) -> tuple[float, float, float]:
+    """(ratio, Jinja2's seconds, MiniJinja's) on :func:`.probes.timing_contexts` (MiniJinja's time with the
+    request guard it runs before every render), the best of two passes for each; a context the template refuses
+    (Gemma 3's refuses tool turns) is left out, and the probes are timed together when it refuses both. Within the
+    proof's budget: running out raises :class:`.equivalence.ResourceLimit` (the template stays on Jinja2)."""
     from . import probes
 
-    contexts = [c for c in probes.timing_contexts() if equivalence.outcome(jinja2_render, c)[1] is None]
-    if not contexts:
-        contexts = [c for c in probes.contexts() if equivalence.admits(plan, [c])]
-    best = [float("inf"), float("inf")]
-    for _ in range(2):
-        for which, render in enumerate((jinja2_render, native)):
-            started = time.perf_counter()
-            for context in contexts:
-                equivalence.admits(plan, [context])
-                equivalence.outcome(render, context)  # a refusal is an outcome; a render limit ends the proof
-            best[which] = min(best[which], time.perf_counter() - started)
-    return best[0], best[1]
+    groups = [[c] for c in probes.timing_contexts() if equivalence.outcome(jinja2_render, c)[1] is None]
+    if not groups:
+        groups = [[c for c in probes.contexts() if equivalence.admits(plan, [c])]]
+    times = []
+    for contexts in groups:
+        best = [float("inf"), float("inf")]
+        for _ in range(2):
+            for which, render in enumerate((jinja2_render, native)):
+                started = time.perf_counter()
+                for context in contexts:
+                    equivalence.admits(plan, [context])
+                    equivalence.outcome(render, context)  # a refusal is an outcome; a render limit ends the proof
+                best[which] = min(best[which], time.perf_counter() - started)
+        times.append(best)
+    ratio = math.prod(m / max(j, 1e-9) for j, m in times) ** (1 / len(times))
+    return ratio, sum(j for j, _ in times), sum(m for _, m in times)
 
 
 def verdict(source: str, jinja2_render: Callable[[dict[str, Any]], str]) -> Verdict:

@@ -32,6 +32,12 @@ WEATHER = {"type": "function", "function": {
         "where": {"type": "object", "properties": {"lat": {"type": "number"}, "lon": {"type": "number"}}}},
         "required": ["city"]}}}
 MINIMAL_TOOL = {"type": "function", "function": {"name": "ping"}}
+#: a tool as most are declared (GPT-OSS's template refuses WEATHER's null default: timing needs a rendered prompt)
+PLAIN_TOOL = {"type": "function", "function": {
+    "name": "read_file", "description": "Read a file of the workspace.",
+    "parameters": {"type": "object", "properties": {"path": {"type": "string", "description": "Where."},
+                                                    "limit": {"type": "integer", "minimum": 1}},
+                   "required": ["path"]}}}
 ARGS: dict[str, Any] = {"city": "Paris <FR>", "days": 3, "ratio": 0.25, "metric": False, "offset": -2,
                         "tags": ["a", "b c"], "mode": None, "where": {"lat": 48.85, "lon": 2.35},
                         "empty": "", "none_list": [], "nested": {"k": [1, {"j": True}]}}
@@ -87,18 +93,18 @@ def _conversations(args: Any) -> list[tuple[list[dict[str, Any]], list[dict[str,
     ]
 
 
-def _long(args: Any, turns: int = 12, prose: str = "", call_every: int = 3) -> list[dict[str, Any]]:
-    """``turns`` turns: tool calls, results, reasoning and prose at different positions (index-based logic such
-    as "reasoning only after the last user query")."""
-    out: list[dict[str, Any]] = [{"role": "system", "content": "Agent." + prose}]
-    for t in range(turns):
+def _long(args: Any) -> list[dict[str, Any]]:
+    """Twelve turns: tool calls, results, reasoning and prose at different positions (index-based logic such as
+    "reasoning only after the last user query")."""
+    out: list[dict[str, Any]] = [{"role": "system", "content": "Agent."}]
+    for t in range(12):
         out.append({"role": "user", "content": f"step {t}: {TRICKY[:40]}"} if t % 4 == 0 else
                    {"role": "user", "content": f"<tool_response>\nr{t}\n</tool_response>"})
-        if t % call_every == 0:
+        if t % 3 == 0:
             out.append({"role": "assistant", "content": f"plan {t}", "reasoning_content": f"why {t}",
                         "thinking": f"why {t}", "tool_calls": [_call(100 + t, args)]})
             out.append({"role": "tool", "content": f"result {t}", "tool_call_id": f"call_{100 + t}"})
-        out.append({"role": "assistant", "content": f"done {t}\n{prose}"})
+        out.append({"role": "assistant", "content": f"done {t}\n"})
     out.append({"role": "user", "content": "Summarise."})
     return out
 
@@ -118,14 +124,33 @@ def contexts() -> tuple[dict[str, Any], ...]:
     return tuple(out)
 
 
+def _agent(turns: int, prose: str) -> list[dict[str, Any]]:
+    """An agent's conversation as agents send it: a user turn every ten, then per turn an assistant tool call (with
+    reasoning) and its result, and a reply every third."""
+    out: list[dict[str, Any]] = [{"role": "system", "content": "Agent. " + prose}]
+    for t in range(turns):
+        if t % 10 == 0:
+            out.append({"role": "user", "content": f"task {t}: {prose}"})
+        call = {"role": "assistant", "content": "" if t % 2 else f"step {t}", "tool_calls": [_call(200 + t, ARGS)]}
+        if t % 2:  # reasoning instead of content (GPT-OSS refuses both beside a tool call)
+            call.update(reasoning_content=f"why {t}", thinking=f"why {t}")
+        out.append(call)
+        out.append({"role": "tool", "content": f"{{\"ok\": true, \"n\": {t}}} {prose}",
+                    "tool_call_id": f"call_{200 + t}"})
+        if t % 3 == 2:
+            out.append({"role": "assistant", "content": f"done {t}: {prose}"})
+    if out[-1]["role"] != "user":
+        out.append({"role": "user", "content": "Summarise."})
+    return out
+
+
 @cache
 def timing_contexts() -> tuple[dict[str, Any], ...]:
-    """What :mod:`.native` times both engines on once a template is proven: an agent conversation (~170 messages
-    of a few hundred characters, a tool call and its result every turn, as agents send them) and a chat (161
-    alternating messages, no tools): where engines differ most, many messages, each read several times."""
+    """What :mod:`.native` times both engines on once a template is proven: an agent conversation (~150 messages
+    of a few hundred characters, as :func:`_agent` builds it) and a chat (161 alternating messages, no tools):
+    where engines differ most, many messages, each read several times."""
     prose = " ".join(["The quick brown fox jumps over the lazy dog; \u4f60\u597d."] * 5)
     chat = [{"role": "user" if n % 2 == 0 else "assistant", "content": f"{n}: {prose}"} for n in range(161)]
     return tuple({"messages": messages, "tools": tools, "documents": None, "add_generation_prompt": True,
                   **VARIABLES}
-                 for messages, tools in ((_long(ARGS, turns=40, prose=prose, call_every=1), [WEATHER, MINIMAL_TOOL]),
-                                         (chat, None)))
+                 for messages, tools in ((_agent(60, prose), [PLAIN_TOOL] * 3), (chat, None)))
