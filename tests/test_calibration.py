@@ -83,3 +83,19 @@ def test_openai_never_claims_exact_wrongly(outcomes: list[calibrate.Outcome]) ->
     wrong = [(o.id, o.expected, o.got, o.method) for o in outcomes
              if o.provider == "openai" and o.exact_label and not o.exact]
     assert not wrong, wrong
+
+
+def test_each_erratum_applies_and_explains_its_case(tmp_path) -> None:
+    """An erratum (bench/calibration_errata.toml) names a case of the set, its text is in the recorded request,
+    and undoing it is what makes the count equal the API's: the recorded body gives another count."""
+    found = calibrate.errata()
+    assert found, "no errata: drop this test with the file"
+    cases = {c["id"]: (p, c) for p, c in calibrate.load_cases(CALIBRATION) if c["id"] in found}
+    assert set(cases) == set(found), f"errata for ids not in the set: {set(found) - set(cases)}"
+    for case_id, (provider, case) in cases.items():
+        assert case["erratum"]["why"].strip()
+        recorded = next(json.loads(line) for line in (CALIBRATION / f"{provider}.jsonl").read_text().splitlines()
+                        if line.strip() and json.loads(line)["id"] == case_id)
+        assert calibrate.as_sent(recorded["request"], found[case_id]) != recorded["request"]
+        assert calibrate.run_case(provider, case).exact
+        assert not calibrate.run_case(provider, recorded).exact
