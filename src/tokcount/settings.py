@@ -116,6 +116,8 @@ class Settings:
     engines: tuple[str, ...] | None = setting(None, "engines", "list",
                                               "fast engines tried, in order (default: all; 'tokenizers': none)")
     segment_cache_mb: float = setting(64.0, "engines", "megabytes", "segment-count cache size (0: off)")
+    claude_ctok_chars: int = setting(1_000_000, "engines", "int",
+                                     "characters of one Claude request ctok counts; the rest: o200k proxy (0: off)")
     #: providers whose own count endpoint is asked first (empty: never); not a flat value (see the module doc),
     #: keys kept out of repr
     upstreams: tuple[Upstream, ...] = field(default=(), repr=False)
