@@ -12,6 +12,8 @@ Options:
   --write                             also write docs/closed-models-accuracy.md (generated; never edit by hand)
   --pin                               write tests/data/calibration_exact.json: the ids exact now, which
                                       tests/test_calibration.py keeps exact
+  --fit-sources OWNER/REPO,...        also one row per provider for the cases of these sources and one for the
+                                      others (constants fitted on some sources are judged on the held-out rest)
 
 Accuracy never makes it fail: the exit status is 0 whatever the numbers (2 only for a missing data directory).
 """
@@ -56,6 +58,8 @@ class Outcome:
     exact_label: bool | None = None
     method: str = ""
     error: str = ""
+    #: where the recording comes from: ``owner/repo`` or ``docs:...`` (the case's ``source`` before ``@``)
+    source: str = ""
 
     @property
     def diff(self) -> int | None:
@@ -135,7 +139,7 @@ def run_case(provider: str, case: dict[str, Any]) -> Outcome:
     from tokcount.count import count, resolve
 
     out = Outcome(id=case["id"], provider=provider, model=case["model"], family="?", scope=case.get("scope", "?"),
-                  expected=int(case["expected"]), got=None)
+                  expected=int(case["expected"]), got=None, source=str(case.get("source", "")).split("@")[0])
     try:
         out.family = resolve(case["model"]).id
     except Exception as exc:  # an unknown model is itself a finding
@@ -200,6 +204,17 @@ def table(outcomes: list[Outcome]) -> list[list[str]]:
     return rows
 
 
+def split_table(outcomes: list[Outcome], fit: set[str]) -> list[list[str]]:
+    """Per provider: the cases of the ``fit`` sources, then the held-out rest."""
+    rows: list[list[str]] = []
+    for provider in PROVIDERS:
+        for label, inside in (("fit sources", True), ("held out", False)):
+            group = [o for o in outcomes if o.provider == provider and (o.source in fit) == inside]
+            if group:
+                rows.append(row([provider, label, "all"], group))
+    return rows
+
+
 def markdown(rows: list[list[str]], header: list[str] = HEADER) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -258,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-misses", action="store_true")
     ap.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(REPO)}")
     ap.add_argument("--pin", action="store_true", help=f"write {PIN.relative_to(REPO)}")
+    ap.add_argument("--fit-sources", help="comma-separated owner/repo: rows for them and for the held-out rest")
     args = ap.parse_args(argv)
     if not args.dir.is_dir():
         print(f"no calibration directory at {args.dir} (set TOKCOUNT_SHARED or --dir)", file=sys.stderr)
@@ -266,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
     ids = set(filter(None, args.cases.split(","))) if args.cases else None
     outcomes = run(args.dir, providers, ids)
     print(markdown(table(outcomes)))
+    if args.fit_sources:
+        print()
+        print(markdown(split_table(outcomes, set(filter(None, args.fit_sources.split(","))))))
     if args.show_misses:
         print()
         print(misses(outcomes))
