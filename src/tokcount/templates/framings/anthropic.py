@@ -151,11 +151,10 @@ def tokenizer_of(spec: ModelSpec) -> str | None:
     return str(table)
 
 
-def model_of(spec: ModelSpec, *, proxy: bool = False) -> ClaudeModel:
-    """``spec``'s constants: those fitted on ctok's counts where ctok counts its text, else the proxy's (or
-    always the proxy's, with ``proxy``)."""
+def model_of(spec: ModelSpec) -> ClaudeModel:
+    """``spec``'s constants: those fitted on ctok's counts where ctok counts its text, else the proxy's."""
     family = str(spec.extra.get("claude_rules", DEFAULT_RULES))
-    counted_by = None if proxy else tokenizer_of(spec)
+    counted_by = tokenizer_of(spec)
     r = family_rules(family, ctok=counted_by is not None)
     table = spec.extra.get("tool_prompt")  # a pricing-table value [auto/none, any/tool] for models not fitted
     if table is None:
