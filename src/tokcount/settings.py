@@ -126,6 +126,8 @@ class Settings:
     engines: tuple[str, ...] | None = setting(None, "engines", "list",
                                               "fast engines tried, in order (default: all; 'tokenizers': none)")
     segment_cache_mb: float = setting(64.0, "engines", "megabytes", "segment-count cache size (0: off)")
+    claude_ctok_chars: int = setting(1_000_000, "engines", "count",
+                                     "characters of one Claude request ctok counts; the rest: o200k proxy (0: off)")
     #: providers whose own count endpoint is asked first (empty: never); not a flat value (see the module doc),
     #: keys kept out of repr
     upstreams: tuple[Upstream, ...] = field(default=(), repr=False)
@@ -268,6 +270,8 @@ def _parse(kind: str, value: Any, key: str, where: str, *, from_env: bool) -> An
         return text
     if kind == "int":
         return _positive(value, key, where)
+    if kind == "count":  # a non-negative integer: 0 turns the thing it bounds off
+        return _count(value, key, where)
     if kind == "seconds":
         return _seconds(value, key, where)
     if kind == "megabytes":
@@ -320,6 +324,16 @@ def _positive(value: Any, key: str, where: Any) -> int:
         raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}") from None
     if n <= 0 or isinstance(value, bool):
         raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return n
+
+
+def _count(value: Any, key: str, where: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {key} must be a whole number (0 or more), got {value!r}") from None
+    if n < 0 or isinstance(value, bool):
+        raise ValueError(f"{where}: {key} must be a whole number (0 or more), got {value!r}")
     return n
 
 
