@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -110,13 +111,19 @@ class Service:
         threads = COUNT_THREADS + (self.upstream.max_in_flight if self.upstream else 0)
         self._small = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count")
         self._large = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-large")
+        #: jobs whose render (or isolated tokenizer call) turned slow on the pools above finish here, adopting the
+        #: render in flight (limits.SlowRender), so slow templates never hold the threads ordinary counts need
+        self._slow = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-slow",
+                                        initializer=_mark_slow_thread)
         #: which Hub repos outside the catalog clients may name: the operator's allow_hub_repos (none by default),
         #: and the repos the operator preloads
         self.policy = RepoPolicy((*settings.allow_hub_repos, *settings.preload))
         loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
                          miss_ttl=settings.miss_ttl_s)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
-        self._limits = settings.served_render_limits
+        #: counting threads hand slow isolated renders off to the slow pool; its own threads wait them out
+        self._limits = replace(settings.served_render_limits, hand_off=settings.served_render_limits.isolated)
+        self._slow_limits = settings.served_render_limits
         #: built once from the settings and handed to every job (the library default reads the process config)
         self.media_policy = policy_from(settings)
         self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
@@ -167,6 +174,8 @@ class Service:
         while True:
             try:
                 return await loop.run_in_executor(pool, _without_fetches, known, work, *args)
+            except limits.SlowRender:  # its render turned slow: finished on the slow pool, which adopts it
+                pool = self._slow
             except NeedsFetch as need:
                 missing = [(where, source) for where, source in need.sources if source_key(source) not in known]
                 if not missing:  # every round reads what it names: a repeat would loop forever
@@ -177,7 +186,7 @@ class Service:
 
     def _process_bounded(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
                          body: Any = None, tenant: bytes = ANONYMOUS) -> Response:
-        with limits.active(self._limits):
+        with limits.active(self._slow_limits if getattr(_THREAD, "slow", False) else self._limits):
             return self.process(dialect, route, raw, params, body, tenant)
 
     # ------------------------------------------------------------------ auth
@@ -364,7 +373,7 @@ class Service:
             return _error_response(dialect, exc)
         except RecursionError:
             return _error_response(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
-        except (limits.OffLoop, NeedsFetch):  # run() moves the job to a thread / reads image sizes first
+        except (limits.OffLoop, limits.SlowRender, NeedsFetch):  # run()/offload() move the job or read sizes first
             raise
         except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
             log.exception("unexpected error in %s", dialect.name)
@@ -404,6 +413,14 @@ class Service:
 def _without_fetches(known: dict[str, ImageInfo | MediaError], work: Callable[..., T], *args: Any) -> T:
     with deferred(known):
         return work(*args)
+
+
+_THREAD = threading.local()
+
+
+def _mark_slow_thread() -> None:
+    """The slow pool's threads: renders there are waited out (no hand-off)."""
+    _THREAD.slow = True
 
 
 def settle_heap() -> None:

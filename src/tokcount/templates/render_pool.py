@@ -287,7 +287,8 @@ class RenderPool:
             except (OSError, ValueError):
                 self._finish(pending, broken=True)
                 raise TemplateError("The render process failed; try again.") from None
-        return self._wait(pending, key, source, payload, wait_until, off_loop=bounds.off_loop, what=what)
+        return self._wait(pending, key, source, payload, wait_until, off_loop=bounds.off_loop,
+                          hand_off=bounds.hand_off, what=what)
 
     def _sweep(self) -> None:
         """Free the abandoned renders nobody adopted (see :meth:`_unclaimed`)."""
@@ -320,17 +321,22 @@ class RenderPool:
         child.known.add(digest)
 
     def _wait(self, pending: _Pending, key: bytes, source: str, payload: bytes, wait_until: float, *,
-              off_loop: bool, what: str) -> Any:
+              off_loop: bool, hand_off: bool, what: str) -> Any:
         child = pending.child
         while True:
             now = time.monotonic()
-            if pending.ordinary and now - pending.started > SLOW_S:
-                child.lower_priority()
-                self._mark(pending.digest)
-                pending.ordinary = False
-                with self._cond:  # its ordinary slot is free for others from now on
-                    self._ordinary -= 1
-                    self._cond.notify_all()
+            if now - pending.started > SLOW_S:
+                if pending.ordinary:
+                    child.lower_priority()
+                    self._mark(pending.digest)
+                    pending.ordinary = False
+                    with self._cond:  # its ordinary slot is free for others from now on
+                        self._ordinary -= 1
+                        self._cond.notify_all()
+                if hand_off:  # this thread is one ordinary counts need: the slow pool's thread takes over
+                    with self._cond:
+                        self._abandoned[key or _key(pending.digest, payload)] = pending
+                    raise limits.SlowRender
             if now >= pending.hard_deadline:
                 self._finish(pending, broken=True)
                 self._mark(pending.digest)
