@@ -287,11 +287,11 @@ def parse_tools(raw: Any, notes: list[str]) -> list[Tool]:
         if kind == "mcp_toolset":
             tools.extend(_mcp_toolset(t, where, notes))
             continue
-        if isinstance(kind, str) and "_toolset_" in kind and t.get("name") is None:
+        family, toolset, _ = kind.partition("_toolset_") if isinstance(kind, str) else ("", "", "")
+        if toolset and t.get("name") is None:
             # a toolset entry carries no name: the family's tool (browser, computer), its schema Anthropic's own
-            notes.append(f"{kind}: counted as a tool named {kind.split('_toolset_')[0]!r} (its definition is "
-                         "Anthropic's own)")
-            tools.append(Tool(name=kind.split("_toolset_")[0]))
+            notes.append(f"{kind}: counted as a tool named {family!r} (its definition is Anthropic's own)")
+            tools.append(Tool(name=family))
             continue
         name = string(t.get("name"), f"{where}.name") or ""
         if not name:
