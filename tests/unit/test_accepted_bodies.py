@@ -4,6 +4,7 @@ refuse is still refused, in the route's error shape. Parsing only: no model file
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -268,3 +269,22 @@ def test_anthropic_still_refuses(body: dict[str, Any], param: str) -> None:
     assert info.value.param == param
     status, shape = anthropic.error(SchemaError.of(info.value))  # as the route answers it (tokcount.jobs)
     assert status == 422 and shape["error"]["type"] == "invalid_request_error"
+
+
+# ------------------------------------------------------------------ a type that is not a string
+@pytest.mark.parametrize("bad", [{}, [], 3])
+@pytest.mark.parametrize(("parse", "body", "param"), [
+    (responses, {"input": [{"type": "BAD"}]}, "input[0].type"),
+    (responses, {"input": "Hi", "tools": [{"type": "BAD"}]}, "tools[0].type"),
+    (responses, {"input": "Hi", "tool_choice": {"type": "BAD"}}, "tool_choice.type"),
+    (claude, {"messages": [{"role": "user", "content": [{"type": "BAD"}]}]}, "messages[0].content[0].type"),
+    (claude, {"messages": [{"role": "user", "content": "Hi"}], "tools": [{"type": "BAD", "name": "x"}]},
+     "tools[0].type"),
+])
+def test_a_type_field_of_another_json_type_is_a_400(parse: Any, body: dict[str, Any], param: str, bad: Any) -> None:
+    """The new kinds are looked up in sets and tables; an unhashable ``type`` must be refused before that, by name
+    (it was a TypeError, a 500, for a list or an object)."""
+    body = json.loads(json.dumps(body).replace('"BAD"', json.dumps(bad)))
+    with pytest.raises(InvalidRequest) as info:
+        parse(body)
+    assert info.value.param == param and "must be a string" in info.value.message

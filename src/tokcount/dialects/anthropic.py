@@ -136,7 +136,7 @@ def parse_block(raw: Any, where: str, role: str, notes: list[str]) -> Part | Non
     if isinstance(raw, str):
         return TextPart(raw)
     raw = obj(raw, where)
-    kind = raw.get("type")
+    kind = string(raw.get("type"), f"{where}.type", optional=True)  # looked up in tables below: a string first
     if kind == "text":
         return TextPart(string(raw.get("text"), f"{where}.text") or "")
     if kind == "image":
@@ -283,11 +283,11 @@ def parse_tools(raw: Any, notes: list[str]) -> list[Tool]:
     for i, t in enumerate(arr(raw, "tools")):
         where = f"tools[{i}]"
         t = obj(t, where)
-        kind = t.get("type")
+        kind = string(t.get("type"), f"{where}.type", optional=True)
         if kind == "mcp_toolset":
             tools.extend(_mcp_toolset(t, where, notes))
             continue
-        family, toolset, _ = kind.partition("_toolset_") if isinstance(kind, str) else ("", "", "")
+        family, toolset, _ = (kind or "").partition("_toolset_")
         if toolset and t.get("name") is None:
             # a toolset entry carries no name: the family's tool (browser, computer), its schema Anthropic's own
             notes.append(f"{kind}: counted as a tool named {family!r} (its definition is Anthropic's own)")

@@ -92,7 +92,7 @@ def parse_items(items: list[Any], where: str, *, tools: list[Tool], notes: list[
     for i, raw in enumerate(items):
         iwhere = f"{where}[{i}]"
         item = obj(raw, iwhere)
-        kind = item.get("type")
+        kind = string(item.get("type"), f"{iwhere}.type", optional=True)  # looked up in a set below
         if kind is None:  # an easy message has a role; an item with neither is a reference to a stored item
             kind = "message" if "role" in item or "id" not in item else "item_reference"
         if kind == "message":
@@ -198,7 +198,7 @@ def parse_tools(raw: Any, notes: list[str], where: str = "tools") -> list[Tool]:
     for i, t in enumerate(arr(raw, where)):
         twhere = f"{where}[{i}]"
         t = obj(t, twhere)
-        kind = t.get("type", "function")
+        kind = string(t.get("type"), f"{twhere}.type", optional=True) or "function"
         if kind == "namespace":  # function / custom tools grouped under a name the model calls them by
             string(t.get("name"), f"{twhere}.name")
             tools.extend(parse_tools(t.get("tools"), notes, f"{twhere}.tools"))
@@ -238,13 +238,15 @@ def parse_tool_choice(raw: Any) -> ToolChoice | None:
                                  param="tool_choice")
         return ToolChoice(mode=modes[raw])  # type: ignore[arg-type]
     raw = obj(raw, "tool_choice")
-    kind = raw.get("type")
+    kind = string(raw.get("type"), "tool_choice.type", optional=True)
     function = raw.get("function")
     name = function.get("name") if isinstance(function, dict) else raw.get("name")
     if kind == "allowed_tools":
         return ToolChoice(mode="required" if raw.get("mode") == "required" else "auto")
-    if name is None and kind in ("auto", "none", "required", "any"):
-        return ToolChoice(mode="required" if kind in ("required", "any") else kind)
+    if name is None and kind in ("required", "any"):
+        return ToolChoice(mode="required")
+    if name is None and kind in ("auto", "none"):
+        return ToolChoice(mode="none" if kind == "none" else "auto")
     if kind in HOSTED_TOOLS or kind == "computer_use":
         return ToolChoice(mode="auto")  # a hosted tool forced: its definition is not counted either
     return ToolChoice(mode="tool", name=string(name, "tool_choice.name"))
