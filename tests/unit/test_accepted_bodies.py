@@ -288,3 +288,15 @@ def test_a_type_field_of_another_json_type_is_a_400(parse: Any, body: dict[str, 
     with pytest.raises(InvalidRequest) as info:
         parse(body)
     assert info.value.param == param and "must be a string" in info.value.message
+
+
+@pytest.mark.parametrize("part", [
+    {"functionCall": {"name": "f", "id": [1]}}, {"functionResponse": {"name": "f", "id": {"a": 1}}},
+    {"toolCall": {"toolType": "URL_CONTEXT", "id": [None]}}, {"toolResponse": {"toolType": "URL_CONTEXT", "id": 7}},
+])
+def test_a_gemini_call_id_must_be_a_string(part: dict[str, Any]) -> None:
+    """Renderers pair calls and responses by id (a dict key): a list there was a 500 (schemathesis found it on the
+    new toolCall part; functionCall had the same hole)."""
+    with pytest.raises(InvalidRequest) as info:
+        gem({"contents": [{"role": "model", "parts": [part]}]})
+    assert info.value.param == f"contents[0].parts[0].{next(iter(part))}.id"

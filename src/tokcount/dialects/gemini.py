@@ -154,14 +154,15 @@ def _part(raw: dict[str, Any], where: str, notes: list[str]) -> list[Part]:
         call = obj(call, f"{where}.functionCall")
         args = call.get("args") or {}
         return [ToolCallPart(name=string(call.get("name"), f"{where}.functionCall.name") or "",
-                             arguments=args if isinstance(args, dict) else {"value": args}, id=call.get("id"))]
+                             arguments=args if isinstance(args, dict) else {"value": args},
+                             id=_id(call, f"{where}.functionCall"))]
     resp = _get(raw, "functionResponse")
     if resp is not None:
         resp = obj(resp, f"{where}.functionResponse")
         out: list[Part] = [ToolResultPart(content=json.dumps(resp.get("response") or {}, ensure_ascii=False),
                                           name=string(resp.get("name"), f"{where}.functionResponse.name",
                                                       optional=True),
-                                          tool_call_id=resp.get("id"))]
+                                          tool_call_id=_id(resp, f"{where}.functionResponse"))]
         for j, q in enumerate(repeated(resp.get("parts"), f"{where}.functionResponse.parts")):
             qwhere = f"{where}.functionResponse.parts[{j}]"
             blob = _blob(obj(q, qwhere), qwhere)
@@ -186,15 +187,20 @@ def _part(raw: dict[str, Any], where: str, notes: list[str]) -> list[Part]:
         args = server_call.get("args") or {}
         kind = string(_get(server_call, "toolType"), f"{where}.toolCall.toolType", optional=True) or "tool"
         return [ToolCallPart(name=kind.lower(), arguments=obj(args, f"{where}.toolCall.args"),
-                             id=server_call.get("id"))]
+                             id=_id(server_call, f"{where}.toolCall"))]
     server_resp = _get(raw, "toolResponse")
     if server_resp is not None:
         notes.append(NOTE_SERVER_TOOL)
         server_resp = obj(server_resp, f"{where}.toolResponse")
         kind = string(_get(server_resp, "toolType"), f"{where}.toolResponse.toolType", optional=True) or "tool"
         return [ToolResultPart(content=json.dumps(server_resp.get("response") or {}, ensure_ascii=False),
-                               name=kind.lower(), tool_call_id=server_resp.get("id"))]
+                               name=kind.lower(), tool_call_id=_id(server_resp, f"{where}.toolResponse"))]
     raise InvalidRequest(f"{where} must have one of {', '.join(PART_FIELDS)}.", param=where)
+
+
+def _id(raw: dict[str, Any], where: str) -> str | None:
+    """A call's or response's ``id``: renderers pair calls with responses by it, so it must be a string."""
+    return string(raw.get("id"), f"{where}.id", optional=True)
 
 
 def _blob(raw: dict[str, Any], where: str) -> Part | None:
