@@ -12,8 +12,11 @@ completion, so the count is what an open-weight model served behind them receive
 - ``thinking`` / ``redacted_thinking`` blocks become reasoning; ``image`` blocks images; ``document`` blocks
   documents; server-tool blocks (``server_tool_use``, ``web_search_tool_result``, ...) a tool call or the text of
   their content, ``search_result`` its title, source and texts;
-- ``thinking: {type: "enabled"}`` / ``{enabled: true}`` turns a hybrid model's thinking switch on, ``disabled`` /
-  ``false`` off.
+- ``thinking: {type: "enabled"}`` / ``{enabled: true}`` (or ``between_tools``) turns a hybrid model's thinking
+  switch on, ``disabled`` / ``false`` off;
+- blocks of newer API versions sent back with a turn: ``fallback`` is left out (the API does not render it),
+  ``compaction`` is its summary, tool changes, MCP listings and browser state their JSON text; toolsets without a
+  name are a tool named by their family, an ``mcp_toolset`` its pinned listing (docs/accepted-bodies.md).
 
 Errors: ``{"type": "error", "error": {"type", "message"}}``; a body whose fields break the schema is a 422 (as the
 seed server documents), malformed JSON and requests the model's template refuses are 400.

@@ -3,7 +3,9 @@ where google-genai posts with ``api_version="v1"``).
 
 Request: ``{"contents": [...]}`` or ``{"generateContentRequest": {"model", "contents", "systemInstruction",
 "tools", ...}}`` (mutually exclusive, as Google documents). Both camelCase (REST) and snake_case (proto JSON)
-field names are accepted. Response: ``{"totalTokens", "promptTokensDetails": [{"modality", "tokenCount"}]}``.
+field names are accepted, and every repeated field also as one object on its own (``"parts": {"text": "Hi"}``), as
+Google's JSON parser reads it (docs/accepted-bodies.md). Response: ``{"totalTokens", "promptTokensDetails":
+[{"modality", "tokenCount"}]}``.
 Errors: Google's ``{"error": {"code", "message", "status"}}``.
 
 The server mounts it like every dialect (:func:`parse` takes the model from the URL path); like every route's

@@ -4,9 +4,11 @@
 Items are converted as vLLM converts a Responses request to a chat completion: ``instructions`` is a system
 message first; a ``message`` item is a message; consecutive ``reasoning`` and ``function_call`` items join one
 assistant message (reasoning as its reasoning text, calls as its tool calls); a ``function_call_output`` is a
-``tool`` message. Tools may be the Responses flat shape ``{type: "function", name, parameters}`` or the chat
-nested shape ``{type: "function", function: {...}}``; hosted tools (web search, file search, ...) are refused
-because what they add to the prompt is not public.
+``tool`` message; ``custom_tool_call`` / ``custom_tool_call_output`` items are the same with free-form text. Tools
+may be the Responses flat shape ``{type: "function", name, parameters}``, the chat nested shape ``{type:
+"function", function: {...}}``, ``custom`` tools or a ``namespace`` of them. What the API takes but whose prompt
+is not public (hosted tools such as web search and their replayed items, stored items by ``item_reference``) is
+accepted and left out of the count, which says so in its notes and is not labelled exact (docs/accepted-bodies.md).
 """
 
 from __future__ import annotations
