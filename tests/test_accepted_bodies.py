@@ -19,6 +19,7 @@ from tokcount import jobs
 from tokcount.count import count as local_count
 from tokcount.count import resolve
 from tokcount.dialects import dialects, openai_responses
+from tokcount.fit import fit_answer
 from tokcount.passthrough import Origin, Passthrough, Upstream
 from tokcount.settings import Settings
 
@@ -146,3 +147,22 @@ def test_a_translated_passthrough_count_keeps_the_label() -> None:
     assert stand_in.requests[0]["body"]["tools"] == [{"type": "web_search"}]  # the caller's body, as sent
     assert (translated.input_tokens, translated.exact) == (321, False)
     assert "tools" not in stand_in.requests[1]["body"] and any("web_search" in n for n in translated.notes)
+
+
+# ------------------------------------------------------------------ fit
+def test_fit_keeps_a_single_object_function_response_with_its_call() -> None:
+    """``/v1/fit`` cuts at turn starts; a user Content whose ``parts`` is one functionResponse object is a tool
+    result, not a turn start, as it is when the parts are a list (else the call could be dropped, its response
+    kept: a body Google refuses)."""
+    contents: list[dict[str, Any]] = []
+    for i in range(5):
+        contents.append({"role": "user", "parts": {"text": f"turn {i} " * 30}})
+        contents.append({"role": "model", "parts": {"functionCall": {"name": "lookup", "args": {"q": str(i)}}}})
+        contents.append({"role": "user", "parts": {"functionResponse": {"name": "lookup",
+                                                                         "response": {"r": "x " * 20}}}})
+    for budget in (200, 350, 500, 600):  # each cut an orphaned response before (e.g. 600: [0, 1] dropped)
+        out = fit_answer("gemini", {"contents": contents}, SETTINGS, model="gemini-2.5-flash", budget=budget)
+        assert out.status == 200, out.body
+        kept = out.body["request"]["contents"]
+        assert "text" in kept[0]["parts"] and len(kept) % 3 == 0 and 0 < out.body["tokens_after"] <= budget
+        assert out.body["dropped"] == list(range(len(contents) - len(kept)))
