@@ -86,10 +86,7 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     if has_media(req):
         read_remote_sizes(req, media_policy)
     result = renderer.count(spec, req, breakdown=breakdown, return_tokens=return_tokens, media_policy=media_policy)
-    if doc_notes:
-        result.exact = False
-        result.notes.extend(doc_notes)
-    return _labelled(asked, result)
+    return _labelled(asked, result.estimated([*doc_notes, *req.notes]))
 
 
 def count_text(model: str | ModelSpec, text: str, *, return_tokens: bool = False,
