@@ -154,3 +154,24 @@ def test_parallel_calls_cost_more_than_calls_in_turns_of_their_own() -> None:
     calls = [p for p in parallel.messages[1].parts]
     assert (model.per_call, model.per_parallel_call) == (4, 22)
     assert got.breakdown["messages"][1] == claude_tokenizer.count(claude.tool_calls_text(calls), "3.0") + 2 * (4 + 22)
+
+
+def test_long_texts_are_counted_in_a_render_process_in_the_server() -> None:
+    """In the server (isolated limits) a long text goes to a render process, where a slow count is lowered and moved
+    off the counting threads like a render; the count is the same as in process."""
+    from tokcount.templates import render_pool
+
+    text = "The render process counts this sentence with ctok. " * 200
+    assert len(text) >= claude.ISOLATED_CTOK_CHARS
+    table = "v4.7"
+    in_process = claude_tokenizer.count(text + "!", table)
+    render_pool.shutdown()
+    try:
+        with limits.active(limits.Limits(isolated=True)):
+            model = default_catalog().resolve("claude-opus-4-7")
+            counter = claude.TextCounter(claude.model_of(model))
+            assert counter.model.tokenizer == table
+            assert counter(text + "!") == in_process
+        assert render_pool._POOL is not None  # it went through the render processes
+    finally:
+        render_pool.shutdown()

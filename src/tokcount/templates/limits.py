@@ -193,6 +193,25 @@ def active(limits: Limits) -> Iterator[None]:
         _local.limits = outer
 
 
+@contextmanager
+def deadline(at: float | None) -> Iterator[None]:
+    """Isolated renders on this thread end by ``at`` (``time.monotonic()``) + the grace, whatever their own budget
+    says: the server gives each request one budget from its arrival, kept across the threads the job moves to
+    (event loop, counting pool, slow pool), so waiting and re-runs never add a second budget."""
+    outer = getattr(_local, "deadline", None)
+    _local.deadline = at
+    try:
+        yield
+    finally:
+        _local.deadline = outer
+
+
+def job_deadline() -> float | None:
+    """The request's deadline set by :func:`deadline` on this thread, if any."""
+    at: float | None = getattr(_local, "deadline", None)
+    return at
+
+
 #: where :func:`defaults` comes from: ``tokcount.config`` installs the current settings' render limits here when
 #: it is imported (this module imports nothing of the settings, which import it: no cycle)
 default_source: Callable[[], Limits] = Limits

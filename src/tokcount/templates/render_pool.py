@@ -48,7 +48,7 @@ from . import limits
 log = logging.getLogger("tokcount.render")
 
 #: seconds past a render's own budget before its process is killed (its cooperative checks normally end it first)
-GRACE_S = 0.5
+GRACE_S = 0.25
 #: a render running longer than this is slow: lowest CPU priority, out of the ordinary processes' count
 SLOW_S = 0.25
 #: seconds a template stays suspect after a slow or refused render
@@ -297,7 +297,13 @@ class RenderPool:
         full = bounds.full or bounds
         digest = _digest(source)
         now = time.monotonic()
-        wait_until = now + bounds.timeout_s if bounds.off_loop else now + full.timeout_s + GRACE_S
+        hard = now + full.timeout_s + GRACE_S
+        request_deadline = limits.job_deadline()
+        if request_deadline is not None:  # the server's one budget per request, from its arrival
+            hard = min(hard, request_deadline + GRACE_S)
+            if hard <= now:
+                raise RenderTimeout(f"{what} did not finish within the request's budget.")
+        wait_until = min(now + bounds.timeout_s, hard) if bounds.off_loop else hard
         pending = None
         key = b""
         if self._abandoned or self._results:  # rare: only after a render was handed off
@@ -312,9 +318,12 @@ class RenderPool:
                                         f"was stopped.")
                 return self._answer(ended[1], digest)
         if pending is None:
+            if bounds.hand_off and self.suspect(digest):
+                # a suspect template waits for its lane on the slow pool's threads, not on the counting ones
+                raise limits.SlowRender
             child, lane = self._acquire(digest, wait_until, bounds.off_loop)
             # the budget counts from the call, not from when a process was free: waiting for one is part of it
-            pending = _Pending(child, digest, lane, time.monotonic(), now + full.timeout_s + GRACE_S)
+            pending = _Pending(child, digest, lane, time.monotonic(), hard)
             try:
                 self._send(child, key, digest, source, payload)
             except (OSError, ValueError):

@@ -58,6 +58,12 @@ def cached(text: str, table: str) -> int | None:
     return _cache(table).get(text)
 
 
+def remember(text: str, table: str, n: int) -> None:
+    """Keep ``n`` as the count of ``text`` (counted elsewhere: a render process, see framings/anthropic.py)."""
+    if len(text) >= MIN_CACHED_CHARS:
+        _cache(table).put(text, n)
+
+
 def count(text: str, table: str) -> int:
     """Claude tokens of ``text`` as a message's content on ``table`` (one of :data:`TABLES`): ctok's count of it as
     a one-message request minus that request's frame. ctok must be :func:`available`."""

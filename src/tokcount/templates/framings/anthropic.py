@@ -36,6 +36,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import pickle
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -60,6 +61,8 @@ METHOD = f"anthropic-estimate+{PROXY}-proxy"
 #: characters ctok may count for a request on the server's event loop (its tiny render budget) before the job is
 #: moved to a counting thread: ctok takes ~1-17 us a character, so this stays within that budget's 20 ms
 INLINE_CTOK_CHARS = 1024
+#: texts at least this long are counted by ctok in a render process in the server (TextCounter)
+ISOLATED_CTOK_CHARS = 4096
 #: a US-letter page rendered at the pixel cap
 PAGE_SIZE = (965, 1249)
 DEFAULT_RULES = "claude-4"
@@ -235,10 +238,21 @@ class TextCounter:
             self.proxied += len(text)
             return model_text(self.model, text)
         self.left -= len(text)
-        if self._inline is not None and ctok.cached(text, table) is None:
-            self._inline -= len(text)
-            if self._inline < 0:
-                raise limits.OffLoop
+        if ctok.cached(text, table) is None:
+            if self._inline is not None:
+                self._inline -= len(text)
+                if self._inline < 0:
+                    raise limits.OffLoop
+            bounds = limits.configured()
+            if bounds.isolated and len(text) >= ISOLATED_CTOK_CHARS:
+                # ctok is pure Python (up to ~17 us a character): in the server a long text is counted in a
+                # render process, where a slow count is lowered and moved off the counting threads like a render
+                from ..render_pool import pool
+
+                payload = pickle.dumps(("ctok", table, text), protocol=pickle.HIGHEST_PROTOCOL)
+                n: int = pool(bounds).call(f"ctok:{table}", payload, bounds, what="Claude's tokenizer (ctok)")
+                ctok.remember(text, table, n)
+                return float(n)
         return float(ctok.count(text, table))
 
     @property
