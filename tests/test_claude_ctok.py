@@ -161,17 +161,17 @@ def test_long_texts_are_counted_in_a_render_process_in_the_server() -> None:
     off the counting threads like a render; the count is the same as in process."""
     from tokcount.templates import render_pool
 
-    text = "The render process counts this sentence with ctok. " * 200
+    text = "The render process counts this sentence with ctok, once. " * 200
     assert len(text) >= claude.ISOLATED_CTOK_CHARS
-    table = "v4.7"
-    in_process = claude_tokenizer.count(text + "!", table)
     render_pool.shutdown()
     try:
         with limits.active(limits.Limits(isolated=True)):
-            model = default_catalog().resolve("claude-opus-4-7")
-            counter = claude.TextCounter(claude.model_of(model))
-            assert counter.model.tokenizer == table
-            assert counter(text + "!") == in_process
+            counter = claude.TextCounter(claude.model_of(default_catalog().resolve("claude-opus-4-7")))
+            assert counter.model.tokenizer == "4.7"
+            isolated = counter(text)
         assert render_pool._POOL is not None  # it went through the render processes
     finally:
         render_pool.shutdown()
+    assert claude_tokenizer.cached(text, "4.7") == isolated  # remembered like an in-process count
+    claude_tokenizer._cache("4.7").clear()
+    assert claude_tokenizer.count(text, "4.7") == isolated
