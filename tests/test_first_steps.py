@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import httpx
 
 from conftest import ASSETS, REPO
+from hub_server import HubServer
 from serverkit import running_server
 from tokcount.settings import Settings, checkout_assets
 
@@ -70,3 +72,69 @@ def test_models_has_a_header_and_finds_the_clones_files() -> None:
     starts = {line.index(rows[m][3]) for m in ("minimax-m2.5", "gemini-2.5-flash-preview-09-2025") for line in lines
               if line.startswith(m + " ")}
     assert len(starts) == 1  # one repo column, however long an id is
+
+
+# ------------------------------------------------------------------------------------------ the 404 of a model
+def _missing_message(url: str, model: str) -> str:
+    r = httpx.post(f"{url}/v1/token/count", json={**CHAT, "model": model}, timeout=60)
+    assert r.status_code == 404, r.text
+    return r.json()["error"]["message"]
+
+
+def test_a_missing_models_404_names_each_file_once_says_what_was_asked_and_how_to_get_it() -> None:
+    """../shared holds a copy of stepfun-ai/Step-3.7-Flash without its tokenizer: the 404 named the file three
+    times, said the Hub was "known not to have the file" (it was never asked) and not how to get it."""
+    with running_server(Settings.load()) as url:
+        message = _missing_message(url, "stepfun/step-3.7-flash")
+    assert message.count("stepfun-ai/Step-3.7-Flash/tokenizer.json") == 1, message
+    assert "known not to have" not in message
+    assert "Hugging Face Hub (not asked: the copy of the repo in TOKCOUNT_ASSET_DIRS has no such file" in message
+    for how in ("`tokcount pull step-3.7-flash`", "asset dir (TOKCOUNT_ASSET_DIRS) as hub/stepfun-ai/Step-3.7-Flash/",
+                "configure the StepFun passthrough ([upstream.stepfun]", "TOKCOUNT_UPSTREAM_STEPFUN_KEY"):
+        assert how in message, (how, message)
+
+
+def test_the_passthrough_is_not_advised_where_it_is_configured() -> None:
+    """With the StepFun passthrough on (here a provider that refuses connections, so the local count is tried and
+    misses), the 404 does not tell the operator to configure what is configured."""
+    settings = Settings.load(env={**os.environ, "TOKCOUNT_UPSTREAM_STEPFUN_URL": "http://127.0.0.1:9",
+                                  "TOKCOUNT_UPSTREAM_STEPFUN_KEY": "sk-test"})
+    with running_server(settings) as url:
+        message = _missing_message(url, "step-3.7-flash")
+    assert "`tokcount pull step-3.7-flash`" in message and "configure the StepFun passthrough" not in message
+
+
+def test_an_unknown_name_is_pointed_only_at_models_counted_here() -> None:
+    """moonshot-v1-8k: "Did you mean" lists catalog ids that count here (kimi-k2.6, offline), never a repo id, and
+    names the close ones without files apart (kimi-k2.5: no template here)."""
+    with running_server(Settings.load()) as url:
+        r = httpx.post(f"{url}/v1/tokenizers/estimate-token-count", json={**CHAT, "model": "moonshot-v1-8k"},
+                       timeout=60)
+        assert r.status_code == 404
+        message = r.json()["error"]["message"]
+        offered = message.split("Did you mean: ", 1)[1].split("?", 1)[0].split(", ")
+        assert offered == ["kimi-k2.6"], message
+        assert "kimi-k2.5 is close too, but without files here" in message
+        listed = {m["id"]: m["available"] for m in httpx.get(f"{url}/v1/models", timeout=60).json()["data"]}
+    assert listed["kimi-k2.6"] is True and listed["kimi-k2.5"] is False
+
+
+def test_pull_asks_the_hub_for_a_file_an_asset_dirs_partial_copy_lacks(tmp_path: Path) -> None:
+    """The 404 advises `tokcount pull`; with a partial copy of the repo in an asset dir (as ../shared has for
+    StepFun) pull did not ask the Hub at all. Here a stand-in Hub serves the whole repo."""
+    repo = "meta-llama/Llama-3.1-8B-Instruct"
+    served = tmp_path / "served" / repo
+    shutil.copytree(ASSETS / "hub" / repo, served)
+    partial = tmp_path / "assets" / "hub" / repo
+    partial.mkdir(parents=True)
+    shutil.copy(served / "tokenizer_config.json", partial / "tokenizer_config.json")
+    with HubServer(tmp_path / "served") as hub:
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0",
+               "TOKCOUNT_ASSET_DIRS": str(tmp_path / "assets"),
+               "HF_HUB_CACHE": str(tmp_path / "hf-cache"), "HF_HOME": str(tmp_path / "hf-home"),
+               "TOKCOUNT_CACHE_DIR": str(tmp_path / "cache")}
+        out = subprocess.run([sys.executable, "-m", "tokcount.cli", "pull", "llama-3.1"], env=env,
+                             capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "llama-3.1-8b-instruct: tokenizer" in out.stdout and "hf-cache" in out.stdout
+    assert any("tokenizer.json" in line for line in hub.log)

@@ -155,8 +155,8 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
         stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
         return 0
     # a header row, and columns as wide as their longest value (a long id no longer pushes its row out of line)
-    table = [("model", "family", "available", "repo")] + [
-        (r["id"], r["family"], "yes" if r["available"] else "no", r["repo"]) for r in rows]
+    table: list[tuple[str, str, str, str]] = [("model", "family", "available", "repo")] + [
+        (str(r["id"]), str(r["family"]), "yes" if r["available"] else "no", str(r["repo"])) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(3)]
     for row in table:
         stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + f"  {row[3]}\n")
@@ -167,9 +167,10 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
 
 
 def cmd_pull(args: argparse.Namespace, stdout: TextIO) -> int:
-    from . import loader, renderers
+    from . import assets, loader, renderers
     from .count import resolve
 
+    assets.pulling.set(True)  # ask the Hub even for files an asset dir's partial copy of the repo lacks
     status = 0
     for name in args.models:
         try:
