@@ -14,6 +14,7 @@ from typing import Any
 from . import advice
 from .count import count, count_text, decode
 from .dialects._api import Dialect, Job, Result, Route
+from .dialects._fields import unknown_key
 from .errors import InvalidRequest, MissingAssets, SchemaError, TokcountError, UnknownModel
 from .media.sources import FetchPolicy
 from .models.catalog import ModelSpec, default_catalog
@@ -38,11 +39,12 @@ class Answer:
 
 
 def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str, str] | None = None) -> Job:
-    """``route.parse``; what it refuses is a schema error (Anthropic answers those 422)."""
+    """``route.parse``; what it refuses is a schema error (Anthropic answers those 422), naming a misspelt key
+    where the refused field is absent beside a near spelling of it (``_fields.unknown_key``)."""
     try:
         return route.parse(body, settings, **(path_params or {}))
     except InvalidRequest as exc:
-        raise SchemaError.of(exc) from None
+        raise SchemaError.of(unknown_key(body, exc)) from None
 
 
 Resolve = Callable[[str], ModelSpec]
