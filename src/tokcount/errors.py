@@ -205,6 +205,12 @@ class MediaError(TokcountError):
     status = 400
 
 
+class AddressRefused(MediaError):
+    """An image URL whose host the fetch address guard refuses (private, loopback, link-local, metadata): refused
+    for every model, closed ones too. An assumed size in its place would count an image the provider cannot
+    fetch either, and answer 200 for a request meant to reach an internal address (issue 26)."""
+
+
 class ImageTooLarge(MediaError):
     """An image's header declares more pixels (or a longer side) than the media policy counts: a 413."""
 

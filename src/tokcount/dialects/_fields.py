@@ -82,6 +82,15 @@ def tool_arguments(value: Any, where: str) -> dict[str, Any] | str:
     raise InvalidRequest(f"{where} must be a JSON string or an object, got {type_name(value)}.", param=where)
 
 
+_ABSENT = object()
+
+
+def _child(value: Any, step: str | int) -> Any:
+    if isinstance(value, list) and isinstance(step, int):
+        return value[step] if step < len(value) else _ABSENT
+    return value.get(step, _ABSENT) if isinstance(value, dict) else _ABSENT
+
+
 _STEP = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
 
 
@@ -93,21 +102,21 @@ def unknown_key(body: Any, exc: InvalidRequest) -> InvalidRequest:
     "must be an array, got null": true, but it hides the typo the client made. Applied once to whatever a
     route's parser refuses (:func:`tokcount.jobs.parse_job`), by walking ``exc.param`` through the body, so every
     dialect's messages name the key, with no change to the parsers; any other error is returned as it was."""
-    steps: list[str | int] = [int(i) if i else name for i, name in _STEP.findall(exc.param or "")]
-    if not steps or not isinstance(steps[-1], str) or exc.param == "body":
+    path = exc.param or ""
+    steps: list[str | int] = [int(i) if i else name for i, name in _STEP.findall(path)]
+    if not steps or not isinstance(steps[-1], str) or path == "body":
         return exc
     container = body
     for step in steps[:-1]:
-        if not ((isinstance(container, list) and isinstance(step, int) and step < len(container))
-                or (isinstance(container, dict) and step in container)):
-            return exc  # the path is not this body's (a parser that read a rewritten copy): nothing to add
-        container = container[step]
+        container = _child(container, step)
+        if container is _ABSENT:  # the path is not this body's (a parser that read a rewritten copy)
+            return exc
     wanted = steps[-1]
     if not isinstance(container, dict) or wanted in container:
         return exc
     close = difflib.get_close_matches(wanted, [k for k in container if isinstance(k, str)], n=1, cutoff=0.75)
     if not close:
         return exc
-    where = exc.param[: exc.param.rfind(".")] if "." in (exc.param or "") else "body"
+    where = path[: path.rfind(".")] if "." in path else "body"
     param = f"{where}.{close[0]}" if where != "body" else close[0]
     return type(exc)(f"{where} has an unknown key {close[0]!r}. Did you mean {wanted!r}?", param=param)

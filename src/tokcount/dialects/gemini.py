@@ -79,7 +79,10 @@ def parse_generate_content(body: dict[str, Any], where: str) -> Request:
     raw_contents = _get(body, "contents")
     if isinstance(raw_contents, dict | str):
         raw_contents = [raw_contents]
-    for i, c in enumerate(arr(raw_contents if raw_contents is not None else [], f"{where}contents")):
+    contents = arr(raw_contents if raw_contents is not None else [], f"{where}contents")
+    if not contents:  # countTokens counts a conversation: Google refuses a request without one
+        raise InvalidRequest(f"{where}contents must not be empty.", param=f"{where}contents")
+    for i, c in enumerate(contents):
         messages.append(_content(c, f"{where}contents[{i}]", default_role="user"))
     tools: list[Tool] = []
     for i, t in enumerate(arr(_get(body, "tools") or [], f"{where}tools")):
