@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -138,3 +140,23 @@ def test_pull_asks_the_hub_for_a_file_an_asset_dirs_partial_copy_lacks(tmp_path:
     assert out.returncode == 0, out.stdout + out.stderr
     assert "llama-3.1-8b-instruct: tokenizer" in out.stdout and "hf-cache" in out.stdout
     assert any("tokenizer.json" in line for line in hub.log)
+
+
+# ------------------------------------------------------------------------------------------------- README
+def test_the_readmes_install_lines_install_from_the_clone() -> None:
+    """tokcount is not on PyPI: ``pip install 'tokcount[batch]'`` failed for a new user. Every line that installs
+    tokcount installs the clone (``-e '.[extra]'``), with extras pyproject.toml has; the whole suite's cost and the
+    extras two of its tests need are said next to the test command."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    extras = set(tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+                 ["optional-dependencies"])
+    ours = [m for m in re.findall(r"pip install ([^`\n#]+)", readme) if "tokcount" in m or "'." in m or " ." in m]
+    assert ours, "the README shows how to install the batch extra"
+    for line in ours:
+        target = line.split()[-1].strip("'\"")
+        assert target.startswith("."), line
+        named = re.findall(r"\[([^\]]+)\]", target)
+        assert all(e in extras for group in named for e in group.split(",")), line
+    setup = readme[readme.index("./scripts/test"):readme.index("## What \"exact\" means")]
+    for words in ("20 minutes", "chromium-driver", "litellm[proxy]"):
+        assert words in setup, words
