@@ -47,6 +47,13 @@ class Count:
         self.tokens_partial = why
         self.notes.append(f"tokens: {why}")
 
+    def estimated(self, notes: list[str]) -> Count:
+        """This count, labelled an estimate for the reasons in ``notes`` (nothing changes when there are none)."""
+        if notes:
+            self.exact = False
+            self.notes.extend(notes)
+        return self
+
     @property
     def image_tokens(self) -> int:
         """The part of ``input_tokens`` that images take (placeholders expanded, or a provider's image rule)."""
