@@ -96,6 +96,21 @@ def test_a_missing_models_404_names_each_file_once_says_what_was_asked_and_how_t
         assert how in message, (how, message)
 
 
+
+def test_a_config_without_the_template_is_reported_with_every_candidate(tmp_path: Path) -> None:
+    """No asset dir, an empty Hugging Face cache, offline: MiniMax-M2.5's tokenizer_config.json comes from an
+    installed package without a template. The 404 said only "Looked in: .../tokenizer_config.json"; it names the
+    chat_template.jinja it also looked for, and where."""
+    env = {**_clone_env(), "TOKCOUNT_ASSET_DIRS": "", "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
+           "HF_HOME": str(tmp_path / "hf-home"), "TOKCOUNT_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-m", "tokcount.cli", "count", "--model", "minimax-m2.5"],
+                         input=json.dumps(CHAT), capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    message = json.loads(out.stdout)["error"]["message"]
+    assert ("Looked for MiniMaxAI/MiniMax-M2.5/chat_template.jinja: Hugging Face cache, Hugging Face Hub (skipped: "
+            "HF_HUB_OFFLINE); for MiniMaxAI/MiniMax-M2.5/tokenizer_config.json: found, without a 'chat_template' "
+            "key.") in message, message
+    assert "`tokcount pull minimax-m2.5`" in message
+
 def test_the_passthrough_is_not_advised_where_it_is_configured() -> None:
     """With the StepFun passthrough on (here a provider that refuses connections, so the local count is tried and
     misses), the 404 does not tell the operator to configure what is configured."""

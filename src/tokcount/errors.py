@@ -111,7 +111,7 @@ class MissingAssets(TokcountError):
 
 def _places(searched: list[str]) -> str:
     """"Looked in: A; B; C." once when every file was looked for in the same places (the usual case), else "Looked
-    for X in: A; B; for Y in: C.": each file named once, each place in its public form (no path, no URL)."""
+    for X: A, B; for Y: C.": each file named once, each place in its public form (no path, no URL)."""
     by_file: dict[str, list[str]] = {}
     for entry in searched:
         head, sep, place = entry.partition(": ")
@@ -124,7 +124,7 @@ def _places(searched: list[str]) -> str:
         return "Looked nowhere."
     if len(lists) == 1:
         return f"Looked in: {'; '.join(lists.pop())}."
-    return "Looked " + "; ".join(f"for {public_name(f) or 'it'} in: {'; '.join(v)}" for f, v in by_file.items()
+    return "Looked " + "; ".join(f"for {public_name(f) or 'it'}: {', '.join(v)}" for f, v in by_file.items()
                                  if v) + "."
 
 
