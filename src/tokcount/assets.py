@@ -198,7 +198,9 @@ def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
                 return look
             if exists(candidate.parent, directory=True):  # a snapshot of the repo that does not have this file
                 look.absent = lacks = True
-        look.searched.append(f"TOKCOUNT_ASSET_DIRS {d}" + (" (a copy of the repo without this file)" if lacks else ""))
+        # the dir's own name never reaches a client (public_text keeps a last component with a dot): "hub" has none
+        lacking = " (a copy of the repo without this file)" if lacks else ""
+        look.searched.append(f"TOKCOUNT_ASSET_DIRS {d / 'hub'}{lacking}")
     cached, known_missing = _from_hf_cache(files, filename)
     look.searched.append("Hugging Face cache")
     if cached is not None:
