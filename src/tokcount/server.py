@@ -667,6 +667,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("tokcount serving on http://%s:%d (default model %s, auth %s)", host, port, settings.default_model,
              "on" if settings.auth_enabled else "off")
+    if settings.asset_dirs:  # the operator's own paths, in the operator's log
+        log.info("model files from %s first", os.pathsep.join(settings.asset_dirs))
     if settings.upstreams:  # provider names only: never a key
         log.info("upstream passthrough on for %s", ", ".join(u.provider for u in settings.upstreams))
     # a line per request costs ~10% of a small count's time: off unless TOKCOUNT_ACCESS_LOG is 1 (uvicorn's

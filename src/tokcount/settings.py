@@ -112,7 +112,8 @@ class Settings:
     media_rules: tuple[str, ...] = setting((), "media", "paths", "extra media-rule TOML files (os.pathsep)")
     # ------------------------------------------------------------------------------------------------ assets
     asset_dirs: tuple[str, ...] = setting((), "assets", "paths",
-                                          "directories searched first for model files (os.pathsep)")
+                                          "directories searched first for model files (os.pathsep; default in a "
+                                          "clone: ../shared/assets if there)")
     cache_dir: str | None = setting(None, "assets", "path", "tokcount's cache (default $XDG_CACHE_HOME/tokcount)")
     hub_offline: bool = setting(False, "assets", "bool", "never ask the Hugging Face Hub", env="HF_HUB_OFFLINE")
     catalog: tuple[str, ...] = setting((), "assets", "paths", "extra catalog TOML files (os.pathsep)")
@@ -164,6 +165,8 @@ class Settings:
         if path:
             settings = settings._with_toml(Path(path).expanduser(), env)
         settings = settings._with_env(env)
+        if not settings.asset_dirs and env_name("asset_dirs") not in env and (found := checkout_assets()):
+            settings = replace(settings, asset_dirs=(found,))
         if settings.cache_dir is None:  # the XDG default is resolved here, where the environment is read
             base = env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
             settings = replace(settings, cache_dir=os.path.join(base, "tokcount"))
@@ -222,6 +225,21 @@ class Settings:
             keys = _read_keys(Path(value).expanduser())
             return replace(self, api_keys_file=value, api_keys=tuple(dict.fromkeys((*self.api_keys, *keys))))
         return replace(self, **{name: value})
+
+
+def checkout_assets(module: Path | None = None) -> str | None:
+    """``../shared/assets`` beside the source checkout tokcount runs from (``pip install -e .``, ``PYTHONPATH=src``),
+    when it holds a ``hub`` directory: the default of ``asset_dirs`` when neither the TOML file nor the environment
+    sets it (an empty ``TOKCOUNT_ASSET_DIRS=`` turns it off).
+
+    Why here and not in ``scripts/serve``: the server that script started found these files while the CLI and the
+    library of the same clone did not (issue 26: the README's first CLI example answered ``missing_assets`` for a
+    model the server counted). An installed package never matches: its parent directory has no ``pyproject.toml``."""
+    root = (module or Path(__file__)).resolve().parents[2]  # <checkout>/src/tokcount/settings.py
+    if not (root / "pyproject.toml").is_file():
+        return None
+    assets = root.parent / "shared" / "assets"
+    return str(assets) if (assets / "hub").is_dir() else None
 
 
 def _field(name: str) -> Any:

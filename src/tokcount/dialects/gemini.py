@@ -83,6 +83,8 @@ def parse_generate_content(body: dict[str, Any], where: str) -> Request:
         messages.append(Message(role="system", parts=sys_msg.parts))
     raw_contents = _get(body, "contents")
     contents = [raw_contents] if isinstance(raw_contents, str) else repeated(raw_contents, f"{where}contents")
+    if not contents:  # countTokens counts a conversation: Google refuses one without (null and [] are unset)
+        raise InvalidRequest(f"{where}contents must not be empty.", param=f"{where}contents")
     for i, c in enumerate(contents):
         messages.append(_content(c, f"{where}contents[{i}]", default_role="user", notes=notes))
     tools: list[Tool] = []

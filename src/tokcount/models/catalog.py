@@ -309,8 +309,11 @@ class Catalog:
         return None
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
+        """The catalog ids closest to ``name`` (matched on every name, each entry named once by its id: a repo id
+        such as ``moonshotai/kimi-k2.6`` is not a name a provider's client would send)."""
         names = [k for k in self._names if "/" not in k] + [k for k in self._names if "/" in k]
-        return difflib.get_close_matches(_key(name), names, n=n, cutoff=0.5)
+        close = difflib.get_close_matches(_key(name), names, n=4 * n, cutoff=0.5)
+        return list(dict.fromkeys(self._names[k] for k in close))[:n]
 
 
 def _in_asset_dirs(repo: str) -> bool:

@@ -414,7 +414,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     if breakdown:
         result.breakdown = {"system": system_n, "tools": tools, "messages": per_message, "template": framing}
     if return_tokens:
-        notes.append("tokens: not available for an estimate")
+        result.partial_tokens(f"none of the {total}: Claude's tokenizer is not public (the count is an estimate)")
     return result
 
 

@@ -150,6 +150,9 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         texts_all = [p.text for m in req.messages for p in m.parts if isinstance(p, TextPart)]
         result.tokens = [i for t in texts_all for i in tok.encode(t)]
         result.token_strings = [tok.id_to_string(i) for i in result.tokens]
+        if len(result.tokens) != total:
+            result.partial_tokens(f"the ids of the text parts only ({len(result.tokens)} of {total}); each "
+                                  "Content's framing, tools and media are counted, not listed")
     return result
 
 

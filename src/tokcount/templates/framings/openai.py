@@ -326,8 +326,9 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         result.breakdown = {"system": system, "tools": tools, "messages": per_message,
                             "template": framing}
     if return_tokens:
-        notes.append("tokens: only the text of the messages is returned; the framing tokens are not listed")
         ids = [i for m in req.messages for t in _texts(m) for i in enc.encode(t)]
+        result.partial_tokens(f"the ids of the messages' text only ({len(ids)} of {total}); OpenAI publishes no ids "
+                              "for its chat framing, tools and images, which are counted, not listed")
         result.tokens = ids
         result.token_strings = [enc.id_to_string(i) for i in ids]
     return result
