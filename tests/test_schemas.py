@@ -149,7 +149,8 @@ NOT_BODY = {"image", "audio", "strs", "requested", "names", "tokcount.count", "m
 #: the modules whose reads each dialect's routes share
 SHARED = {"stepfun": ("_chatlike", "openai_chat"), "moonshot": ("_chatlike", "openai_chat"),
           "vllm": ("openai_chat",), "bifrost": ("openai_responses", "openai_chat"),
-          "openai-responses": ("openai_chat",), "anthropic": (), "gemini": ()}
+          "openai-responses": ("openai_chat",), "anthropic": (), "gemini": (), "vertex": ("gemini",),
+          "bedrock": ("_converse", "anthropic")}
 
 
 @pytest.mark.parametrize("name", sorted(SHARED))
@@ -160,7 +161,7 @@ def test_every_field_the_parser_reads_is_in_the_schema(name: str) -> None:
     module = importlib.import_module(dialect.error.__module__)
     read = keys_read(inspect.getsource(module)) - NOT_BODY
     described = properties([m for r in dialect.routes if r.path and (s := for_path(r.path)) for m in [s.request] if m])
-    if name == "gemini":  # read under camelCase (and the snake_case twin), described in camelCase
+    if name in ("gemini", "vertex"):  # read under camelCase (and the snake_case twin), described in camelCase
         read = {k for k in read if not k.islower() or "_" not in k}
     missing = read - described
     assert not missing, f"{name} parser reads {sorted(missing)} that its request schema does not describe"
@@ -194,6 +195,13 @@ OK_BODIES = [
     ("/v1/responses/input_tokens", {"model": "gpt-4o", "input": "Hi", "instructions": "Be brief."}),
     ("/v1/count_tokens", {"model": "qwen/qwen3.5", "input": [{"role": "user", "content": "Hi"}]}),
     ("/v1beta/models/gemini-2.5-flash:countTokens", {"contents": [{"parts": [{"text": "Hi"}]}]}),
+    ("/v1beta1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash:countTokens",
+     {"contents": [{"parts": [{"text": "Hi"}]}], "systemInstruction": {"parts": [{"text": "Be brief."}]}}),
+    ("/v1/publishers/google/models/gemini-2.5-flash:countTokens", {"contents": [{"parts": [{"text": "Hi"}]}]}),
+    ("/model/anthropic.claude-sonnet-4-5-20250929-v1:0/count-tokens",
+     {"input": {"converse": {"messages": [{"role": "user", "content": [{"text": "Hi"}]}]}}}),
+    ("/model/qwen3.5/count-tokens", {"input": {"invokeModel": {"body": json.dumps(
+        {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 10})}}}),
     ("/tokenize", {"model": "qwen3.5", "prompt": "Hello world", "return_token_strs": True}),
     ("/tokenize", {"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]}),
     ("/detokenize", {"model": "qwen3.5", "tokens": [9419, 1879]}),
@@ -203,6 +211,10 @@ OK_BODIES = [
 def described(path: str) -> Any:
     if path.startswith("/v1beta/models/"):
         return routes()["/v1beta/models/{model}:countTokens"]
+    if "/publishers/google/models/" in path:  # any Vertex route: one schema
+        return routes()["/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:countTokens"]
+    if path.startswith("/model/"):
+        return routes()["/model/{model}/count-tokens"]
     return routes()[path]
 
 
@@ -222,6 +234,11 @@ BAD_BODIES = [
     ("/v1/responses/input_tokens", {"input": 3}, 400),
     ("/v1/count_tokens", {"model": "nope/nope", "input": "Hi"}, 403),
     ("/v1beta/models/gemini-2.5-flash:countTokens", {}, 400),
+    ("/v1/projects/p/locations/l/publishers/google/models/no-such-model:countTokens",
+     {"contents": [{"parts": [{"text": "Hi"}]}]}, 404),
+    ("/model/anthropic.claude-sonnet-4-5-20250929-v1:0/count-tokens", {"input": {}}, 400),
+    ("/model/anthropic.titan-text-v1/count-tokens",
+     {"input": {"converse": {"messages": [{"role": "user", "content": [{"text": "Hi"}]}]}}}, 404),
     ("/tokenize", {"prompt": "a", "messages": []}, 400),
     ("/detokenize", {"tokens": [-1]}, 400),
 ]

@@ -16,7 +16,8 @@ from functools import cache
 from pydantic import BaseModel
 
 #: the modules that describe a dialect's routes (one per dialect with HTTP routes)
-MODULES = ("stepfun", "moonshot", "anthropic", "openai_responses", "bifrost", "gemini", "vllm", "models", "tools")
+MODULES = ("stepfun", "moonshot", "anthropic", "openai_responses", "bifrost", "gemini", "vllm", "models", "tools",
+           "vertex", "bedrock")
 
 
 @dataclass(frozen=True)
