@@ -523,8 +523,10 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
                 if err.status == 408:  # the rest of the body may never come: do not wait for it
                     resp.headers["Connection"] = "close"
                 return resp
-            if signed is not None:  # the signature covers the body: checked once it is read (same size and time caps)
-                denied, tenant = service.authenticate_signed(signed, request.scope, request.headers, raw)
+            if signed is not None:  # the signature covers the body: checked once it is read (same size and time caps),
+                # on a thread: hashing a large body and trying every key must not hold the event loop
+                denied, tenant = await run_in_threadpool(service.authenticate_signed, signed, request.scope,
+                                                         request.headers, raw)
                 if denied is not None:
                     return _error_response(dialect, denied)
             params = {k: request.path_params[k] for k in route.path_params}  # e.g. Gemini's model, in the URL
