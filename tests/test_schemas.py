@@ -82,6 +82,9 @@ def server_seed_bodies() -> list[tuple[str, Any]]:
     out = [("/v1/token/count", b) for b in seeds.STEPFUN_EXAMPLES.values()]
     out += [("/v1/messages/count_tokens", json.loads(fixed)), ("/v1/messages/count_tokens", seeds.SEED_002),
             ("/v1/count_tokens", seeds.SEED_003)]
+    vertex = "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:countTokens"
+    out += [(vertex, b) for b in seeds.VERTEX_EXAMPLES.values()]
+    out += [("/model/{model}/count-tokens", b) for b in seeds.BEDROCK_EXAMPLES.values()]
     return out
 
 
