@@ -159,6 +159,26 @@ def test_bad_bodies_are_validation_exceptions(url: str, body: Any) -> None:
     assert set(r.json()) == {"message"}
 
 
+def test_the_invoke_model_body_is_held_to_the_depth_limit(url: str) -> None:
+    """The body inside the body is JSON too: nested past ``max_json_depth`` (64) counting from where it sits, it is
+    refused as the same schema written inline is on the Anthropic route (it was counted: 200, 2,394 tokens)."""
+    nested = json.loads('{"a":' * 70 + "{}" + "}" * 70)
+    inner = {"messages": [{"role": "user", "content": "hi"}],
+             "tools": [{"name": "t", "input_schema": {"type": "object", "properties": nested}}]}
+    r = httpx.post(url + PATH, json={"input": {"invokeModel": {"body": json.dumps(inner)}}},
+                   headers={"authorization": f"Bearer {KEY}"}, timeout=60)
+    assert r.status_code == 400 and r.headers["x-amzn-errortype"] == "ValidationException"
+    assert "nested deeper than 64" in r.json()["message"]
+    inline = httpx.post(url + "/v1/messages/count_tokens", json={"model": "claude-sonnet-4-5", **inner},
+                        headers={"x-api-key": KEY}, timeout=60)
+    assert inline.status_code == 422
+    shallow = json.loads('{"a":' * 50 + "{}" + "}" * 50)  # its innermost object at depth 58: within 64
+    inner["tools"][0]["input_schema"]["properties"] = shallow
+    ok = httpx.post(url + PATH, json={"input": {"invokeModel": {"body": json.dumps(inner)}}},
+                    headers={"authorization": f"Bearer {KEY}"}, timeout=60)
+    assert ok.status_code == 200, ok.text
+
+
 def test_unknown_paths_under_model_answer_in_bedrocks_shape(url: str) -> None:
     r = httpx.post(url + "/model/x/invoke", json={}, headers={"authorization": f"Bearer {KEY}"}, timeout=30)
     assert r.status_code == 404 and r.headers["x-amzn-errortype"] == "ResourceNotFoundException"

@@ -35,14 +35,13 @@ from . import assets, fastpath, jobs, loader, metrics, observe, routing, sigv4, 
 from .config import configure as install_config
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Result, Route
-from .dialects._fields import default_or
+from .dialects._fields import check_depth, default_or
 from .errors import (
     AuthenticationError,
     InternalError,
     InvalidRequest,
     MalformedJson,
     RequestTooLarge,
-    SchemaError,
     TokcountError,
     TokenizerFailure,
     public_text,
@@ -220,15 +219,7 @@ class Service:
         limit = self.settings.max_json_depth
         if raw and raw.count(b"{") + raw.count(b"[") <= limit:
             return  # every level opens a bracket: too few of them to nest that deep (a small body: no walk)
-        stack: list[tuple[Any, int]] = [(body, 1)]
-        while stack:
-            value, depth = stack.pop()
-            if depth > limit:
-                raise SchemaError(f"The JSON body is nested deeper than {limit} levels.", param="body")
-            if isinstance(value, dict):
-                stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
-            elif isinstance(value, list):
-                stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+        check_depth(body, limit)
 
     def check_limits(self, request: Request) -> None:
         s = self.settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, SchemaError
 
 
 def obj(value: Any, where: str) -> dict[str, Any]:
@@ -78,3 +78,18 @@ def tool_arguments(value: Any, where: str) -> dict[str, Any] | str:
     if isinstance(value, dict | str):
         return value
     raise InvalidRequest(f"{where} must be a JSON string or an object, got {type_name(value)}.", param=where)
+
+
+def check_depth(value: Any, limit: int, *, start: int = 1, where: str = "body") -> None:
+    """Refuse JSON nested deeper than ``limit`` levels (the ``max_json_depth`` setting) with a :class:`SchemaError`
+    naming ``where``. ``start`` is the depth ``value`` itself sits at: a JSON text carried inside the body (Bedrock's
+    ``invokeModel`` body) is held to what the request's limit leaves it, as if it had been written inline."""
+    stack: list[tuple[Any, int]] = [(value, start)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise SchemaError(f"The JSON body is nested deeper than {limit} levels.", param=where)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))

@@ -30,7 +30,7 @@ from ..request import Request
 from ..settings import Settings
 from . import _converse
 from ._api import Dialect, Job, Result, Route
-from ._fields import default_or, obj, string
+from ._fields import check_depth, default_or, obj, string
 from .anthropic import parse as parse_anthropic
 
 NAME = "bedrock"
@@ -40,6 +40,8 @@ TYPES_BY_STATUS = {403: "AccessDeniedException", 404: "ResourceNotFoundException
                    429: "ThrottlingException", 500: "InternalServerException", 503: "ServiceUnavailableException"}
 #: AWS answers a request it cannot authenticate 403, never 401
 AUTH_STATUS = 403
+#: the depth the ``invokeModel`` body's JSON sits at in the request (body, input, invokeModel, body)
+INNER_DEPTH = 4
 
 
 def parse(body: Any, settings: Settings, model: str) -> Job:
@@ -70,6 +72,7 @@ def _invoke_model(raw: Any, model: str, settings: Settings) -> Request:
     except ValueError as exc:
         raise InvalidRequest(f"{where} is not valid JSON: {exc}.", param=where) from None
     inner = obj(inner, where)
+    check_depth(inner, settings.max_json_depth, start=INNER_DEPTH, where=where)  # as if it were written inline
     try:
         return parse_anthropic({**inner, "model": model}, settings).request or Request(messages=[])
     except InvalidRequest as exc:  # named from the root of the CountTokens body
