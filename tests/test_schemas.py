@@ -281,6 +281,8 @@ def test_openapi_names_the_models(base: str) -> None:
             assert "$ref" in op["responses"][str(status)]["content"]["application/json"]["schema"]
     gemini = doc["paths"]["/v1beta/models/{model}:countTokens"]["post"]
     assert [p["name"] for p in gemini["parameters"] if p["in"] == "path"] == ["model"]
+    bedrock = doc["paths"]["/model/{model}/count-tokens"]["post"]["responses"]
+    assert "401" not in bedrock and "x-amzn-ErrorType" in bedrock["403"]["headers"]  # AWS: 403, type in a header
     # every $ref in the document resolves
     refs = set(re.findall(r'"\$ref": ?"#/components/schemas/([^"]+)"', json.dumps(doc)))
     assert refs <= set(schemas)

@@ -29,6 +29,8 @@ class RouteSchema:
     error: type[BaseModel]
     #: the error statuses this route can answer (each documented with ``error``)
     errors: tuple[int, ...] = (400, 401, 403, 404, 413, 500)
+    #: headers every error answer carries: name → description (Bedrock's ``x-amzn-ErrorType``)
+    error_headers: tuple[tuple[str, str], ...] = ()
 
 
 @cache

@@ -212,4 +212,6 @@ class BedrockError(BaseModel):
 
 #: AWS answers an unauthenticated request 403, never 401
 ROUTES = {"/model/{model}/count-tokens": RouteSchema(CountTokensRequest, CountTokensResponse, BedrockError,
-                                                     errors=(400, 403, 404, 413, 500))}
+                                                     errors=(400, 403, 404, 413, 500), error_headers=(
+    ("x-amzn-ErrorType", "the AWS error type: ValidationException, UnrecognizedClientException, "
+                         "AccessDeniedException, ResourceNotFoundException, ..."),))}

@@ -69,6 +69,9 @@ def _patch(op: dict[str, Any], path: str, r: RouteSchema, keys: dict[Any, Any]) 
     for status in sorted({*r.errors, 405} | ({408} if r.request is not None else set())):
         responses[str(status)] = {"description": REASONS.get(status, "Error"),
                                   "content": {"application/json": {"schema": _ref(keys, r.error)}}}
+        if r.error_headers:
+            responses[str(status)]["headers"] = {k: {"description": d, "schema": {"type": "string"}}
+                                                 for k, d in r.error_headers}
     op["responses"] = responses
     names = _PARAM.findall(path)
     if names:
