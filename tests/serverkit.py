@@ -1,14 +1,19 @@
-"""A real tokcount server on a free loopback port, run by uvicorn in a background thread, for the server tests."""
+"""A real tokcount server on a free loopback port, run by uvicorn in a background thread, for the server tests (or
+as ``tokcount serve`` in a subprocess, :func:`serve_process`, where a test measures the worker process itself)."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
 from tokcount.server import create_app, uvicorn_options
@@ -42,3 +47,28 @@ def running_server(settings: Settings, **options: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def serve_process(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``tokcount serve --port PORT *args`` in a subprocess (this process's environment plus ``env``); yields the
+    process and its base URL once ``/healthz`` answers; terminated afterwards."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tokcount.cli", "serve", "--port", str(port), *args],
+                            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("tokcount serve did not start") from None
+                time.sleep(0.1)
+        yield proc, base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from orjson import dumps as orjson_dumps
 
 from serverkit import running_server
 from tokcount.errors import MediaError
@@ -28,6 +29,7 @@ class TricklingServer:
         self.interval = interval
         self.connections = 0
         self.started: list[float] = []  # time.monotonic() of each connection
+        self.paths: list[tuple[float, str]] = []  # (time.monotonic(), path) of each request
         self.active = 0
         self.peak = 0
         self._lock = threading.Lock()
@@ -54,7 +56,9 @@ class TricklingServer:
             self.active += 1
             self.peak = max(self.peak, self.active)
         try:
-            conn.recv(65536)  # the request
+            request = conn.recv(65536)
+            with self._lock:
+                self.paths.append((time.monotonic(), request.split(b" ")[1].decode() if b" " in request else ""))
             head = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nX-Padding: " + b"a" * 100_000
             for i in range(len(head)):
                 if self._stop.is_set():
@@ -160,6 +164,134 @@ def test_closed_models_fetch_a_requests_images_concurrently(trickle: TricklingSe
     assert elapsed < 3.0, elapsed  # one 1.5 s deadline for the six, and no second fetch by the framing
     assert trickle.connections == 6
     assert any("unknown size" in n for n in result.notes), result.notes  # the estimate goes on at the fallback
+
+
+def _image_body(urls: list[str]) -> dict:
+    parts = [{"type": "image_url", "image_url": {"url": u}} for u in urls]
+    return {"model": "qwen3.5", "messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}, *parts]}]}
+
+
+def _ordinary(n: int) -> dict:
+    """An ordinary count as the issue's probe timed it: ~25 kB of text, no URL (above the event loop's 16 KiB, so
+    counted on a thread), distinct for each ``n`` (the answer memo would answer a repeat on the event loop)."""
+    return {"model": "qwen3.5", "messages": [{"role": "user", "content": f"Ordinary words {n}. " * 1300}]}
+
+
+def _post_all(base: str, bodies: list[dict], out: list) -> list[threading.Thread]:
+    def post(body: dict) -> None:
+        t0 = time.monotonic()
+        r = httpx.post(base + "/v1/token/count", json=body, timeout=60)
+        out.append((r.status_code, r.json(), time.monotonic() - t0))
+
+    threads = [threading.Thread(target=post, args=(b,), daemon=True) for b in bodies]
+    for t in threads:
+        t.start()
+    return threads
+
+
+def test_slow_image_hosts_never_hold_the_counting_threads(trickle: TricklingServer) -> None:
+    """Issue 21 item 2: three requests naming 64 trickling image URLs each are in flight (each would hold a
+    counting thread for its whole 4 s request deadline if fetched there); an ordinary 25 kB count meanwhile answers
+    at once, and the image requests still end at their deadline with an error naming the part."""
+    settings = Settings(default_model="qwen3.5", media_allow_networks=("127.0.0.2/32",), media_deadline=2,
+                        media_request_deadline=4)
+    with running_server(settings) as base:
+        assert httpx.post(base + "/v1/token/count", json=_ordinary(0), timeout=60).status_code == 200  # model loaded
+        answers: list = []
+        threads = _post_all(base, [_image_body([trickle.url(f"r{r}-{i}") for i in range(64)]) for r in range(3)],
+                            answers)
+        deadline = time.monotonic() + 5
+        while trickle.active < 8 and time.monotonic() < deadline:  # the fetches are under way
+            time.sleep(0.05)
+        timings = []
+        for _ in range(3):
+            t0 = time.monotonic()
+            r = httpx.post(base + "/v1/token/count", json=_ordinary(len(timings) + 1), timeout=60)
+            timings.append(time.monotonic() - t0)
+            assert r.status_code == 200, r.text
+        for t in threads:
+            t.join(timeout=30)
+    assert max(timings) < 2.0, timings
+    assert len(answers) == 3, answers
+    for status, body, elapsed in answers:
+        assert status == 400 and "took longer than" in body["error"]["message"], body
+        assert 3.5 < elapsed < 8.0, elapsed  # the request's 4 s deadline bounds it, as before
+
+
+def test_fetches_are_bounded_per_process_and_per_request(trickle: TricklingServer) -> None:
+    """``media_total_concurrency`` caps the connections open at once over all requests; each request keeps at most
+    ``media_concurrency`` of them."""
+    settings = Settings(default_model="qwen3.5", media_allow_networks=("127.0.0.2/32",), media_deadline=1.5,
+                        media_request_deadline=3, media_concurrency=6, media_total_concurrency=10)
+    with running_server(settings) as base:
+        assert httpx.post(base + "/v1/token/count", json=_ordinary(0), timeout=60).status_code == 200
+        answers: list = []
+        threads = _post_all(base, [_image_body([trickle.url(f"b{r}-{i}") for i in range(40)]) for r in range(3)],
+                            answers)
+        for t in threads:
+            t.join(timeout=30)
+        assert all(status == 400 for status, _, _ in answers) and len(answers) == 3, answers
+    # every fetch lasts its whole 1.5 s deadline (the host never finishes its headers): how many were open at once
+    # follows from when each started (the host's own count of open sockets lags the client's closes)
+    assert _most_open(trickle.paths, 1.4) == 10, trickle.paths  # 3 requests x 6 would be 18
+    for r in range(3):
+        assert _most_open([(t, p) for t, p in trickle.paths if p.startswith(f"/b{r}-")], 1.4) <= 6
+    assert len(trickle.paths) <= 3 * 6 * 2  # two waves of 6 per request fit in a 3 s deadline, no more
+
+
+def _most_open(starts: list[tuple[float, str]], lasting: float) -> int:
+    """The most of ``starts`` open at one moment, each open for ``lasting`` seconds after it started."""
+    times = sorted(t for t, _ in starts)
+    return max((sum(1 for u in times if t <= u < t + lasting) for t in times), default=0)
+
+
+def test_a_small_body_with_an_escaped_url_never_fetches_on_the_event_loop(trickle: TricklingServer) -> None:
+    """``http:\\/\\/`` is a URL once JSON is parsed though its bytes hold no ``://``: such a small body was
+    counted on the event loop, which then waited on the image host; /healthz answers at once meanwhile now."""
+    settings = Settings(default_model="qwen3.5", media_allow_networks=("127.0.0.2/32",), media_deadline=2)
+    raw = orjson_dumps(_image_body([trickle.url("escaped")])).replace(b"://", b":\\/\\/")
+    assert b"://" not in raw
+    with running_server(settings) as base:
+        assert httpx.post(base + "/v1/token/count", json=_ordinary(0), timeout=60).status_code == 200
+        answers: list = []
+
+        def post() -> None:
+            r = httpx.post(base + "/v1/token/count", content=raw, timeout=60,
+                           headers={"content-type": "application/json"})
+            answers.append((r.status_code, r.json()))
+
+        thread = threading.Thread(target=post, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 5
+        while trickle.active < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        t0 = time.monotonic()
+        assert httpx.get(base + "/healthz", timeout=10).status_code == 200
+        health = time.monotonic() - t0
+        thread.join(timeout=30)
+    assert health < 0.5, health
+    assert answers and answers[0][0] == 400 and "longer than 2 s" in answers[0][1]["error"]["message"], answers
+
+
+def test_deferred_counts_name_every_unread_source_and_fetch_nothing(trickle: TricklingServer) -> None:
+    """Inside ``deferred`` (the server's counting threads) no connection is made: the sizes not given raise
+    NeedsFetch naming each of them, once; given ones (sizes and failures) answer each part."""
+    from tokcount.media.sources import ImageInfo, NeedsFetch, deferred
+
+    sources = [(f"messages[0].content[{i}]", trickle.url(f"d{i}")) for i in range(3)]
+    with deferred({sources[0][1]: ImageInfo(10, 20, "png")}), pytest.raises(NeedsFetch) as need:
+        prefetch(sources, POLICY)
+    assert need.value.sources == sources[1:]
+    failed = MediaError("messages[9].content[0]: gone.", param="messages[9].content[0]")
+    known = {sources[0][1]: ImageInfo(10, 20, "png"), sources[1][1]: failed, sources[2][1]: ImageInfo(1, 1, "gif")}
+    with deferred(known):
+        got = prefetch(sources, POLICY)
+        with pytest.raises(MediaError, match=r"^x: gone"):
+            image_size(sources[1][1], policy=POLICY, where="x")
+    assert got[sources[0][0]] == ImageInfo(10, 20, "png")
+    assert isinstance(got[sources[1][0]], MediaError) and got[sources[1][0]].message.startswith(sources[1][0])
+    time.sleep(0.3)
+    assert trickle.connections == 0
 
 
 def test_refusals_name_the_host_not_its_addresses(caplog: pytest.LogCaptureFixture) -> None:

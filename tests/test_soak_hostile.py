@@ -107,8 +107,9 @@ def _workers(url: str) -> list[int]:
             except OSError:
                 continue
             if b"serve" in cmd and str(port).encode() in cmd:
+                # uvicorn's workers are multiprocessing spawns (not its resource tracker, not render processes)
                 return [p for p in _children(int(entry.name))
-                        if b"render_child" not in Path(f"/proc/{p}/cmdline").read_bytes()]
+                        if b"spawn_main" in Path(f"/proc/{p}/cmdline").read_bytes()]
     return []
 
 

@@ -15,6 +15,7 @@ from . import renderers
 from .dialects.openai_chat import parse_request
 from .documents import has_documents, inline_documents
 from .errors import InvalidRequest
+from .media.expand import has_media, read_remote_sizes
 from .media.sources import FetchPolicy
 from .models.catalog import Catalog, ModelSpec, default_catalog
 from .renderers.jinja import render_prompt
@@ -82,11 +83,10 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     doc_notes: list[str] = []
     if not renderer.capabilities.takes_documents and has_documents(req):
         req, doc_notes = inline_documents(req)
+    if has_media(req):
+        read_remote_sizes(req, media_policy)
     result = renderer.count(spec, req, breakdown=breakdown, return_tokens=return_tokens, media_policy=media_policy)
-    if doc_notes:
-        result.exact = False
-        result.notes.extend(doc_notes)
-    return _labelled(asked, result)
+    return _labelled(asked, result.estimated([*doc_notes, *req.notes]))
 
 
 def count_text(model: str | ModelSpec, text: str, *, return_tokens: bool = False,

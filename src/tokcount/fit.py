@@ -89,16 +89,23 @@ def _dict_role(item: Any) -> str | None:
     return role if isinstance(role, str) else None
 
 
+def _blocks(item: dict[str, Any], key: str) -> list[Any]:
+    """The blocks under ``content`` or ``parts``; Gemini's ``parts`` may be one object, which Google reads as a
+    list of one (docs/accepted-bodies.md)."""
+    blocks = item.get(key)
+    if isinstance(blocks, dict) and key == "parts":
+        return [blocks]
+    return blocks if isinstance(blocks, list) else []
+
+
 def _dict_is_tool_result(item: dict[str, Any]) -> bool:
     if item.get("type") in _TOOL_RESULT_BLOCKS or item.get("role") in ("tool", "function"):
         return True
     for key in ("content", "parts"):
-        blocks = item.get(key)
-        if isinstance(blocks, list):
-            for b in blocks:
-                if isinstance(b, dict) and (b.get("type") in _TOOL_RESULT_BLOCKS
-                                            or any(k in b for k in _TOOL_RESULT_KEYS)):
-                    return True
+        for b in _blocks(item, key):
+            if isinstance(b, dict) and (b.get("type") in _TOOL_RESULT_BLOCKS
+                                        or any(k in b for k in _TOOL_RESULT_KEYS)):
+                return True
     return False
 
 
@@ -126,11 +133,9 @@ def _text_slots(item: Any) -> list[tuple[Any, Any]]:
         return [(item, "content")]
     slots: list[tuple[Any, Any]] = []
     for key in ("content", "parts"):
-        blocks = item.get(key)
-        if isinstance(blocks, list):
-            for b in blocks:
-                if isinstance(b, dict) and isinstance(b.get("text"), str) and b.get("type") in _TEXT_TYPES:
-                    slots.append((b, "text"))
+        for b in _blocks(item, key):
+            if isinstance(b, dict) and isinstance(b.get("text"), str) and b.get("type") in _TEXT_TYPES:
+                slots.append((b, "text"))
     return slots
 
 

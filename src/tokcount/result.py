@@ -38,6 +38,13 @@ class Count:
     #: Every renderer fills it (:func:`split`); an empty dict means "all text".
     modalities: dict[str, int] = field(default_factory=dict)
 
+    def estimated(self, notes: list[str]) -> Count:
+        """This count, labelled an estimate for the reasons in ``notes`` (nothing changes when there are none)."""
+        if notes:
+            self.exact = False
+            self.notes.extend(notes)
+        return self
+
     @property
     def image_tokens(self) -> int:
         """The part of ``input_tokens`` that images take (placeholders expanded, or a provider's image rule)."""

@@ -8,6 +8,8 @@ parsed (chunked bodies included), the JSON is parsed exactly once (orjson), and 
 naming the exact field. Counting is CPU-bound: small bodies (no URL in them) are counted on the event loop,
 which is quicker than handing them to a thread, and everything else on two small thread pools (one for large
 bodies), so the event loop keeps accepting and answering (health checks included) while big requests are counted.
+Counting threads never wait on the network: a count that needs remote image sizes stops, the sizes are read on the
+shared fetch threads while the event loop waits for them, and the count runs again (:meth:`Service.offload`).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import FastAPI
@@ -47,7 +50,7 @@ from .errors import (
     public_text,
 )
 from .httpguard import DocsAuth, body_deadline, install_log_redaction
-from .media.sources import policy_from
+from .media.sources import ImageInfo, MediaError, NeedsFetch, deferred, fetch_sizes, policy_from, source_key
 from .memo import AnswerMemo, clock_dependence, replayed, template_source_of, today
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Passthrough
@@ -59,6 +62,7 @@ from .templates import limits, render_pool
 from .tenancy import ANONYMOUS, Keys
 
 log = logging.getLogger("tokcount.server")
+T = TypeVar("T")
 
 #: after an oversized body, keep reading (and dropping) up to this much more so the client gets the 413 instead
 #: of a reset connection while it is still sending; beyond it the connection is simply closed after the answer
@@ -106,13 +110,19 @@ class Service:
         threads = COUNT_THREADS + (self.upstream.max_in_flight if self.upstream else 0)
         self._small = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count")
         self._large = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-large")
+        #: jobs whose render (or isolated tokenizer call) turned slow on the pools above finish here, adopting the
+        #: render in flight (limits.SlowRender), so slow templates never hold the threads ordinary counts need
+        self._slow = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-slow",
+                                        initializer=_mark_slow_thread)
         #: which Hub repos outside the catalog clients may name: the operator's allow_hub_repos (none by default),
         #: and the repos the operator preloads
         self.policy = RepoPolicy((*settings.allow_hub_repos, *settings.preload))
         loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
                          miss_ttl=settings.miss_ttl_s)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
-        self._limits = settings.served_render_limits
+        #: counting threads hand slow isolated renders off to the slow pool; its own threads wait them out
+        self._limits = replace(settings.served_render_limits, hand_off=settings.served_render_limits.isolated)
+        self._slow_limits = settings.served_render_limits
         #: built once from the settings and handed to every job (the library default reads the process config)
         self.media_policy = policy_from(settings)
         self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
@@ -140,18 +150,42 @@ class Service:
             except TokcountError as exc:
                 return _error_response(dialect, exc)
             if self.models_loaded(route, body, params):
-                try:
-                    with limits.active(self._inline_limits):
+                try:  # a URL spelt with JSON escapes (http:\/\/) is found here: never fetched on the loop
+                    with limits.active(self._inline_limits), deferred({}):
                         return self.process(dialect, route, raw, params, body, tenant)
-                except limits.OffLoop:
+                except (limits.OffLoop, NeedsFetch):
                     pass
-        pool = self._large if len(raw) >= LARGE_BODY else self._small
-        return await asyncio.get_running_loop().run_in_executor(pool, self._process_bounded, dialect, route, raw,
-                                                                params, body, tenant)
+        return await self.offload(len(raw), self._process_bounded, dialect, route, raw, params, body, tenant)
+
+    async def offload(self, size: int, work: Callable[..., T], *args: Any,
+                      known: dict[str, ImageInfo | MediaError] | None = None) -> T:
+        """``work(*args)`` on the counting pool for a body of ``size`` bytes, never waiting on the network there:
+        it runs with no remote fetch allowed (:func:`~tokcount.media.sources.deferred`), and when it needs image
+        sizes not read yet (:class:`~tokcount.media.sources.NeedsFetch`, raised before any render) they are read
+        on the shared fetch threads while this coroutine awaits them, under the per-request cap and deadline (one
+        deadline for all rounds), and ``work`` runs again with them. So slow image hosts hold fetch threads
+        (bounded per process and per request) and never the threads that count everyone else's requests.
+        ``known``: sizes already read for this request (the playground's per-model tasks share them), added to."""
+        loop = asyncio.get_running_loop()
+        pool = self._large if size >= LARGE_BODY else self._small
+        known = {} if known is None else known
+        deadline: float | None = None
+        while True:
+            try:
+                return await loop.run_in_executor(pool, _without_fetches, known, work, *args)
+            except limits.SlowRender:  # its render turned slow: finished on the slow pool, which adopts it
+                pool = self._slow
+            except NeedsFetch as need:
+                missing = [(where, source) for where, source in need.sources if source_key(source) not in known]
+                if not missing:  # every round reads what it names: a repeat would loop forever
+                    raise RuntimeError("a count asked again for image sizes it was given") from None
+                if deadline is None:
+                    deadline = loop.time() + self.media_policy.request_deadline
+                known.update(await fetch_sizes(missing, self.media_policy, deadline - loop.time()))
 
     def _process_bounded(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
                          body: Any = None, tenant: bytes = ANONYMOUS) -> Response:
-        with limits.active(self._limits):
+        with limits.active(self._slow_limits if getattr(_THREAD, "slow", False) else self._limits):
             return self.process(dialect, route, raw, params, body, tenant)
 
     # ------------------------------------------------------------------ auth
@@ -355,7 +389,7 @@ class Service:
             return _error_response(dialect, exc)
         except RecursionError:
             return _error_response(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
-        except limits.OffLoop:  # the event loop's render budget is spent: run() moves the job to a thread
+        except (limits.OffLoop, limits.SlowRender, NeedsFetch):  # run()/offload() move the job or read sizes first
             raise
         except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
             log.exception("unexpected error in %s", dialect.name)
@@ -390,6 +424,19 @@ class Service:
             if self.owns_process:
                 settle_heap()
             self.ready.set()
+
+
+def _without_fetches(known: dict[str, ImageInfo | MediaError], work: Callable[..., T], *args: Any) -> T:
+    with deferred(known):
+        return work(*args)
+
+
+_THREAD = threading.local()
+
+
+def _mark_slow_thread() -> None:
+    """The slow pool's threads: renders there are waited out (no hand-off)."""
+    _THREAD.slow = True
 
 
 def settle_heap() -> None:

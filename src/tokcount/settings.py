@@ -106,7 +106,9 @@ class Settings:
     media_max_side: int = setting(0, "media", "int", "longest image side (0: the built-in 65,500)")
     media_deadline: float = setting(0.0, "media", "seconds", "seconds for one image fetch (0: built-in 10)")
     media_request_deadline: float = setting(0.0, "media", "seconds", "seconds for all fetches of a request (0: 30)")
-    media_concurrency: int = setting(0, "media", "int", "remote images fetched at the same time (0: built-in 8)")
+    media_concurrency: int = setting(0, "media", "int", "remote images of one request fetched at once (0: built-in 8)")
+    media_total_concurrency: int = setting(0, "media", "int", "remote images fetched at the same time by one "
+                                           "process, all requests together (0: built-in 32)")
     media_rules: tuple[str, ...] = setting((), "media", "paths", "extra media-rule TOML files (os.pathsep)")
     # ------------------------------------------------------------------------------------------------ assets
     asset_dirs: tuple[str, ...] = setting((), "assets", "paths",
@@ -124,6 +126,8 @@ class Settings:
     engines: tuple[str, ...] | None = setting(None, "engines", "list",
                                               "fast engines tried, in order (default: all; 'tokenizers': none)")
     segment_cache_mb: float = setting(64.0, "engines", "megabytes", "segment-count cache size (0: off)")
+    claude_ctok_chars: int = setting(1_000_000, "engines", "count",
+                                     "characters of one Claude request ctok counts; the rest: o200k proxy (0: off)")
     #: providers whose own count endpoint is asked first (empty: never); not a flat value (see the module doc),
     #: keys kept out of repr
     upstreams: tuple[Upstream, ...] = field(default=(), repr=False)
@@ -266,6 +270,8 @@ def _parse(kind: str, value: Any, key: str, where: str, *, from_env: bool) -> An
         return text
     if kind == "int":
         return _positive(value, key, where)
+    if kind == "count":  # a non-negative integer: 0 turns the thing it bounds off
+        return _count(value, key, where)
     if kind == "seconds":
         return _seconds(value, key, where)
     if kind == "megabytes":
@@ -318,6 +324,16 @@ def _positive(value: Any, key: str, where: Any) -> int:
         raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}") from None
     if n <= 0 or isinstance(value, bool):
         raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return n
+
+
+def _count(value: Any, key: str, where: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {key} must be a whole number (0 or more), got {value!r}") from None
+    if n < 0 or isinstance(value, bool):
+        raise ValueError(f"{where}: {key} must be a whole number (0 or more), got {value!r}")
     return n
 
 

@@ -11,12 +11,20 @@ failure in a known shape (the chosen dialect's for ``/v1/fit``), never a 500 for
 - ``GET /playground``: a static page (no CDN; files shipped in ``tokcount/playground``). Its data comes from
   ``POST /v1/playground/count``, which is behind the API key like every other data route (the page has a key
   field); the page itself holds no data and is served like ``/docs``.
+
+Both run on the server's bounded counting pools (:meth:`~tokcount.server.Service.offload`: also how their image
+sizes are read off those threads), never on a thread pool of their own. The playground counts its request once per
+model, so it takes at most :data:`MAX_MODELS` models and no more of them than keeps models × body bytes within the
+body limit (the work of one largest count); its answer carries token ids, token strings and the per-message
+breakdown only for requests up to :data:`DETAIL_BYTES` (and token arrays up to :data:`MAX_VIEW_TOKENS` long), so
+an answer is never many times its request (8 models × 3 MB of text answered 95 MB and grew the worker by 1.8 GB).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -24,12 +32,11 @@ import orjson
 from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from . import jobs, loader
 from .dialects import dialects
 from .dialects._api import Dialect
-from .errors import InternalError, InvalidRequest, TokcountError
+from .errors import InternalError, InvalidRequest, RequestTooLarge, TokcountError
 from .fit import MAX_TOKENS, fit_answer
 from .templates import limits
 
@@ -39,6 +46,12 @@ ReadBody = Callable[[HttpRequest, int, float | None], Awaitable[bytes]]
 POST_PATHS = ("/v1/fit", "/v1/playground/count")
 #: the playground compares at most this many models at once (each is a full count)
 MAX_MODELS = 8
+#: requests up to this size get the token view (ids and strings) and the per-message breakdown (which counts the
+#: messages again); larger ones their counts only: a token view of megabytes is no view, and it was ~30x its text
+DETAIL_BYTES = 64 * 1024
+#: token arrays longer than this are left out of an answer even for a small request (a template that writes far
+#: more than it was sent)
+MAX_VIEW_TOKENS = 65_536
 STATIC = {"index.html": "text/html; charset=utf-8", "app.js": "text/javascript; charset=utf-8",
           "style.css": "text/css; charset=utf-8"}
 
@@ -105,8 +118,8 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         if job.request is not None:
             service.check_limits(job.request)
 
-    async def read_json(request: HttpRequest) -> Any:
-        return service.parse_json(await read_body(request, settings.max_body_bytes, settings.body_timeout))
+    async def read_raw(request: HttpRequest) -> bytes:
+        return await read_body(request, settings.max_body_bytes, settings.body_timeout)
 
     def bounded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn`` under the server's render limits (time, size, loops), as every count route runs; its models
@@ -115,10 +128,19 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         try:
             with limits.active(settings.served_render_limits):
                 out = fn(*args, **kwargs)
-            ok = getattr(out, "status", getattr(out, "status_code", 500)) == 200
+            status = out.get("status") if isinstance(out, dict) else getattr(out, "status",
+                                                                             getattr(out, "status_code", 500))
+            ok = status == 200
             return out
         finally:
             loader.settle_tried(ok)
+
+    def fit_parsed(dialect: Dialect, raw: bytes, *args: Any, **kwargs: Any) -> jobs.Answer:
+        try:
+            body = service.parse_json(raw)
+        except TokcountError as exc:
+            return jobs.error_answer(dialect, exc)
+        return fit_answer(dialect.name, body, *args, **kwargs)
 
     def refused(dialect: Dialect, exc: TokcountError) -> Response:
         resp = _error(dialect, exc)
@@ -141,13 +163,14 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
             q = request.query_params
             budget, reserve = _int_param(q, "budget"), _int_param(q, "reserve") or 0
             truncate = _bool_param(q, "truncate")
-            body = await read_json(request)
+            raw = await read_raw(request)
         except TokcountError as exc:
             return refused(dialect, exc)
-        try:
-            out = await run_in_threadpool(bounded, fit_answer, name, body, settings, model=q.get("model") or None,
-                                          budget=budget, reserve=reserve, truncate=truncate, check=check,
-                                          resolve=service.resolve)
+        try:  # one task on a counting thread: the parse, then every count the fit makes
+            out = await service.offload(len(raw), partial(
+                bounded, fit_parsed, dialect, raw, settings, model=q.get("model") or None, budget=budget,
+                reserve=reserve, truncate=truncate, check=check, resolve=service.resolve,
+                media_policy=service.media_policy))
         except Exception:  # a bug: answered in the dialect's shape, logged with its traceback (never the body)
             log.exception("unexpected error in /v1/fit (%s)", name)
             return _error(dialect, InternalError("Internal error while fitting; see the server log."))
@@ -159,11 +182,19 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         if denied is not None:
             return _error(fallback, denied)
         try:
-            body = await read_json(request)
+            raw = await read_raw(request)
         except TokcountError as exc:
             return refused(fallback, exc)
-        try:
-            return await run_in_threadpool(bounded, _playground_answer, body, settings, check, service.resolve)
+        try:  # the parse, then each model's count, as tasks of their own: other requests' counts go in between
+            plan = await service.offload(len(raw), partial(_playground_plan, raw, settings, service.parse_json))
+            if isinstance(plan, Response):
+                return plan
+            name, models, body, detail = plan
+            known: dict[str, Any] = {}  # image sizes read for the first model serve the others
+            results = [await service.offload(len(raw), partial(bounded, _one, name, model, body, settings, check,
+                                                                service.resolve, service.media_policy, detail),
+                                             known=known) for model in models]
+            return _json(200, {"object": "playground.counts", "dialect": name, "results": results})
         except Exception:
             log.exception("unexpected error in /v1/playground/count")
             return _error(fallback, InternalError("Internal error while counting; see the server log."))
@@ -184,11 +215,16 @@ def _static(name: str) -> Response:
     return Response(data, media_type=STATIC[name], headers={"Cache-Control": "no-cache"})
 
 
-def _playground_answer(body: Any, settings: Any, check: Callable[[Any], None], resolve: Any) -> Response:
-    """``{"results": [{model, status, count (the library's Count, breakdown and tokens), answer (the dialect
-    route's own answer)} | {model, status, error}]}`` for ``{"dialect", "models", "request"}``."""
+def _playground_plan(raw: bytes, settings: Any, parse_json: Callable[[bytes], Any]) -> tuple[str, list[str], Any,
+                                                                                             bool] | Response:
+    """``(dialect, models, request, detail)`` of a playground body ``{"dialect", "models", "request"}``, or the
+    error answer. Its answer is ``{"results": [{model, status, count (the library's Count; breakdown and tokens
+    with ``detail``), answer (the dialect route's own answer), omitted (why there is no token view)} | {model,
+    status, error}]}``."""
     fallback = dialects()["openai-chat"]
+    size = len(raw)
     try:
+        body = parse_json(raw)
         if not isinstance(body, dict):
             raise InvalidRequest("body must be an object {dialect, models, request}.", param="body")
         name = body.get("dialect", "openai-chat")
@@ -199,6 +235,10 @@ def _playground_answer(body: Any, settings: Any, check: Callable[[Any], None], r
             raise InvalidRequest("models must be a non-empty array of model names.", param="models")
         if len(models) > MAX_MODELS:
             raise InvalidRequest(f"at most {MAX_MODELS} models at once.", param="models")
+        if len(models) * size > settings.max_body_bytes:
+            raise RequestTooLarge(f"the request is counted once per model, and {len(models)} models x {size} bytes "
+                                  f"is more than the body limit of {settings.max_body_bytes} bytes: send fewer "
+                                  "models or a smaller request.", param="models")
         if name != "text" and name not in dialects():
             raise InvalidRequest(f"dialect must be text or one of {', '.join(dialects())}; got {name!r}.",
                                  param="dialect")
@@ -206,19 +246,21 @@ def _playground_answer(body: Any, settings: Any, check: Callable[[Any], None], r
             raise InvalidRequest("request must be a string for dialect text.", param="request")
     except TokcountError as exc:
         return _error(fallback, exc)
-    results = [_one(name, model, body.get("request"), settings, check, resolve) for model in models]
-    return _json(200, {"object": "playground.counts", "dialect": name, "results": results})
+    return name, models, body.get("request"), size <= DETAIL_BYTES
 
 
-def _one(name: str, model: str, request: Any, settings: Any, check: Callable[[Any], None],
-         resolve: Any) -> dict[str, Any]:
+def _one(name: str, model: str, request: Any, settings: Any, check: Callable[[Any], None], resolve: Any,
+         media_policy: Any, detail: bool) -> dict[str, Any]:
+    """One model's result; with ``detail``, its token view and breakdown (each bounded) as well."""
     from .dialects._api import Job
 
     dialect = dialects()["vllm" if name == "text" else name]
     route = dialect.routes[0]
+    omitted = None if detail else (f"the request is over {DETAIL_BYTES // 1024} KiB: only the counts are shown "
+                                   "(token view and breakdown are for smaller requests)")
     try:
         if name == "text":
-            job = Job(models=[model], op="text", text=request, return_tokens=True, extra={"strs": True})
+            job = Job(models=[model], op="text", text=request, return_tokens=detail, extra={"strs": True})
         else:
             params: dict[str, str] = {}
             if route.path_params:
@@ -228,11 +270,17 @@ def _one(name: str, model: str, request: Any, settings: Any, check: Callable[[An
                                                                                            "model": model}
             job = jobs.parse_job(route, request, settings, params)
             check(job)
-            job.breakdown = job.return_tokens = True
-        result = jobs.execute(job, resolve=resolve)
-        assert result.count is not None
-        return {"model": model, "status": 200, "count": result.count.to_dict(),
-                "answer": route.format(job, result)}
+            job.breakdown = job.return_tokens = detail  # some routes' own parse asks for tokens: not here
+        result = jobs.execute(job, resolve=resolve, media_policy=media_policy)
+        counted = result.count
+        assert counted is not None
+        if counted.tokens is not None and len(counted.tokens) > MAX_VIEW_TOKENS:
+            counted.tokens = counted.token_strings = None
+            omitted = f"the prompt has more than {MAX_VIEW_TOKENS:,} tokens: no token view"
+        out = {"model": model, "status": 200, "count": counted.to_dict(), "answer": route.format(job, result)}
+        if omitted:
+            out["omitted"] = omitted
+        return out
     except RecursionError:
         return _one_error(dialect, model, InvalidRequest("The request is nested too deeply.", param="body"))
     except TokcountError as exc:

@@ -22,6 +22,18 @@ def arr(value: Any, where: str, *, non_empty: bool = False) -> list[Any]:
     return value
 
 
+def repeated(value: Any, where: str) -> list[Any]:
+    """A repeated message field read as Google's JSON parser reads it (Gemini): an array; ``null`` or absent, no
+    elements (proto3 JSON: null is the default); or one object on its own, one element (``"parts": {"text": "Hi"}``
+    is ``[{"text": "Hi"}]``, which Google's API answers 200 and clients send). Anything else is refused as
+    :func:`arr` refuses it, as Google refuses it."""
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    return arr(value, where)
+
+
 def string(value: Any, where: str, *, optional: bool = False) -> str | None:
     if value is None and optional:
         return None

@@ -75,14 +75,25 @@ def check_media_limit(req: Request, policy: FetchPolicy | None = None) -> list[A
     return _checked(req, policy or default_policy())[0]
 
 
-def _checked(req: Request, policy: FetchPolicy) -> tuple[list[Any], dict[str, ImageInfo | MediaError]]:
+def read_remote_sizes(req: Request, policy: FetchPolicy | None = None) -> None:
+    """Read the sizes of the request's remote images now, all at once, before any renderer runs: every renderer
+    needs them (Mistral's one part at a time), and on the server's counting threads
+    (:func:`tokcount.media.sources.deferred`) a size not read yet stops the count, which costs least before the
+    render. The same checks as :func:`check_media_limit` (too many parts, an oversized image); other failures
+    are left in the caches for the renderer, which decides."""
+    _checked(req, policy or default_policy(), remote_only=True)
+
+
+def _checked(req: Request, policy: FetchPolicy, *,
+             remote_only: bool = False) -> tuple[list[Any], dict[str, ImageInfo | MediaError]]:
     parts = media_parts(req)
     limit = policy.max_media_parts
     if len(parts) > limit:
         raise RequestTooLarge(f"the request has {len(parts)} image/video parts; at most {limit} are counted per "
                               "request.", param="messages")
     unsized = [(where, p.url or "") for where, p in parts
-               if isinstance(p, ImagePart) and not (p.width and p.height)]
+               if isinstance(p, ImagePart) and not (p.width and p.height)
+               and (not remote_only or (p.url or "").strip().lower().startswith(("http://", "https://")))]
     sizes = prefetch(unsized, policy)
     for result in sizes.values():
         if isinstance(result, ImageTooLarge):

@@ -13,7 +13,10 @@ the internal address it resolved to: that goes to the log). A byte cap, a per-re
 bound every fetch; the deadline is enforced by a watchdog that shuts the socket, so a server trickling its response
 headers one byte at a time cannot stretch it (``http.client`` applies its timeout per ``recv``, never in total).
 The images of one request are fetched concurrently (:func:`prefetch`), at most ``max_concurrent_fetches`` at a time
-and within ``request_deadline`` in all. ``FetchPolicy.allow_networks`` opens chosen networks (tests allow their
+and within ``request_deadline`` in all, on threads shared by the whole process (``max_total_fetches`` of them:
+:mod:`tokcount.media.fetchpool`). Inside :func:`deferred` (the server's counting threads) nothing is fetched: a
+size not read beforehand raises :class:`NeedsFetch`, and the server reads it off the counting threads and counts
+again. ``FetchPolicy.allow_networks`` opens chosen networks (tests allow their
 loopback server; ``TOKCOUNT_MEDIA_ALLOW_NETWORKS`` does the same from the environment).
 
 Headers are read by the format plugins themselves, not through ``Image.open``: only the five formats counted here are
@@ -24,7 +27,8 @@ replaced by this module's own documented limits, ``max_image_pixels`` and ``max_
 Settings (``media_*`` in settings.py, read once: :func:`policy_from`): ``TOKCOUNT_MEDIA_FETCH`` (0 turns
 remote fetching off), ``TOKCOUNT_MEDIA_ALLOW_NETWORKS`` (CIDRs), ``TOKCOUNT_MEDIA_MAX_PIXELS``,
 ``TOKCOUNT_MEDIA_MAX_SIDE``, ``TOKCOUNT_MEDIA_DEADLINE`` (seconds per fetch), ``TOKCOUNT_MEDIA_REQUEST_DEADLINE``
-(seconds for all fetches of a request), ``TOKCOUNT_MEDIA_CONCURRENCY`` (fetches at once per request).
+(seconds for all fetches of a request), ``TOKCOUNT_MEDIA_CONCURRENCY`` (fetches at once per request),
+``TOKCOUNT_MEDIA_TOTAL_CONCURRENCY`` (fetches at once in the whole process).
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ import ssl
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
@@ -50,6 +55,7 @@ from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 from ..errors import ImageTooLarge, MediaError, public_text
 from . import addresses, b64
+from .fetchpool import Batch
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -77,6 +83,7 @@ class FetchPolicy:
     max_image_pixels: int = 178_956_970
     max_image_side: int = 65_535           # the largest side a JPEG or GIF header can declare (PNG/BMP claim 2**31)
     max_concurrent_fetches: int = 8        # remote images of one request fetched at the same time
+    max_total_fetches: int = 32            # remote images fetched at the same time by the process, all requests
     request_deadline: float = 30.0         # all fetches of one request together
     failure_ttl: float = 30.0              # a failed size read is answered from memory this long (no refetch)
     allow_remote: bool = True
@@ -91,7 +98,8 @@ def policy_from(settings: Settings) -> FetchPolicy:
     and the CLI build theirs once with this and pass it down to every job."""
     bounds = {"max_image_pixels": settings.media_max_pixels, "max_image_side": settings.media_max_side,
               "deadline": settings.media_deadline, "request_deadline": settings.media_request_deadline,
-              "max_concurrent_fetches": settings.media_concurrency}
+              "max_concurrent_fetches": settings.media_concurrency,
+              "max_total_fetches": settings.media_total_concurrency}
     return FetchPolicy(allow_remote=settings.media_fetch, allow_networks=settings.media_allow_networks,
                        **{k: v for k, v in bounds.items() if v})  # type: ignore[arg-type]
 
@@ -202,6 +210,15 @@ def image_size(source: str, *, policy: FetchPolicy | None = None, where: str = "
     if scheme in ("http", "https"):
         if not policy.allow_remote:
             raise MediaError(f"{where}: fetching remote images is disabled (TOKCOUNT_MEDIA_FETCH=0).", param=where)
+        known = _KNOWN.get()
+        if known is not None:  # a counting thread: never the network
+            hit = known.get(source)
+            if hit is None:
+                raise NeedsFetch([(where, source)])
+            result = _as_part(hit, policy, where)
+            if isinstance(result, MediaError):
+                raise result
+            return result
         return _cached("url:" + source, policy, where, lambda: _fetch_size(source, policy, where))
     if policy.allow_local and (scheme == "file" or len(scheme) <= 1):  # "" or a Windows drive letter
         path = Path(unquote_to_bytes(urlsplit(source).path).decode() if scheme == "file" else source).expanduser()
@@ -232,53 +249,106 @@ def prefetch(sources: Iterable[tuple[str, str]],
     ``policy.max_concurrent_fetches`` at a time and within ``policy.request_deadline`` in all (an image still
     unread then fails with a message saying so). Never raises a :class:`MediaError`: each part gets its result,
     and the caller decides which failures refuse the request. The results also land in the caches, so a later
-    :func:`image_size` of the same source is answered from memory."""
+    :func:`image_size` of the same source is answered from memory. Inside :func:`deferred`, remote sizes come from
+    what was read beforehand, and :class:`NeedsFetch` names every remote source that was not."""
     policy = policy or default_policy()
     results: dict[str, ImageInfo | MediaError] = {}
     remote: list[tuple[str, str]] = []
     for where, source in sources:
-        if isinstance(source, str) and source.strip().lower().startswith(("http://", "https://")):
+        if policy.allow_remote and isinstance(source, str) and \
+                source.strip().lower().startswith(("http://", "https://")):
             remote.append((where, source))
             continue
         try:
             results[where] = image_size(source, policy=policy, where=where)
         except MediaError as exc:
             results[where] = exc
-    if len(remote) == 1:
-        where, source = remote[0]
+    if not remote:
+        return results
+    known = _KNOWN.get()
+    if known is None:
+        known = _batch(remote, policy).wait()
+    else:
+        missing = [(where, source) for where, source in remote if source_key(source) not in known]
+        if missing:
+            raise NeedsFetch(missing)
+    for where, source in remote:
+        results[where] = _as_part(known[source_key(source)], policy, where)
+    return results
+
+
+async def fetch_sizes(remote: list[tuple[str, str]], policy: FetchPolicy,
+                      budget: float) -> dict[str, ImageInfo | MediaError]:
+    """The sizes of ``remote`` ((part, URL) pairs) keyed by :func:`source_key`, read on the process's fetch threads
+    while the event loop awaits them (no thread waits), for at most ``budget`` seconds: what the server gives a
+    :func:`deferred` count."""
+    return await _batch(remote, policy).wait_async(budget)
+
+
+def _batch(remote: list[tuple[str, str]], policy: FetchPolicy) -> Batch[ImageInfo | MediaError]:
+    """A request's remote reads on the shared fetch pool (:mod:`tokcount.media.fetchpool`), each one
+    :func:`image_size` (guard, caps, deadline, caches), an image unread at the request deadline failing with a
+    message that says so (remembered, so a per-part read does not fetch it again)."""
+
+    def read(source: str, where: str) -> ImageInfo | MediaError:
         try:
-            results[where] = image_size(source, policy=policy, where=where)
+            return image_size(source, policy=policy, where=where)
         except MediaError as exc:
-            results[where] = exc
-    elif remote:
-        results.update(_fetch_all(remote, policy))
-    return results
+            return exc
+
+    def late(source: str, where: str, count: int) -> MediaError:
+        err = MediaError(f"{where}: reading the sizes of the request's {count} remote images took longer than "
+                         f"{policy.request_deadline:g} s.", param=where)
+        FAILURES.put(policy, "url:" + source, err, where)
+        return err
+
+    def broken(source: str, where: str) -> MediaError:
+        return MediaError(f"{where}: the image could not be read.", param=where)
+
+    return Batch([(where, source_key(source)) for where, source in remote], policy, read, late, broken)
 
 
-def _fetch_all(remote: list[tuple[str, str]], policy: FetchPolicy) -> dict[str, ImageInfo | MediaError]:
-    results: dict[str, ImageInfo | MediaError] = {}
-    pool = ThreadPoolExecutor(min(policy.max_concurrent_fetches, len(remote)), thread_name_prefix="tokcount-fetch")
+def source_key(source: str) -> str:
+    """How a remote source is named in a batch's results and in :func:`deferred`'s map (as :func:`image_size`
+    reads it)."""
+    return source.strip()
+
+
+class NeedsFetch(Exception):
+    """A count inside :func:`deferred` needs the sizes of ``sources`` ((part, URL) pairs) that were not read
+    beforehand: whoever set up the block reads them (off the counting threads) and runs the count again."""
+
+    def __init__(self, sources: list[tuple[str, str]]) -> None:
+        super().__init__(f"{len(sources)} remote image size(s) to read first")
+        self.sources = sources
+
+
+#: inside :func:`deferred`: the remote sizes read for this count, by :func:`source_key`
+_KNOWN: ContextVar[Mapping[str, ImageInfo | MediaError] | None] = ContextVar("tokcount_media_known", default=None)
+
+
+@contextlib.contextmanager
+def deferred(known: Mapping[str, ImageInfo | MediaError]) -> Iterator[None]:
+    """Inside the block no remote image is fetched: sizes come from ``known`` (what was read for this request
+    beforehand) and any other remote source raises :class:`NeedsFetch`. The server counts this way, so a slow
+    image host can hold only the fetch threads, never a thread that counts."""
+    token = _KNOWN.set(known)
     try:
-        futures = {pool.submit(image_size, source, policy=policy, where=where): where for where, source in remote}
-        done, pending = wait(futures, timeout=policy.request_deadline)
-        for future in done:
-            where = futures[future]
-            try:
-                results[where] = future.result()
-            except MediaError as exc:
-                results[where] = exc
-        sources = dict(remote)
-        for future in pending:
-            where = futures[future]
-            future.cancel()
-            late = MediaError(f"{where}: reading the sizes of the request's {len(remote)} remote images took longer "
-                              f"than {policy.request_deadline:g} s.", param=where)
-            FAILURES.put(policy, "url:" + sources[where].strip(), late, where)  # the per-part read must not retry
-            results[where] = late
+        yield
     finally:
-        # fetches still running end by their own deadline (the watchdog); nothing here waits for them
-        pool.shutdown(wait=False, cancel_futures=True)
-    return results
+        _KNOWN.reset(token)
+
+
+def _as_part(result: ImageInfo | MediaError, policy: FetchPolicy, where: str) -> ImageInfo | MediaError:
+    """A read's result as the answer for part ``where`` (a failure renamed to it; a size checked against this
+    caller's limits, which may differ from the reader's)."""
+    if isinstance(result, MediaError):
+        return _renamed(result, result.param or where, where)
+    try:
+        _check_limits(result, policy, where)
+    except ImageTooLarge as exc:
+        return exc
+    return result
 
 
 # ----------------------------------------------------------------------------------------------- headers

@@ -28,7 +28,7 @@ from ..models.catalog import ModelSpec
 from ..request import Request
 from ..result import Count
 from .config import PROVIDERS, Upstream, with_env
-from .translate import NotForwardable, Origin, build_call, upstream_model
+from .translate import NotForwardable, Origin, build_call, forwards_as_sent, upstream_model
 
 if TYPE_CHECKING:  # httpx is imported on the first forwarded call: `import tokcount` stays quick
     import httpx
@@ -112,8 +112,9 @@ class Passthrough:
             reason, outcome = f"not forwarded: the request names {exc}", "not_forwarded"
         except ValueError as exc:
             reason, outcome = f"unreadable answer: {exc}", "unreadable"
-        else:
-            return _forwarded(up, spec, n, modalities)
+        else:  # a translated body lacks what the dialect left out of the request: the count says so
+            return _forwarded(up, spec, n, modalities).estimated(
+                [] if forwards_as_sent(up.provider, origin) else req.notes)
         finally:
             gate.release()
         return _fallback(up, spec, local, reason, outcome)

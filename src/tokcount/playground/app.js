@@ -167,7 +167,7 @@ function detail(res) {
       tokens.append(span);
     });
   } else {
-    tokens.textContent = "no token view: this model's count is not made of public token ids";
+    tokens.textContent = "no token view: " + (res.omitted || "this model's count is not made of public token ids");
   }
   box.append(tokens);
   return box;

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import RenderLimit, RenderTimeout
@@ -59,6 +59,9 @@ class Limits:
     memory_mb: int = RENDER_MEMORY_MB
     #: render processes kept for ordinary renders (isolated renders; slow ones get their own, see render_pool)
     processes: int = RENDER_PROCESSES
+    #: an isolated render that turns slow raises :class:`SlowRender` (the server re-runs the job on its slow pool,
+    #: which adopts the render) instead of holding this thread until it ends
+    hand_off: bool = False
     #: an isolated render's full budget, when this is the event loop's variant (the render process always works
     #: under the full one, so a render the loop gives up on is adopted by the counting thread, not redone)
     full: Limits | None = None
@@ -67,11 +70,16 @@ class Limits:
         """The event-loop variant: a tiny budget whose exhaustion moves the job to a counting thread."""
         return Limits(timeout_s=min(timeout_s, self.timeout_s), max_chars=min(max_chars, self.max_chars),
                       max_iterations=self.max_iterations, off_loop=True, isolated=self.isolated,
-                      memory_mb=self.memory_mb, processes=self.processes, full=self)
+                      memory_mb=self.memory_mb, processes=self.processes, full=replace(self, hand_off=False))
 
 
 class OffLoop(Exception):
     """The inline (event-loop) budget is spent; the job must be re-run on a counting thread with the full one."""
+
+
+class SlowRender(Exception):
+    """An isolated render on a counting thread turned slow: the job is re-run on the server's slow pool, whose
+    identical render adopts the one in flight, so a slow template never holds the threads ordinary counts need."""
 
 
 class Budget:

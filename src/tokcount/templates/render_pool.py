@@ -217,25 +217,31 @@ class RenderPool:
         template; waits for a free slot until ``until`` (then the render counts as timed out, or, on the event
         loop, moves to a counting thread)."""
         lane = self.suspect(digest)
-        with self._cond:
-            while True:
-                if self._closed:
-                    raise RenderTimeout("The server is shutting down.")
-                if lane and self._lane < SLOW_LANE:
-                    self._lane += 1
-                    break
-                if not lane and self._ordinary < self.processes:
-                    self._ordinary += 1
-                    child = self._idle.pop() if self._idle else None
-                    if child is not None:
-                        return child, False
-                    break
-                left = until - time.monotonic()
-                if left <= 0:
-                    if off_loop:
-                        raise limits.OffLoop
-                    raise RenderTimeout("The server's render processes are all busy; try again.")
-                self._cond.wait(left)
+        while True:
+            with self._cond:
+                done = self._unclaimed() if self._abandoned else []
+                if not done:
+                    if self._closed:
+                        raise RenderTimeout("The server is shutting down.")
+                    if lane and self._lane < SLOW_LANE:
+                        self._lane += 1
+                        break
+                    if not lane and self._ordinary < self.processes:
+                        self._ordinary += 1
+                        child = self._idle.pop() if self._idle else None
+                        if child is not None:
+                            return child, False
+                        break
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        if off_loop:
+                            raise limits.OffLoop
+                        raise RenderTimeout("The server's render processes are all busy; try again.")
+                    # abandoned renders are looked at again after a tick: one may turn slow or end meanwhile
+                    self._cond.wait(min(left, _TICK_S))
+                    continue
+            for pending in done:
+                self._finish(pending, broken=True)
         try:
             return self._spawn(slow=lane), lane
         except BaseException:
@@ -281,18 +287,31 @@ class RenderPool:
             except (OSError, ValueError):
                 self._finish(pending, broken=True)
                 raise TemplateError("The render process failed; try again.") from None
-        return self._wait(pending, key, source, payload, wait_until, off_loop=bounds.off_loop, what=what)
+        return self._wait(pending, key, source, payload, wait_until, off_loop=bounds.off_loop,
+                          hand_off=bounds.hand_off, what=what)
 
     def _sweep(self) -> None:
-        """Free the abandoned renders nobody adopted: answered ones go back to the pool, overdue ones are killed."""
-        now = time.monotonic()
+        """Free the abandoned renders nobody adopted (see :meth:`_unclaimed`)."""
         with self._cond:
-            done = [(k, p) for k, p in self._abandoned.items()
-                    if p.hard_deadline < now or p.child.conn.closed or p.child.conn.poll(0)]
-            for k, _ in done:
-                del self._abandoned[k]
-        for _, p in done:
+            done = self._unclaimed()
+        for p in done:
             self._finish(p, broken=True)
+
+    def _unclaimed(self) -> list[_Pending]:
+        """With the lock held: abandoned renders that answered, died or are overdue (taken out, to be ended by the
+        caller), and the slow ones' ordinary slots freed as a waiting thread would have (nobody waits on them)."""
+        now = time.monotonic()
+        done = []
+        for key, p in list(self._abandoned.items()):
+            if p.hard_deadline < now or p.child.conn.closed or p.child.conn.poll(0):
+                del self._abandoned[key]
+                done.append(p)
+            elif p.ordinary and now - p.started > SLOW_S:
+                p.child.lower_priority()
+                self._mark(p.digest)
+                p.ordinary = False
+                self._ordinary -= 1
+        return done
 
     @staticmethod
     def _send(child: _Child, key: bytes, digest: str, source: str, payload: bytes) -> None:
@@ -302,17 +321,22 @@ class RenderPool:
         child.known.add(digest)
 
     def _wait(self, pending: _Pending, key: bytes, source: str, payload: bytes, wait_until: float, *,
-              off_loop: bool, what: str) -> Any:
+              off_loop: bool, hand_off: bool, what: str) -> Any:
         child = pending.child
         while True:
             now = time.monotonic()
-            if pending.ordinary and now - pending.started > SLOW_S:
-                child.lower_priority()
-                self._mark(pending.digest)
-                pending.ordinary = False
-                with self._cond:  # its ordinary slot is free for others from now on
-                    self._ordinary -= 1
-                    self._cond.notify_all()
+            if now - pending.started > SLOW_S:
+                if pending.ordinary:
+                    child.lower_priority()
+                    self._mark(pending.digest)
+                    pending.ordinary = False
+                    with self._cond:  # its ordinary slot is free for others from now on
+                        self._ordinary -= 1
+                        self._cond.notify_all()
+                if hand_off:  # this thread is one ordinary counts need: the slow pool's thread takes over
+                    with self._cond:
+                        self._abandoned[key or _key(pending.digest, payload)] = pending
+                    raise limits.SlowRender
             if now >= pending.hard_deadline:
                 self._finish(pending, broken=True)
                 self._mark(pending.digest)
