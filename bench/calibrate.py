@@ -6,7 +6,7 @@ a user's request takes: the dialect module of the case's ``dialect`` parses the 
 (dated snapshots, provider prefixes). Nothing is special-cased per case: the runner only reports.
 
 Options:
-  --provider openai|anthropic|gemini   only that provider's file
+  --provider openai|anthropic|gemini|vertex   only that provider's file (vertex: Gemini on Vertex AI)
   --cases ID,...                      only these case ids
   --show-misses                       list every case whose count differs (id, model, scope, expected, got, diff)
   --write                             also write docs/closed-models-accuracy.md (generated; never edit by hand)
@@ -36,7 +36,7 @@ SHARED = Path(os.environ.get("TOKCOUNT_SHARED", REPO.parent / "shared"))
 DOC = REPO / "docs" / "closed-models-accuracy.md"
 PIN = REPO / "tests" / "data" / "calibration_exact.json"
 ERRATA = Path(__file__).resolve().with_name("calibration_errata.toml")
-PROVIDERS = ("openai", "anthropic", "gemini")
+PROVIDERS = ("openai", "anthropic", "gemini", "vertex")
 COMMAND = "python -m bench.calibrate --write"
 
 os.environ.setdefault("TOKCOUNT_ASSET_DIRS", str(SHARED / "assets"))
@@ -118,7 +118,7 @@ def load_cases(directory: Path, providers: Iterable[str] = PROVIDERS, ids: set[s
 
 def parse_case(case: dict[str, Any]) -> tuple[str, Any]:
     """(model name, canonical request) exactly as the server's route for the case's dialect would produce them."""
-    from tokcount.dialects import anthropic, gemini, openai_chat, openai_responses
+    from tokcount.dialects import anthropic, gemini, openai_chat, openai_responses, vertex
     from tokcount.settings import Settings
 
     dialect, body, model = case["dialect"], case["request"], case["model"]
@@ -130,6 +130,9 @@ def parse_case(case: dict[str, Any]) -> tuple[str, Any]:
         return model, anthropic.parse(body, Settings()).request
     if dialect == "gemini":
         job = gemini.parse(body, Settings(), model)
+        return job.models[0], job.request
+    if dialect == "vertex":
+        job = vertex.parse(body, Settings(), model)
         return job.models[0], job.request
     raise ValueError(f"case {case['id']}: unknown dialect {dialect!r}")
 

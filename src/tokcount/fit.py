@@ -18,22 +18,28 @@ the answer is exactly what was counted and can be sent on as is.
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidRequest, TemplateError, TokcountError
+from .media import b64
 from .request import Message, Request, TextPart, ToolResultPart
 
 Counter = Callable[[Any], int]
 
-#: where the message list lives in each dialect's body, tried in order
+#: where the message list lives in each dialect's body, tried in order (Bedrock's ``invokeModel`` body, a JSON
+#: text, is read by :func:`_invoke_model`)
 LIST_KEYS: tuple[tuple[str, ...], ...] = (("messages",), ("input",), ("contents",),
                                            ("generateContentRequest", "contents"),
-                                           ("generate_content_request", "contents"))
+                                           ("generate_content_request", "contents"), ("input", "converse", "messages"))
 _TOOL_RESULT_BLOCKS = {"tool_result", "function_call_output", "functionResponse", "function_response"}
+#: keys that make a content block a tool result whatever its ``type`` (Gemini parts, Bedrock Converse blocks)
+_TOOL_RESULT_KEYS = ("functionResponse", "function_response", "toolResult")
 _TEXT_TYPES = {None, "text", "input_text", "output_text"}
 
 
@@ -98,7 +104,7 @@ def _dict_is_tool_result(item: dict[str, Any]) -> bool:
     for key in ("content", "parts"):
         for b in _blocks(item, key):
             if isinstance(b, dict) and (b.get("type") in _TOOL_RESULT_BLOCKS
-                                        or any(k in b for k in ("functionResponse", "function_response"))):
+                                        or any(k in b for k in _TOOL_RESULT_KEYS)):
                 return True
     return False
 
@@ -182,6 +188,9 @@ def conversation(request: Any) -> _Conversation | None:
         return _Conversation(list(request), list)
     if not isinstance(request, dict):
         return None
+    invoked = _invoke_model(request)
+    if invoked is not None:
+        return invoked
     for path in LIST_KEYS:
         holder: Any = request
         for key in path[:-1]:
@@ -189,6 +198,34 @@ def conversation(request: Any) -> _Conversation | None:
         if isinstance(holder, dict) and isinstance(holder.get(path[-1]), list):
             return _Conversation(list(holder[path[-1]]), _rebuilder(request, path))
     return None
+
+
+def _invoke_model(body: dict[str, Any]) -> _Conversation | None:
+    """Bedrock's ``{"input": {"invokeModel": {"body": "<JSON text or its base64>"}}}``: the Messages body inside,
+    trimmed and written back as it came (JSON text, or base64 of it); None when there is no such body (or it
+    does not decode: the count then says why)."""
+    source = body.get("input")
+    if not isinstance(source, dict) or not isinstance(source.get("invokeModel"), dict):
+        return None
+    outer: dict[str, Any] = source
+    invoke: dict[str, Any] = source["invokeModel"]
+    raw = invoke.get("body")
+    if not isinstance(raw, str):
+        return None
+    encoded = not raw.lstrip().startswith("{")
+    try:
+        inner = json.loads(b64.decode(raw) if encoded else raw)
+    except ValueError:
+        return None
+    if not isinstance(inner, dict) or not isinstance(inner.get("messages"), list):
+        return None
+
+    def rebuild(items: list[Any]) -> dict[str, Any]:
+        text = json.dumps({**inner, "messages": items}, ensure_ascii=False)
+        value = base64.b64encode(text.encode("utf-8")).decode("ascii") if encoded else text
+        return {**body, "input": {**outer, "invokeModel": {**invoke, "body": value}}}
+
+    return _Conversation(list(inner["messages"]), rebuild)
 
 
 def _rebuilder(body: dict[str, Any], path: tuple[str, ...]) -> Callable[[list[Any]], Any]:

@@ -156,5 +156,5 @@ def formatted(route: Route, job: Job, result: Result) -> Answer:
 
 
 def error_answer(dialect: Dialect, exc: TokcountError) -> Answer:
-    status, body = dialect.error(exc)
-    return Answer(status, body, {"WWW-Authenticate": "Bearer"} if status == 401 else {})
+    status, body, headers = dialect.failure(exc)
+    return Answer(status, body, {**headers, "WWW-Authenticate": "Bearer"} if status == 401 else headers)

@@ -20,7 +20,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -34,18 +34,17 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from . import assets, fastpath, jobs, loader, metrics, observe, routing, tools_http
+from . import assets, fastpath, jobs, loader, metrics, observe, routing, sigv4, tools_http
 from .config import configure as install_config
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Result, Route
-from .dialects._fields import default_or
+from .dialects._fields import check_depth, default_or
 from .errors import (
     AuthenticationError,
     InternalError,
     InvalidRequest,
     MalformedJson,
     RequestTooLarge,
-    SchemaError,
     TokcountError,
     TokenizerFailure,
     public_text,
@@ -218,6 +217,31 @@ class Service:
         tenant = self._keys.tenant(presented)
         return (None, tenant) if tenant is not None else (AuthenticationError("Invalid API key."), ANONYMOUS)
 
+    def signed_claims(self, dialect: Dialect, headers: Any) -> sigv4.Signed | TokcountError | None:
+        """For a dialect whose SDK signs requests (Bedrock's boto3), with auth on: the claims of a SigV4
+        ``Authorization`` header, read and checked (form, time) before the body is; an error when they do not hold;
+        None when the request is not signed (then the usual key headers decide)."""
+        if not self._keys or not dialect.sigv4 or not sigv4.is_signed(headers):
+            return None
+        try:
+            return sigv4.claims(headers)
+        except AuthenticationError as exc:
+            return exc
+
+    def authenticate_signed(self, signed: sigv4.Signed, scope: Mapping[str, Any], headers: Any,
+                            body: bytes) -> tuple[TokcountError | None, bytes]:
+        """(None, the tenant) when a configured key, as the secret access key, made the request's signature."""
+        try:
+            to_sign = sigv4.string_to_sign(signed, scope["method"], scope.get("raw_path") or scope["path"].encode(),
+                                           scope.get("query_string", b""), headers, body)
+        except AuthenticationError as exc:
+            return exc, ANONYMOUS
+        tenant = self._keys.tenant_proved(lambda key: sigv4.proves(signed, to_sign, key))
+        if tenant is None:
+            return AuthenticationError("The request signature does not match: sign with a tokcount API key as the "
+                                       "secret access key."), ANONYMOUS
+        return None, tenant
+
     # ------------------------------------------------------------------ body
     def parse_json(self, raw: bytes) -> Any:
         if not raw.strip():
@@ -233,15 +257,7 @@ class Service:
         limit = self.settings.max_json_depth
         if raw and raw.count(b"{") + raw.count(b"[") <= limit:
             return  # every level opens a bracket: too few of them to nest that deep (a small body: no walk)
-        stack: list[tuple[Any, int]] = [(body, 1)]
-        while stack:
-            value, depth = stack.pop()
-            if depth > limit:
-                raise SchemaError(f"The JSON body is nested deeper than {limit} levels.", param="body")
-            if isinstance(value, dict):
-                stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
-            elif isinstance(value, list):
-                stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+        check_depth(body, limit)
 
     def check_limits(self, request: Request) -> None:
         s = self.settings
@@ -535,9 +551,13 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
         assert path is not None
 
         async def handler(request: HttpRequest) -> Response:
-            denied, tenant = service.authenticate(request.headers, key_header=dialect.key_header)
-            if denied is not None:
-                return _error_response(dialect, denied)
+            signed = service.signed_claims(dialect, request.headers)  # SigV4 (boto3): checked with the body below
+            if isinstance(signed, TokcountError):
+                return _error_response(dialect, signed)
+            if signed is None:
+                denied, tenant = service.authenticate(request.headers, key_header=dialect.key_header)
+                if denied is not None:
+                    return _error_response(dialect, denied)
             try:
                 raw = await _read_body(request, settings.max_body_bytes, settings.body_timeout)
             except TokcountError as err:
@@ -545,6 +565,12 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
                 if err.status == 408:  # the rest of the body may never come: do not wait for it
                     resp.headers["Connection"] = "close"
                 return resp
+            if signed is not None:  # the signature covers the body: checked once it is read (same size and time caps),
+                # on a thread: hashing a large body and trying every key must not hold the event loop
+                denied, tenant = await run_in_threadpool(service.authenticate_signed, signed, request.scope,
+                                                         request.headers, raw)
+                if denied is not None:
+                    return _error_response(dialect, denied)
             params = {k: request.path_params[k] for k in route.path_params}  # e.g. Gemini's model, in the URL
             resp = await service.run(dialect, route, raw, params, tenant)
             observe.note(request.scope, *getattr(resp, "usage", (None, None)))

@@ -7,7 +7,7 @@ import difflib
 import re
 from typing import Any
 
-from ..errors import InvalidRequest
+from ..errors import InvalidRequest, SchemaError
 
 
 def obj(value: Any, where: str) -> dict[str, Any]:
@@ -132,3 +132,18 @@ def unknown_key(body: Any, exc: InvalidRequest) -> InvalidRequest:
     where = path[: path.rfind(".")] if "." in path else "body"
     param = f"{where}.{close[0]}" if where != "body" else close[0]
     return type(exc)(f"{where} has an unknown key {close[0]!r}. Did you mean {wanted!r}?", param=param)
+
+
+def check_depth(value: Any, limit: int, *, start: int = 1, where: str = "body") -> None:
+    """Refuse JSON nested deeper than ``limit`` levels (the ``max_json_depth`` setting) with a :class:`SchemaError`
+    naming ``where``. ``start`` is the depth ``value`` itself sits at: a JSON text carried inside the body (Bedrock's
+    ``invokeModel`` body) is held to what the request's limit leaves it, as if it had been written inline."""
+    stack: list[tuple[Any, int]] = [(value, start)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise SchemaError(f"The JSON body is nested deeper than {limit} levels.", param=where)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
