@@ -141,8 +141,8 @@ class Service:
         loop's tiny budget; one that spends it (a slow or huge template) is re-run on the small pool with the full
         budget (the few ms already spent are lost; normal bodies never hit it)."""
         memoized = self.replay(dialect, route, raw, params, tenant)
-        #: one render budget per request from its arrival, across the threads the job may move to
-        deadline = time.monotonic() + self._limits.timeout_s if self._limits.isolated else None
+        #: one render budget per request from its first render, across the threads the job may move to
+        clock = limits.RequestClock()
         if memoized is not None:
             return memoized
         body: Any = None  # not parsed yet (a JSON null body is just parsed again where it is counted)
@@ -153,12 +153,12 @@ class Service:
                 return _error_response(dialect, exc)
             if self.models_loaded(route, body, params):
                 try:  # a URL spelt with JSON escapes (http:\/\/) is found here: never fetched on the loop
-                    with limits.active(self._inline_limits), limits.deadline(deadline), deferred({}):
+                    with limits.active(self._inline_limits), limits.request_clock(clock), deferred({}):
                         return self.process(dialect, route, raw, params, body, tenant)
                 except (limits.OffLoop, NeedsFetch):
                     pass
         return await self.offload(len(raw), self._process_bounded, dialect, route, raw, params, body, tenant,
-                                  deadline)
+                                  clock)
 
     async def offload(self, size: int, work: Callable[..., T], *args: Any,
                       known: dict[str, ImageInfo | MediaError] | None = None) -> T:
@@ -187,9 +187,10 @@ class Service:
                 known.update(await fetch_sizes(missing, self.media_policy, deadline - loop.time()))
 
     def _process_bounded(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
-                         body: Any = None, tenant: bytes = ANONYMOUS, deadline: float | None = None) -> Response:
+                         body: Any = None, tenant: bytes = ANONYMOUS,
+                         clock: limits.RequestClock | None = None) -> Response:
         with limits.active(self._slow_limits if getattr(_THREAD, "slow", False) else self._limits), \
-                limits.deadline(deadline):
+                limits.request_clock(clock):
             return self.process(dialect, route, raw, params, body, tenant)
 
     # ------------------------------------------------------------------ auth

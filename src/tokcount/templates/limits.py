@@ -193,23 +193,33 @@ def active(limits: Limits) -> Iterator[None]:
         _local.limits = outer
 
 
+class RequestClock:
+    """When a request's first isolated render (or tokenizer call) started: the server gives each request one render
+    budget from that moment, kept across the threads its job moves to (event loop, counting pool, slow pool), so
+    waiting and re-runs never add a second budget. Loading a model or reading image sizes before it is not render
+    work and does not count."""
+
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+
+
 @contextmanager
-def deadline(at: float | None) -> Iterator[None]:
-    """Isolated renders on this thread end by ``at`` (``time.monotonic()``) + the grace, whatever their own budget
-    says: the server gives each request one budget from its arrival, kept across the threads the job moves to
-    (event loop, counting pool, slow pool), so waiting and re-runs never add a second budget."""
-    outer = getattr(_local, "deadline", None)
-    _local.deadline = at
+def request_clock(clock: RequestClock | None) -> Iterator[None]:
+    """Isolated renders on this thread share ``clock``'s budget (see :class:`RequestClock`)."""
+    outer = getattr(_local, "clock", None)
+    _local.clock = clock
     try:
         yield
     finally:
-        _local.deadline = outer
+        _local.clock = outer
 
 
-def job_deadline() -> float | None:
-    """The request's deadline set by :func:`deadline` on this thread, if any."""
-    at: float | None = getattr(_local, "deadline", None)
-    return at
+def current_clock() -> RequestClock | None:
+    """The request clock set by :func:`request_clock` on this thread, if any."""
+    clock: RequestClock | None = getattr(_local, "clock", None)
+    return clock
 
 
 #: where :func:`defaults` comes from: ``tokcount.config`` installs the current settings' render limits here when

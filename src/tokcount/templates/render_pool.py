@@ -298,11 +298,13 @@ class RenderPool:
         digest = _digest(source)
         now = time.monotonic()
         hard = now + full.timeout_s + GRACE_S
-        request_deadline = limits.job_deadline()
-        if request_deadline is not None:  # the server's one budget per request, from its arrival
-            hard = min(hard, request_deadline + GRACE_S)
+        clock = limits.current_clock()
+        if clock is not None:  # the server's one budget per request, from its first render
+            if clock.started is None:
+                clock.started = now
+            hard = min(hard, clock.started + full.timeout_s + GRACE_S)
             if hard <= now:
-                raise RenderTimeout(f"{what} did not finish within the request's budget.")
+                raise RenderTimeout(f"{what} did not finish within the request's render budget.")
         wait_until = min(now + bounds.timeout_s, hard) if bounds.off_loop else hard
         pending = None
         key = b""
