@@ -6,12 +6,14 @@ a user's request takes: the dialect module of the case's ``dialect`` parses the 
 (dated snapshots, provider prefixes). Nothing is special-cased per case: the runner only reports.
 
 Options:
-  --provider openai|anthropic|gemini   only that provider's file
+  --provider openai|anthropic|gemini|vertex   only that provider's file (vertex: Gemini on Vertex AI)
   --cases ID,...                      only these case ids
   --show-misses                       list every case whose count differs (id, model, scope, expected, got, diff)
   --write                             also write docs/closed-models-accuracy.md (generated; never edit by hand)
   --pin                               write tests/data/calibration_exact.json: the ids exact now, which
                                       tests/test_calibration.py keeps exact
+  --fit-sources OWNER/REPO,...        also one row per provider for the cases of these sources and one for the
+                                      others (constants fitted on some sources are judged on the held-out rest)
 
 Accuracy never makes it fail: the exit status is 0 whatever the numbers (2 only for a missing data directory).
 """
@@ -23,6 +25,7 @@ import json
 import os
 import statistics
 import sys
+import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TOKCOUNT_SHARED", REPO.parent / "shared"))
 DOC = REPO / "docs" / "closed-models-accuracy.md"
 PIN = REPO / "tests" / "data" / "calibration_exact.json"
-PROVIDERS = ("openai", "anthropic", "gemini")
+ERRATA = Path(__file__).resolve().with_name("calibration_errata.toml")
+PROVIDERS = ("openai", "anthropic", "gemini", "vertex")
 COMMAND = "python -m bench.calibrate --write"
 
 os.environ.setdefault("TOKCOUNT_ASSET_DIRS", str(SHARED / "assets"))
@@ -54,6 +58,8 @@ class Outcome:
     exact_label: bool | None = None
     method: str = ""
     error: str = ""
+    #: where the recording comes from: ``owner/repo`` or ``docs:...`` (the case's ``source`` before ``@``)
+    source: str = ""
 
     @property
     def diff(self) -> int | None:
@@ -71,9 +77,28 @@ class Outcome:
         return abs(self.got - self.expected) / max(self.expected, 1)
 
 
+def errata(path: Path = ERRATA) -> dict[str, dict[str, str]]:
+    """id → erratum (``why``, ``remove``): recorded bodies that are not what was sent (calibration_errata.toml)."""
+    with open(path, "rb") as f:
+        return {e["id"]: e for e in tomllib.load(f).get("erratum", [])}
+
+
+def as_sent(request: Any, erratum: dict[str, str]) -> Any:
+    """``request`` with the erratum undone: its ``remove`` text taken out of every string in it."""
+    if isinstance(request, str):
+        return request.replace(erratum["remove"], "")
+    if isinstance(request, list):
+        return [as_sent(v, erratum) for v in request]
+    if isinstance(request, dict):
+        return {k: as_sent(v, erratum) for k, v in request.items()}
+    return request
+
+
 def load_cases(directory: Path, providers: Iterable[str] = PROVIDERS, ids: set[str] | None = None
                ) -> list[tuple[str, dict[str, Any]]]:
-    """(provider, case) for every line of ``<provider>.jsonl`` in ``directory``, filtered by ``ids``."""
+    """(provider, case) for every line of ``<provider>.jsonl`` in ``directory``, filtered by ``ids``; a case with
+    an erratum carries the request as it was sent (and the erratum under ``"erratum"``)."""
+    fixes = errata()
     out = []
     for provider in providers:
         path = directory / f"{provider}.jsonl"
@@ -84,13 +109,16 @@ def load_cases(directory: Path, providers: Iterable[str] = PROVIDERS, ids: set[s
                 if line.strip():
                     case = json.loads(line)
                     if ids is None or case["id"] in ids:
+                        if case["id"] in fixes:
+                            fix = fixes[case["id"]]
+                            case = {**case, "request": as_sent(case["request"], fix), "erratum": fix}
                         out.append((provider, case))
     return out
 
 
 def parse_case(case: dict[str, Any]) -> tuple[str, Any]:
     """(model name, canonical request) exactly as the server's route for the case's dialect would produce them."""
-    from tokcount.dialects import anthropic, gemini, openai_chat, openai_responses
+    from tokcount.dialects import anthropic, gemini, openai_chat, openai_responses, vertex
     from tokcount.settings import Settings
 
     dialect, body, model = case["dialect"], case["request"], case["model"]
@@ -103,6 +131,9 @@ def parse_case(case: dict[str, Any]) -> tuple[str, Any]:
     if dialect == "gemini":
         job = gemini.parse(body, Settings(), model)
         return job.models[0], job.request
+    if dialect == "vertex":
+        job = vertex.parse(body, Settings(), model)
+        return job.models[0], job.request
     raise ValueError(f"case {case['id']}: unknown dialect {dialect!r}")
 
 
@@ -111,7 +142,7 @@ def run_case(provider: str, case: dict[str, Any]) -> Outcome:
     from tokcount.count import count, resolve
 
     out = Outcome(id=case["id"], provider=provider, model=case["model"], family="?", scope=case.get("scope", "?"),
-                  expected=int(case["expected"]), got=None)
+                  expected=int(case["expected"]), got=None, source=str(case.get("source", "")).split("@")[0])
     try:
         out.family = resolve(case["model"]).id
     except Exception as exc:  # an unknown model is itself a finding
@@ -176,6 +207,17 @@ def table(outcomes: list[Outcome]) -> list[list[str]]:
     return rows
 
 
+def split_table(outcomes: list[Outcome], fit: set[str]) -> list[list[str]]:
+    """Per provider: the cases of the ``fit`` sources, then the held-out rest."""
+    rows: list[list[str]] = []
+    for provider in PROVIDERS:
+        for label, inside in (("fit sources", True), ("held out", False)):
+            group = [o for o in outcomes if o.provider == provider and (o.source in fit) == inside]
+            if group:
+                rows.append(row([provider, label, "all"], group))
+    return rows
+
+
 def markdown(rows: list[list[str]], header: list[str] = HEADER) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -206,7 +248,16 @@ def document(outcomes: list[Outcome], directory: Path) -> str:
         "",
         markdown(table(outcomes)),
         "",
+        *errata_lines(outcomes),
     ])
+
+
+def errata_lines(outcomes: list[Outcome]) -> list[str]:
+    """The doc's note on cases counted as sent rather than as recorded (bench/calibration_errata.toml)."""
+    fixed = [o.id for o in outcomes if o.id in errata()]
+    if not fixed:
+        return []
+    return [f"Counted as sent, not as recorded (`bench/calibration_errata.toml` says why): {', '.join(fixed)}.", ""]
 
 
 def write_pin(outcomes: list[Outcome], path: Path = PIN) -> list[str]:
@@ -225,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--show-misses", action="store_true")
     ap.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(REPO)}")
     ap.add_argument("--pin", action="store_true", help=f"write {PIN.relative_to(REPO)}")
+    ap.add_argument("--fit-sources", help="comma-separated owner/repo: rows for them and for the held-out rest")
     args = ap.parse_args(argv)
     if not args.dir.is_dir():
         print(f"no calibration directory at {args.dir} (set TOKCOUNT_SHARED or --dir)", file=sys.stderr)
@@ -233,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
     ids = set(filter(None, args.cases.split(","))) if args.cases else None
     outcomes = run(args.dir, providers, ids)
     print(markdown(table(outcomes)))
+    if args.fit_sources:
+        print()
+        print(markdown(split_table(outcomes, set(filter(None, args.fit_sources.split(","))))))
     if args.show_misses:
         print()
         print(misses(outcomes))

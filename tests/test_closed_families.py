@@ -97,11 +97,12 @@ def test_a_name_of_no_family_is_refused_in_the_routes_shape(base: str, path: str
 
 
 def test_a_listed_new_model_names_the_rules_it_borrows() -> None:
-    """claude-sonnet-5 is its own entry counted with Opus 4.7's rules, and says so; Gemini 3.5 Flash's Gemma 4
-    vocabulary is not available, so its text is an estimate (Gemini 3 Flash's text count is labelled as before)."""
+    """claude-sonnet-5 is its own entry counted with Opus 4.8's rules (ctok's v4.8 table), and says so; Gemini 3.5
+    Flash's Gemma 4 vocabulary is not available, so its text is an estimate (Gemini 3 Flash's text count is
+    labelled as before)."""
     sonnet = tokcount.count("claude-sonnet-5", [{"role": "user", "content": HELLO}])
-    assert sonnet.model == "claude-sonnet-5" and sonnet.method.endswith("+rules-of:claude-opus-4-7")
-    assert sonnet.input_tokens == tokcount.count("claude-opus-4-7", [{"role": "user", "content": HELLO}]).input_tokens
+    assert sonnet.model == "claude-sonnet-5" and sonnet.method.endswith("+rules-of:claude-opus-4-8")
+    assert sonnet.input_tokens == tokcount.count("claude-opus-4-8", [{"role": "user", "content": HELLO}]).input_tokens
     assert sonnet.resolved_as is None and sonnet.context_window == 1000000
     flash = tokcount.count_text("gemini-3.5-flash", HELLO)
     assert flash.exact is False and any("gemma4" in n for n in flash.notes)

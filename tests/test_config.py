@@ -64,6 +64,7 @@ def test_api_keys_from_every_source_add_up(tmp_path: Path) -> None:
     ({"TOKCOUNT_ACCESS_LOG": "maybe"}, "TOKCOUNT_ACCESS_LOG must be json, 1 (plain) or off"),
     ({"TOKCOUNT_PUBLIC_METRICS": "maybe"}, "TOKCOUNT_PUBLIC_METRICS must be true or false"),
     ({"TOKCOUNT_HUB_TIMEOUT_S": "inf"}, "TOKCOUNT_HUB_TIMEOUT_S must be a positive number"),
+    ({"TOKCOUNT_CLAUDE_CTOK_CHARS": "-1"}, "TOKCOUNT_CLAUDE_CTOK_CHARS must be a whole number (0 or more)"),
 ])
 def test_a_bad_value_names_its_variable(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -155,3 +156,14 @@ def test_tokcount_configure_is_explicit_and_sticky() -> None:
     finally:
         tokcount.configure(before)
     assert config.current() == before
+
+
+def test_a_count_setting_takes_zero_to_turn_off(tmp_path: Path) -> None:
+    """``claude_ctok_chars = 0`` (environment or TOML) turns ctok off: the Claude proxy counts everything."""
+    assert Settings.load(env={"TOKCOUNT_CLAUDE_CTOK_CHARS": "0"}).claude_ctok_chars == 0
+    toml = tmp_path / "t.toml"
+    toml.write_text("[engines]\nclaude_ctok_chars = 5000\n")
+    assert Settings.load(toml, env={}).claude_ctok_chars == 5000
+    toml.write_text("[engines]\nclaude_ctok_chars = true\n")
+    with pytest.raises(ValueError, match="claude_ctok_chars must be a whole number"):
+        Settings.load(toml, env={})

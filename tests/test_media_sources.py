@@ -17,7 +17,7 @@ from typing import ClassVar
 import pytest
 from PIL import Image
 
-from tokcount.errors import MediaError
+from tokcount.errors import AddressRefused, MediaError
 from tokcount.media import sources
 from tokcount.media.sources import CACHE, FetchPolicy, image_size
 
@@ -285,10 +285,11 @@ def test_closed_models_read_remote_sizes_like_open_ones(server: str, model: str,
     assert remote.input_tokens == inline.input_tokens
     assert remote.image_tokens == inline.image_tokens > 0
     assert not any("unknown size" in n for n in remote.notes)
-    # an address the guard refuses: the estimate goes on, at the documented fallback, and says so
+    # an address the guard refuses: refused for closed models as for open ones (issue 26; it was counted at the
+    # documented fallback size), in the same words
     use_config(media_allow_networks=())
-    refused = tokcount.count(model, body(f"{server}/img.png?refused={model}"))
-    assert any("unknown size" in n for n in refused.notes)
+    with pytest.raises(AddressRefused, match="non-public address"):
+        tokcount.count(model, body(f"{server}/img.png?refused={model}"))
 
 
 def test_closed_models_cap_image_parts() -> None:

@@ -347,3 +347,19 @@ def test_odd_schemas_are_counted_not_crashed(parameters: dict) -> None:
     body = {"messages": [{"role": "user", "content": "x"}],
             "tools": [{"type": "function", "function": {"name": "f", "parameters": parameters}}]}
     assert count_mod.count("gpt-4o", body).input_tokens > 0
+
+
+@pytest.mark.parametrize(("messages", "expected"), [
+    # Arize-ai/openinference's recordings (gpt-4o-2024-08-06, answered 2026-02-25): a message named "user" costs
+    # one token less than its name + 1, however many other named messages the request has
+    ([{"name": "user", "role": "user", "content": "What is the capital of France?"}], 15),
+    ([{"role": "system", "content": "You are a helpful AI assistant."},
+      {"name": "user", "role": "user", "content": "Write a short poem about the fall season."}], 28),
+    # the cookbook's example names keep the colon as a token of its own (its published 124 for gpt-4o)
+    (COOKBOOK_SIX, 124),
+])
+def test_a_name_joins_its_role(messages: list[dict], expected: int) -> None:
+    """The header is ``{role}:{name}`` counted as one text: ``user:user`` is ``user`` + ``:user`` (2 tokens), not
+    role + name + 1 (3); for most names the colon stays apart, which is the cookbook's ``tokens_per_name = 1``."""
+    result = count_mod.count("gpt-4o-2024-08-06", messages)
+    assert result.input_tokens == expected and result.exact

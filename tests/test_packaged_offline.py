@@ -60,7 +60,9 @@ print(json.dumps(out))
 
 def test_packaged_files_count_like_the_reference_assets(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("TOKCOUNT_ASSET_DIRS", "HF_HUB_CACHE")}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf"), TOKCOUNT_CACHE_DIR=str(tmp_path / "cache"))
+    # TOKCOUNT_ASSET_DIRS empty: not even a checkout's ../shared/assets (the default beside a source checkout)
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "empty-hf"), TOKCOUNT_CACHE_DIR=str(tmp_path / "cache"),
+               TOKCOUNT_ASSET_DIRS="")
     proc = subprocess.run([sys.executable, "-c", CHILD], input=json.dumps(
         {"models": OFFLINE_MODELS, "request": REQUEST, "simple": SIMPLE}), env=env, capture_output=True, text=True,
         timeout=600, check=False)

@@ -8,8 +8,10 @@ share link made by the page must reproduce the count when opened in a fresh tab.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -56,6 +58,7 @@ def browser():  # type: ignore[no-untyped-def]
                  "--disable-component-update", "--no-first-run", f"--user-data-dir={profile}",
                  "--window-size=1280,1400"):
         opts.add_argument(flag)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console: a missing favicon shows as a 404
     driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
     try:
         yield driver
@@ -126,3 +129,86 @@ def test_page_without_key_says_so(base: str, browser) -> None:  # type: ignore[n
     browser.find_element(By.ID, "extra-models").send_keys("qwen3.5")
     browser.find_element(By.ID, "count").click()
     WebDriverWait(browser, 30).until(lambda d: "401" in d.find_element(By.ID, "status").text)
+
+
+def _natural(a: str, b: str) -> int:
+    """The page's order of model names (app.js ``natural``): numbers compared as numbers, the rest by code point."""
+    x, y = re.findall(r"\d+|\D+", a), re.findall(r"\d+|\D+", b)
+    for p, q in zip(x, y, strict=False):
+        if p == q:
+            continue
+        if p[0].isdigit() and q[0].isdigit():
+            return int(p) - int(q)
+        return -1 if p < q else 1
+    return len(x) - len(y)
+
+
+def _status(driver) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    el = driver.find_element(By.ID, "status")
+    return el.text, el.get_attribute("class") or ""
+
+
+def test_what_a_new_user_trips_over(base: str, browser) -> None:  # type: ignore[no-untyped-def]
+    """Issue 26: invalid JSON was counted as plain text, "counted for 3 models" when 2 failed, models whose files
+    are not here could be ticked, the list was in catalog order, notes ran together, the page overflowed at 400 px
+    and the favicon was a 404 in the console."""
+    wait = WebDriverWait(browser, 60)
+    browser.switch_to.new_window("tab")
+    browser.get(f"{base}/playground")
+    icon = browser.find_element(By.CSS_SELECTOR, "link[rel~=icon]").get_attribute("href")
+    assert icon.startswith("data:image/svg+xml"), icon  # no request to any server for it
+    key = browser.find_element(By.ID, "key")
+    key.send_keys(KEY)
+    browser.execute_script("arguments[0].dispatchEvent(new Event('change'))", key)
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, '#model-list input[value="gpt-4o"]'))
+
+    # every model listed, in name order; those without files here cannot be ticked
+    listed = httpx.get(f"{base}/v1/models", headers={"Authorization": f"Bearer {KEY}"}, timeout=60).json()["data"]
+    boxes = browser.find_elements(By.CSS_SELECTOR, "#model-list input")
+    shown = [b.get_attribute("value") for b in boxes]
+    assert shown == sorted((m["id"] for m in listed), key=functools.cmp_to_key(_natural))
+    available = {m["id"]: m["available"] for m in listed}
+    assert not all(available.values()), "the test needs a model without its files here (step-3.7-flash)"
+    for box in boxes:
+        assert box.is_enabled() is available[box.get_attribute("value")]
+        assert not (box.is_selected() and not box.is_enabled())
+
+    # a body that looks like JSON but is not: said, not counted as plain text
+    area = browser.find_element(By.ID, "request")
+    browser.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))",
+                           area, '{"messages": [{"role": "user", "content": "hi"}')
+    assert browser.find_element(By.ID, "detected").text == "(not valid JSON)"
+    browser.find_element(By.ID, "count").click()
+    text, cls = _status(browser)
+    assert "not valid JSON" in text and "err" in cls, text
+    assert not browser.find_elements(By.CSS_SELECTOR, "#results tr[data-model]")
+
+    # three models asked, two of them fail: the status says so
+    browser.execute_script("arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input'))",
+                           area, json.dumps(BODY))
+    for box in browser.find_elements(By.CSS_SELECTOR, "#model-list input:checked"):
+        box.click()
+    browser.find_element(By.CSS_SELECTOR, '#model-list input[value="claude-sonnet-4-5"]').click()
+    browser.find_element(By.ID, "extra-models").send_keys("step-3.7-flash, no-such-model")
+    browser.find_element(By.ID, "count").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#results tr[data-model]")) == 3)
+    text, cls = _status(browser)
+    assert text == "counted for 1 of 3 models; 2 failed (see the table)" and "err" in cls, text
+
+    # each note its own item
+    notes = httpx.post(f"{base}/v1/playground/count", headers={"Authorization": f"Bearer {KEY}"}, timeout=60,
+                       json={"dialect": "openai-chat", "models": ["claude-sonnet-4-5"], "request": BODY}
+                       ).json()["results"][0]["count"]["notes"]
+    items = browser.find_elements(By.CSS_SELECTOR, '#results tr[data-model="claude-sonnet-4-5"] td.notes li')
+    assert len(notes) >= 2 and [li.text for li in items] == notes
+
+    # 400 px wide: nothing sticks out of the window (the results table scrolls inside its own box)
+    browser.set_window_size(400, 1000)
+    try:
+        wait.until(lambda d: d.execute_script("return window.innerWidth") <= 400)
+        width, inner = browser.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]")
+        assert width <= inner, (width, inner)
+    finally:
+        browser.set_window_size(1280, 1400)
+    assert not [e for e in browser.get_log("browser") if "favicon" in e["message"]]

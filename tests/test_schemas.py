@@ -82,6 +82,9 @@ def server_seed_bodies() -> list[tuple[str, Any]]:
     out = [("/v1/token/count", b) for b in seeds.STEPFUN_EXAMPLES.values()]
     out += [("/v1/messages/count_tokens", json.loads(fixed)), ("/v1/messages/count_tokens", seeds.SEED_002),
             ("/v1/count_tokens", seeds.SEED_003)]
+    vertex = "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:countTokens"
+    out += [(vertex, b) for b in seeds.VERTEX_EXAMPLES.values()]
+    out += [("/model/{model}/count-tokens", b) for b in seeds.BEDROCK_EXAMPLES.values()]
     return out
 
 
@@ -149,7 +152,8 @@ NOT_BODY = {"image", "audio", "strs", "requested", "names", "tokcount.count", "m
 #: the modules whose reads each dialect's routes share
 SHARED = {"stepfun": ("_chatlike", "openai_chat"), "moonshot": ("_chatlike", "openai_chat"),
           "vllm": ("openai_chat",), "bifrost": ("openai_responses", "openai_chat"),
-          "openai-responses": ("openai_chat",), "anthropic": (), "gemini": ()}
+          "openai-responses": ("openai_chat",), "anthropic": (), "gemini": (), "vertex": ("gemini",),
+          "bedrock": ("_converse", "anthropic")}
 
 
 @pytest.mark.parametrize("name", sorted(SHARED))
@@ -160,7 +164,7 @@ def test_every_field_the_parser_reads_is_in_the_schema(name: str) -> None:
     module = importlib.import_module(dialect.error.__module__)
     read = keys_read(inspect.getsource(module)) - NOT_BODY
     described = properties([m for r in dialect.routes if r.path and (s := for_path(r.path)) for m in [s.request] if m])
-    if name == "gemini":  # read under camelCase (and the snake_case twin), described in camelCase
+    if name in ("gemini", "vertex"):  # read under camelCase (and the snake_case twin), described in camelCase
         read = {k for k in read if not k.islower() or "_" not in k}
     missing = read - described
     assert not missing, f"{name} parser reads {sorted(missing)} that its request schema does not describe"
@@ -194,6 +198,13 @@ OK_BODIES = [
     ("/v1/responses/input_tokens", {"model": "gpt-4o", "input": "Hi", "instructions": "Be brief."}),
     ("/v1/count_tokens", {"model": "qwen/qwen3.5", "input": [{"role": "user", "content": "Hi"}]}),
     ("/v1beta/models/gemini-2.5-flash:countTokens", {"contents": [{"parts": [{"text": "Hi"}]}]}),
+    ("/v1beta1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-flash:countTokens",
+     {"contents": [{"parts": [{"text": "Hi"}]}], "systemInstruction": {"parts": [{"text": "Be brief."}]}}),
+    ("/v1/publishers/google/models/gemini-2.5-flash:countTokens", {"contents": [{"parts": [{"text": "Hi"}]}]}),
+    ("/model/anthropic.claude-sonnet-4-5-20250929-v1:0/count-tokens",
+     {"input": {"converse": {"messages": [{"role": "user", "content": [{"text": "Hi"}]}]}}}),
+    ("/model/qwen3.5/count-tokens", {"input": {"invokeModel": {"body": json.dumps(
+        {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 10})}}}),
     ("/tokenize", {"model": "qwen3.5", "prompt": "Hello world", "return_token_strs": True}),
     ("/tokenize", {"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]}),
     ("/detokenize", {"model": "qwen3.5", "tokens": [9419, 1879]}),
@@ -203,6 +214,10 @@ OK_BODIES = [
 def described(path: str) -> Any:
     if path.startswith("/v1beta/models/"):
         return routes()["/v1beta/models/{model}:countTokens"]
+    if "/publishers/google/models/" in path:  # any Vertex route: one schema
+        return routes()["/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:countTokens"]
+    if path.startswith("/model/"):
+        return routes()["/model/{model}/count-tokens"]
     return routes()[path]
 
 
@@ -222,6 +237,11 @@ BAD_BODIES = [
     ("/v1/responses/input_tokens", {"input": 3}, 400),
     ("/v1/count_tokens", {"model": "nope/nope", "input": "Hi"}, 403),
     ("/v1beta/models/gemini-2.5-flash:countTokens", {}, 400),
+    ("/v1/projects/p/locations/l/publishers/google/models/no-such-model:countTokens",
+     {"contents": [{"parts": [{"text": "Hi"}]}]}, 404),
+    ("/model/anthropic.claude-sonnet-4-5-20250929-v1:0/count-tokens", {"input": {}}, 400),
+    ("/model/anthropic.titan-text-v1/count-tokens",
+     {"input": {"converse": {"messages": [{"role": "user", "content": [{"text": "Hi"}]}]}}}, 404),
     ("/tokenize", {"prompt": "a", "messages": []}, 400),
     ("/detokenize", {"tokens": [-1]}, 400),
 ]
@@ -261,6 +281,8 @@ def test_openapi_names_the_models(base: str) -> None:
             assert "$ref" in op["responses"][str(status)]["content"]["application/json"]["schema"]
     gemini = doc["paths"]["/v1beta/models/{model}:countTokens"]["post"]
     assert [p["name"] for p in gemini["parameters"] if p["in"] == "path"] == ["model"]
+    bedrock = doc["paths"]["/model/{model}/count-tokens"]["post"]["responses"]
+    assert "401" not in bedrock and "x-amzn-ErrorType" in bedrock["403"]["headers"]  # AWS: 403, type in a header
     # every $ref in the document resolves
     refs = set(re.findall(r'"\$ref": ?"#/components/schemas/([^"]+)"', json.dumps(doc)))
     assert refs <= set(schemas)

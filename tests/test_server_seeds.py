@@ -370,3 +370,53 @@ def test_moonshot_partial_mode(base: str) -> None:
     assert r2.json()["data"]["total_tokens"] == tokcount.count(
         "qwen3.5", {"messages": finished, "add_generation_prompt": True}).input_tokens
     assert r2.json()["data"]["total_tokens"] > continued
+
+
+# ---------------------------------------------------------------- Vertex AI and Amazon Bedrock (issue 23)
+# No seed page: the bodies below have the shapes of the providers' API references (Vertex AI countTokens; the Bedrock
+# user guide's CountTokens examples, model anthropic.claude-3-5-haiku-20241022-v1:0).
+VERTEX_EXAMPLES = {
+    "text": {"contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]}]},
+    "system and turns": {
+        "systemInstruction": {"parts": [{"text": "You are a physics teacher."}]},
+        "contents": [{"role": "user", "parts": [{"text": "Why is the sky blue?"}]},
+                     {"role": "model", "parts": [{"text": "Rayleigh scattering."}]},
+                     {"role": "user", "parts": [{"text": "Explain it to a child."}]}]},
+}
+BEDROCK_MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
+BEDROCK_TURNS = [("user", "What is the capital of France?"), ("assistant", "The capital of France is Paris."),
+                 ("user", "What is its population?")]
+BEDROCK_SYSTEM = "You're an expert in geography."
+BEDROCK_EXAMPLES = {
+    "converse": {"input": {"converse": {
+        "messages": [{"role": role, "content": [{"text": text}]} for role, text in BEDROCK_TURNS],
+        "system": [{"text": BEDROCK_SYSTEM}]}}},
+    "invokeModel": {"input": {"invokeModel": {"body": json.dumps({
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 500, "system": BEDROCK_SYSTEM,
+        "messages": [{"role": role, "content": text} for role, text in BEDROCK_TURNS]})}}},
+}
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "gemini-2.0-flash"])
+@pytest.mark.parametrize("name", list(VERTEX_EXAMPLES))
+def test_vertex_examples(base: str, name: str, model: str) -> None:
+    """Vertex AI counts what the Gemini route counts less its 1 token per Content (2.5; 2.0 has none)."""
+    body = VERTEX_EXAMPLES[name]
+    r = post(base, f"/v1/projects/my-project/locations/us-central1/publishers/google/models/{model}:countTokens",
+             body)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert set(out) == {"totalTokens", "promptTokensDetails"}
+    gemini = post(base, f"/v1beta/models/{model}:countTokens", body).json()["totalTokens"]
+    contents = len(body["contents"]) + ("systemInstruction" in body)
+    assert out["totalTokens"] == gemini - (contents if model == "gemini-2.5-flash" else 0)
+
+
+@pytest.mark.parametrize("name", list(BEDROCK_EXAMPLES))
+def test_bedrock_examples(base: str, name: str) -> None:
+    r = post(base, f"/model/{BEDROCK_MODEL}/count-tokens", BEDROCK_EXAMPLES[name])
+    assert r.status_code == 200, r.text
+    messages = [{"role": "system", "content": BEDROCK_SYSTEM}, *({"role": role, "content": text}
+                                                                 for role, text in BEDROCK_TURNS)]
+    assert r.json() == {"inputTokens": engine("claude-3-5-haiku", {"messages": messages})}
+    assert r.headers["x-tokcount-exact"] == "false"  # Claude: an estimate

@@ -24,6 +24,7 @@ import os
 import threading
 import time
 import zipfile
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,10 @@ class HubState:
 
 hub = HubState()
 
+#: set by ``tokcount pull``: the Hub is asked for a file even when an asset dir holds a copy of its repo without it
+#: (a partial snapshot is not proof that the Hub lacks the file; only the Hub's own 404, cached, is)
+pulling: ContextVar[bool] = ContextVar("tokcount_pulling", default=False)
+
 
 def configure(*, miss_ttl: float | None = None, hub_timeout: float | None = None) -> None:
     """Set the TTL of remembered misses and the Hub's timeout (the server calls this with its settings)."""
@@ -186,13 +191,16 @@ def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
             look.path = p
             return look
     for d in asset_dirs():
+        lacks = False
         for candidate in (d / "hub" / files.repo / filename, d / files.repo / filename):
             if exists(candidate):
                 look.path = candidate
                 return look
             if exists(candidate.parent, directory=True):  # a snapshot of the repo that does not have this file
-                look.absent = True
-        look.searched.append(f"TOKCOUNT_ASSET_DIRS {d / 'hub' / files.repo}")
+                look.absent = lacks = True
+        # the dir's own name never reaches a client (public_text keeps a last component with a dot): "hub" has none
+        lacking = " (a copy of the repo without this file)" if lacks else ""
+        look.searched.append(f"TOKCOUNT_ASSET_DIRS {d / 'hub'}{lacking}")
     cached, known_missing = _from_hf_cache(files, filename)
     look.searched.append("Hugging Face cache")
     if cached is not None:
@@ -206,8 +214,10 @@ def find(files: RepoFiles, filename: str, *, download: bool = True) -> Lookup:
         if from_package is not None:
             look.path = from_package
             return look
-    if download and look.absent:
-        look.searched.append("Hugging Face Hub (not asked: known not to have the file)")
+    if download and look.absent and not (pulling.get() and not known_missing):
+        why = ("the Hugging Face cache holds the Hub's answer that it does not exist" if known_missing else
+               "the copy of the repo in TOKCOUNT_ASSET_DIRS has no such file; `tokcount pull` asks")
+        look.searched.append(f"Hugging Face Hub (not asked: {why})")
     elif download:
         if hub_offline():
             look.searched.append("Hugging Face Hub (skipped: HF_HUB_OFFLINE)")

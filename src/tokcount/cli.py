@@ -153,16 +153,24 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
                      "context_window": spec.context_window, "available": availability(spec)})
     if args.json:
         stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
-    else:
-        for r in rows:
-            stdout.write(f"{r['id']:<24} {r['family']:<12} {'yes' if r['available'] else 'no ':<4} {r['repo']}\n")
+        return 0
+    # a header row, and columns as wide as their longest value (a long id no longer pushes its row out of line)
+    table: list[tuple[str, str, str, str]] = [("model", "family", "available", "repo")] + [
+        (str(r["id"]), str(r["family"]), "yes" if r["available"] else "no", str(r["repo"])) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + f"  {row[3]}\n")
+    if not all(r["available"] for r in rows):
+        stdout.write("\n'no': the model's files are not here; `tokcount pull MODEL` downloads them (or see "
+                     "TOKCOUNT_ASSET_DIRS in the README).\n")
     return 0
 
 
 def cmd_pull(args: argparse.Namespace, stdout: TextIO) -> int:
-    from . import loader, renderers
+    from . import assets, loader, renderers
     from .count import resolve
 
+    assets.pulling.set(True)  # ask the Hub even for files an asset dir's partial copy of the repo lacks
     status = 0
     for name in args.models:
         try:

@@ -78,7 +78,7 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     spec = _own(asked)
     req = as_request(request)
     renderer = renderers.for_spec(spec)
-    if not req.messages and not renderer.capabilities.allows_empty:
+    if not req.messages:  # every provider refuses an empty conversation (Gemini's empty contents too: issue 26)
         raise InvalidRequest("messages must not be empty.", param="messages")
     doc_notes: list[str] = []
     if not renderer.capabilities.takes_documents and has_documents(req):
@@ -86,10 +86,7 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     if has_media(req):
         read_remote_sizes(req, media_policy)
     result = renderer.count(spec, req, breakdown=breakdown, return_tokens=return_tokens, media_policy=media_policy)
-    if doc_notes:
-        result.exact = False
-        result.notes.extend(doc_notes)
-    return _labelled(asked, result)
+    return _labelled(asked, result.estimated([*doc_notes, *req.notes]))
 
 
 def count_text(model: str | ModelSpec, text: str, *, return_tokens: bool = False,

@@ -64,40 +64,68 @@ class UnknownModel(TokcountError):
     kind = "unknown_model"
     status = 404
 
-    def __init__(self, model: str, suggestions: list[str] | None = None) -> None:
+    def __init__(self, model: str, suggestions: list[str] | None = None, unavailable: list[str] | None = None) -> None:
         self.model = model
         self.suggestions = suggestions or []
+        #: close names whose files are not here (:func:`tokcount.advice.unknown` sorts them out of ``suggestions``)
+        self.unavailable = unavailable or []
         hint = f" Did you mean: {', '.join(self.suggestions)}?" if self.suggestions else ""
+        if self.unavailable:
+            hint += (f" ({' and '.join(self.unavailable)} {'is' if len(self.unavailable) == 1 else 'are'} close too, "
+                     "but without files here.)")
         super().__init__(f"Unknown model {model!r}.{hint}", param="model")
 
 
 class MissingAssets(TokcountError):
     """A model is known but a file it needs is nowhere to be found.
 
-    ``message`` (what a client is answered) names the model, the files and the *kinds* of places looked at
-    ("TOKCOUNT_ASSET_DIRS", "Hugging Face cache", "Hugging Face Hub (skipped: HF_HUB_OFFLINE)"), never a server path
-    or URL; ``detail`` (and ``str(exc)``, which tracebacks and logs show) keeps every place in full.
+    ``message`` (what a client is answered) names the model and the files once, the *kinds* of places looked at
+    once ("TOKCOUNT_ASSET_DIRS", "Hugging Face cache", "Hugging Face Hub (skipped: HF_HUB_OFFLINE)"; per file only
+    where they differ), never a server path or URL, then ``hint``: how to get the files. ``detail`` (and
+    ``str(exc)``, which tracebacks and logs show) keeps every place in full. ``searched`` holds places, each
+    ``"<repo>/<file>: <place>"`` when several files were looked for.
     """
 
     kind = "missing_assets"
     status = 404
 
-    def __init__(self, model: str, files: list[str], searched: list[str], reason: str = "") -> None:
+    def __init__(self, model: str, files: list[str], searched: list[str], reason: str = "", hint: str = "") -> None:
         self.model = model
         self.files = files
         self.searched = searched
         where = "; ".join(searched) if searched else "nowhere"
         extra = f" ({reason})" if reason else ""
+        tail = f" {hint}" if hint else ""
         super().__init__(
-            f"Model {model!r} needs {', '.join(files)}, which could not be found{extra}. Looked in: {where}.",
+            f"Model {model!r} needs {', '.join(files)}, which could not be found{extra}. Looked in: {where}.{tail}",
             param="model",
         )
         self.detail = self.message
-        kinds = list(dict.fromkeys(k for k in map(public_text, searched) if k)) or ["nowhere"]
+        names = [public_name(f) for f in files]
+        needs = names[0] if len(names) == 1 else "one of " + ", ".join(names)
         public_extra = f" ({public_text(reason)})" if reason else ""
-        self.message = (f"Model {model!r} needs {', '.join(public_name(f) for f in files)}, which could not be "
-                        f"found{public_extra}. Looked in: {'; '.join(kinds)}.")
+        self.message = (f"Model {model!r} needs {needs}{public_extra}, which could not be found. "
+                        f"{_places(searched)}{f' {public_text(hint)}' if hint else ''}")
         logging.getLogger("tokcount.assets").info("%s", self.detail)  # the operator's copy, with every path
+
+
+def _places(searched: list[str]) -> str:
+    """"Looked in: A; B; C." once when every file was looked for in the same places (the usual case), else "Looked
+    for X: A, B; for Y: C.": each file named once, each place in its public form (no path, no URL)."""
+    by_file: dict[str, list[str]] = {}
+    for entry in searched:
+        head, sep, place = entry.partition(": ")
+        file = head if sep and " " not in head and "/" in head else ""
+        place = public_text(place if file else entry)
+        if place and place not in by_file.setdefault(file, []):
+            by_file[file].append(place)
+    lists = {tuple(v) for v in by_file.values() if v}
+    if not lists:
+        return "Looked nowhere."
+    if len(lists) == 1:
+        return f"Looked in: {'; '.join(lists.pop())}."
+    return "Looked " + "; ".join(f"for {public_name(f) or 'it'}: {', '.join(v)}" for f, v in by_file.items()
+                                 if v) + "."
 
 
 #: what a client must not learn about the server: URLs (a private Hub mirror), absolute paths, IPv4 addresses
@@ -175,6 +203,12 @@ class MediaError(TokcountError):
 
     kind = "media_error"
     status = 400
+
+
+class AddressRefused(MediaError):
+    """An image URL whose host the fetch address guard refuses (private, loopback, link-local, metadata): refused
+    for every model, closed ones too. An assumed size in its place would count an image the provider cannot
+    fetch either, and answer 200 for a request meant to reach an internal address (issue 26)."""
 
 
 class ImageTooLarge(MediaError):

@@ -18,22 +18,28 @@ the answer is exactly what was counted and can be sent on as is.
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InvalidRequest, TemplateError, TokcountError
+from .media import b64
 from .request import Message, Request, TextPart, ToolResultPart
 
 Counter = Callable[[Any], int]
 
-#: where the message list lives in each dialect's body, tried in order
+#: where the message list lives in each dialect's body, tried in order (Bedrock's ``invokeModel`` body, a JSON
+#: text, is read by :func:`_invoke_model`)
 LIST_KEYS: tuple[tuple[str, ...], ...] = (("messages",), ("input",), ("contents",),
                                            ("generateContentRequest", "contents"),
-                                           ("generate_content_request", "contents"))
+                                           ("generate_content_request", "contents"), ("input", "converse", "messages"))
 _TOOL_RESULT_BLOCKS = {"tool_result", "function_call_output", "functionResponse", "function_response"}
+#: keys that make a content block a tool result whatever its ``type`` (Gemini parts, Bedrock Converse blocks)
+_TOOL_RESULT_KEYS = ("functionResponse", "function_response", "toolResult")
 _TEXT_TYPES = {None, "text", "input_text", "output_text"}
 
 
@@ -83,16 +89,23 @@ def _dict_role(item: Any) -> str | None:
     return role if isinstance(role, str) else None
 
 
+def _blocks(item: dict[str, Any], key: str) -> list[Any]:
+    """The blocks under ``content`` or ``parts``; Gemini's ``parts`` may be one object, which Google reads as a
+    list of one (docs/accepted-bodies.md)."""
+    blocks = item.get(key)
+    if isinstance(blocks, dict) and key == "parts":
+        return [blocks]
+    return blocks if isinstance(blocks, list) else []
+
+
 def _dict_is_tool_result(item: dict[str, Any]) -> bool:
     if item.get("type") in _TOOL_RESULT_BLOCKS or item.get("role") in ("tool", "function"):
         return True
     for key in ("content", "parts"):
-        blocks = item.get(key)
-        if isinstance(blocks, list):
-            for b in blocks:
-                if isinstance(b, dict) and (b.get("type") in _TOOL_RESULT_BLOCKS
-                                            or any(k in b for k in ("functionResponse", "function_response"))):
-                    return True
+        for b in _blocks(item, key):
+            if isinstance(b, dict) and (b.get("type") in _TOOL_RESULT_BLOCKS
+                                        or any(k in b for k in _TOOL_RESULT_KEYS)):
+                return True
     return False
 
 
@@ -120,11 +133,9 @@ def _text_slots(item: Any) -> list[tuple[Any, Any]]:
         return [(item, "content")]
     slots: list[tuple[Any, Any]] = []
     for key in ("content", "parts"):
-        blocks = item.get(key)
-        if isinstance(blocks, list):
-            for b in blocks:
-                if isinstance(b, dict) and isinstance(b.get("text"), str) and b.get("type") in _TEXT_TYPES:
-                    slots.append((b, "text"))
+        for b in _blocks(item, key):
+            if isinstance(b, dict) and isinstance(b.get("text"), str) and b.get("type") in _TEXT_TYPES:
+                slots.append((b, "text"))
     return slots
 
 
@@ -177,6 +188,9 @@ def conversation(request: Any) -> _Conversation | None:
         return _Conversation(list(request), list)
     if not isinstance(request, dict):
         return None
+    invoked = _invoke_model(request)
+    if invoked is not None:
+        return invoked
     for path in LIST_KEYS:
         holder: Any = request
         for key in path[:-1]:
@@ -184,6 +198,34 @@ def conversation(request: Any) -> _Conversation | None:
         if isinstance(holder, dict) and isinstance(holder.get(path[-1]), list):
             return _Conversation(list(holder[path[-1]]), _rebuilder(request, path))
     return None
+
+
+def _invoke_model(body: dict[str, Any]) -> _Conversation | None:
+    """Bedrock's ``{"input": {"invokeModel": {"body": "<JSON text or its base64>"}}}``: the Messages body inside,
+    trimmed and written back as it came (JSON text, or base64 of it); None when there is no such body (or it
+    does not decode: the count then says why)."""
+    source = body.get("input")
+    if not isinstance(source, dict) or not isinstance(source.get("invokeModel"), dict):
+        return None
+    outer: dict[str, Any] = source
+    invoke: dict[str, Any] = source["invokeModel"]
+    raw = invoke.get("body")
+    if not isinstance(raw, str):
+        return None
+    encoded = not raw.lstrip().startswith("{")
+    try:
+        inner = json.loads(b64.decode(raw) if encoded else raw)
+    except ValueError:
+        return None
+    if not isinstance(inner, dict) or not isinstance(inner.get("messages"), list):
+        return None
+
+    def rebuild(items: list[Any]) -> dict[str, Any]:
+        text = json.dumps({**inner, "messages": items}, ensure_ascii=False)
+        value = base64.b64encode(text.encode("utf-8")).decode("ascii") if encoded else text
+        return {**body, "input": {**outer, "invokeModel": {**invoke, "body": value}}}
+
+    return _Conversation(list(inner["messages"]), rebuild)
 
 
 def _rebuilder(body: dict[str, Any], path: tuple[str, ...]) -> Callable[[list[Any]], Any]:

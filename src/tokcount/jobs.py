@@ -11,8 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import advice
 from .count import count, count_text, decode
 from .dialects._api import Dialect, Job, Result, Route
+from .dialects._fields import unknown_key
 from .errors import InvalidRequest, MissingAssets, SchemaError, TokcountError, UnknownModel
 from .media.sources import FetchPolicy
 from .models.catalog import ModelSpec, default_catalog
@@ -37,11 +39,12 @@ class Answer:
 
 
 def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str, str] | None = None) -> Job:
-    """``route.parse``; what it refuses is a schema error (Anthropic answers those 422)."""
+    """``route.parse``; what it refuses is a schema error (Anthropic answers those 422), naming a misspelt key
+    where the refused field is absent beside a near spelling of it (``_fields.unknown_key``)."""
     try:
         return route.parse(body, settings, **(path_params or {}))
     except InvalidRequest as exc:
-        raise SchemaError.of(exc) from None
+        raise SchemaError.of(unknown_key(body, exc)) from None
 
 
 Resolve = Callable[[str], ModelSpec]
@@ -57,6 +60,7 @@ def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resol
     resolve = resolve or default_catalog().resolve
     started = time.perf_counter()
     for i, name in enumerate(job.models):
+        spec: ModelSpec | None = None
         try:
             spec = resolve(name)
             if job.op == "count":
@@ -81,9 +85,13 @@ def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resol
             if i + 1 < len(job.models):
                 log.info("model %r not usable (%s); trying fallback %r", name, exc.kind, job.models[i + 1])
                 continue
+            if isinstance(exc, UnknownModel):  # suggest what can be counted here (issue 26)
+                exc = advice.unknown(exc)
+            elif spec is not None:  # how to get the files: the provider's passthrough too
+                advice.missing(exc, spec, upstream)
             if i > 0:
                 exc.message = f"{exc.message} (after trying {', '.join(map(repr, job.models[:i]))})"
-            raise
+            raise exc from None
         result.latency_ms = (time.perf_counter() - started) * 1000
         return result
     raise InvalidRequest("no model given.", param="model")  # pragma: no cover - parse guarantees one
@@ -148,5 +156,5 @@ def formatted(route: Route, job: Job, result: Result) -> Answer:
 
 
 def error_answer(dialect: Dialect, exc: TokcountError) -> Answer:
-    status, body = dialect.error(exc)
-    return Answer(status, body, {"WWW-Authenticate": "Bearer"} if status == 401 else {})
+    status, body, headers = dialect.failure(exc)
+    return Answer(status, body, {**headers, "WWW-Authenticate": "Bearer"} if status == 401 else headers)

@@ -38,6 +38,7 @@ from .tokenizers.core import Tokenizer
 
 log = logging.getLogger("tokcount.loader")
 T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
 
 #: estimated resident memory of a loaded tokenizer per byte of its vocabulary file. Measured with
 #: /proc/self/statm, one fresh process per model, RSS after load + one count minus before (the engine's module
@@ -144,14 +145,17 @@ class LoadedModel:
         return self._iterates
 
 
-def locate(spec: ModelSpec, refs: tuple[AssetRef, ...], *, required: bool, what: str) -> tuple[Path, AssetRef] | None:
-    """The first candidate found locally, else the first that downloads; every place tried is recorded.
+def locate(spec: ModelSpec, refs: tuple[AssetRef, ...], *, required: bool, what: str, hint: str = "",
+           trail: list[str] | None = None) -> tuple[Path, AssetRef] | None:
+    """The first candidate found locally, else the first that downloads; every place tried is recorded (in
+    ``trail`` too, when given: a caller that finds the file unusable can still say where else it looked).
 
     Candidates are in priority order. A local file of a later candidate wins over downloading an earlier one
     only when they are in different repos (a declared shared tokenizer); within one repo an earlier file that may
-    exist on the Hub (``chat_template.jinja`` before the config's ``chat_template``) is asked for first.
+    exist on the Hub (``chat_template.jinja`` before the config's ``chat_template``) is asked for first. A miss
+    says ``what`` is missing, then ``hint`` (the catalog's word on the model) and how to get the files.
     """
-    searched: list[str] = []
+    searched: list[str] = [] if trail is None else trail
     unknown_repos: set[str] = set()
     for ref in refs:
         files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref))
@@ -170,8 +174,19 @@ def locate(spec: ModelSpec, refs: tuple[AssetRef, ...], *, required: bool, what:
             return look.path, ref
         searched.extend(f"{ref.repo}/{ref.file}: {s}" for s in look.searched)
     if required:
-        raise MissingAssets(spec.id, [str(r) for r in refs], searched, reason=what)
+        raise MissingAssets(spec.id, [str(r) for r in refs], searched, reason=what, hint=how_to_get(spec, refs, hint))
     return None
+
+
+def how_to_get(spec: ModelSpec, refs: tuple[AssetRef, ...], hint: str = "") -> str:
+    """What a miss tells its reader to do (issue 26: the 404 said where it looked, never how to get the files):
+    ``tokcount pull``, or the files in an asset dir under the layout :mod:`tokcount.assets` reads. ``hint``, the
+    catalog's word on where this model's files come from, goes first. The provider's passthrough, the third way,
+    is added where a request is answered (:func:`tokcount.jobs.execute`, which knows the configured upstreams)."""
+    layout = " or ".join(f"hub/{repo}/" for repo in dict.fromkeys(r.repo for r in refs))
+    said = f"{hint.rstrip('. ')}. " if hint else ""
+    return (f"{said}To get the files: `tokcount pull {spec.id}` downloads them from the Hugging Face Hub (with "
+            f"network), or copy them into an asset dir (TOKCOUNT_ASSET_DIRS) as {layout}.")
 
 
 def _packaged(ref: AssetRef) -> tuple[tuple[str, str], ...]:
@@ -217,8 +232,9 @@ def _token_text(value: Any) -> str | None:
 
 
 def _find_template(spec: ModelSpec) -> tuple[str | None, str | None, MissingAssets | None]:
+    trail: list[str] = []
     try:
-        found = locate(spec, spec.template, required=True, what="no chat template")
+        found = locate(spec, spec.template, required=True, what="its chat template", trail=trail)
     except MissingAssets as exc:
         return None, None, exc
     assert found is not None
@@ -232,9 +248,10 @@ def _find_template(spec: ModelSpec) -> tuple[str | None, str | None, MissingAsse
     if isinstance(value, list):  # named templates: [{"name": "default", "template": ...}, ...]
         named = {t.get("name"): t.get("template") for t in value if isinstance(t, dict)}
         value = named.get("default")
-    if not isinstance(value, str):
-        return None, None, MissingAssets(spec.id, [str(ref)], [f"{ref.repo}/{ref.file}"],
-                                        reason=f"no {ref.key!r} in the file")
+    if not isinstance(value, str):  # every place the earlier candidates were looked for, then this file
+        trail.append(f"{ref.repo}/{ref.file}: found, without a {ref.key!r} key")
+        return None, None, MissingAssets(spec.id, [str(r) for r in spec.template], trail, reason="its chat template",
+                                        hint=how_to_get(spec, spec.template))
     return value, str(ref), None
 
 
@@ -353,7 +370,7 @@ def _single_flight(key: tuple[str, Any], work: Callable[[], T]) -> T:
         flight.done.set()
 
 
-def _fresh(exc: BaseException) -> BaseException:
+def _fresh(exc: E) -> E:
     """A copy of a remembered error to raise again (callers add to ``message``, e.g. Bifrost's fallbacks)."""
     if not isinstance(exc, TokcountError):
         return exc
@@ -435,8 +452,8 @@ def remembered(spec: ModelSpec, part: str, work: Callable[[], T]) -> T:
         try:
             return work()
         except MissingAssets as exc:
-            with _lock:
-                _failures[key] = (time.monotonic() + limits.miss_ttl, exc)
+            with _lock:  # a copy: callers add to the message they raise (jobs.execute's advice, fallbacks)
+                _failures[key] = (time.monotonic() + limits.miss_ttl, _fresh(exc))
             raise
 
     return _single_flight(("part", key), attempt)
@@ -455,7 +472,7 @@ def _load_new(spec: ModelSpec) -> LoadedModel:
         with _lock:
             if len(_failures) >= 10_000:  # endless distinct names cannot grow it without bound
                 _failures.clear()
-            _failures[spec] = (time.monotonic() + limits.miss_ttl, exc)
+            _failures[spec] = (time.monotonic() + limits.miss_ttl, _fresh(exc))  # a copy, as in remembered()
         raise
     with _lock:
         loads[spec.id] += 1
@@ -482,8 +499,8 @@ def _build(spec: ModelSpec) -> LoadedModel:
         refs = same
     if found is None:
         hint = spec.extra.get("missing")  # the catalog's word on where this model's vocabulary comes from
-        found = locate(spec, refs, required=True,
-                       what="no tokenizer vocabulary" + (f"; {hint}" if isinstance(hint, str) else ""))
+        found = locate(spec, refs, required=True, what="its tokenizer vocabulary",
+                       hint=hint if isinstance(hint, str) else "")
     assert found is not None
     tok_path, tok_ref = found
     cfg = locate(spec, spec.config, required=False, what="")

@@ -182,3 +182,7 @@ class Request:
     api: str | None = None
     #: a structured-output format (Chat ``response_format``, Responses ``text.format``) other than plain text
     response_format: dict[str, Any] | None = None
+    #: what the dialect accepted because the provider does, but could count only approximately or not at all
+    #: (a replayed hosted-tool item, a stored item referenced by id): a count of this request says so in its notes
+    #: and is never labelled exact (docs/accepted-bodies.md)
+    notes: list[str] = field(default_factory=list)

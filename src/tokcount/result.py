@@ -37,6 +37,22 @@ class Count:
     #: and ``image`` / ``video`` / ``audio`` / ``document`` where present; the values sum to ``input_tokens``.
     #: Every renderer fills it (:func:`split`); an empty dict means "all text".
     modalities: dict[str, int] = field(default_factory=dict)
+    #: set when ``tokens`` is not the whole prompt that was counted: what it leaves out (a closed model's
+    #: framing, an estimate's ids, images before expansion); None when the ids are the prompt counted
+    tokens_partial: str | None = None
+
+    def partial_tokens(self, why: str) -> None:
+        """Say that ``tokens`` is not the whole prompt, and why: in :attr:`tokens_partial` (a route that lists the
+        ids says so next to them: Bifrost's ``extra_fields.tokens_complete``) and in the notes."""
+        self.tokens_partial = why
+        self.notes.append(f"tokens: {why}")
+
+    def estimated(self, notes: list[str]) -> Count:
+        """This count, labelled an estimate for the reasons in ``notes`` (nothing changes when there are none)."""
+        if notes:
+            self.exact = False
+            self.notes.extend(notes)
+        return self
 
     @property
     def image_tokens(self) -> int:

@@ -3,8 +3,9 @@ escapes a route (500), instead of FastAPI's ``{"detail"}`` and Starlette's plain
 
 The shape is the one a client of that path parses: a dialect's own route gets its dialect's (``/tokenize`` vLLM's,
 ``/v1/count_tokens`` Bifrost's, ...), ``/v1/fit`` the one of the dialect its query names (as the route answers its
-own errors), the playground's the library's OpenAI-chat one; otherwise by prefix, the Anthropic one under
-``/v1/messages``, Google's under ``/v1beta`` and for ``/v1/models/...:countTokens``, the OpenAI one elsewhere.
+own errors), the playground's the library's OpenAI-chat one; otherwise by prefix: a dialect's own
+``error_prefixes`` (Vertex AI's, Bedrock's ``/model/``), the Anthropic one under ``/v1/messages``, Google's under
+``/v1beta`` and for ``/v1/models/...:countTokens``, the OpenAI one elsewhere.
 
 :class:`LastLine` is the structural backstop: routes answer their own errors, and every exception they let escape
 (a bug, or a class of hostile input not yet handled) is still a JSON 500 in that shape, logged with its traceback,
@@ -43,6 +44,13 @@ def _route_dialects() -> dict[str, str]:
     return owners
 
 
+@cache
+def _prefixes() -> tuple[tuple[str, str], ...]:
+    """(path prefix, dialect name) of every dialect's ``error_prefixes``, the longest first."""
+    found = [(p, d.name) for d in dialects().values() for p in d.error_prefixes]
+    return tuple(sorted(found, key=lambda item: -len(item[0])))
+
+
 def dialect_for(path: str, query: str | bytes = "") -> Dialect:
     """The dialect whose error shape a client of ``path`` (with ``query``, for ``/v1/fit``) expects."""
     found = dialects()
@@ -53,6 +61,9 @@ def dialect_for(path: str, query: str | bytes = "") -> Dialect:
         text = query.decode("latin-1") if isinstance(query, bytes) else query
         name = parse_qs(text).get("dialect", ["openai-chat"])[0] if path == "/v1/fit" else "openai-chat"
         return found.get(name, found["openai-chat"])
+    for prefix, name in _prefixes():  # the cloud platforms' trees (Vertex AI's /v1beta1/, Bedrock's /model/)
+        if path.startswith(prefix):
+            return found[name]
     if path.startswith("/v1/messages"):
         return found["anthropic"]
     if path.startswith("/v1beta/") or (path.startswith("/v1/models/") and path.endswith(":countTokens")):
@@ -62,9 +73,9 @@ def dialect_for(path: str, query: str | bytes = "") -> Dialect:
 
 def error_response(path: str, err: TokcountError, headers: dict[str, str] | None = None,
                    query: str | bytes = "") -> Response:
-    status, body = dialect_for(path, query).error(err)
+    status, body, shaped = dialect_for(path, query).failure(err)
     resp = Response(orjson.dumps(body), status_code=status, media_type="application/json")
-    resp.headers.update(headers or {})
+    resp.headers.update({**shaped, **(headers or {})})
     return resp
 
 

@@ -20,9 +20,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -33,18 +34,17 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from . import assets, fastpath, jobs, loader, metrics, observe, routing, tools_http
+from . import assets, fastpath, jobs, loader, metrics, observe, routing, sigv4, tools_http
 from .config import configure as install_config
 from .dialects import dialects
 from .dialects._api import Dialect, Job, Result, Route
-from .dialects._fields import default_or
+from .dialects._fields import check_depth, default_or
 from .errors import (
     AuthenticationError,
     InternalError,
     InvalidRequest,
     MalformedJson,
     RequestTooLarge,
-    SchemaError,
     TokcountError,
     TokenizerFailure,
     public_text,
@@ -110,13 +110,19 @@ class Service:
         threads = COUNT_THREADS + (self.upstream.max_in_flight if self.upstream else 0)
         self._small = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count")
         self._large = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-large")
+        #: jobs whose render (or isolated tokenizer call) turned slow on the pools above finish here, adopting the
+        #: render in flight (limits.SlowRender), so slow templates never hold the threads ordinary counts need
+        self._slow = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-slow",
+                                        initializer=_mark_slow_thread)
         #: which Hub repos outside the catalog clients may name: the operator's allow_hub_repos (none by default),
         #: and the repos the operator preloads
         self.policy = RepoPolicy((*settings.allow_hub_repos, *settings.preload))
         loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
                          miss_ttl=settings.miss_ttl_s)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
-        self._limits = settings.served_render_limits
+        #: counting threads hand slow isolated renders off to the slow pool; its own threads wait them out
+        self._limits = replace(settings.served_render_limits, hand_off=settings.served_render_limits.isolated)
+        self._slow_limits = settings.served_render_limits
         #: built once from the settings and handed to every job (the library default reads the process config)
         self.media_policy = policy_from(settings)
         self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
@@ -135,6 +141,8 @@ class Service:
         loop's tiny budget; one that spends it (a slow or huge template) is re-run on the small pool with the full
         budget (the few ms already spent are lost; normal bodies never hit it)."""
         memoized = self.replay(dialect, route, raw, params, tenant)
+        #: one render budget per request from its first render, across the threads the job may move to
+        clock = limits.RequestClock()
         if memoized is not None:
             return memoized
         body: Any = None  # not parsed yet (a JSON null body is just parsed again where it is counted)
@@ -145,11 +153,12 @@ class Service:
                 return _error_response(dialect, exc)
             if self.models_loaded(route, body, params):
                 try:  # a URL spelt with JSON escapes (http:\/\/) is found here: never fetched on the loop
-                    with limits.active(self._inline_limits), deferred({}):
+                    with limits.active(self._inline_limits), limits.request_clock(clock), deferred({}):
                         return self.process(dialect, route, raw, params, body, tenant)
                 except (limits.OffLoop, NeedsFetch):
                     pass
-        return await self.offload(len(raw), self._process_bounded, dialect, route, raw, params, body, tenant)
+        return await self.offload(len(raw), self._process_bounded, dialect, route, raw, params, body, tenant,
+                                  clock)
 
     async def offload(self, size: int, work: Callable[..., T], *args: Any,
                       known: dict[str, ImageInfo | MediaError] | None = None) -> T:
@@ -167,6 +176,8 @@ class Service:
         while True:
             try:
                 return await loop.run_in_executor(pool, _without_fetches, known, work, *args)
+            except limits.SlowRender:  # its render turned slow: finished on the slow pool, which adopts it
+                pool = self._slow
             except NeedsFetch as need:
                 missing = [(where, source) for where, source in need.sources if source_key(source) not in known]
                 if not missing:  # every round reads what it names: a repeat would loop forever
@@ -176,8 +187,10 @@ class Service:
                 known.update(await fetch_sizes(missing, self.media_policy, deadline - loop.time()))
 
     def _process_bounded(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
-                         body: Any = None, tenant: bytes = ANONYMOUS) -> Response:
-        with limits.active(self._limits):
+                         body: Any = None, tenant: bytes = ANONYMOUS,
+                         clock: limits.RequestClock | None = None) -> Response:
+        with limits.active(self._slow_limits if getattr(_THREAD, "slow", False) else self._limits), \
+                limits.request_clock(clock):
             return self.process(dialect, route, raw, params, body, tenant)
 
     # ------------------------------------------------------------------ auth
@@ -205,6 +218,31 @@ class Service:
         tenant = self._keys.tenant(presented)
         return (None, tenant) if tenant is not None else (AuthenticationError("Invalid API key."), ANONYMOUS)
 
+    def signed_claims(self, dialect: Dialect, headers: Any) -> sigv4.Signed | TokcountError | None:
+        """For a dialect whose SDK signs requests (Bedrock's boto3), with auth on: the claims of a SigV4
+        ``Authorization`` header, read and checked (form, time) before the body is; an error when they do not hold;
+        None when the request is not signed (then the usual key headers decide)."""
+        if not self._keys or not dialect.sigv4 or not sigv4.is_signed(headers):
+            return None
+        try:
+            return sigv4.claims(headers)
+        except AuthenticationError as exc:
+            return exc
+
+    def authenticate_signed(self, signed: sigv4.Signed, scope: Mapping[str, Any], headers: Any,
+                            body: bytes) -> tuple[TokcountError | None, bytes]:
+        """(None, the tenant) when a configured key, as the secret access key, made the request's signature."""
+        try:
+            to_sign = sigv4.string_to_sign(signed, scope["method"], scope.get("raw_path") or scope["path"].encode(),
+                                           scope.get("query_string", b""), headers, body)
+        except AuthenticationError as exc:
+            return exc, ANONYMOUS
+        tenant = self._keys.tenant_proved(lambda key: sigv4.proves(signed, to_sign, key))
+        if tenant is None:
+            return AuthenticationError("The request signature does not match: sign with a tokcount API key as the "
+                                       "secret access key."), ANONYMOUS
+        return None, tenant
+
     # ------------------------------------------------------------------ body
     def parse_json(self, raw: bytes) -> Any:
         if not raw.strip():
@@ -220,15 +258,7 @@ class Service:
         limit = self.settings.max_json_depth
         if raw and raw.count(b"{") + raw.count(b"[") <= limit:
             return  # every level opens a bracket: too few of them to nest that deep (a small body: no walk)
-        stack: list[tuple[Any, int]] = [(body, 1)]
-        while stack:
-            value, depth = stack.pop()
-            if depth > limit:
-                raise SchemaError(f"The JSON body is nested deeper than {limit} levels.", param="body")
-            if isinstance(value, dict):
-                stack.extend((v, depth + 1) for v in value.values() if isinstance(v, dict | list))
-            elif isinstance(value, list):
-                stack.extend((v, depth + 1) for v in value if isinstance(v, dict | list))
+        check_depth(body, limit)
 
     def check_limits(self, request: Request) -> None:
         s = self.settings
@@ -364,7 +394,7 @@ class Service:
             return _error_response(dialect, exc)
         except RecursionError:
             return _error_response(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
-        except (limits.OffLoop, NeedsFetch):  # run() moves the job to a thread / reads image sizes first
+        except (limits.OffLoop, limits.SlowRender, NeedsFetch):  # run()/offload() move the job or read sizes first
             raise
         except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
             log.exception("unexpected error in %s", dialect.name)
@@ -404,6 +434,14 @@ class Service:
 def _without_fetches(known: dict[str, ImageInfo | MediaError], work: Callable[..., T], *args: Any) -> T:
     with deferred(known):
         return work(*args)
+
+
+_THREAD = threading.local()
+
+
+def _mark_slow_thread() -> None:
+    """The slow pool's threads: renders there are waited out (no hand-off)."""
+    _THREAD.slow = True
 
 
 def settle_heap() -> None:
@@ -514,9 +552,13 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
         assert path is not None
 
         async def handler(request: HttpRequest) -> Response:
-            denied, tenant = service.authenticate(request.headers, key_header=dialect.key_header)
-            if denied is not None:
-                return _error_response(dialect, denied)
+            signed = service.signed_claims(dialect, request.headers)  # SigV4 (boto3): checked with the body below
+            if isinstance(signed, TokcountError):
+                return _error_response(dialect, signed)
+            if signed is None:
+                denied, tenant = service.authenticate(request.headers, key_header=dialect.key_header)
+                if denied is not None:
+                    return _error_response(dialect, denied)
             try:
                 raw = await _read_body(request, settings.max_body_bytes, settings.body_timeout)
             except TokcountError as err:
@@ -524,6 +566,12 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
                 if err.status == 408:  # the rest of the body may never come: do not wait for it
                     resp.headers["Connection"] = "close"
                 return resp
+            if signed is not None:  # the signature covers the body: checked once it is read (same size and time caps),
+                # on a thread: hashing a large body and trying every key must not hold the event loop
+                denied, tenant = await run_in_threadpool(service.authenticate_signed, signed, request.scope,
+                                                         request.headers, raw)
+                if denied is not None:
+                    return _error_response(dialect, denied)
             params = {k: request.path_params[k] for k in route.path_params}  # e.g. Gemini's model, in the URL
             resp = await service.run(dialect, route, raw, params, tenant)
             observe.note(request.scope, *getattr(resp, "usage", (None, None)))
@@ -646,6 +694,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("tokcount serving on http://%s:%d (default model %s, auth %s)", host, port, settings.default_model,
              "on" if settings.auth_enabled else "off")
+    if settings.asset_dirs:  # the operator's own paths, in the operator's log
+        log.info("model files from %s first", os.pathsep.join(settings.asset_dirs))
     if settings.upstreams:  # provider names only: never a key
         log.info("upstream passthrough on for %s", ", ".join(u.provider for u in settings.upstreams))
     # a line per request costs ~10% of a small count's time: off unless TOKCOUNT_ACCESS_LOG is 1 (uvicorn's

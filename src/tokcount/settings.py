@@ -115,7 +115,8 @@ class Settings:
     media_rules: tuple[str, ...] = setting((), "media", "paths", "extra media-rule TOML files (os.pathsep)")
     # ------------------------------------------------------------------------------------------------ assets
     asset_dirs: tuple[str, ...] = setting((), "assets", "paths",
-                                          "directories searched first for model files (os.pathsep)")
+                                          "directories searched first for model files (os.pathsep; default in a "
+                                          "clone: ../shared/assets if there)")
     cache_dir: str | None = setting(None, "assets", "path", "tokcount's cache (default $XDG_CACHE_HOME/tokcount)")
     hub_offline: bool = setting(False, "assets", "bool", "never ask the Hugging Face Hub", env="HF_HUB_OFFLINE")
     catalog: tuple[str, ...] = setting((), "assets", "paths", "extra catalog TOML files (os.pathsep)")
@@ -129,6 +130,8 @@ class Settings:
     engines: tuple[str, ...] | None = setting(None, "engines", "list",
                                               "fast engines tried, in order (default: all; 'tokenizers': none)")
     segment_cache_mb: float = setting(64.0, "engines", "megabytes", "segment-count cache size (0: off)")
+    claude_ctok_chars: int = setting(1_000_000, "engines", "count",
+                                     "characters of one Claude request ctok counts; the rest: o200k proxy (0: off)")
     #: providers whose own count endpoint is asked first (empty: never); not a flat value (see the module doc),
     #: keys kept out of repr
     upstreams: tuple[Upstream, ...] = field(default=(), repr=False)
@@ -165,6 +168,8 @@ class Settings:
         if path:
             settings = settings._with_toml(Path(path).expanduser(), env)
         settings = settings._with_env(env)
+        if not settings.asset_dirs and env_name("asset_dirs") not in env and (found := checkout_assets()):
+            settings = replace(settings, asset_dirs=(found,))
         if settings.cache_dir is None:  # the XDG default is resolved here, where the environment is read
             base = env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
             settings = replace(settings, cache_dir=os.path.join(base, "tokcount"))
@@ -225,6 +230,21 @@ class Settings:
         return replace(self, **{name: value})
 
 
+def checkout_assets(module: Path | None = None) -> str | None:
+    """``../shared/assets`` beside the source checkout tokcount runs from (``pip install -e .``, ``PYTHONPATH=src``),
+    when it holds a ``hub`` directory: the default of ``asset_dirs`` when neither the TOML file nor the environment
+    sets it (an empty ``TOKCOUNT_ASSET_DIRS=`` turns it off).
+
+    Why here and not in ``scripts/serve``: the server that script started found these files while the CLI and the
+    library of the same clone did not (issue 26: the README's first CLI example answered ``missing_assets`` for a
+    model the server counted). An installed package never matches: its parent directory has no ``pyproject.toml``."""
+    root = (module or Path(__file__)).resolve().parents[2]  # <checkout>/src/tokcount/settings.py
+    if not (root / "pyproject.toml").is_file():
+        return None
+    assets = root.parent / "shared" / "assets"
+    return str(assets) if (assets / "hub").is_dir() else None
+
+
 def _field(name: str) -> Any:
     return next(f for f in fields(Settings) if f.name == name)
 
@@ -271,6 +291,8 @@ def _parse(kind: str, value: Any, key: str, where: str, *, from_env: bool) -> An
         return text
     if kind == "int":
         return _positive(value, key, where)
+    if kind == "count":  # a non-negative integer: 0 turns the thing it bounds off
+        return _count(value, key, where)
     if kind == "seconds":
         return _seconds(value, key, where)
     if kind == "megabytes":
@@ -331,6 +353,16 @@ def _positive(value: Any, key: str, where: Any) -> int:
         raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}") from None
     if n <= 0 or isinstance(value, bool):
         raise ValueError(f"{where}: {key} must be a positive integer, got {value!r}")
+    return n
+
+
+def _count(value: Any, key: str, where: Any) -> int:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {key} must be a whole number (0 or more), got {value!r}") from None
+    if n < 0 or isinstance(value, bool):
+        raise ValueError(f"{where}: {key} must be a whole number (0 or more), got {value!r}")
     return n
 
 

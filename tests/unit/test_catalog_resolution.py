@@ -58,3 +58,42 @@ def test_a_provider_prefix_is_not_taken_for_a_hub_org() -> None:
     with pytest.raises(UnknownModel) as err:
         default_catalog().resolve("openai/not-a-model", OPEN)
     assert not isinstance(err.value, ModelNotAllowed)
+
+
+@pytest.mark.parametrize(("name", "model"), [
+    ("anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),
+    ("us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"),  # cross-region inference profiles
+    ("global.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5"),
+    ("eu.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4"),
+    ("apac.anthropic.claude-3-haiku-20240307-v1:0", "claude-3-haiku"),
+    ("anthropic.claude-3-5-sonnet-20241022-v2:0", "claude-3-5-sonnet"),
+    ("anthropic.claude-opus-4-6-v1", "claude-opus-4-6"),  # newer ids: no ":0"
+    ("bedrock/us.anthropic.claude-opus-4-1-20250805-v1:0", "claude-opus-4-1"),  # LiteLLM's provider prefix
+])
+def test_bedrock_model_ids_resolve_to_the_claude_entries(name: str, model: str) -> None:
+    spec = default_catalog().resolve(name)
+    assert spec.id == model and spec.family_match is None
+
+
+def test_an_unlisted_bedrock_claude_id_takes_the_family_rules_and_says_so() -> None:
+    spec = default_catalog().resolve("anthropic.claude-sonnet-9-v1:0")
+    assert spec.family == "claude" and spec.family_match is not None
+    assert spec.family_match.requested == "claude-sonnet-9"
+
+
+@pytest.mark.parametrize("name", ["anthropic.titan-text-v1", "amazon.nova-pro-v1:0", "xx.anthropic.claude-x-v1"])
+def test_other_bedrock_ids_are_a_404_naming_the_id_as_sent(name: str) -> None:
+    with pytest.raises(UnknownModel) as err:
+        default_catalog().resolve(name)
+    assert err.value.model == name and type(err.value) is UnknownModel
+
+
+def test_a_rename_rule_is_data_in_a_catalog_file() -> None:
+    from tokcount.models.catalog import Catalog, _builtin_text
+
+    catalog = Catalog()
+    catalog.load_toml(_builtin_text(), "builtin")
+    catalog.load_toml("[[rename]]\nmatch = 'acme-(?P<n>[a-z0-9.]+)'\nto = 'gpt-\\g<n>'\n", "operator.toml")
+    assert catalog.resolve("acme-4o").id == "gpt-4o"
+    with pytest.raises(ValueError, match="regular expression"):
+        catalog.load_toml("[[rename]]\nmatch = '('\nto = 'x'\n", "bad.toml")

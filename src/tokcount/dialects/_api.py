@@ -54,6 +54,7 @@ Parse = Callable[..., Job]  # (body, settings, **path_params) -> Job
 Format = Callable[[Job, Result], dict[str, Any]]
 Headers = Callable[[Job, Result], dict[str, str]]
 ErrorShape = Callable[[TokcountError], tuple[int, dict[str, Any]]]
+ErrorHeaders = Callable[[TokcountError], dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ class Route:
     format: Format
     #: a request body for the OpenAPI docs (``/docs``)
     example: dict[str, Any] = field(default_factory=dict)
-    #: names of the path's ``{parameters}``, passed to ``parse`` as keywords (Gemini's ``model``)
+    #: names of the path's ``{parameters}``, passed to ``parse`` as keywords (Gemini's ``model``). The model's is
+    #: ``model``: what counts a body without a URL (the CLI, ``/v1/fit``, batch, the playground) passes only that
+    #: one, so ``parse`` gives any other (Vertex's ``project``, ``location``) a default
     path_params: tuple[str, ...] = ()
     headers: Headers | None = None
 
@@ -81,6 +84,20 @@ class Dialect:
     #: the provider's own API-key header, accepted besides ``Authorization: Bearer`` (``x-api-key``)
     key_header: str | None = None
     doc: str = ""
+    #: headers every error answer carries besides its body: AWS SDKs read an error's type from
+    #: ``x-amzn-ErrorType``, not from the body (Bedrock)
+    error_headers: ErrorHeaders | None = None
+    #: path prefixes under which what no route answers (404, 405, a 500 escaping a route) is in this shape
+    #: (``/model/`` for Bedrock): its clients parse nothing else there
+    error_prefixes: tuple[str, ...] = ()
+    #: its SDK signs every request with AWS Signature V4 (boto3): with auth on, a signature made with a tokcount
+    #: API key as the secret access key is accepted as that key (:mod:`tokcount.sigv4`)
+    sigv4: bool = False
+
+    def failure(self, err: TokcountError) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """(status, body, headers) of the answer to ``err``: :attr:`error` and :attr:`error_headers` in one."""
+        status, body = self.error(err)
+        return status, body, self.error_headers(err) if self.error_headers is not None else {}
 
 
 def openai_style(err: TokcountError, types: dict[str, str], default_type: str = "invalid_request_error",

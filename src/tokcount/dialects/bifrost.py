@@ -3,7 +3,9 @@
 The input is read as the OpenAI Responses dialect reads it (``input`` items, ``instructions``, ``tools``,
 ``tool_choice``, ``reasoning``). ``fallbacks`` are tried in order when a model is unknown or its files are missing.
 Every other field of the Bifrost page (``stream``, ``temperature``, ``store``, ...) is accepted and cannot change
-an input count. The answer carries the real token ids and strings of the rendered prompt.
+an input count. The answer carries the real token ids and strings of the rendered prompt; where they are not
+the whole prompt (closed models: their text's ids only, or none), ``extra_fields.tokens_complete`` is false and
+``extra_fields.tokens_note`` says what is left out.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ def format(job: Job, result: Result) -> dict[str, Any]:
             "latency": round(result.latency_ms),
             "context_window": count.context_window,
             "fits": fits(count),
+            # a closed model's ids are its text's only (gpt-4o: 11 ids of 49 tokens; Claude: none): said here
+            "tokens_complete": count.tokens_partial is None,
+            **({"tokens_note": count.tokens_partial} if count.tokens_partial else {}),
         },
     }
 

@@ -3,7 +3,9 @@ where google-genai posts with ``api_version="v1"``).
 
 Request: ``{"contents": [...]}`` or ``{"generateContentRequest": {"model", "contents", "systemInstruction",
 "tools", ...}}`` (mutually exclusive, as Google documents). Both camelCase (REST) and snake_case (proto JSON)
-field names are accepted. Response: ``{"totalTokens", "promptTokensDetails": [{"modality", "tokenCount"}]}``.
+field names are accepted, and every repeated field also as one object on its own (``"parts": {"text": "Hi"}``), as
+Google's JSON parser reads it (docs/accepted-bodies.md). Response: ``{"totalTokens", "promptTokensDetails":
+[{"modality", "tokenCount"}]}``.
 Errors: Google's ``{"error": {"code", "message", "status"}}``.
 
 The server mounts it like every dialect (:func:`parse` takes the model from the URL path); like every route's
@@ -34,7 +36,7 @@ from ..request import (
     VideoPart,
 )
 from ._api import Dialect, Job, Result, Route
-from ._fields import arr, default_or, obj, string
+from ._fields import default_or, obj, repeated, string
 
 NAME = "gemini"
 
@@ -71,20 +73,25 @@ def parse_count_tokens(body: Any) -> Request:
 
 
 def parse_generate_content(body: dict[str, Any], where: str) -> Request:
+    """Every repeated field (``contents``, ``parts``, ``tools``, ``functionDeclarations``) is read as Google's
+    JSON parser reads it (:func:`~tokcount.dialects._fields.repeated`): one object stands for a list of one."""
     messages: list[Message] = []
+    notes: list[str] = []
     system = _get(body, "systemInstruction")
     if system is not None:
-        sys_msg = _content(system, f"{where}systemInstruction", default_role="system")
+        sys_msg = _content(system, f"{where}systemInstruction", default_role="system", notes=notes)
         messages.append(Message(role="system", parts=sys_msg.parts))
     raw_contents = _get(body, "contents")
-    if isinstance(raw_contents, dict | str):
-        raw_contents = [raw_contents]
-    for i, c in enumerate(arr(raw_contents if raw_contents is not None else [], f"{where}contents")):
-        messages.append(_content(c, f"{where}contents[{i}]", default_role="user"))
+    contents = [raw_contents] if isinstance(raw_contents, str) else repeated(raw_contents, f"{where}contents")
+    if not contents:  # countTokens counts a conversation: Google refuses one without (null and [] are unset)
+        raise InvalidRequest(f"{where}contents must not be empty.", param=f"{where}contents")
+    for i, c in enumerate(contents):
+        messages.append(_content(c, f"{where}contents[{i}]", default_role="user", notes=notes))
     tools: list[Tool] = []
-    for i, t in enumerate(arr(_get(body, "tools") or [], f"{where}tools")):
+    for i, t in enumerate(repeated(_get(body, "tools"), f"{where}tools")):
         t = obj(t, f"{where}tools[{i}]")
-        for j, f in enumerate(arr(_get(t, "functionDeclarations") or [], f"{where}tools[{i}].functionDeclarations")):
+        declarations = repeated(_get(t, "functionDeclarations"), f"{where}tools[{i}].functionDeclarations")
+        for j, f in enumerate(declarations):
             f = obj(f, f"{where}tools[{i}].functionDeclarations[{j}]")
             name = string(f.get("name"), f"{where}tools[{i}].functionDeclarations[{j}].name") or ""
             params = _get(f, "parameters")
@@ -93,7 +100,8 @@ def parse_generate_content(body: dict[str, Any], where: str) -> Request:
             tools.append(Tool(name=name, description=f.get("description"),
                               parameters=params if isinstance(params, dict) else None))
     return Request(messages=messages, tools=tools, add_generation_prompt=True,
-                   response_format=_structured_output(_get(body, "generationConfig")))
+                   response_format=_structured_output(_get(body, "generationConfig")),
+                   notes=list(dict.fromkeys(notes)))
 
 
 def _structured_output(config: Any) -> dict[str, Any] | None:
@@ -110,7 +118,7 @@ def _structured_output(config: Any) -> dict[str, Any] | None:
     return None
 
 
-def _content(raw: Any, where: str, *, default_role: str) -> Message:
+def _content(raw: Any, where: str, *, default_role: str, notes: list[str]) -> Message:
     if isinstance(raw, str):
         return Message(role="user", parts=[TextPart(raw)])
     raw = obj(raw, where)
@@ -119,21 +127,88 @@ def _content(raw: Any, where: str, *, default_role: str) -> Message:
         raise InvalidRequest(f"{where}.role must be 'user' or 'model'; got {role!r}.", param=f"{where}.role")
     canonical = {"model": "assistant", "function": "tool"}.get(role, role)
     parts: list[Part] = []
-    for i, p in enumerate(arr(raw.get("parts") or [], f"{where}.parts")):
-        part = _part(p, f"{where}.parts[{i}]")
+    for i, p in enumerate(repeated(raw.get("parts"), f"{where}.parts")):
+        p = obj(p, f"{where}.parts[{i}]")
         signature = _get(p, "thoughtSignature")
         if signature:  # the encrypted thought that came with this part: the API counts it, so keep it
             parts.append(ThinkingPart(string(signature, f"{where}.parts[{i}].thoughtSignature") or "",
                                       redacted=True))
-        parts.append(part)
+        parts.extend(_part(p, f"{where}.parts[{i}]", notes))
     return Message(role=canonical, parts=parts, content_is_list=True)  # type: ignore[arg-type]
 
 
-def _part(raw: Any, where: str) -> Part:
-    raw = obj(raw, where)
-    if "text" in raw:
-        text = string(raw["text"], f"{where}.text") or ""
-        return ThinkingPart(text) if raw.get("thought") is True else TextPart(text)
+#: a Part's data fields (its ``data`` oneof), in the order they are looked for; a null one is unset (proto3 JSON)
+PART_FIELDS = ("text", "inlineData", "fileData", "functionCall", "functionResponse", "executableCode",
+               "codeExecutionResult", "toolCall", "toolResponse")
+NOTE_CODE = "executableCode / codeExecutionResult parts counted as their code and output text"
+NOTE_SERVER_TOOL = "toolCall / toolResponse parts (server-side tools) counted as a function call and its response"
+
+
+def _part(raw: dict[str, Any], where: str, notes: list[str]) -> list[Part]:
+    """One Part → its canonical parts (a function response with media parts is the response, then the media)."""
+    text = _get(raw, "text")
+    if text is not None:
+        text = string(text, f"{where}.text") or ""
+        return [ThinkingPart(text) if raw.get("thought") is True else TextPart(text)]
+    media = _blob(raw, where)
+    if media is not None:
+        return [media]
+    call = _get(raw, "functionCall")
+    if call is not None:
+        call = obj(call, f"{where}.functionCall")
+        args = call.get("args") or {}
+        return [ToolCallPart(name=string(call.get("name"), f"{where}.functionCall.name") or "",
+                             arguments=args if isinstance(args, dict) else {"value": args},
+                             id=_id(call, f"{where}.functionCall"))]
+    resp = _get(raw, "functionResponse")
+    if resp is not None:
+        resp = obj(resp, f"{where}.functionResponse")
+        out: list[Part] = [ToolResultPart(content=json.dumps(resp.get("response") or {}, ensure_ascii=False),
+                                          name=string(resp.get("name"), f"{where}.functionResponse.name",
+                                                      optional=True),
+                                          tool_call_id=_id(resp, f"{where}.functionResponse"))]
+        for j, q in enumerate(repeated(resp.get("parts"), f"{where}.functionResponse.parts")):
+            qwhere = f"{where}.functionResponse.parts[{j}]"
+            blob = _blob(obj(q, qwhere), qwhere)
+            if blob is None:
+                raise InvalidRequest(f"{qwhere} must have one of inlineData, fileData.", param=qwhere)
+            out.append(blob)
+        return out
+    code = _get(raw, "executableCode")
+    if code is not None:
+        notes.append(NOTE_CODE)
+        code = obj(code, f"{where}.executableCode")
+        return [TextPart(string(code.get("code"), f"{where}.executableCode.code", optional=True) or "")]
+    result = _get(raw, "codeExecutionResult")
+    if result is not None:
+        notes.append(NOTE_CODE)
+        result = obj(result, f"{where}.codeExecutionResult")
+        return [TextPart(string(result.get("output"), f"{where}.codeExecutionResult.output", optional=True) or "")]
+    server_call = _get(raw, "toolCall")
+    if server_call is not None:
+        notes.append(NOTE_SERVER_TOOL)
+        server_call = obj(server_call, f"{where}.toolCall")
+        args = server_call.get("args") or {}
+        kind = string(_get(server_call, "toolType"), f"{where}.toolCall.toolType", optional=True) or "tool"
+        return [ToolCallPart(name=kind.lower(), arguments=obj(args, f"{where}.toolCall.args"),
+                             id=_id(server_call, f"{where}.toolCall"))]
+    server_resp = _get(raw, "toolResponse")
+    if server_resp is not None:
+        notes.append(NOTE_SERVER_TOOL)
+        server_resp = obj(server_resp, f"{where}.toolResponse")
+        kind = string(_get(server_resp, "toolType"), f"{where}.toolResponse.toolType", optional=True) or "tool"
+        return [ToolResultPart(content=json.dumps(server_resp.get("response") or {}, ensure_ascii=False),
+                               name=kind.lower(), tool_call_id=_id(server_resp, f"{where}.toolResponse"))]
+    raise InvalidRequest(f"{where} must have one of {', '.join(PART_FIELDS)}.", param=where)
+
+
+def _id(raw: dict[str, Any], where: str) -> str | None:
+    """A call's or response's ``id``: renderers pair calls with responses by it, so it must be a string."""
+    return string(raw.get("id"), f"{where}.id", optional=True)
+
+
+def _blob(raw: dict[str, Any], where: str) -> Part | None:
+    """An ``inlineData`` or ``fileData`` part (also a function response's media part), else None."""
     inline = _get(raw, "inlineData")
     if inline is not None:
         inline = obj(inline, f"{where}.inlineData")
@@ -146,20 +221,7 @@ def _part(raw: Any, where: str) -> Part:
         mime = string(_get(file, "mimeType"), f"{where}.fileData.mimeType", optional=True) or ""
         uri = string(_get(file, "fileUri"), f"{where}.fileData.fileUri") or ""
         return _media(mime, uri, None, where)
-    call = _get(raw, "functionCall")
-    if call is not None:
-        call = obj(call, f"{where}.functionCall")
-        args = call.get("args") or {}
-        return ToolCallPart(name=string(call.get("name"), f"{where}.functionCall.name") or "",
-                            arguments=args if isinstance(args, dict) else {"value": args}, id=call.get("id"))
-    resp = _get(raw, "functionResponse")
-    if resp is not None:
-        resp = obj(resp, f"{where}.functionResponse")
-        return ToolResultPart(content=json.dumps(resp.get("response") or {}, ensure_ascii=False),
-                              name=string(resp.get("name"), f"{where}.functionResponse.name", optional=True),
-                              tool_call_id=resp.get("id"))
-    known = ", ".join(("text", "inlineData", "fileData", "functionCall", "functionResponse"))
-    raise InvalidRequest(f"{where} must have one of {known}.", param=where)
+    return None
 
 
 def _media(mime: str, url: str, data: str | None, where: str) -> Part:

@@ -168,6 +168,8 @@ def parse_part(raw: Any, where: str) -> Part:
         )
     if kind in ("thinking", "reasoning"):
         return ThinkingPart(string(raw.get("thinking", raw.get("text")), f"{where}.thinking") or "")
+    if kind == "refusal":  # an assistant's refusal sent back as a content part (Chat and Responses take it)
+        return TextPart(string(raw.get("refusal"), f"{where}.refusal") or "")
     raise InvalidRequest(f"{where}.type {kind!r} is not a supported content part type.", param=f"{where}.type")
 
 
@@ -177,12 +179,19 @@ def parse_image(raw: dict[str, Any], where: str) -> ImagePart:
     if isinstance(image, dict):
         detail = image.get("detail", detail)
         image = image.get("url")
+    if image is None and raw.get("file_id") is not None:  # Responses ``input_image`` of an uploaded file
+        image = f"file_id:{string(raw['file_id'], f'{where}.file_id')}"
     url = string(image, f"{where}.image_url.url")
     return ImagePart(url=url or "", detail=detail if isinstance(detail, str) else None)
 
 
 def parse_tool_call(raw: Any, where: str) -> ToolCallPart:
     raw = obj(raw, where)
+    if raw.get("type") == "custom":  # a custom tool's call: free-form text input, not JSON arguments
+        custom = obj(raw.get("custom"), f"{where}.custom")
+        return ToolCallPart(name=string(custom.get("name"), f"{where}.custom.name") or "",
+                            arguments=string(custom.get("input"), f"{where}.custom.input") or "",
+                            id=string(raw.get("id"), f"{where}.id", optional=True))
     function = obj(raw.get("function", raw), f"{where}.function")
     name = string(function.get("name"), f"{where}.function.name") or ""
     raw_args = function.get("arguments", function.get("input"))
@@ -198,6 +207,10 @@ def parse_tools(raw: Any, where: str) -> list[Tool]:
 
 def parse_tool(raw: Any, where: str) -> Tool:
     raw = obj(raw, where)
+    if raw.get("type") == "custom" and "function" not in raw:  # Chat nests it under ``custom``, Responses not
+        if "custom" in raw:
+            return parse_custom_tool(obj(raw["custom"], f"{where}.custom"), f"{where}.custom")
+        return parse_custom_tool(raw, where)
     function = raw.get("function", raw)
     function = obj(function, f"{where}.function")
     name = string(function.get("name"), f"{where}.function.name") or ""
@@ -215,6 +228,16 @@ def parse_tool(raw: Any, where: str) -> Tool:
                 parameters=params, extra=extra)
 
 
+def parse_custom_tool(custom: dict[str, Any], where: str) -> Tool:
+    """A custom tool (free-form text input, optionally a grammar ``format``): a tool with no JSON schema."""
+    name = string(custom.get("name"), f"{where}.name") or ""
+    if not name:
+        raise InvalidRequest(f"{where}.name must not be empty.", param=f"{where}.name")
+    description = string(custom.get("description"), f"{where}.description", optional=True)
+    extra = {"format": custom["format"]} if custom.get("format") is not None else {}
+    return Tool(name=name, description=description, parameters=None, extra=extra)
+
+
 def parse_tool_choice(raw: Any, where: str) -> ToolChoice | None:
     if raw is None:
         return None
@@ -223,7 +246,14 @@ def parse_tool_choice(raw: Any, where: str) -> ToolChoice | None:
             raise InvalidRequest(f"{where} must be auto, none, required or a tool; got {raw!r}.", param=where)
         return ToolChoice(mode="required" if raw == "any" else raw)  # type: ignore[arg-type]
     raw = obj(raw, where)
-    function = raw.get("function")
+    if raw.get("type") == "allowed_tools":  # a subset of the tools, in mode auto or required
+        allowed = obj(raw.get("allowed_tools"), f"{where}.allowed_tools")
+        mode = allowed.get("mode", "auto")
+        if mode not in ("auto", "required"):
+            raise InvalidRequest(f"{where}.allowed_tools.mode must be auto or required; got {mode!r}.",
+                                 param=f"{where}.allowed_tools.mode")
+        return ToolChoice(mode=mode)
+    function = raw.get("function", raw.get("custom"))
     name = function.get("name") if isinstance(function, dict) else raw.get("name")
     if not isinstance(name, str):
         raise InvalidRequest(f"{where}.function.name must be a string.", param=f"{where}.function.name")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ImageTooLarge, MediaError, RequestTooLarge
+from ..errors import AddressRefused, ImageTooLarge, MediaError, RequestTooLarge
 from ..request import ImagePart, Message, Part, Request, ToolResultPart, VideoPart
 from .rules import rule_for
 from .sources import FetchPolicy, ImageInfo, default_policy, prefetch
@@ -96,7 +96,7 @@ def _checked(req: Request, policy: FetchPolicy, *,
                and (not remote_only or (p.url or "").strip().lower().startswith(("http://", "https://")))]
     sizes = prefetch(unsized, policy)
     for result in sizes.values():
-        if isinstance(result, ImageTooLarge):
+        if isinstance(result, ImageTooLarge | AddressRefused):  # refused for every model, as the provider would
             raise result
     return parts, sizes
 

@@ -53,7 +53,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
-from ..errors import ImageTooLarge, MediaError, public_text
+from ..errors import AddressRefused, ImageTooLarge, MediaError, public_text
 from . import addresses, b64
 from .fetchpool import Batch
 
@@ -531,8 +531,8 @@ def resolve_address(host: str, port: int, policy: FetchPolicy, where: str, timeo
         refused.append(str(addr))
     log.warning("refused to fetch an image from %r: it resolves to non-public %s", host,
                 ", ".join(sorted(set(refused))))
-    raise MediaError(f"{where}: refusing to fetch from {host!r}: it resolves to a private, loopback, link-local or "
-                     "otherwise non-public address.", param=where)
+    raise AddressRefused(f"{where}: refusing to fetch from {host!r}: it resolves to a private, loopback, link-local "
+                         "or otherwise non-public address.", param=where)
 
 
 class _PinnedHTTPConnection(http.client.HTTPConnection):

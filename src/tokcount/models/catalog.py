@@ -203,6 +203,8 @@ class Catalog:
         self._tables: dict[str, dict[str, Any]] = {}
         #: ``[[family]]`` rules, in file order (a later file's come first): (name pattern, entry id)
         self.families: list[tuple[str, str]] = []
+        #: ``[[rename]]`` rules, in file order (a later file's come first): (whole-name pattern, replacement)
+        self.renames: list[tuple[re.Pattern[str], str]] = []
 
     def load_toml(self, text: str, source: str) -> None:
         data = tomllib.loads(text)
@@ -220,6 +222,16 @@ class Catalog:
                                  f"(got {rule!r})")
             families.append((match.strip().lower(), rules))
         self.families[:0] = families
+        renames = []
+        for rule in data.get("rename", []):
+            match, to = rule.get("match"), rule.get("to")
+            if not isinstance(match, str) or not isinstance(to, str):
+                raise ValueError(f"{source}: a [[rename]] needs match = '<regex>' and to = '<name>' (got {rule!r})")
+            try:
+                renames.append((re.compile(match), to))
+            except re.error as exc:
+                raise ValueError(f"{source}: [[rename]] match {match!r} is not a regular expression: {exc}") from None
+        self.renames[:0] = renames
 
     def _borrow(self, table: dict[str, Any], source: str) -> dict[str, Any]:
         """``like = "<id>"``: the entry takes every field of that (earlier) entry it does not set itself, except
@@ -249,6 +261,9 @@ class Catalog:
         if len(name) > MAX_NAME_CHARS:
             raise InvalidRequest(f"model names have at most {MAX_NAME_CHARS} characters; this one has {len(name)}.",
                                  param="model")
+        return self._resolve(name, allow, rename=True)
+
+    def _resolve(self, name: str, allow: RepoPolicy, *, rename: bool) -> ModelSpec:
         key = _key(name)
         candidates = [key]
         rest = key
@@ -259,6 +274,14 @@ class Catalog:
             model_id = self._names.get(cand)
             if model_id is not None:
                 return self.models[model_id]
+        renamed = self.renamed(candidates) if rename else None
+        if renamed is not None:  # another platform's id of a listed model (Bedrock's): resolved once, as that name
+            try:
+                return self._resolve(renamed, allow, rename=False)
+            except UnknownModel as exc:
+                if type(exc) is not UnknownModel:
+                    raise
+                raise UnknownModel(name, exc.suggestions) from None
         snapshot = self.resolve_snapshot(candidates)
         if snapshot is not None:
             return snapshot
@@ -274,6 +297,17 @@ class Catalog:
                 return spec_for_repo(stripped)
             raise ModelNotAllowed(stripped)
         raise UnknownModel(name, self.suggest(candidates[-1]))
+
+    def renamed(self, candidates: list[str]) -> str | None:
+        """The name the first ``[[rename]]`` rule matching a candidate (the whole lower-case name, then without
+        each provider prefix) turns it into: a platform's own ids for listed models, such as Amazon Bedrock's
+        ``us.anthropic.claude-sonnet-4-5-20250929-v1:0`` for ``claude-sonnet-4-5-20250929``, as data."""
+        for cand in candidates:
+            for pattern, to in self.renames:
+                found = pattern.fullmatch(cand)
+                if found is not None:
+                    return found.expand(to)
+        return None
 
     def resolve_snapshot(self, candidates: list[str]) -> ModelSpec | None:
         """A dated or tagged snapshot of a listed model (``gpt-4o-2099-01-01``, ``o3-mini-20250131``,
@@ -309,8 +343,11 @@ class Catalog:
         return None
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
+        """The catalog ids closest to ``name`` (matched on every name, each entry named once by its id: a repo id
+        such as ``moonshotai/kimi-k2.6`` is not a name a provider's client would send)."""
         names = [k for k in self._names if "/" not in k] + [k for k in self._names if "/" in k]
-        return difflib.get_close_matches(_key(name), names, n=n, cutoff=0.5)
+        close = difflib.get_close_matches(_key(name), names, n=4 * n, cutoff=0.5)
+        return list(dict.fromkeys(self._names[k] for k in close))[:n]
 
 
 def _in_asset_dirs(repo: str) -> bool:

@@ -28,7 +28,7 @@ from ..models.catalog import ModelSpec
 from ..request import Request
 from ..result import Count
 from .config import PROVIDERS, Upstream, with_env
-from .translate import NotForwardable, Origin, build_call, upstream_model
+from .translate import NotForwardable, Origin, build_call, forwards_as_sent, upstream_model
 
 if TYPE_CHECKING:  # httpx is imported on the first forwarded call: `import tokcount` stays quick
     import httpx
@@ -38,6 +38,9 @@ log = logging.getLogger("tokcount.passthrough")
 #: providers that document their count endpoint's answer as an estimate (Anthropic: "estimated number of input
 #: tokens"; Moonshot's endpoint is "estimate-token-count"), so a forwarded count from them is not labelled exact
 ESTIMATING = frozenset({"anthropic", "moonshot"})
+#: platforms (``Request.api``) whose counts a provider's endpoint does not give: Vertex AI frames a Gemini prompt
+#: differently from the Developer API the ``gemini`` upstream is, so a Vertex request is counted locally
+OTHER_PLATFORMS = {"gemini": frozenset({"vertex"})}
 
 
 def provider_of(spec: ModelSpec) -> str | None:
@@ -85,7 +88,7 @@ class Passthrough:
               origin: Origin | None = None) -> Count:
         """The provider's count of ``req`` when it is configured, has a free slot and answers, else ``local()``."""
         up = self.upstream_for(spec)
-        if up is None:
+        if up is None or req.api in OTHER_PLATFORMS.get(up.provider, ()):
             return local()
         from .client import UpstreamFailed, post, read_count
 
@@ -109,8 +112,9 @@ class Passthrough:
             reason, outcome = f"not forwarded: the request names {exc}", "not_forwarded"
         except ValueError as exc:
             reason, outcome = f"unreadable answer: {exc}", "unreadable"
-        else:
-            return _forwarded(up, spec, n, modalities)
+        else:  # a translated body lacks what the dialect left out of the request: the count says so
+            return _forwarded(up, spec, n, modalities).estimated(
+                [] if forwards_as_sent(up.provider, origin) else req.notes)
         finally:
             gate.release()
         return _fallback(up, spec, local, reason, outcome)

@@ -117,6 +117,12 @@ def _build_call(up: Upstream, model: str, req: Request,
     return f"{up.base_url}{path}", {"Authorization": f"Bearer {up.api_key}"}, native or to_openai_chat(model, req)
 
 
+def forwards_as_sent(provider: str, origin: Origin | None) -> bool:
+    """Whether the caller's own body goes to ``provider`` (its count shape), not a translation of the canonical
+    request: then what the dialect left out of the local count (``Request.notes``) is in the provider's count."""
+    return _native_body(provider, "", origin) is not None
+
+
 def _native_body(provider: str, model: str, origin: Origin | None) -> dict[str, Any] | None:
     """The caller's own body, when it already is ``provider``'s count shape, with the model name set."""
     if origin is None or not isinstance(origin.body, dict):

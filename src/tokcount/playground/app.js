@@ -13,10 +13,11 @@ function headers() {
   return h;
 }
 
-// which request shape a pasted body is in (what the dialect selector's "auto" means)
+// which request shape a pasted body is in (what the dialect selector's "auto" means); null: it looks like JSON
+// (starts with { or [) but does not parse, which is a mistake to show, not plain text to count
 function detect(text) {
   let body;
-  try { body = JSON.parse(text); } catch (e) { return "text"; }
+  try { body = JSON.parse(text); } catch (e) { return /^\s*[[{]/.test(text) ? null : "text"; }
   if (Array.isArray(body)) return "openai-chat";
   if (body === null || typeof body !== "object") return "text";
   if (body.contents || body.generateContentRequest) return "gemini";
@@ -55,6 +56,17 @@ function displayStrings(strs) {
   });
 }
 
+// names in order with their numbers compared as numbers (gpt-4.1 before gpt-4.10, claude-3-5 before claude-3-10)
+function natural(a, b) {
+  const x = a.match(/\d+|\D+/g) || [], y = b.match(/\d+|\D+/g) || [];
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] === y[i]) continue;
+    if (/^\d/.test(x[i]) && /^\d/.test(y[i])) return Number(x[i]) - Number(y[i]);
+    return x[i] < y[i] ? -1 : 1;
+  }
+  return x.length - y.length;
+}
+
 async function loadModels(selected) {
   const list = $("model-list");
   try {
@@ -62,16 +74,24 @@ async function loadModels(selected) {
     const body = await r.json();
     if (!r.ok) throw new Error((body.error && body.error.message) || r.statusText);
     list.textContent = "";
-    for (const m of body.data) {
+    // in name order (the catalog's order put claude-opus-4-7 last of 68)
+    const models = body.data.slice().sort((a, b) => natural(a.id, b.id));
+    for (const m of models) {
       const label = document.createElement("label");
       const box = document.createElement("input");
       box.type = "checkbox"; box.value = m.id; box.name = "model";
-      box.checked = selected ? selected.includes(m.id) : m.default;
+      if (m.available) {
+        box.checked = selected ? selected.includes(m.id) : m.default;
+      } else {  // its files are not on this server: every count would be a 404
+        box.disabled = true;
+        label.className = "na";
+        label.title = "not available here: its files are not on this server (tokcount pull " + m.id + ")";
+      }
       label.append(box, " " + m.id);
-      if (!m.available) label.className = "na";
       list.append(label);
     }
-    if (selected) $("extra-models").value = selected.filter((s) => !body.data.some((m) => m.id === s)).join(", ");
+    const ticked = (s) => models.some((m) => m.id === s && m.available);
+    if (selected) $("extra-models").value = selected.filter((s) => !ticked(s)).join(", ");
   } catch (e) {
     list.textContent = "could not list models (" + e.message + "); type names below.";
     if (selected) $("extra-models").value = selected.join(", ");
@@ -87,7 +107,7 @@ function chosenModels() {
 function chosenDialect(text) {
   const d = $("dialect").value;
   const dialect = d === "auto" ? detect(text) : d;
-  $("detected").textContent = d === "auto" ? "(" + dialect + ")" : "";
+  $("detected").textContent = d === "auto" ? "(" + (dialect || "not valid JSON") + ")" : "";
   return dialect;
 }
 
@@ -126,7 +146,12 @@ function renderResults(results) {
     cell(tr, c.exact ? "exact" : "estimate", c.exact ? "yes exact" : "no exact");
     cell(tr, c.method, "method");
     cell(tr, String(apiAnswer(res.answer)), "api");
-    cell(tr, (c.notes || []).join(" "));
+    const notes = cell(tr, "", "notes");
+    if (c.notes && c.notes.length) {  // one item per note: joined with spaces they read as one run-on sentence
+      const ul = document.createElement("ul");
+      for (const n of c.notes) { const li = document.createElement("li"); li.textContent = n; ul.append(li); }
+      notes.append(ul);
+    }
     tbody.append(tr);
     $("details").append(detail(res));
   }
@@ -180,7 +205,10 @@ async function count() {
   if (!models.length) { status("pick at least one model", true); return; }
   let request = text;
   if (dialect !== "text") {
-    try { request = JSON.parse(text); } catch (e) { status("not valid JSON: " + e.message, true); return; }
+    try { request = JSON.parse(text); } catch (e) {
+      status("not valid JSON: " + e.message + " (choose the dialect text to count it as plain text)", true);
+      return;
+    }
   }
   status("counting…");
   try {
@@ -189,7 +217,11 @@ async function count() {
     const body = await r.json();
     if (!r.ok) { status(r.status + ": " + ((body.error && body.error.message) || r.statusText), true); return; }
     renderResults(body.results);
-    status("counted for " + models.length + " model" + (models.length > 1 ? "s" : ""));
+    const failed = body.results.filter((res) => res.error).length;
+    const n = models.length;
+    if (failed) status("counted for " + (n - failed) + " of " + n + " models; " + failed + " failed (see the table)",
+      true);
+    else status("counted for " + n + " model" + (n > 1 ? "s" : ""));
   } catch (e) {
     status("request failed: " + e.message, true);
   }

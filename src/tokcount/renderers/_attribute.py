@@ -27,6 +27,24 @@ def pieces(msg: Message) -> list[str]:
     return [s for s in out if s]
 
 
+def _printed(prompt: str, s: str, pos: int) -> tuple[str, int] | None:
+    """``s`` as the template printed it, and where (-1: only before ``pos``), or None when it is not in ``prompt``.
+
+    Many templates trim content (Qwen3.5's ``content|trim``, GLM's ``.strip()`` of an assistant turn), so a message
+    ending in a newline or a space is printed without it; looked up whole only, it was not found, counted 0 and its
+    tokens given to the template (qwen3.5: ``[0, 0, 8]`` + 73 instead of ``[23, 25, 8]`` + 25). The forms are tried
+    whole first, then trimmed at the end, at the start, at both ends: the longest form the prompt holds."""
+    forms = [f for f in dict.fromkeys((s, s.rstrip(), s.lstrip(), s.strip())) if f]
+    for form in forms:
+        at = prompt.find(form, pos)
+        if at >= 0:
+            return form, at
+    for form in forms:
+        if form in prompt:
+            return form, -1
+    return None
+
+
 def attribute(req: Request, total: int, tools: int, count_text: Callable[[str], int],
               prompt: str | None, count_many: Callable[[list[str]], list[int]] | None = None) -> dict[str, Any]:
     """Split ``total`` into system, tools, each message's content, and the template's framing (the rest).
@@ -43,11 +61,12 @@ def attribute(req: Request, total: int, tools: int, count_text: Callable[[str], 
     for i, msg in enumerate(req.messages):
         for s in pieces(msg):
             if prompt is not None:
-                at = prompt.find(s, pos)
+                printed = _printed(prompt, s, pos)
+                if printed is None:
+                    continue
+                s, at = printed
                 if at >= 0:
                     pos = at + len(s)
-                elif s not in prompt:
-                    continue
             owners.append(i)
             strings.append(s)
     counts = count_many(strings) if count_many is not None else [count_text(s) for s in strings]

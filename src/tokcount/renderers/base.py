@@ -30,8 +30,6 @@ class Capabilities:
     needs_files: bool = True
     #: it also needs a chat template file (only the Jinja renderer)
     needs_template: bool = False
-    #: a request with no messages is valid (Gemini's countTokens accepts empty ``contents``)
-    allows_empty: bool = False
     #: token ids map back to text (False for an estimate with no public tokenizer)
     decodes: bool = True
 
@@ -44,7 +42,7 @@ class Renderer(Protocol):
 
     def count(self, spec: ModelSpec, req: Request, *, breakdown: bool, return_tokens: bool,
               media_policy: FetchPolicy | None) -> Count:
-        """Input tokens of a (non-empty, unless ``allows_empty``) request; documents already handled."""
+        """Input tokens of a non-empty request; documents already handled."""
         ...
 
     def count_text(self, spec: ModelSpec, text: str, *, return_tokens: bool) -> Count:

@@ -12,7 +12,7 @@ from .base import Capabilities
 
 class GeminiRenderer(FramingRenderer):
     name = "gemini"
-    capabilities = Capabilities(takes_documents=True, allows_empty=True)
+    capabilities = Capabilities(takes_documents=True)
     framing = framing
 
     def decode(self, spec: ModelSpec, ids: list[int]) -> str:

@@ -106,9 +106,9 @@ class JinjaRenderer:
                 result.breakdown["media_tokens"] = media.tokens
                 result.breakdown["template"] += total - base - media.tokens
         if return_tokens:
-            if media is not None:
-                notes.append("tokens/token_strings list the prompt before image expansion")
             ids = tok.encode(prompt)
+            if media is not None and len(ids) != total:
+                result.partial_tokens(f"the prompt before image expansion ({len(ids)} ids for {total} tokens)")
             result.tokens = ids
             result.token_strings = [tok.id_to_string(i) for i in ids]
         return result

@@ -21,7 +21,7 @@ def tokenizer(spec: ModelSpec) -> Any:
     it, remembered for the miss TTL like the loader's own misses."""
 
     def load() -> Any:
-        found = loader.locate(spec, spec.tokenizer, required=True, what="no Mistral tokenizer file")
+        found = loader.locate(spec, spec.tokenizer, required=True, what="its Mistral tokenizer file")
         assert found is not None
         path, ref = found
         return loader.parse_asset(spec, ref, path, lambda: mistral.load_tokenizer(path, spec.id))

@@ -16,7 +16,8 @@ from functools import cache
 from pydantic import BaseModel
 
 #: the modules that describe a dialect's routes (one per dialect with HTTP routes)
-MODULES = ("stepfun", "moonshot", "anthropic", "openai_responses", "bifrost", "gemini", "vllm", "models", "tools")
+MODULES = ("stepfun", "moonshot", "anthropic", "openai_responses", "bifrost", "gemini", "vllm", "models", "tools",
+           "vertex", "bedrock")
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class RouteSchema:
     error: type[BaseModel]
     #: the error statuses this route can answer (each documented with ``error``)
     errors: tuple[int, ...] = (400, 401, 403, 404, 413, 500)
+    #: headers every error answer carries: name → description (Bedrock's ``x-amzn-ErrorType``)
+    error_headers: tuple[tuple[str, str], ...] = ()
 
 
 @cache

@@ -31,7 +31,7 @@ class ContentPart(BaseModel):
 
     model_config = LOOSE
     type: Literal["text", "input_text", "output_text", "image_url", "input_image", "image", "video_url", "video",
-                  "file", "input_file", "document", "thinking", "reasoning"]
+                  "file", "input_file", "document", "thinking", "reasoning", "refusal"]
     text: str | None = None
     image_url: ImageUrl | str | None = None
     image: ImageUrl | str | None = None
@@ -44,6 +44,7 @@ class ContentPart(BaseModel):
     file_id: str | None = None
     filename: str | None = None
     thinking: str | None = None
+    refusal: str | None = Field(None, description="a refusal part's text (an assistant turn sent back)")
 
 
 class FunctionCall(BaseModel):
@@ -53,11 +54,18 @@ class FunctionCall(BaseModel):
     input: dict[str, Any] | None = None
 
 
+class CustomCall(BaseModel):
+    model_config = LOOSE
+    name: str
+    input: str = Field(description="a custom tool's free-form text input")
+
+
 class ToolCall(BaseModel):
     model_config = LOOSE
     id: str | None = None
-    type: str | None = None
-    function: FunctionCall
+    type: str | None = Field(None, description="function (the default) or custom")
+    function: FunctionCall | None = None
+    custom: CustomCall | None = None
 
 
 class ChatMessage(BaseModel):
@@ -90,11 +98,13 @@ class ChatTool(BaseModel):
     """``{"type": "function", "function": {...}}`` (or the function's fields at the top level)."""
 
     model_config = LOOSE
-    type: str | None = None
+    type: str | None = Field(None, description="function (the default) or custom")
     function: FunctionDef | None = None
+    custom: dict[str, Any] | None = Field(None, description="a custom tool: name, description, format")
     name: str | None = None
     description: str | None = None
     parameters: dict[str, Any] | None = None
+    format: dict[str, Any] | None = Field(None, description="a custom tool's input format (text or a grammar)")
 
 
 class NamedFunction(BaseModel):
@@ -106,7 +116,10 @@ class ToolChoiceObject(BaseModel):
     model_config = LOOSE
     type: str | None = None
     function: NamedFunction | None = None
+    custom: NamedFunction | None = None
     name: str | None = None
+    allowed_tools: dict[str, Any] | None = Field(None, description="Chat: {mode, tools}")
+    mode: str | None = Field(None, description="Responses allowed_tools: auto or required")
 
 
 ToolChoice = Literal["auto", "none", "required", "any"] | ToolChoiceObject

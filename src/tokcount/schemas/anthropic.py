@@ -58,8 +58,11 @@ class SystemBlock(BaseModel):
 
 class Tool(BaseModel):
     model_config = LOOSE
-    type: str | None = Field(None, description="missing or custom: a client tool; else a server tool's type")
-    name: str
+    type: str | None = Field(None, description="missing or custom: a client tool; else a server tool's type "
+                             "(a ``*_toolset_*`` entry has no name; ``mcp_toolset`` names its server)")
+    name: str | None = None
+    mcp_server_name: str | None = Field(None, description="mcp_toolset: the MCP server")
+    tools: list[dict[str, Any]] | None = Field(None, description="mcp_toolset: the server's tool listing, pinned")
     description: str | None = None
     input_schema: dict[str, Any] | None = None
     inputSchema: dict[str, Any] | None = Field(None, description="accepted for input_schema")
@@ -74,7 +77,7 @@ class ToolChoice(BaseModel):
 
 class Thinking(BaseModel):
     model_config = LOOSE
-    type: Literal["enabled", "disabled", "adaptive"] | None = None
+    type: Literal["enabled", "disabled", "adaptive", "between_tools"] | None = None
     enabled: bool | None = None
     budget_tokens: int | None = None
 

@@ -33,6 +33,9 @@ class ExtraFields(BaseModel):
     latency: int
     context_window: int | None = Field(None, description="the counting model's context window")
     fits: bool | None = Field(None, description="input_tokens <= context_window")
+    tokens_complete: bool | None = Field(None, description="tokens lists every id of input_tokens (false for closed "
+                                         "models: their text's ids only, or none; see tokens_note)")
+    tokens_note: str | None = Field(None, description="what tokens leaves out, when tokens_complete is false")
 
 
 class BifrostAnswer(BaseModel):

@@ -29,15 +29,47 @@ class FunctionCall(BaseModel):
     id: str | None = None
 
 
+class MediaPart(BaseModel):
+    """A function response's media: one of inlineData, fileData."""
+
+    model_config = LOOSE
+    inlineData: Blob | None = None
+    fileData: FileData | None = None
+
+
 class FunctionResponse(BaseModel):
     model_config = LOOSE
     name: str | None = None
     response: dict[str, Any] | None = None
     id: str | None = None
+    parts: list[MediaPart] | MediaPart | None = None
+
+
+class ExecutableCode(BaseModel):
+    model_config = LOOSE
+    language: str | None = None
+    code: str | None = None
+
+
+class CodeExecutionResult(BaseModel):
+    model_config = LOOSE
+    outcome: str | None = None
+    output: str | None = None
+
+
+class ServerToolCall(BaseModel):
+    """``toolCall`` / ``toolResponse``: a server-side tool's call and result, sent back in a later turn."""
+
+    model_config = LOOSE
+    id: str | None = None
+    toolType: str | None = None
+    args: dict[str, Any] | None = None
+    response: dict[str, Any] | None = None
 
 
 class Part(BaseModel):
-    """Exactly one of text, inlineData, fileData, functionCall, functionResponse."""
+    """Exactly one of text, inlineData, fileData, functionCall, functionResponse, executableCode,
+    codeExecutionResult, toolCall, toolResponse (a null field is unset)."""
 
     model_config = LOOSE
     text: str | None = None
@@ -47,12 +79,18 @@ class Part(BaseModel):
     fileData: FileData | None = None
     functionCall: FunctionCall | None = None
     functionResponse: FunctionResponse | None = None
+    executableCode: ExecutableCode | None = None
+    codeExecutionResult: CodeExecutionResult | None = None
+    toolCall: ServerToolCall | None = None
+    toolResponse: ServerToolCall | None = None
 
 
 class Content(BaseModel):
+    """Every repeated field here and below also takes one object on its own (Google's JSON parser does)."""
+
     model_config = LOOSE
     role: str | None = Field(None, description="user (the default) or model")
-    parts: list[Part] | None = None
+    parts: list[Part] | Part | None = None
 
 
 class FunctionDeclaration(BaseModel):
@@ -65,7 +103,7 @@ class FunctionDeclaration(BaseModel):
 
 class Tool(BaseModel):
     model_config = LOOSE
-    functionDeclarations: list[FunctionDeclaration] | None = None
+    functionDeclarations: list[FunctionDeclaration] | FunctionDeclaration | None = None
 
 
 class GenerationConfig(BaseModel):
@@ -78,9 +116,9 @@ class GenerationConfig(BaseModel):
 class GenerateContentRequest(BaseModel):
     model_config = LOOSE
     model: str | None = None
-    contents: list[Content] | None = None
+    contents: list[Content] | Content | None = None
     systemInstruction: Content | None = None
-    tools: list[Tool] | None = None
+    tools: list[Tool] | Tool | None = None
     generationConfig: GenerationConfig | None = None
 
 
@@ -88,10 +126,10 @@ class CountTokensRequest(BaseModel):
     """Exactly one of ``contents`` or ``generateContentRequest``."""
 
     model_config = LOOSE
-    contents: list[Content] | None = None
+    contents: list[Content] | Content | str | None = None
     generateContentRequest: GenerateContentRequest | None = None
     systemInstruction: Content | None = None
-    tools: list[Tool] | None = None
+    tools: list[Tool] | Tool | None = None
     generationConfig: GenerationConfig | None = None
 
 

@@ -24,6 +24,10 @@ REASONS = {400: "Bad request (malformed JSON, a field that breaks the schema, a 
            404: "Unknown model, missing model files, or no such route", 408: "Body not received in time",
            405: "Method not allowed", 413: "Body or request over the server's limits",
            422: "A field breaks the schema", 500: "Internal error (see the server log)"}
+#: path parameters: (description, example)
+PARAMS = {"model": ("the model name (models/NAME or NAME; a Bedrock model id on /model/...)", "gemini-2.5-flash"),
+          "project": ("the Google Cloud project (changes no count)", "my-project"),
+          "location": ("the Google Cloud region (changes no count)", "us-central1")}
 HEADERS = {
     "x-tokcount-exact": ("true when the count is exact (an open model's own tokenizer), false for an estimate",
                          {"type": "string", "enum": ["true", "false"]}),
@@ -65,12 +69,15 @@ def _patch(op: dict[str, Any], path: str, r: RouteSchema, keys: dict[Any, Any]) 
     for status in sorted({*r.errors, 405} | ({408} if r.request is not None else set())):
         responses[str(status)] = {"description": REASONS.get(status, "Error"),
                                   "content": {"application/json": {"schema": _ref(keys, r.error)}}}
+        if r.error_headers:
+            responses[str(status)]["headers"] = {k: {"description": d, "schema": {"type": "string"}}
+                                                 for k, d in r.error_headers}
     op["responses"] = responses
     names = _PARAM.findall(path)
     if names:
         op["parameters"] = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"},
-                             "description": "the model name (models/NAME or NAME)",
-                             "example": "gemini-2.5-flash"} for n in names]
+                             "description": PARAMS.get(n, PARAMS["model"])[0],
+                             "example": PARAMS.get(n, PARAMS["model"])[1]} for n in names]
 
 
 def install(app: FastAPI) -> None:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import RenderLimit, RenderTimeout
@@ -64,6 +64,9 @@ class Limits:
     processes: int = RENDER_PROCESSES
     #: when MiniJinja renders templates proven to give Jinja2's bytes (:data:`MINIJINJA_MODES`; :mod:`.native`)
     native: str = "auto"
+    #: an isolated render that turns slow raises :class:`SlowRender` (the server re-runs the job on its slow pool,
+    #: which adopts the render) instead of holding this thread until it ends
+    hand_off: bool = False
     #: an isolated render's full budget, when this is the event loop's variant (the render process always works
     #: under the full one, so a render the loop gives up on is adopted by the counting thread, not redone)
     full: Limits | None = None
@@ -72,11 +75,17 @@ class Limits:
         """The event-loop variant: a tiny budget whose exhaustion moves the job to a counting thread."""
         return Limits(timeout_s=min(timeout_s, self.timeout_s), max_chars=min(max_chars, self.max_chars),
                       max_iterations=self.max_iterations, off_loop=True, isolated=self.isolated,
-                      memory_mb=self.memory_mb, processes=self.processes, native=self.native, full=self)
+                      memory_mb=self.memory_mb, processes=self.processes, native=self.native,
+                      full=replace(self, hand_off=False))
 
 
 class OffLoop(Exception):
     """The inline (event-loop) budget is spent; the job must be re-run on a counting thread with the full one."""
+
+
+class SlowRender(Exception):
+    """An isolated render on a counting thread turned slow: the job is re-run on the server's slow pool, whose
+    identical render adopts the one in flight, so a slow template never holds the threads ordinary counts need."""
 
 
 class Budget:
@@ -188,6 +197,35 @@ def active(limits: Limits) -> Iterator[None]:
         yield
     finally:
         _local.limits = outer
+
+
+class RequestClock:
+    """When a request's first isolated render (or tokenizer call) started: the server gives each request one render
+    budget from that moment, kept across the threads its job moves to (event loop, counting pool, slow pool), so
+    waiting and re-runs never add a second budget. Loading a model or reading image sizes before it is not render
+    work and does not count."""
+
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+
+
+@contextmanager
+def request_clock(clock: RequestClock | None) -> Iterator[None]:
+    """Isolated renders on this thread share ``clock``'s budget (see :class:`RequestClock`)."""
+    outer = getattr(_local, "clock", None)
+    _local.clock = clock
+    try:
+        yield
+    finally:
+        _local.clock = outer
+
+
+def current_clock() -> RequestClock | None:
+    """The request clock set by :func:`request_clock` on this thread, if any."""
+    clock: RequestClock | None = getattr(_local, "clock", None)
+    return clock
 
 
 #: where :func:`defaults` comes from: ``tokcount.config`` installs the current settings' render limits here when

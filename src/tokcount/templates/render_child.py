@@ -65,6 +65,10 @@ def _one(request: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, ...]:
     try:
         if request[0] == "tokenizer":
             return (key, "ok", _tokenizer_call(digest, sources[digest], request[1], request[2]))
+        if request[0] == "ctok":
+            from ..tokenizers import claude
+
+            return (key, "ok", claude.count(request[2], request[1]))
         (_, messages, tools, add_generation_prompt, continue_final, variables, name, timeout_s, max_chars,
          max_iterations, now, native) = request
         jinja_env.pin_clock(now)

@@ -8,11 +8,14 @@ A render process (:mod:`.render_child`) has its address space capped (``RLIMIT_A
 than it starts with), and is killed when the render's wall-clock budget plus :data:`GRACE_S` is spent, so both bounds
 hold for any operation; the cooperative checks still run inside it and answer the common bombs fast and by name.
 
-Fairness: a server worker keeps ``processes`` render processes for ordinary renders. A render still running after
-:data:`SLOW_S` is lowered to the lowest CPU priority, stops counting against those processes (others may start
-beside it) and marks its template *suspect* for :data:`SUSPECT_S`; a suspect template's renders start at the
-lowest priority and at most :data:`SLOW_LANE` of them run at once. So a hostile template can take its own budget
-and at most its lane's share of the CPU, never the render processes everyone else needs.
+Fairness: a server worker keeps ``processes`` render processes for ordinary renders. A render that has used
+:data:`SLOW_S` of CPU time (wall time alone says more about the machine's load than about the template) is lowered
+to the lowest CPU priority, stops counting against those processes (others may start beside it) and marks its
+template *suspect* for :data:`SUSPECT_S`; a suspect template's renders start at the lowest priority and at most
+:data:`SLOW_LANE` of them run at once, until one of them finishes without turning slow (a big request, not a
+hostile template). On a counting thread (``hand_off``), a slow render also raises :class:`.limits.SlowRender`: the
+server re-runs the job on its slow pool, which adopts the render in flight. So a hostile template can take its own
+budget and at most its lane's share of the CPU, never the processes or threads everyone else needs.
 
 The event loop's renders (small bodies, :class:`.limits.Limits` ``off_loop``) wait for their reply at most the
 inline budget; one not back by then is left running and :class:`.limits.OffLoop` moves the job to a counting
@@ -45,13 +48,14 @@ from . import limits
 log = logging.getLogger("tokcount.render")
 
 #: seconds past a render's own budget before its process is killed (its cooperative checks normally end it first)
-GRACE_S = 0.5
+GRACE_S = 0.25
 #: a render running longer than this is slow: lowest CPU priority, out of the ordinary processes' count
 SLOW_S = 0.25
 #: seconds a template stays suspect after a slow or refused render
 SUSPECT_S = 60.0
 #: suspect templates' renders at once (per server worker)
 SLOW_LANE = 2
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 #: how often a waiting thread looks at the clock (to lower a slow render's priority in time)
 _TICK_S = 0.05
 
@@ -122,6 +126,16 @@ class _Child:
         #: at the lowest CPU priority (started so, or lowered when its render turned slow): never reused
         self.slow = slow
 
+    def cpu_s(self) -> float:
+        """CPU seconds this process has used (0 when it is gone): slowness is judged by work done, not by wall
+        time, which a loaded machine stretches for every render alike."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
     def lower_priority(self) -> None:
         if not self.slow:
             self.slow = True
@@ -149,6 +163,16 @@ class _Pending:
         self.ordinary = not lane
         self.started = started
         self.hard_deadline = hard_deadline
+        #: the process's CPU time when this render was sent (see :meth:`_Child.cpu_s`)
+        self.cpu0 = child.cpu_s()
+        #: judged slow (by CPU time used): lowered, its template suspect
+        self.slow = False
+
+    def is_slow(self, now: float) -> bool:
+        """Past :data:`SLOW_S` of wall time *and* of the process's CPU time (read only once the first holds)."""
+        if not self.slow and now - self.started > SLOW_S and self.child.cpu_s() - self.cpu0 > SLOW_S:
+            self.slow = True
+        return self.slow
 
 
 class RenderPool:
@@ -164,6 +188,9 @@ class RenderPool:
         self._suspects: dict[str, float] = {}
         #: renders the event loop stopped waiting for, by request key, for the counting thread to adopt
         self._abandoned: dict[bytes, _Pending] = {}
+        #: how abandoned renders ended before anyone adopted them (expiry, the reply or None for a timeout), so an
+        #: adopter that comes late gets that answer and never a second budget
+        self._results: dict[bytes, tuple[float, tuple[Any, ...] | None]] = {}
         self._closed = False
         self._zygote: _Zygote | None = None
         self._zygote_lock = threading.Lock()
@@ -270,24 +297,42 @@ class RenderPool:
         full = bounds.full or bounds
         digest = _digest(source)
         now = time.monotonic()
-        wait_until = now + bounds.timeout_s if bounds.off_loop else now + full.timeout_s + GRACE_S
+        hard = now + full.timeout_s + GRACE_S
+        clock = limits.current_clock()
+        if clock is not None:  # the server's one budget per request, from its first render
+            if clock.started is None:
+                clock.started = now
+            hard = min(hard, clock.started + full.timeout_s + GRACE_S)
+            if hard <= now:
+                raise RenderTimeout(f"{what} did not finish within the request's render budget.")
+        wait_until = min(now + bounds.timeout_s, hard) if bounds.off_loop else hard
         pending = None
         key = b""
-        if self._abandoned:  # rare: only after the event loop gave up on a render
+        if self._abandoned or self._results:  # rare: only after a render was handed off
             self._sweep()
             key = _key(digest, payload)
             with self._cond:
                 pending = self._abandoned.pop(key, None)
+                ended = self._results.pop(key, None)
+            if ended is not None:
+                if ended[1] is None:
+                    raise RenderTimeout(f"{what} did not finish within the render's budget; its render process "
+                                        f"was stopped.")
+                return self._answer(ended[1], digest)
         if pending is None:
+            if bounds.hand_off and self.suspect(digest):
+                # a suspect template waits for its lane on the slow pool's threads, not on the counting ones
+                raise limits.SlowRender
             child, lane = self._acquire(digest, wait_until, bounds.off_loop)
             # the budget counts from the call, not from when a process was free: waiting for one is part of it
-            pending = _Pending(child, digest, lane, time.monotonic(), now + full.timeout_s + GRACE_S)
+            pending = _Pending(child, digest, lane, time.monotonic(), hard)
             try:
                 self._send(child, key, digest, source, payload)
             except (OSError, ValueError):
                 self._finish(pending, broken=True)
                 raise TemplateError("The render process failed; try again.") from None
-        return self._wait(pending, key, source, payload, wait_until, off_loop=bounds.off_loop, what=what)
+        return self._wait(pending, key, source, payload, wait_until, off_loop=bounds.off_loop,
+                          hand_off=bounds.hand_off, what=what)
 
     def _sweep(self) -> None:
         """Free the abandoned renders nobody adopted (see :meth:`_unclaimed`)."""
@@ -301,11 +346,23 @@ class RenderPool:
         caller), and the slow ones' ordinary slots freed as a waiting thread would have (nobody waits on them)."""
         now = time.monotonic()
         done = []
+        if len(self._results) > 1024 or any(t < now for t, _ in self._results.values()):
+            self._results = {k: v for k, v in self._results.items() if v[0] >= now}
         for key, p in list(self._abandoned.items()):
             if p.hard_deadline < now or p.child.conn.closed or p.child.conn.poll(0):
                 del self._abandoned[key]
                 done.append(p)
-            elif p.ordinary and now - p.started > SLOW_S:
+                outcome: tuple[Any, ...] | None = None
+                if p.hard_deadline >= now and not p.child.conn.closed:
+                    try:
+                        outcome = pickle.loads(p.child.conn.recv_bytes())
+                    except (EOFError, OSError, pickle.UnpicklingError):
+                        continue
+                    if outcome[1] == "resend":
+                        continue
+                if len(self._results) < 1024:
+                    self._results[key] = (now + SUSPECT_S, outcome)
+            elif p.ordinary and p.is_slow(now):
                 p.child.lower_priority()
                 self._mark(p.digest)
                 p.ordinary = False
@@ -320,17 +377,22 @@ class RenderPool:
         child.known.add(digest)
 
     def _wait(self, pending: _Pending, key: bytes, source: str, payload: bytes, wait_until: float, *,
-              off_loop: bool, what: str) -> Any:
+              off_loop: bool, hand_off: bool, what: str) -> Any:
         child = pending.child
         while True:
             now = time.monotonic()
-            if pending.ordinary and now - pending.started > SLOW_S:
-                child.lower_priority()
-                self._mark(pending.digest)
-                pending.ordinary = False
-                with self._cond:  # its ordinary slot is free for others from now on
-                    self._ordinary -= 1
-                    self._cond.notify_all()
+            if pending.is_slow(now):
+                if pending.ordinary:
+                    child.lower_priority()
+                    self._mark(pending.digest)
+                    pending.ordinary = False
+                    with self._cond:  # its ordinary slot is free for others from now on
+                        self._ordinary -= 1
+                        self._cond.notify_all()
+                if hand_off:  # this thread is one ordinary counts need: the slow pool's thread takes over
+                    with self._cond:
+                        self._abandoned[key or _key(pending.digest, payload)] = pending
+                    raise limits.SlowRender
             if now >= pending.hard_deadline:
                 self._finish(pending, broken=True)
                 self._mark(pending.digest)
@@ -355,14 +417,22 @@ class RenderPool:
                 self._send(child, key, pending.digest, source, payload)
                 continue
             self._finish(pending, broken=False)
-            if reply[1] == "ok":
-                return reply[2]
-            kind, message = reply[2], reply[3]
-            if kind != "TemplateError":
-                self._mark(pending.digest)
-            raise _ERRORS.get(kind, TemplateError)(message)
+            return self._answer(reply, pending.digest)
+
+    def _answer(self, reply: tuple[Any, ...], digest: str) -> Any:
+        """A render process's reply: its value, or its error raised (a limit marks the template suspect)."""
+        if reply[1] == "ok":
+            return reply[2]
+        kind, message = reply[2], reply[3]
+        if kind != "TemplateError":
+            self._mark(digest)
+        raise _ERRORS.get(kind, TemplateError)(message)
 
     def _finish(self, pending: _Pending, *, broken: bool) -> None:
+        if not broken and not pending.slow and pending.digest in self._suspects:
+            # a render of a suspect template that finished without turning slow: it was a big request, not a
+            # hostile template (or the machine was busy), and its next renders are ordinary again
+            self._suspects.pop(pending.digest, None)
         if broken:
             pending.child.kill()
         self._release(None if broken else pending.child, ordinary=pending.ordinary, lane=pending.lane)

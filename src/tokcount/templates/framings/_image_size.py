@@ -4,15 +4,16 @@ the caller's policy allows them, as the CLI's does).
 
 A closed model's count goes on when the size cannot be read (the framing counts the image at its documented
 fallback and says so in a note), where an open model's count is refused, because these are estimates anyway. An
-image whose header declares more than the media limits is refused for every model (:class:`ImageTooLarge`, a 413):
-the provider would refuse it too, and a fallback size would hide that. ``FramingRenderer.count`` reads every size of the
+image whose header declares more than the media limits is refused for every model (:class:`ImageTooLarge`, a 413),
+and so is a URL at an address the fetch guard refuses (:class:`AddressRefused`, a 400): the provider would refuse
+both too, and a fallback size would hide that. ``FramingRenderer.count`` reads every size of the
 request up front, concurrently and naming each part (``media.expand.check_media_limit``); the reads here are then
 answered from the media caches.
 """
 
 from __future__ import annotations
 
-from ...errors import ImageTooLarge, MediaError
+from ...errors import AddressRefused, ImageTooLarge, MediaError
 from ...media.sources import FetchPolicy
 from ...media.sources import image_size as read_size
 from ...request import ImagePart
@@ -25,7 +26,7 @@ def image_size(part: ImagePart, policy: FetchPolicy | None = None) -> tuple[int,
         return part.width, part.height
     try:
         info = read_size(part.url or "", policy=policy, where="image")
-    except ImageTooLarge:
+    except (ImageTooLarge, AddressRefused):
         raise
     except MediaError:
         return None

@@ -1,13 +1,17 @@
 """Claude: an offline *estimate* (Anthropic publishes no tokenizer for Claude 3 and later).
 
-The estimate renders the request roughly as Claude's prompt is known to look and counts the rendering with a
-proxy tokenizer; the constants per model family are data (``claude_rules.toml``), fitted on recorded
-count_tokens answers (``bench/calibrate.py``; docs/closed-models-accuracy.md gives the error per slice):
+The estimate renders the request roughly as Claude's prompt is known to look and counts the rendering with
+Claude's text tokenizer as ctok reconstructs it, or a proxy where ctok is missing; the constants per model family
+are data (``claude_rules.toml``), fitted on recorded count_tokens answers (``bench/calibrate.py``;
+docs/closed-models-accuracy.md gives the error per slice):
 
-* **Text**: o200k_base (bundled, fast), cut at line breaks first, x ``text_ratio``. Short English prose counts
-  exactly as o200k does on Claude 4.x; o200k merges punctuation and indentation into the following newline
-  (``!\n\n``, ``\n  ``), Claude's tokenizer does not, which is most of the gap on JSON and markdown.
-  Claude 4.7 and later use a newer tokenizer: ``text_scale`` (Anthropic: "about 30 % more tokens").
+* **Text**: ctok's table of the model's generation (``tokenizer``: v3 for Claude 3 to Opus 4.6, v4.7, v4.8 for
+  Opus 4.8 and Claude 5; :mod:`tokcount.tokenizers.claude`), which reproduces the API's count of a text sent alone.
+  A request's first ``claude_ctok_chars`` characters (setting) are counted so, part by part in order; the rest,
+  and everything where ctok is not installed (it needs Python 3.12), by the **proxy**: o200k_base (bundled, fast),
+  cut at line breaks first, x ``text_ratio`` (o200k merges punctuation and indentation into the following newline,
+  ``!\n\n``, ``\n  ``, Claude's tokenizer does not), x ``text_scale`` on Claude 4.7+ (Anthropic: "about 30 %
+  more tokens"). Each way has its own fitted constants: a family's ``[<family>.ctok]`` table is used with ctok.
 * **Turns**: ``base`` + ``per_marker`` for each "Human:"/"Assistant:" marker (the final "Assistant:" prompt
   included unless the last turn is the assistant's, which is continued). Consecutive turns of one role are one
   turn, as the API merges them; tool results stay in their user turn.
@@ -17,7 +21,8 @@ count_tokens answers (``bench/calibrate.py``; docs/closed-models-accuracy.md giv
   ``<invoke name=...><parameter name=...>value</parameter></invoke>`` blocks and results as
   ``<function_results>`` blocks, each with a fitted constant for the parts not rendered here.
 * **Thinking**: thinking blocks of *previous* assistant turns are stripped (documented); the current turn's
-  count. Thinking enabled / adaptive adds a fitted constant (its hidden instructions).
+  count. Thinking enabled / adaptive adds a fitted constant (its hidden instructions), and ``thinking_system``
+  more when a system prompt exists (the instructions join it).
 * **Images**: the model's ``vision`` rule of media/rules.toml (``claude``: Anthropic's documented
   ``ceil(w*h/750)`` after resizing to fit 1568 px on the long edge and ~1.15 MP), plus ``per_image``.
   **PDFs**: every page is an image plus its text; a page is counted as an image
@@ -31,6 +36,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import pickle
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -45,11 +51,18 @@ from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ...result import Count, split
+from ...tokenizers import claude as ctok
 from ...tokenizers.openai_bpe import encoder
+from .. import limits
 from ._image_size import image_size
 
 PROXY = "o200k_base"
 METHOD = f"anthropic-estimate+{PROXY}-proxy"
+#: characters ctok may count for a request on the server's event loop (its tiny render budget) before the job is
+#: moved to a counting thread: ctok takes ~1-17 us a character, so this stays within that budget's 20 ms
+INLINE_CTOK_CHARS = 1024
+#: texts at least this long are counted by ctok in a render process in the server (TextCounter)
+ISOLATED_CTOK_CHARS = 4096
 #: a US-letter page rendered at the pixel cap
 PAGE_SIZE = (965, 1249)
 DEFAULT_RULES = "claude-4"
@@ -84,6 +97,16 @@ class ClaudeModel:
     text_scale: float = 1.0
     #: the image rule the catalog's ``vision`` names (media/rules.toml); None: the model takes no images
     image: Rule | None = None
+    #: ctok's table counting the text (None: the proxy), and so the constants fitted on it
+    tokenizer: str | None = None
+    #: thinking's hidden instructions join the system prompt when there is one
+    thinking_system: int = 0
+    #: each call of an assistant turn with two or more, beyond ``per_call``
+    per_parallel_call: int = 0
+
+    @property
+    def method(self) -> str:
+        return f"anthropic-estimate+ctok-{self.tokenizer}" if self.tokenizer else METHOD
 
 
 @cache
@@ -92,27 +115,50 @@ def rules_table() -> dict[str, dict[str, Any]]:
     return tomllib.loads(text)
 
 
-def family_rules(name: str) -> dict[str, Any]:
-    """A family's constants, inherited along ``inherits`` links (the nearest definition wins)."""
+def family_rules(name: str, *, ctok: bool = False) -> dict[str, Any]:
+    """A family's constants, inherited along ``inherits`` links (the nearest definition wins). With ``ctok``, the
+    constants fitted on ctok's text counts (the ``ctok`` tables along the same links) win over the proxy's: a
+    constant fitted on one text count is never mixed with the other's."""
     table = rules_table()
     if name not in table:
         raise KeyError(f"unknown Claude rules family {name!r} (claude_rules.toml has {sorted(table)})")
-    out: dict[str, Any] = {}
+    chain: list[dict[str, Any]] = []
     seen: set[str] = set()
     while name and name not in seen:
         seen.add(name)
-        entry = table[name]
-        for key, value in entry.items():
-            if key != "inherits":
-                out.setdefault(key, value)
-        parent = entry.get("inherits")
+        chain.append(table[name])
+        parent = table[name].get("inherits")
         name = parent if isinstance(parent, str) else ""
+    layers = [entry.get("ctok", {}) for entry in chain] if ctok else []
+    out: dict[str, Any] = {}
+    for layer in [*layers, *chain]:
+        for key, value in layer.items():
+            if key not in ("inherits", "ctok"):
+                out.setdefault(key, value)
     return out
 
 
+def ctok_budget() -> int:
+    """The ``claude_ctok_chars`` setting: characters of one request ctok counts (0: never)."""
+    from ... import config
+
+    return config.current().claude_ctok_chars
+
+
+def tokenizer_of(spec: ModelSpec) -> str | None:
+    """ctok's table for ``spec`` (its rules family's ``tokenizer``) when ctok is installed and allowed to count,
+    else None: the proxy counts."""
+    table = family_rules(str(spec.extra.get("claude_rules", DEFAULT_RULES))).get("tokenizer")
+    if not table or not ctok.available() or ctok_budget() <= 0:
+        return None
+    return str(table)
+
+
 def model_of(spec: ModelSpec) -> ClaudeModel:
+    """``spec``'s constants: those fitted on ctok's counts where ctok counts its text, else the proxy's."""
     family = str(spec.extra.get("claude_rules", DEFAULT_RULES))
-    r = family_rules(family)
+    counted_by = tokenizer_of(spec)
+    r = family_rules(family, ctok=counted_by is not None)
     table = spec.extra.get("tool_prompt")  # a pricing-table value [auto/none, any/tool] for models not fitted
     if table is None:
         auto, anyc = r["tool_prompt"]
@@ -127,7 +173,9 @@ def model_of(spec: ModelSpec) -> ClaudeModel:
         per_tool=int(r.get("per_tool", 0)), per_call=int(r["per_call"]),
         per_result=int(r["per_result"]), thinking=int(r["thinking"]),
         thinking_adaptive=int(r["thinking_adaptive"]), per_image=int(r["per_image"]),
-        text_scale=float(spec.extra.get("text_scale", r.get("text_scale", 1.0))), image=rule_for(spec.vision))
+        text_scale=float(spec.extra.get("text_scale", r.get("text_scale", 1.0))), image=rule_for(spec.vision),
+        tokenizer=counted_by, thinking_system=int(r.get("thinking_system", 0)),
+        per_parallel_call=int(r.get("per_parallel_call", 0)))
 
 
 def proxy_tokens(text: str, digits_per_token: int = 3) -> int:
@@ -166,8 +214,64 @@ def text_estimate(text: str, scale: float = 1.0, ratio: float | None = None, dig
 
 
 def model_text(model: ClaudeModel, text: str) -> float:
-    """``text`` on ``model``'s rules."""
+    """``text`` on ``model``'s proxy rules."""
     return text_estimate(text, model.text_scale, model.text_ratio, model.digits_per_token)
+
+
+class TextCounter:
+    """The text of one request, counted part by part in order: by ctok while the request's ``claude_ctok_chars``
+    last (a part that would pass them, and every later one, by the proxy), so an answer depends on the request
+    alone, never on what is cached. On the server's event loop, more than :data:`INLINE_CTOK_CHARS` characters
+    not yet cached move the job to a counting thread (:class:`~tokcount.templates.limits.OffLoop`)."""
+
+    def __init__(self, model: ClaudeModel) -> None:
+        self.model = model
+        self.left = ctok_budget() if model.tokenizer else 0
+        self.proxied = 0
+        self._inline = INLINE_CTOK_CHARS if limits.configured().off_loop else None
+
+    def __call__(self, text: str) -> float:
+        table = self.model.tokenizer
+        if not text:
+            return 0.0
+        if table is None or self.proxied or len(text) > self.left:
+            self.proxied += len(text)
+            return model_text(self.model, text)
+        self.left -= len(text)
+        if ctok.cached(text, table) is None:
+            if self._inline is not None:
+                self._inline -= len(text)
+                if self._inline < 0:
+                    raise limits.OffLoop
+            bounds = limits.configured()
+            if bounds.isolated and len(text) >= ISOLATED_CTOK_CHARS:
+                # ctok is pure Python (up to ~17 us a character): in the server a long text is counted in a
+                # render process, where a slow count is lowered and moved off the counting threads like a render
+                from ..render_pool import pool
+
+                payload = pickle.dumps(("ctok", table, text), protocol=pickle.HIGHEST_PROTOCOL)
+                n: int = pool(bounds).call(f"ctok:{table}", payload, bounds, what="Claude's tokenizer (ctok)")
+                ctok.remember(text, table, n)
+                return float(n)
+        return float(ctok.count(text, table))
+
+    @property
+    def method(self) -> str:
+        return f"{self.model.method}+{PROXY}-proxy" if self.model.tokenizer and self.proxied else self.model.method
+
+    def note(self) -> str:
+        m = self.model
+        if m.tokenizer is None:
+            why = "" if ctok.available() else " (ctok, Claude's reconstructed tokenizer, is not installed: it " \
+                                              "needs Python >= 3.12)"
+            return (f"estimate ({m.family} rules): no public Claude 3+ tokenizer{why}; o200k_base proxy cut at "
+                    f"newlines x {m.text_ratio * m.text_scale:g}")
+        out = f"estimate ({m.family} rules): text by ctok's {m.tokenizer} table (Claude's tokenizer reconstructed " \
+              "from measured counts)"
+        if self.proxied:
+            out += (f"; {self.proxied} characters past the claude_ctok_chars budget by the o200k_base proxy x "
+                    f"{m.text_ratio * m.text_scale:g}")
+        return out
 
 
 def image_tokens(width: int, height: int, rule: Rule | None = None) -> int:
@@ -228,6 +332,8 @@ def tool_result_text(result: ToolResultPart) -> str:
 class _Tally:
     """What a request's pieces cost, kept apart for the breakdown."""
 
+    #: counts the request's texts (ctok within its budget, else the proxy)
+    text: TextCounter
     system: float = 0.0
     images: list[int] = field(default_factory=list)
     stripped: int = 0
@@ -251,8 +357,9 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
           media_policy: FetchPolicy | None = None) -> Count:
     """The estimate of ``req``; ``media_policy`` is how image sizes may be read (the CLI's local files)."""
     model = model_of(spec)
+    text = TextCounter(model)
     notes: list[str] = []
-    tally = _Tally(policy=media_policy)
+    tally = _Tally(policy=media_policy, text=text)
     turns = _turns(req.messages)
     leading = 0
     while leading < len(turns) and turns[leading][0] in ("system", "developer"):
@@ -260,20 +367,27 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     framing = model.base
     if leading:
         framing += model.system
+        if req.thinking:
+            framing += model.thinking_system
     for _, msgs in turns[:leading]:
         for m in msgs:
             tally.system += _message_estimate(m, model, keep_thinking=False, notes=notes, tally=tally)
     conversation = turns[leading:]
-    last_user = max((i for i, (side, _) in enumerate(conversation) if side != "assistant"), default=-1)
+    # a user turn of tool results only continues the assistant's turn (its tool-use loop), so the thinking of
+    # every assistant turn since the last user turn that says something counts (Anthropic's extended-thinking docs)
+    last_user = max((i for i, (side, msgs) in enumerate(conversation) if side != "assistant"
+                     and not _only_tool_results(msgs)), default=-1)
     per_message: list[int] = []
     for i, (side, msgs) in enumerate(conversation):
-        # thinking of the current turn (the assistant turn after the last user turn) counts; earlier ones not
+        # thinking of the current turn (the assistant turns after that user turn) counts; earlier ones not
         keep = side == "assistant" and i > last_user
         value = sum(_message_estimate(m, model, keep_thinking=keep, notes=notes, tally=tally) for m in msgs)
         calls = [p for m in msgs for p in m.parts if isinstance(p, ToolCallPart)]
         if calls:
-            value += model_text(model, tool_calls_text(calls))
+            value += text(tool_calls_text(calls))
             value += model.per_call * len(calls)
+            if len(calls) > 1:
+                value += model.per_parallel_call * len(calls)
         per_message.append(round(value))
         framing += model.per_marker
     if not conversation or conversation[-1][0] != "assistant":
@@ -285,24 +399,28 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         choice = req.tool_choice.mode if req.tool_choice else "auto"
         prompts = {"required": model.tool_prompt_any, "tool": model.tool_prompt_tool}
         tools += prompts.get(choice, model.tool_prompt_auto)
-        tools += round(model_text(model, tool_definitions(req)))
+        tools += round(text(tool_definitions(req)))
         tools += model.per_tool * len(req.tools)
     if tally.stripped:
         notes.append(f"{tally.stripped} thinking block(s) of previous assistant turns stripped (not counted), "
                      "as Anthropic documents")
     system_n = round(tally.system)
     total = system_n + tools + sum(per_message) + framing
-    notes.insert(0, f"estimate ({model.family} rules): no public Claude 3+ tokenizer; o200k_base proxy cut at "
-                    f"newlines x {model.text_ratio * model.text_scale:g}, fitted turn, tool-prompt and tool-call "
-                    "constants; see docs/closed-models-accuracy.md")
-    result = Count(model=spec.id, input_tokens=total, exact=False, method=METHOD,
+    notes.insert(0, f"{text.note()}; fitted turn, tool-prompt and tool-call constants; see "
+                    "docs/closed-models-accuracy.md")
+    result = Count(model=spec.id, input_tokens=total, exact=False, method=text.method,
                    context_window=spec.context_window, notes=notes,
                    modalities=split(total, image=sum(tally.images)))
     if breakdown:
         result.breakdown = {"system": system_n, "tools": tools, "messages": per_message, "template": framing}
     if return_tokens:
-        notes.append("tokens: not available for an estimate")
+        result.partial_tokens(f"none of the {total}: Claude's tokenizer is not public (the count is an estimate)")
     return result
+
+
+def _only_tool_results(msgs: list[Message]) -> bool:
+    parts = [p for m in msgs for p in m.parts]
+    return bool(parts) and all(isinstance(p, ToolResultPart) for p in parts)
 
 
 def _message_estimate(msg: Message, model: ClaudeModel, *, keep_thinking: bool, notes: list[str],
@@ -311,24 +429,24 @@ def _message_estimate(msg: Message, model: ClaudeModel, *, keep_thinking: bool, 
     value = 0.0
     for p in msg.parts:
         if isinstance(p, TextPart):
-            value += model_text(model, p.text)
+            value += tally.text(p.text)
         elif isinstance(p, ThinkingPart):
             if keep_thinking and not p.redacted:
-                value += model_text(model, p.text)
+                value += tally.text(p.text)
             elif not keep_thinking:
                 tally.stripped += 1
         elif isinstance(p, ToolResultPart):
-            value += model_text(model, tool_result_text(p)) + model.per_result
+            value += tally.text(tool_result_text(p)) + model.per_result
             if not isinstance(p.content, str):
                 for q in p.content:
                     if isinstance(q, ImagePart):
                         value += _image(q, model, notes, tally)
                     elif isinstance(q, DocumentPart):
-                        value += _document(q, model, notes)
+                        value += _document(q, model, notes, tally)
         elif isinstance(p, ImagePart):
             value += _image(p, model, notes, tally)
         elif isinstance(p, DocumentPart):
-            value += _document(p, model, notes)
+            value += _document(p, model, notes, tally)
     return value
 
 
@@ -345,8 +463,8 @@ def _image(part: ImagePart, model: ClaudeModel, notes: list[str], tally: _Tally)
     return n + model.per_image
 
 
-def _document(part: DocumentPart, model: ClaudeModel, notes: list[str]) -> float:
-    text = model_text(model, part.text or "")
+def _document(part: DocumentPart, model: ClaudeModel, notes: list[str], tally: _Tally) -> float:
+    text = tally.text(part.text or "")
     if part.media_type not in (None, "application/pdf") or (part.text and not part.source):
         return text  # a plain-text document
     pages = pdf_pages(part.source)
@@ -358,8 +476,8 @@ def _document(part: DocumentPart, model: ClaudeModel, notes: list[str]) -> float
 
 
 def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Count:
-    model = model_of(spec)
-    return Count(model=spec.id, input_tokens=round(model_text(model, text)),
-                 exact=False, method=METHOD, context_window=spec.context_window,
-                 notes=[f"estimate: text only, o200k_base proxy cut at newlines x "
-                        f"{model.text_ratio * model.text_scale:g}"])
+    """``text`` alone, as a message's content (no turn framing)."""
+    counter = TextCounter(model_of(spec))
+    n = round(counter(text))
+    return Count(model=spec.id, input_tokens=n, exact=False, method=counter.method,
+                 context_window=spec.context_window, notes=[f"text only: {counter.note()}"])

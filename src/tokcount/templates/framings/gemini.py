@@ -19,12 +19,19 @@ counted).
 
 Exactness: text and system instructions are labelled exact on the families whose every recorded count was
 reproduced (``exact_text`` in the catalog); tools, function calls, signatures and media are labelled estimates.
+
+Platforms: the catalog's fields are the Gemini Developer API's. A request that came in through another platform's
+route (``Request.api``: ``"vertex"``, Vertex AI) takes that platform's table of ``gemini_platforms.toml`` on top
+of them (Vertex: no per-Content token), so a platform is data, not a branch here.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import tomllib
+from functools import cache
+from importlib.resources import files as package_files
 from typing import Any
 
 from ... import loader
@@ -62,14 +69,27 @@ def image_tokens(width: int, height: int, rule: str = IMAGE_RULE) -> int:
     return found.tokens(width, height)
 
 
+@cache
+def platforms() -> dict[str, dict[str, Any]]:
+    """``gemini_platforms.toml``: each serving platform's rules over a model's catalog fields."""
+    text = package_files("tokcount.templates.framings").joinpath("gemini_platforms.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def rules_of(spec: ModelSpec, api: str | None) -> dict[str, Any]:
+    """The model's rules (its catalog fields), with the table of the platform ``api`` names on top."""
+    return {**spec.extra, **platforms().get(api or "", {})}
+
+
 def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False,
           media_policy: FetchPolicy | None = None) -> Count:
     """The count of ``req``; ``media_policy`` is how image sizes may be read (the CLI's local files)."""
     tok = loader.load(spec).tokenizer
     rule = spec.vision
-    per_content = int(spec.extra.get("content_tokens", 0))
-    titles = bool(spec.extra.get("schema_titles", True))
-    sig_rate = float(spec.extra.get("signature_bytes_per_token", 0) or 0)
+    rules = rules_of(spec, req.api)
+    per_content = int(rules.get("content_tokens", 0))
+    titles = bool(rules.get("schema_titles", True))
+    sig_rate = float(rules.get("signature_bytes_per_token", 0) or 0)
     notes: list[str] = []
     estimated: list[str] = []
     media: dict[str, int] = {}  # tokens of image / document parts (the rest is text)
@@ -135,14 +155,16 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     # no recording, so its cost is unknown
     if req.response_format is not None and req.response_format.get("type") == "json_schema":
         estimated.append("structured output (generationConfig response schema) not counted")
-    if not spec.extra.get("exact_text", False):
-        estimated.append("text framing (no recorded count for this model family; it shares the measured rules)")
+    if not rules.get("exact_text", False):
+        estimated.append(str(rules.get("estimate", "text framing (no recorded count for this model family; it "
+                                                   "shares the measured rules)")))
     if (missing := _missing_vocabulary(spec)) is not None:
         estimated.append(missing)
     total = system + tools + sum(per_message)
     notes.extend(f"estimated: {e}" for e in dict.fromkeys(estimated))
     result = Count(model=spec.id, input_tokens=total, exact=not estimated,
-                   method=_method(per_content, bool(req.tools), tok.engine), context_window=spec.context_window,
+                   method=_method(per_content, bool(req.tools), tok.engine, req.api if req.api in platforms()
+                                  else None), context_window=spec.context_window,
                    notes=notes, modalities=split(total, **media))
     if breakdown:
         result.breakdown = {"system": system, "tools": tools, "messages": per_message, "template": 0}
@@ -150,12 +172,16 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         texts_all = [p.text for m in req.messages for p in m.parts if isinstance(p, TextPart)]
         result.tokens = [i for t in texts_all for i in tok.encode(t)]
         result.token_strings = [tok.id_to_string(i) for i in result.tokens]
+        if len(result.tokens) != total:
+            result.partial_tokens(f"the ids of the text parts only ({len(result.tokens)} of {total}); each "
+                                  "Content's framing, tools and media are counted, not listed")
     return result
 
 
-def _method(per_content: int, tools: bool, engine: str) -> str:
-    """Say which rules made the count: per-Content framing, FunctionGemma tool rendering, the vocabulary."""
-    parts = ["gemini-local"]
+def _method(per_content: int, tools: bool, engine: str, platform: str | None = None) -> str:
+    """Say which rules made the count: the platform's, per-Content framing, FunctionGemma tool rendering, the
+    vocabulary."""
+    parts = ["gemini-local", *([platform] if platform else [])]
     if per_content:
         parts.append(f"content+{per_content}")
     if tools:

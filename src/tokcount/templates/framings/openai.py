@@ -2,7 +2,8 @@
 
 Message framing (OpenAI cookbook "How to count tokens with tiktoken", verified there against the API for
 gpt-3.5-turbo, gpt-4, gpt-4o and gpt-4o-mini): every message costs 3 tokens (``<|start|>{role}\\n ... <|end|>``
-minus the role) plus its role and content, a ``name`` costs its tokens + 1, and every reply is primed with 3
+minus the role) plus its role and content, a ``name`` joins the role as ``{role}:{name}`` (counted as one text: the
+colon is the cookbook's ``tokens_per_name = 1`` unless BPE merges it, as in ``:user``), and every reply is primed with 3
 (``<|start|>assistant<|message|>``).
 
 Function/tool definitions are shown to the model as TypeScript in a ``namespace functions { ... }`` block of the
@@ -325,8 +326,9 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         result.breakdown = {"system": system, "tools": tools, "messages": per_message,
                             "template": framing}
     if return_tokens:
-        notes.append("tokens: only the text of the messages is returned; the framing tokens are not listed")
         ids = [i for m in req.messages for t in _texts(m) for i in enc.encode(t)]
+        result.partial_tokens(f"the ids of the messages' text only ({len(ids)} of {total}); OpenAI publishes no ids "
+                              "for its chat framing, tools and images, which are counted, not listed")
         result.tokens = ids
         result.token_strings = [enc.id_to_string(i) for i in ids]
     return result
@@ -371,7 +373,7 @@ def _message_tokens(enc: OpenAIEncoder, spec_id: str, model: OpenAIModel, rules:
                     call_names: dict[str, str], *, pad: bool, approximate: list[str], images: list[int],
                     policy: FetchPolicy | None) -> tuple[int, int]:
     """(content tokens, framing tokens) of one message; each image's tokens are also appended to ``images``."""
-    frame = rules.tokens_per_message + enc.count(msg.role)
+    frame = rules.tokens_per_message  # + the header (role, name): at the end
     content = 0
     calls = [p for p in msg.parts if isinstance(p, ToolCallPart)]
     if len(calls) > 1:
@@ -412,9 +414,17 @@ def _message_tokens(enc: OpenAIEncoder, spec_id: str, model: OpenAIModel, rules:
             approximate.append("file inputs: only their known text is counted")
         elif isinstance(p, ThinkingPart):
             pass  # reasoning items are not re-sent to the model as prompt text
-    if name:
-        frame += enc.count(name) + rules.tokens_per_name
-    return content, frame
+    if msg.name and msg.role in SPEAKERS:
+        return content, frame + enc.count(f"{msg.role}:{msg.name}")
+    return content, frame + enc.count(msg.role) + (enc.count(name) + rules.tokens_per_name if name else 0)
+
+
+#: roles whose ``name`` field joins the role in the message header as ``{role}:{name}``, counted as one text:
+#: BPE merges across the colon, so ``user:user`` is 2 tokens (``user``, ``:user``), not the role + name + 1 of
+#: counting the pieces apart (the API answers one token fewer for a message named ``user``, however many other
+#: names the request has). For most names the colon stays a token of its own: the cookbook's
+#: ``tokens_per_name = 1``. A tool result's function name keeps the fitted ``name + tokens_per_name``.
+SPEAKERS = frozenset({"system", "developer", "user", "assistant"})
 
 
 def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Count:
