@@ -98,6 +98,9 @@ class Settings:
                                     "memory one render process may add for a render (MiB)")
     render_processes: int = setting(limits.RENDER_PROCESSES, "render", "int",
                                     "render processes per server worker for ordinary renders")
+    render_minijinja: str = setting("auto", "render", "minijinja", "MiniJinja renders templates proven to give "
+                                    "Jinja2's bytes: auto (where also faster), proven (all of them), off "
+                                    "(docs/template-sandbox.md)")
     # ------------------------------------------------------------------------------------------------- media
     media_fetch: bool = setting(True, "media", "bool", "fetch remote images to read their size")
     media_allow_networks: tuple[str, ...] = setting((), "media", "list",
@@ -144,7 +147,7 @@ class Settings:
         """The limits of a render in this process (library, CLI: whoever runs them chose the template)."""
         return limits.Limits(timeout_s=self.render_timeout_s, max_chars=self.max_render_chars,
                              max_iterations=self.max_loop_iterations, memory_mb=self.render_memory_mb,
-                             processes=self.render_processes)
+                             processes=self.render_processes, native=self.render_minijinja)
 
     @property
     def served_render_limits(self) -> limits.Limits:
@@ -307,6 +310,14 @@ def _parse(kind: str, value: Any, key: str, where: str, *, from_env: bool) -> An
         if not isinstance(raw, str) or raw not in ACCESS_LOG_VALUES:
             raise ValueError(f"{where}: {key} must be json, 1 (plain) or off; got {value!r}")
         return ACCESS_LOG_VALUES[raw]
+    if kind == "minijinja":
+        # TOML may say true/false (auto/off)
+        raw = ("auto" if value else "off") if isinstance(value, bool) else value.strip().lower() \
+            if isinstance(value, str) else value
+        raw = {"true": "auto", "false": "off", "1": "auto", "0": "off"}.get(raw, raw) if isinstance(raw, str) else raw
+        if raw not in limits.MINIJINJA_MODES:
+            raise ValueError(f"{where}: {key} must be auto, proven or off; got {value!r}")
+        return raw
     if kind == "bool":
         if from_env and str(value).lower() in _TRUE + _FALSE:
             return str(value).lower() in _TRUE

@@ -11,6 +11,7 @@ import resource
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -22,6 +23,8 @@ TIMEOUT_S = 2.0
 #: small enough that every bomb below passes it, large enough for a render process to start and render
 MEMORY_MB = 200
 ISOLATED = limits.Limits(timeout_s=TIMEOUT_S, isolated=True, memory_mb=MEMORY_MB, processes=2)
+#: render_minijinja = "proven": MiniJinja renders every proven template, whether or not it is faster
+MINIJINJA = replace(ISOLATED, native="proven")
 
 #: the probe's findings: each took 1-5.7 GB of RSS or 15-44 s in process
 UNSEEN = {
@@ -41,6 +44,11 @@ UNSEEN = {
     "filter chain over 10M items": "{{ ('a' * 10000000)|map('upper')|select|map('lower')|list|length }}",
     "big integer as text": "{% set n = namespace(x=7) %}{% for i in range(17) %}{% set n.x = n.x * n.x %}"
                            "{% endfor %}{{ (n.x|string)|length }}",
+    # proven (the probes never say exactly "Hello"), so MiniJinja renders it (MINIJINJA below), and MiniJinja
+    # does not size a ~ before joining
+    "doubling by ~ on MiniJinja": "{% if messages[0].content == 'Hello' %}{% set n = namespace(s='ab') %}"
+                                  "{% for i in range(40) %}{% set n.s = n.s ~ n.s %}{% endfor %}{{ n.s|length }}"
+                                  "{% endif %}",
 }
 
 MESSAGES = [{"role": "user", "content": "Hello"}]
@@ -90,7 +98,7 @@ def test_unseen_bombs_are_bounded(name: str) -> None:
     before = _peak_mb()
     started = time.monotonic()
     with pytest.raises((RenderLimit, RenderTimeout, TemplateError)):
-        _isolated(UNSEEN[name])
+        _isolated(UNSEEN[name], MINIJINJA)
     elapsed = time.monotonic() - started
     assert elapsed < TIMEOUT_S + 1, f"{name}: {elapsed:.1f} s"
     assert _peak_mb() - before < 100, f"{name}: this process grew to {_peak_mb():.0f} MB"

@@ -4,6 +4,7 @@ tokenizer on the rendered text (the vLLM-exact path for open-weight models).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .. import loader
@@ -23,8 +24,21 @@ from ._attribute import attribute
 from .base import Capabilities
 
 
-def render_prompt(model: loader.LoadedModel, req: Request, *, with_tools: bool = True) -> str:
-    """The exact prompt text the model receives for ``req``."""
+@dataclass(frozen=True)
+class RenderInputs:
+    """What one render of a model's chat template is given (:func:`render_inputs`)."""
+
+    source: str
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None
+    add_generation_prompt: bool
+    continue_final: bool
+    variables: dict[str, Any]
+    name: str
+
+
+def render_inputs(model: loader.LoadedModel, req: Request, *, with_tools: bool = True) -> RenderInputs:
+    """The template, values and flags :func:`render_prompt` renders ``req`` with (prepared as vLLM prepares them)."""
     if not req.messages:
         raise InvalidRequest("messages must not be empty.", param="messages")
     source = model.template()
@@ -48,8 +62,14 @@ def render_prompt(model: loader.LoadedModel, req: Request, *, with_tools: bool =
         tools, declared = typescript_tools(tools)
         if declared is not None:
             variables["tools_ts_str"] = declared
-    return render(source, messages, tools, add_generation_prompt=add_gen, continue_final=continue_final,
-                  variables=variables, name=name)
+    return RenderInputs(source, messages, tools, add_gen, continue_final, variables, name)
+
+
+def render_prompt(model: loader.LoadedModel, req: Request, *, with_tools: bool = True) -> str:
+    """The exact prompt text the model receives for ``req``."""
+    given = render_inputs(model, req, with_tools=with_tools)
+    return render(given.source, given.messages, given.tools, add_generation_prompt=given.add_generation_prompt,
+                  continue_final=given.continue_final, variables=given.variables, name=given.name)
 
 
 def _has_text(msg: Message) -> bool:

@@ -41,6 +41,9 @@ RENDER_PROCESSES = 2
 #: how often (in calls, over all threads) the clock is read: a call may be a slow step (a macro doing
 #: ``big|title``), so this is small; a template makes ~50 calls per render
 CHECK_EVERY = 16
+#: when MiniJinja renders (``render_minijinja``, :mod:`.native`): a proven template where it is also faster, any
+#: proven template, never
+MINIJINJA_MODES = ("auto", "proven", "off")
 #: how often (in ``{% for %}`` iterations) the clock is read and the iteration cap checked
 LOOP_CLOCK_EVERY = 8
 
@@ -59,6 +62,8 @@ class Limits:
     memory_mb: int = RENDER_MEMORY_MB
     #: render processes kept for ordinary renders (isolated renders; slow ones get their own, see render_pool)
     processes: int = RENDER_PROCESSES
+    #: when MiniJinja renders templates proven to give Jinja2's bytes (:data:`MINIJINJA_MODES`; :mod:`.native`)
+    native: str = "auto"
     #: an isolated render that turns slow raises :class:`SlowRender` (the server re-runs the job on its slow pool,
     #: which adopts the render) instead of holding this thread until it ends
     hand_off: bool = False
@@ -70,7 +75,8 @@ class Limits:
         """The event-loop variant: a tiny budget whose exhaustion moves the job to a counting thread."""
         return Limits(timeout_s=min(timeout_s, self.timeout_s), max_chars=min(max_chars, self.max_chars),
                       max_iterations=self.max_iterations, off_loop=True, isolated=self.isolated,
-                      memory_mb=self.memory_mb, processes=self.processes, full=replace(self, hand_off=False))
+                      memory_mb=self.memory_mb, processes=self.processes, native=self.native,
+                      full=replace(self, hand_off=False))
 
 
 class OffLoop(Exception):

@@ -67,6 +67,12 @@ def _arguments(call: ToolCallPart, want_string: bool) -> dict[str, Any] | str:
 
 def template_message(msg: Message, *, iterates: bool, args_as_string: bool,
                      media_placeholder: str | None = None) -> dict[str, Any]:
+    parts = msg.parts
+    if (len(parts) == 1 and type(parts[0]) is TextPart and msg.role != "tool" and msg.name is None
+            and not (msg.content_is_list and iterates)):
+        # most messages are a role and one text: what the general path below gives them, at a third of its cost
+        # (a 1,000-message request spent ~1 ms here, as long as MiniJinja took to render it)
+        return {"role": msg.role, "content": parts[0].text}
     out: dict[str, Any] = {"role": msg.role}
     reasoning = [p.text for p in msg.parts if isinstance(p, ThinkingPart) and not p.redacted]
     if msg.role == "tool":

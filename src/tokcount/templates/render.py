@@ -7,7 +7,7 @@ from typing import Any
 import jinja2
 
 from ..errors import TemplateError
-from . import limits
+from . import limits, native
 from .jinja_env import compile_template
 
 _CONTINUE_TAG = "CONTINUE_FINAL_MESSAGE_TAG "
@@ -41,29 +41,19 @@ def render_here(source: str, messages: list[dict[str, Any]], tools: list[dict[st
     ``continue_final_message=True`` does; it needs the template to print that content verbatim. ``name`` says
     whose template it is in errors (a template that does not compile is named with its line).
 
-    The render runs under a fresh :class:`.limits.Budget` (time, size, loops; see :mod:`.limits`): the output
-    is produced chunk by chunk (``generate``) and its length checked after every chunk, so a runaway is stopped
-    after at most one chunk past the cap, never after a gigabyte is joined.
+    The render runs under a fresh :class:`.limits.Budget` (time, size, loops; see :mod:`.limits`). MiniJinja
+    renders it where the template is proven to give Jinja2's bytes (:mod:`.native`, :mod:`.equivalence`), with
+    fuel from the same limits; anywhere else, and whenever MiniJinja fails, Jinja2 does (:func:`jinja2_text`),
+    within what is left of the same budget, so its answer (a prompt, or the template's own error) is the answer.
     """
     template = compile_template(source, name)
-    if continue_final:
-        messages = _tag_final(messages)
+    context = render_context(messages, tools, add_generation_prompt=add_generation_prompt,
+                             continue_final=continue_final, variables=variables)
     outer = limits.begin()
     try:
-        cap = limits.current().limits.max_chars
-        parts: list[str] = []
-        size = 0
-        # the root render function itself, not ``generate()``: that one rewrites the traceback of every error
-        # into template frames (a compile() per frame), which for a budget stopping a deep recursion took ~0.5 s
-        # with the GIL held, and no caller here reads those tracebacks
-        context = template.new_context({"messages": messages, "tools": tools, "documents": None,
-                                        "add_generation_prompt": add_generation_prompt, **variables})
-        for chunk in template.root_render_func(context):
-            size += len(chunk)
-            if size > cap:
-                limits.current().output(size)
-            parts.append(chunk)
-        text = "".join(parts)
+        text = native.render(source, context, lambda probe: jinja2_text(template, probe))
+        if text is None:
+            text = jinja2_text(template, context)
     except jinja2.TemplateError as exc:
         raise TemplateError(f"The model's chat template refused the request: {exc.message or exc}") from exc
     except (TypeError, ValueError, KeyError, AttributeError, IndexError, ZeroDivisionError,
@@ -74,6 +64,46 @@ def render_here(source: str, messages: list[dict[str, Any]], tools: list[dict[st
     if continue_final:
         text = _cut_after_final(text)
     return text
+
+
+def render_context(messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None, *,
+                   add_generation_prompt: bool, continue_final: bool, variables: dict[str, Any]) -> dict[str, Any]:
+    """The variables a chat template renders with, as ``apply_chat_template`` passes them (the last message
+    tagged when it is continued, see :func:`render_here`)."""
+    if continue_final:
+        messages = _tag_final(messages)
+    return {"messages": messages, "tools": tools, "documents": None, "add_generation_prompt": add_generation_prompt,
+            **variables}
+
+
+def verdict(source: str) -> native.Verdict:
+    """Whether MiniJinja is proven to render ``source`` as Jinja2 does in this process, and faster (proven now
+    when the template was not rendered yet)."""
+    template = compile_template(source)
+    return native.verdict(source, lambda context: jinja2_text(template, context))
+
+
+def engine(source: str) -> str:
+    """Which engine renders ``source`` on this thread: ``"minijinja"``, or ``"jinja2: <why>"``."""
+    return verdict(source).describe(limits.configured().native)
+
+
+def jinja2_text(template: jinja2.Template, context: dict[str, Any]) -> str:
+    """``template`` rendered by Jinja2 under the budget of the render running on this thread: the output is
+    produced chunk by chunk and its length checked after every chunk, so a runaway is stopped after at most one
+    chunk past the cap, never after a gigabyte is joined."""
+    cap = limits.current().limits.max_chars
+    parts: list[str] = []
+    size = 0
+    # the root render function itself, not ``generate()``: that one rewrites the traceback of every error into
+    # template frames (a compile() per frame), which for a budget stopping a deep recursion took ~0.5 s with the
+    # GIL held, and no caller here reads those tracebacks
+    for chunk in template.root_render_func(template.new_context(context)):
+        size += len(chunk)
+        if size > cap:
+            limits.current().output(size)
+        parts.append(chunk)
+    return "".join(parts)
 
 
 def _tag_final(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:

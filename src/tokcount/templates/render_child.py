@@ -70,9 +70,10 @@ def _one(request: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, ...]:
 
             return (key, "ok", claude.count(request[2], request[1]))
         (_, messages, tools, add_generation_prompt, continue_final, variables, name, timeout_s, max_chars,
-         max_iterations, now) = request
+         max_iterations, now, native) = request
         jinja_env.pin_clock(now)
-        bounds = limits.Limits(timeout_s=timeout_s, max_chars=max_chars, max_iterations=max_iterations)
+        bounds = limits.Limits(timeout_s=timeout_s, max_chars=max_chars, max_iterations=max_iterations,
+                               native=native)
         with limits.active(bounds):
             text = render_here(sources[digest], messages, tools, add_generation_prompt=add_generation_prompt,
                                continue_final=continue_final, variables=variables, name=name)

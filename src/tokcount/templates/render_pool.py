@@ -480,7 +480,7 @@ def render_isolated(source: str, messages: list[dict[str, Any]], tools: list[dic
     full = bounds.full or bounds
     try:
         payload = pickle.dumps(("render", messages, tools, add_generation_prompt, continue_final, variables, name,
-                                full.timeout_s, full.max_chars, full.max_iterations, _clock()),
+                                full.timeout_s, full.max_chars, full.max_iterations, _clock(), full.native),
                                protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:  # only JSON-like values reach a template
         raise TemplateError(f"The request's values cannot be given to the chat template: {exc}") from exc
