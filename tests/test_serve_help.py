@@ -68,6 +68,8 @@ def _other(name: str, value: object, tmp_path: Path) -> str:
         return str(keys)
     if name == "cache_dir":
         return str(tmp_path / "cache")
+    if name == "render_minijinja":
+        return "off"
     return "some-model"
 
 
