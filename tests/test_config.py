@@ -108,7 +108,7 @@ def test_serve_help_lists_every_setting(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_readme_table_is_the_generated_one() -> None:
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "docs" / "server.md").read_text(encoding="utf-8")
     block = readme.split("<!-- settings-table:", 1)[1].split("<!-- /settings-table -->", 1)[0]
     assert block.split("\n", 1)[1].strip() == markdown_table()
 

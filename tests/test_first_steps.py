@@ -172,6 +172,6 @@ def test_the_readmes_install_lines_install_from_the_clone() -> None:
         assert target.startswith("."), line
         named = re.findall(r"\[([^\]]+)\]", target)
         assert all(e in extras for group in named for e in group.split(",")), line
-    setup = readme[readme.index("./scripts/test"):readme.index("## What \"exact\" means")]
+    setup = readme[readme.index("./scripts/test"):readme.index("## What it does")]
     for words in ("20 minutes", "chromium-driver", "litellm[proxy]"):
         assert words in setup, words

@@ -162,7 +162,7 @@ def cmd_models(args: argparse.Namespace, stdout: TextIO) -> int:
         stdout.write("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + f"  {row[3]}\n")
     if not all(r["available"] for r in rows):
         stdout.write("\n'no': the model's files are not here; `tokcount pull MODEL` downloads them (or see "
-                     "TOKCOUNT_ASSET_DIRS in the README).\n")
+                     "TOKCOUNT_ASSET_DIRS in docs/server.md).\n")
     return 0
 
 

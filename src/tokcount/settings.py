@@ -5,7 +5,7 @@ lazily by the first library call (:mod:`tokcount.config`; ``tokcount.configure(.
 request never re-reads files or the environment.
 
 Every setting is one field below with its section, environment variable and help; the TOML and environment
-parsers, ``tokcount serve --help`` and the README's settings table are all generated from those fields
+parsers, ``tokcount serve --help`` and the settings table in docs/server.md are all generated from those fields
 (:func:`setting_rows`), so a new setting is one field.
 
 Precedence (later wins): the field's default < the TOML file (``--config`` or ``TOKCOUNT_CONFIG``) < the
@@ -256,7 +256,7 @@ def env_name(name: str) -> str:
 
 def setting_rows() -> list[tuple[str, str, str, str, str]]:
     """(section, TOML key, environment variable, default, help) of every setting, in section order: what
-    ``tokcount serve --help`` and the README's table show."""
+    ``tokcount serve --help`` and docs/server.md's table show."""
     rows = []
     for section in SECTIONS:
         for f in fields(Settings):
@@ -270,7 +270,7 @@ def setting_rows() -> list[tuple[str, str, str, str, str]]:
 
 
 def markdown_table() -> str:
-    """The settings as the Markdown table the README carries (a test keeps the two equal)."""
+    """The settings as the Markdown table docs/server.md carries (a test keeps the two equal)."""
     lines = ["| TOML `[section] key` | environment | default | meaning |", "|---|---|---|---|"]
     for section, key, env, default, text in setting_rows():
         lines.append(f"| `[{section}] {key}` | `{env}` | {f'`{default}`' if default else '—'} | "
