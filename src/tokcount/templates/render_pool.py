@@ -25,25 +25,17 @@ thread, whose identical render adopts the one in flight instead of starting it a
 from __future__ import annotations
 
 import atexit
-import contextlib
 import functools
 import hashlib
 import logging
-import os
 import pickle
-import signal
-import socket
-import struct
-import subprocess
-import sys
 import threading
 import time
-from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 from ..errors import RenderLimit, RenderTimeout, TemplateError, TokcountError, TokenizerFailure
 from . import limits
+from .render_processes import Child, Zygote
 
 log = logging.getLogger("tokcount.render")
 
@@ -55,7 +47,6 @@ SLOW_S = 0.25
 SUSPECT_S = 60.0
 #: suspect templates' renders at once (per server worker)
 SLOW_LANE = 2
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 #: how often a waiting thread looks at the clock (to lower a slow render's priority in time)
 _TICK_S = 0.05
 
@@ -63,99 +54,10 @@ _ERRORS: dict[str, type[TokcountError]] = {
     cls.__name__: cls for cls in (TemplateError, RenderLimit, RenderTimeout, TokenizerFailure)}
 
 
-class _Zygote:
-    """The process that forks render processes (:func:`.render_child.zygote`), started once per server process.
-
-    A plain subprocess running a fresh interpreter, not ``multiprocessing``: that re-imports the parent's
-    ``__main__`` in every child (a test runner's, a server's), which a render process has no use for."""
-
-    def __init__(self) -> None:
-        ours, theirs = socket.socketpair()
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])  # where ``tokcount`` is imported from in this process
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from tokcount.templates.render_child import zygote; zygote()",
-                 str(theirs.fileno())], pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
-        finally:
-            theirs.close()
-        self.control = ours
-        self.lock = threading.Lock()
-
-    def fork(self, memory_bytes: int, slow: bool) -> tuple[int, Connection]:
-        """A new render process: its pid and our end of its socket."""
-        ours, theirs = socket.socketpair()
-        try:
-            with self.lock:
-                socket.send_fds(self.control, [f"{memory_bytes} {'slow' if slow else 'normal'}".encode()],
-                                [theirs.fileno()])
-                answer = b""
-                while len(answer) < 4:
-                    got = self.control.recv(4 - len(answer))
-                    if not got:
-                        raise OSError("the render zygote exited")
-                    answer += got
-        except BaseException:
-            ours.close()
-            raise
-        finally:
-            theirs.close()
-        return struct.unpack("!i", answer)[0], Connection(ours.detach())
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def close(self) -> None:
-        self.control.close()
-        try:
-            self.proc.wait(2.0)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-class _Child:
-    """One render process and our end of its socket. Closing our end makes it exit; the zygote reaps it."""
-
-    def __init__(self, pid: int, conn: Connection, slow: bool) -> None:
-        self.pid = pid
-        self.conn = conn
-        #: template digests this process has been sent
-        self.known: set[str] = set()
-        #: at the lowest CPU priority (started so, or lowered when its render turned slow): never reused
-        self.slow = slow
-
-    def cpu_s(self) -> float:
-        """CPU seconds this process has used (0 when it is gone): slowness is judged by work done, not by wall
-        time, which a loaded machine stretches for every render alike."""
-        try:
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
-        except (OSError, ValueError, IndexError):
-            return 0.0
-
-    def lower_priority(self) -> None:
-        if not self.slow:
-            self.slow = True
-            with contextlib.suppress(OSError):  # the process is already gone: its reply (or EOF) says so
-                os.setpriority(os.PRIO_PROCESS, self.pid, 19)
-
-    def close(self) -> None:
-        if not self.conn.closed:
-            self.conn.close()
-
-    def kill(self) -> None:
-        with contextlib.suppress(OSError):
-            os.kill(self.pid, signal.SIGKILL)
-        self.close()
-
-
 class _Pending:
     """A render sent to a process, not yet answered."""
 
-    def __init__(self, child: _Child, digest: str, lane: bool, started: float, hard_deadline: float) -> None:
+    def __init__(self, child: Child, digest: str, lane: bool, started: float, hard_deadline: float) -> None:
         self.child = child
         self.digest = digest
         #: admitted through the suspect lane (holds a lane slot), else holds an ordinary slot until it turns slow
@@ -163,7 +65,7 @@ class _Pending:
         self.ordinary = not lane
         self.started = started
         self.hard_deadline = hard_deadline
-        #: the process's CPU time when this render was sent (see :meth:`_Child.cpu_s`)
+        #: the process's CPU time when this render was sent (see :meth:`Child.cpu_s`)
         self.cpu0 = child.cpu_s()
         #: judged slow (by CPU time used): lowered, its template suspect
         self.slow = False
@@ -182,7 +84,7 @@ class RenderPool:
         self.processes = max(1, processes)
         self.memory_bytes = max(0, memory_mb) << 20
         self._cond = threading.Condition()
-        self._idle: list[_Child] = []
+        self._idle: list[Child] = []
         self._ordinary = 0  # ordinary (not slow) renders in flight
         self._lane = 0  # suspect templates' renders in flight
         self._suspects: dict[str, float] = {}
@@ -192,7 +94,7 @@ class RenderPool:
         #: adopter that comes late gets that answer and never a second budget
         self._results: dict[bytes, tuple[float, tuple[Any, ...] | None]] = {}
         self._closed = False
-        self._zygote: _Zygote | None = None
+        self._zygote: Zygote | None = None
         self._zygote_lock = threading.Lock()
 
     # ---------------------------------------------------------------------------------------- processes
@@ -202,13 +104,13 @@ class RenderPool:
         with self._cond:
             self._idle.extend(fresh)
 
-    def _spawn(self, slow: bool) -> _Child:
+    def _spawn(self, slow: bool) -> Child:
         with self._zygote_lock:
             if self._zygote is None or not self._zygote.alive():
-                self._zygote = _Zygote()
+                self._zygote = Zygote()
             zygote = self._zygote
         pid, conn = zygote.fork(self.memory_bytes, slow)
-        return _Child(pid, conn, slow)
+        return Child(pid, conn, slow)
 
     def close(self) -> None:
         with self._cond:
@@ -239,7 +141,7 @@ class RenderPool:
             now = time.monotonic()
             self._suspects = {d: t for d, t in self._suspects.items() if t > now}
 
-    def _acquire(self, digest: str, until: float, off_loop: bool) -> tuple[_Child, bool]:
+    def _acquire(self, digest: str, until: float, off_loop: bool) -> tuple[Child, bool]:
         """A process for one render of ``digest``: an idle ordinary one, or a fresh low-priority one for a suspect
         template; waits for a free slot until ``until`` (then the render counts as timed out, or, on the event
         loop, moves to a counting thread)."""
@@ -275,7 +177,7 @@ class RenderPool:
             self._release(None, ordinary=not lane, lane=lane)
             raise
 
-    def _release(self, child: _Child | None, *, ordinary: bool, lane: bool) -> None:
+    def _release(self, child: Child | None, *, ordinary: bool, lane: bool) -> None:
         """Give back a render's slot; a healthy ordinary process goes back to the idle list, a slow one ends."""
         with self._cond:
             if ordinary:
@@ -370,7 +272,7 @@ class RenderPool:
         return done
 
     @staticmethod
-    def _send(child: _Child, key: bytes, digest: str, source: str, payload: bytes) -> None:
+    def _send(child: Child, key: bytes, digest: str, source: str, payload: bytes) -> None:
         first = digest not in child.known
         child.conn.send_bytes(pickle.dumps((key, digest, source if first else None, payload),
                                            protocol=pickle.HIGHEST_PROTOCOL))
