@@ -14,8 +14,6 @@ import contextlib
 import json
 import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +24,7 @@ import pytest
 
 import tokcount
 from hostile_models import write_models
-from serverkit import free_port
+from serverkit import serve_process
 from test_slow_peers import TricklingServer
 from test_tokenizer_isolation import BACKTRACKING, SLOW_TEXT, _with_split
 
@@ -48,34 +46,25 @@ def server(tmp_path_factory) -> Iterator[tuple[str, TricklingServer]]:
     env = write_models(root, {**TEMPLATES, "backtracking": TEMPLATES["plain"]})
     _with_split(root / "hub" / "tokcount-test" / "backtracking", BACKTRACKING)
     trickle = TricklingServer()
-    port = free_port()
-    env = {**os.environ, **env, "TOKCOUNT_RENDER_TIMEOUT": str(RENDER_BUDGET_S),
+    env = {**env, "TOKCOUNT_RENDER_TIMEOUT": str(RENDER_BUDGET_S),
            "TOKCOUNT_PRELOAD": ",".join([*TEMPLATES, "backtracking", "qwen3.5"]),
            "TOKCOUNT_MEDIA_ALLOW_NETWORKS": "127.0.0.2/32", "TOKCOUNT_MEDIA_DEADLINE": "2",
            "TOKCOUNT_MEDIA_REQUEST_DEADLINE": "4",
            "PYTHONPATH": os.pathsep.join([str(Path(tokcount.__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-m", "tokcount.cli", "serve", "--workers", "2", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90
-        ready = 0
-        while ready < 8:  # both workers ready (each answers some of the probes)
-            try:
-                ready = ready + 1 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200 else 0
-            except httpx.HTTPError:
-                ready = 0
-            assert proc.poll() is None and time.monotonic() < deadline, "the 2-worker server did not start"
-            time.sleep(0.1)
-        yield url, trickle
+        with serve_process("--workers", "2", env=env) as (proc, url):
+            deadline = time.monotonic() + 90
+            ready = 0
+            while ready < 8:  # both workers ready, every model preloaded (each worker answers some of the probes)
+                try:
+                    ready = ready + 1 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200 else 0
+                except httpx.HTTPError:
+                    ready = 0
+                assert proc.poll() is None and time.monotonic() < deadline, "the 2-worker server did not start"
+                time.sleep(0.1)
+            yield url, trickle
     finally:
         trickle.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _children(pid: int) -> list[int]:
