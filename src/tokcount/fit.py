@@ -18,25 +18,18 @@ the answer is exactly what was counted and can be sent on as is.
 
 from __future__ import annotations
 
-import base64
 import copy
 import dataclasses
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .dialects._api import Conversation, Dialect
 from .errors import InvalidRequest, TemplateError, TokcountError
-from .media import b64
 from .request import Message, Request, TextPart, ToolResultPart
 
 Counter = Callable[[Any], int]
 
-#: where the message list lives in each dialect's body, tried in order (Bedrock's ``invokeModel`` body, a JSON
-#: text, is read by :func:`_invoke_model`)
-LIST_KEYS: tuple[tuple[str, ...], ...] = (("messages",), ("input",), ("contents",),
-                                           ("generateContentRequest", "contents"),
-                                           ("generate_content_request", "contents"), ("input", "converse", "messages"))
 _TOOL_RESULT_BLOCKS = {"tool_result", "function_call_output", "functionResponse", "function_response"}
 #: keys that make a content block a tool result whatever its ``type`` (Gemini parts, Bedrock Converse blocks)
 _TOOL_RESULT_KEYS = ("functionResponse", "function_response", "toolResult")
@@ -171,61 +164,38 @@ def _text_len(item: Any) -> int:
 
 
 # ---------------------------------------------------------------------------- bodies
-@dataclass
-class _Conversation:
-    """The message list of a request and how to rebuild the request around another list."""
-
-    items: list[Any]
-    rebuild: Callable[[list[Any]], Any]
-
-
-def conversation(request: Any) -> _Conversation | None:
-    """Find the message list of a canonical Request, a bare list or any dialect's body (None: nothing to trim,
-    e.g. a plain-text prompt or a Responses ``input`` string)."""
+def conversation(request: Any, dialect: Dialect | None = None) -> Conversation | None:
+    """Find the message list of a canonical Request, a bare list or a dialect's body (None: nothing to trim,
+    e.g. a plain-text prompt or a Responses ``input`` string). Where a body keeps its list is the dialect's own
+    declaration (``Dialect.conversation`` / ``conversation_view``); without ``dialect``, every dialect's."""
     if isinstance(request, Request):
-        return _Conversation(list(request.messages), lambda items: dataclasses.replace(request, messages=items))
+        return Conversation(list(request.messages), lambda items: dataclasses.replace(request, messages=items))
     if isinstance(request, list):
-        return _Conversation(list(request), list)
+        return Conversation(list(request), list)
     if not isinstance(request, dict):
         return None
-    invoked = _invoke_model(request)
-    if invoked is not None:
-        return invoked
-    for path in LIST_KEYS:
+    views, paths = _views(dialect)
+    for view in views:
+        found = view(request)
+        if found is not None:
+            return found
+    for path in paths:
         holder: Any = request
         for key in path[:-1]:
             holder = holder.get(key) if isinstance(holder, dict) else None
         if isinstance(holder, dict) and isinstance(holder.get(path[-1]), list):
-            return _Conversation(list(holder[path[-1]]), _rebuilder(request, path))
+            return Conversation(list(holder[path[-1]]), _rebuilder(request, path))
     return None
 
 
-def _invoke_model(body: dict[str, Any]) -> _Conversation | None:
-    """Bedrock's ``{"input": {"invokeModel": {"body": "<JSON text or its base64>"}}}``: the Messages body inside,
-    trimmed and written back as it came (JSON text, or base64 of it); None when there is no such body (or it
-    does not decode: the count then says why)."""
-    source = body.get("input")
-    if not isinstance(source, dict) or not isinstance(source.get("invokeModel"), dict):
-        return None
-    outer: dict[str, Any] = source
-    invoke: dict[str, Any] = source["invokeModel"]
-    raw = invoke.get("body")
-    if not isinstance(raw, str):
-        return None
-    encoded = not raw.lstrip().startswith("{")
-    try:
-        inner = json.loads(b64.decode(raw) if encoded else raw)
-    except ValueError:
-        return None
-    if not isinstance(inner, dict) or not isinstance(inner.get("messages"), list):
-        return None
+def _views(dialect: Dialect | None) -> tuple[list[Callable[[dict[str, Any]], Conversation | None]],
+                                             list[tuple[str, ...]]]:
+    """The custom views and key paths to try: ``dialect``'s, or every dialect's (first declaration first)."""
+    from .dialects import dialects
 
-    def rebuild(items: list[Any]) -> dict[str, Any]:
-        text = json.dumps({**inner, "messages": items}, ensure_ascii=False)
-        value = base64.b64encode(text.encode("utf-8")).decode("ascii") if encoded else text
-        return {**body, "input": {**outer, "invokeModel": {**invoke, "body": value}}}
-
-    return _Conversation(list(inner["messages"]), rebuild)
+    chosen = [dialect] if dialect is not None else list(dialects().values())
+    views = [d.conversation_view for d in chosen if d.conversation_view is not None]
+    return views, list(dict.fromkeys(path for d in chosen for path in d.conversation))
 
 
 def _rebuilder(body: dict[str, Any], path: tuple[str, ...]) -> Callable[[list[Any]], Any]:
@@ -242,13 +212,13 @@ def _rebuilder(body: dict[str, Any], path: tuple[str, ...]) -> Callable[[list[An
 
 # ---------------------------------------------------------------------------- the search
 def fit_with(request: Any, counter: Counter, budget: int, *, truncate: bool = False,
-             before: int | None = None) -> Fit:
+             before: int | None = None, dialect: Dialect | None = None) -> Fit:
     """Trim ``request`` (any shape :func:`conversation` reads) until ``counter(request) <= budget``.
 
     ``counter`` is the exact count of a whole request in its own shape; it is called O(log turns) times (plus
     O(log chars) with ``truncate``); ``before``, when known, is ``counter(request)``."""
     before = counter(request) if before is None else before
-    conv = conversation(request)
+    conv = conversation(request, dialect)
     if before <= budget:
         return Fit(request, budget, before, before, before if conv is None else _minimum(conv, counter, before))
     if conv is None:
@@ -278,7 +248,7 @@ def fit_with(request: Any, counter: Counter, budget: int, *, truncate: bool = Fa
     return result
 
 
-def _truncate_oldest(result: Fit, conv: _Conversation, head: int, start: int, counter: Counter) -> None:
+def _truncate_oldest(result: Fit, conv: Conversation, head: int, start: int, counter: Counter) -> None:
     """Add back the newest dropped turn with its first message's text cut to the longest tail that fits."""
     items = conv.items
     first = items[start]
@@ -319,7 +289,7 @@ def _cut_points(items: list[Any]) -> tuple[int, list[int]]:
     return head, [head] + [i for i in range(head + 1, len(items)) if _starts_turn(items[i])]
 
 
-def _minimum(conv: _Conversation, counter: Counter, whole: int) -> int:
+def _minimum(conv: Conversation, counter: Counter, whole: int) -> int:
     head, cuts = _cut_points(conv.items)
     return counter(conv.rebuild(conv.items[:head] + conv.items[cuts[-1]:])) if len(cuts) > 1 else whole
 
@@ -392,7 +362,7 @@ def fit_answer(dialect_name: str, body: Any, settings: Any, *, model: str | None
 
         before = counter(body)  # validates the body and finds the model's window before the budget is known
         limit = effective_budget(budget, reserve, window[0])
-        done = fit_with(body, counter, limit, truncate=truncate, before=before)
+        done = fit_with(body, counter, limit, truncate=truncate, before=before, dialect=dialect)
     except BudgetTooSmall as exc:
         out = error_answer(dialect, exc)
         out.body["minimum_tokens"] = exc.minimum

@@ -3,9 +3,9 @@ escapes a route (500), instead of FastAPI's ``{"detail"}`` and Starlette's plain
 
 The shape is the one a client of that path parses: a dialect's own route gets its dialect's (``/tokenize`` vLLM's,
 ``/v1/count_tokens`` Bifrost's, ...), ``/v1/fit`` the one of the dialect its query names (as the route answers its
-own errors), the playground's the library's OpenAI-chat one; otherwise by prefix: a dialect's own
-``error_prefixes`` (Vertex AI's, Bedrock's ``/model/``), the Anthropic one under ``/v1/messages``, Google's under
-``/v1beta`` and for ``/v1/models/...:countTokens``, the OpenAI one elsewhere.
+own errors), the playground's the library's OpenAI-chat one; otherwise a dialect's own ``error_prefixes`` (the
+longest that matches: Vertex AI's ``/v1beta1/``, Bedrock's ``/model/``, Anthropic's ``/v1/messages``, Gemini's
+``/v1beta/`` and ``/v1/models/*:countTokens``), and elsewhere the dialect declaring ``fallback_errors`` (OpenAI's).
 
 :class:`LastLine` is the structural backstop: routes answer their own errors, and every exception they let escape
 (a bug, or a class of hostile input not yet handled) is still a JSON 500 in that shape, logged with its traceback,
@@ -15,6 +15,7 @@ on a connection that stays usable.
 from __future__ import annotations
 
 import logging
+from fnmatch import fnmatchcase
 from functools import cache
 from typing import Any
 from urllib.parse import parse_qs
@@ -61,14 +62,17 @@ def dialect_for(path: str, query: str | bytes = "") -> Dialect:
         text = query.decode("latin-1") if isinstance(query, bytes) else query
         name = parse_qs(text).get("dialect", ["openai-chat"])[0] if path == "/v1/fit" else "openai-chat"
         return found.get(name, found["openai-chat"])
-    for prefix, name in _prefixes():  # the cloud platforms' trees (Vertex AI's /v1beta1/, Bedrock's /model/)
-        if path.startswith(prefix):
+    for prefix, name in _prefixes():  # each dialect's own trees (Vertex AI's /v1beta1/, Bedrock's /model/, ...)
+        if fnmatchcase(path, prefix) if "*" in prefix else path.startswith(prefix):
             return found[name]
-    if path.startswith("/v1/messages"):
-        return found["anthropic"]
-    if path.startswith("/v1beta/") or (path.startswith("/v1/models/") and path.endswith(":countTokens")):
-        return found["gemini"]
-    return found["openai-responses"]
+    return _fallback()
+
+
+@cache
+def _fallback() -> Dialect:
+    """The one dialect that declares ``fallback_errors``."""
+    (only,) = [d for d in dialects().values() if d.fallback_errors]
+    return only
 
 
 def error_response(path: str, err: TokcountError, headers: dict[str, str] | None = None,

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from functools import partial
+from functools import cache, partial
+from html import escape
 from importlib import resources
 from typing import Any
 
@@ -201,13 +202,30 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
 
     @app.get("/playground", summary="Playground page", include_in_schema=False)
     async def playground_page() -> Response:
-        return _static("index.html")
+        return _page()
 
     @app.get("/playground/{name}", include_in_schema=False)
     async def playground_file(name: str) -> Response:
         if name not in STATIC:
             return _json(404, {"error": {"type": "not_found", "message": f"no playground file {name!r}."}})
-        return _static(name)
+        return _page() if name == "index.html" else _static(name)
+
+
+def dialect_options() -> list[str]:
+    """The playground's dialect choices: plain text, then every dialect that declares ``playground``."""
+    return ["text", *(d.name for d in dialects().values() if d.playground)]
+
+
+@cache
+def _page_bytes() -> bytes:
+    html = resources.files("tokcount.playground").joinpath("index.html").read_text("utf-8")
+    options = "".join(f'<option value="{escape(n)}">{escape(n)}</option>' for n in dialect_options())
+    return html.replace("<!-- dialects -->", options).encode("utf-8")
+
+
+def _page() -> Response:
+    """``index.html`` with the dialect selector filled from the dialects (the page lists no names itself)."""
+    return Response(_page_bytes(), media_type=STATIC["index.html"], headers={"Cache-Control": "no-cache"})
 
 
 def _static(name: str) -> Response:

@@ -50,6 +50,24 @@ class Result:
     latency_ms: float = 0.0
 
 
+@dataclass
+class Conversation:
+    """The message list of a body in a dialect's shape, and how to write a shorter list back into that body (what
+    :mod:`tokcount.fit` trims). ``rebuild`` returns a new body; the original is never changed."""
+
+    items: list[Any]
+    rebuild: Callable[[list[Any]], Any]
+
+
+@dataclass(frozen=True)
+class Native:
+    """The dialect's body is already a provider's own count-endpoint body: ``provider`` (the passthrough's
+    ``[upstream.<provider>]``) and the body fields that endpoint counts (the rest is never forwarded)."""
+
+    provider: str
+    fields: tuple[str, ...]
+
+
 Parse = Callable[..., Job]  # (body, settings, **path_params) -> Job
 Format = Callable[[Job, Result], dict[str, Any]]
 Headers = Callable[[Job, Result], dict[str, str]]
@@ -88,11 +106,24 @@ class Dialect:
     #: ``x-amzn-ErrorType``, not from the body (Bedrock)
     error_headers: ErrorHeaders | None = None
     #: path prefixes under which what no route answers (404, 405, a 500 escaping a route) is in this shape
-    #: (``/model/`` for Bedrock): its clients parse nothing else there
+    #: (``/model/`` for Bedrock): its clients parse nothing else there. An entry with ``*`` is a glob over the
+    #: whole path (Gemini's ``/v1/models/*:countTokens``)
     error_prefixes: tuple[str, ...] = ()
     #: its SDK signs every request with AWS Signature V4 (boto3): with auth on, a signature made with a tokcount
     #: API key as the secret access key is accepted as that key (:mod:`tokcount.sigv4`)
     sigv4: bool = False
+    #: where the message list lives in this dialect's bodies, tried in order (``("generateContentRequest",
+    #: "contents")`` is a nested key path); :mod:`tokcount.fit` trims that list
+    conversation: tuple[tuple[str, ...], ...] = (("messages",),)
+    #: a body whose message list is not at a key path (Bedrock's ``invokeModel`` JSON text): tried first; None
+    #: when the body has no such list
+    conversation_view: Callable[[dict[str, Any]], Conversation | None] | None = None
+    #: the provider whose count endpoint takes this dialect's body as sent (the passthrough forwards it), if any
+    native: Native | None = None
+    #: offered in the playground's dialect list (the cloud platforms' shapes are Gemini's and Anthropic's)
+    playground: bool = True
+    #: the shape of errors on a path no dialect claims (one dialect says so)
+    fallback_errors: bool = False
 
     def failure(self, err: TokcountError) -> tuple[int, dict[str, Any], dict[str, str]]:
         """(status, body, headers) of the answer to ``err``: :attr:`error` and :attr:`error_headers` in one."""

@@ -42,7 +42,7 @@ from ..request import (
     ToolResultPart,
 )
 from ..settings import Settings
-from ._api import Dialect, Job, Result, Route
+from ._api import Dialect, Job, Native, Result, Route
 from ._fields import arr, boolean, model_name, obj, string, type_name
 
 NAME = "anthropic"
@@ -374,7 +374,10 @@ def parse_thinking(raw: Any) -> bool | None:
                          param="thinking.type")
 
 
-DIALECT = Dialect(NAME, error, key_header="x-api-key", doc=__doc__ or "", routes=(
+DIALECT = Dialect(NAME, error, key_header="x-api-key", doc=__doc__ or "", error_prefixes=("/v1/messages",),
+                  native=Native("anthropic", ("messages", "system", "tools", "tool_choice", "thinking",
+                                              "output_config")),
+                  routes=(
     Route("/v1/messages/count_tokens", "Anthropic-style count tokens in a Message", parse, format,
           example={"model": "default", "system": "You are a tokenizer.",
                    "messages": [{"role": "user", "content": "Count tokens for this input."}]}),

@@ -21,6 +21,7 @@ secret access key (:mod:`tokcount.sigv4`).
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -29,7 +30,7 @@ from ..media import b64
 from ..request import Request
 from ..settings import Settings
 from . import _converse
-from ._api import Dialect, Job, Result, Route
+from ._api import Conversation, Dialect, Job, Result, Route
 from ._fields import check_depth, default_or, obj, string
 from .anthropic import parse as parse_anthropic
 
@@ -103,8 +104,37 @@ def error_headers(err: TokcountError) -> dict[str, str]:
 EXAMPLE = {"input": {"converse": {"system": [{"text": "Answer in one word."}],
                                   "messages": [{"role": "user", "content": [{"text": "Hi"}]}]}}}
 
+def invoke_model_conversation(body: dict[str, Any]) -> Conversation | None:
+    """Bedrock's ``{"input": {"invokeModel": {"body": "<JSON text or its base64>"}}}``: the Messages body inside,
+    trimmed (by :mod:`tokcount.fit`) and written back as it came (JSON text, or base64 of it); None when there is
+    no such body (or it does not decode: the count then says why)."""
+    source = body.get("input")
+    if not isinstance(source, dict) or not isinstance(source.get("invokeModel"), dict):
+        return None
+    outer: dict[str, Any] = source
+    invoke: dict[str, Any] = source["invokeModel"]
+    raw = invoke.get("body")
+    if not isinstance(raw, str):
+        return None
+    encoded = not raw.lstrip().startswith("{")
+    try:
+        inner = json.loads(b64.decode(raw) if encoded else raw)
+    except ValueError:
+        return None
+    if not isinstance(inner, dict) or not isinstance(inner.get("messages"), list):
+        return None
+
+    def rebuild(items: list[Any]) -> dict[str, Any]:
+        text = json.dumps({**inner, "messages": items}, ensure_ascii=False)
+        value = base64.b64encode(text.encode("utf-8")).decode("ascii") if encoded else text
+        return {**body, "input": {**outer, "invokeModel": {**invoke, "body": value}}}
+
+    return Conversation(list(inner["messages"]), rebuild)
+
+
 DIALECT = Dialect(NAME, error, error_headers=error_headers, error_prefixes=("/model/",), sigv4=True,
-                  doc=__doc__ or "", routes=(
+                  conversation=(("input", "converse", "messages"),), conversation_view=invoke_model_conversation,
+                  playground=False, doc=__doc__ or "", routes=(
     Route("/model/{model}/count-tokens", "Amazon Bedrock count tokens", parse, format, path_params=("model",),
           example=EXAMPLE),
 ))

@@ -35,7 +35,7 @@ from ..request import (
     ToolResultPart,
     VideoPart,
 )
-from ._api import Dialect, Job, Result, Route
+from ._api import Dialect, Job, Native, Result, Route
 from ._fields import default_or, obj, repeated, string
 
 NAME = "gemini"
@@ -287,7 +287,13 @@ def handle(model: str, body: Any) -> tuple[int, dict[str, Any]]:
     return status, out
 
 
-DIALECT = Dialect(NAME, error, key_header="x-goog-api-key", doc=__doc__ or "", routes=(
+#: where a countTokens body keeps its turns (also Vertex AI's)
+CONVERSATION = (("contents",), ("generateContentRequest", "contents"), ("generate_content_request", "contents"))
+
+DIALECT = Dialect(NAME, error, key_header="x-goog-api-key", doc=__doc__ or "", conversation=CONVERSATION,
+                  error_prefixes=("/v1beta/", "/v1/models/*:countTokens"),
+                  native=Native("gemini", ("contents", "generateContentRequest", "generate_content_request")),
+                  routes=(
     Route("/v1beta/models/{model}:countTokens", "Gemini count tokens", parse, format,
           path_params=("model",), example={"contents": [{"role": "user", "parts": [{"text": "Hi"}]}]}),
     # google-genai with http_options api_version="v1" posts here

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InvalidRequest, TokcountError
 from ..settings import Settings
-from ._api import Dialect, Job, Result, Route, openai_style
+from ._api import Dialect, Job, Native, Result, Route, openai_style
 from ._chatlike import chat_messages, chat_request, model_of
 from ._fields import boolean, obj
 
@@ -56,7 +56,7 @@ def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     return openai_style(err, TYPES)
 
 
-DIALECT = Dialect(NAME, error, doc=__doc__ or "", routes=(
+DIALECT = Dialect(NAME, error, doc=__doc__ or "", native=Native("moonshot", ("messages", "tools")), routes=(
     Route("/v1/tokenizers/estimate-token-count", "Moonshot (Kimi) estimate token count", parse, format,
           example={"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]}),
 ))

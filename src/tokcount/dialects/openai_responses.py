@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import InvalidRequest, TokcountError
 from ..request import Message, Part, Request, TextPart, ThinkingPart, Tool, ToolCallPart, ToolChoice, ToolResultPart
 from ..settings import Settings
-from ._api import Dialect, Job, Result, Route, openai_style
+from ._api import Dialect, Job, Native, Result, Route, openai_style
 from ._fields import arr, model_name, obj, string, tool_arguments, type_name
 from .openai_chat import parse_part, parse_tool, structured_format
 
@@ -266,7 +266,10 @@ def parse_reasoning(body: dict[str, Any]) -> bool | None:
     return effort != "none"
 
 
-DIALECT = Dialect("openai-responses", error, doc=__doc__ or "", routes=(
+DIALECT = Dialect("openai-responses", error, doc=__doc__ or "", conversation=(("input",),), fallback_errors=True,
+                  native=Native("openai", ("input", "instructions", "tools", "tool_choice", "reasoning", "text",
+                                           "parallel_tool_calls", "truncation")),
+                  routes=(
     Route("/v1/responses/input_tokens", "OpenAI Responses input token count", parse, format,
           example={"model": "qwen3.5", "input": "Hi"}),
 ))

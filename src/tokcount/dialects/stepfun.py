@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import TokcountError
 from ..settings import Settings
-from ._api import Dialect, Job, Result, Route, openai_style
+from ._api import Dialect, Job, Native, Result, Route, openai_style
 from ._chatlike import chat_messages, chat_request, model_of
 from ._fields import obj
 
@@ -42,7 +42,7 @@ def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     return openai_style(err, TYPES, codes=CODES)
 
 
-DIALECT = Dialect(NAME, error, doc=__doc__ or "", routes=(
+DIALECT = Dialect(NAME, error, doc=__doc__ or "", native=Native("stepfun", ("messages", "tools")), routes=(
     Route("/v1/token/count", "StepFun token count", parse, format,
           example={"model": "qwen3.5", "messages": [{"role": "user", "content": "Hi"}]}),
 ))

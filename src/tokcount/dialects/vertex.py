@@ -22,7 +22,7 @@ from typing import Any
 
 from ._api import Dialect, Job, Route
 from ._fields import default_or
-from .gemini import error, format, parse_count_tokens
+from .gemini import CONVERSATION, error, format, parse_count_tokens
 
 NAME = "vertex"
 #: the serving platform the Gemini framing's rules are looked up under (``Request.api``)
@@ -48,7 +48,8 @@ def parse(body: Any, settings: Any, model: str, project: str = "", location: str
 _PROJECT = "projects/{project}/locations/{location}/publishers/google/models/{model}:countTokens"
 _EXPRESS = "publishers/google/models/{model}:countTokens"
 
-DIALECT = Dialect(NAME, error, key_header="x-goog-api-key", doc=__doc__ or "",
+DIALECT = Dialect(NAME, error, key_header="x-goog-api-key", doc=__doc__ or "", conversation=CONVERSATION,
+                  playground=False,
                   error_prefixes=("/v1beta1/", "/v1/projects/", "/v1/publishers/"), routes=(
     Route(f"/v1/{_PROJECT}", "Vertex AI count tokens", parse, format,
           path_params=("project", "location", "model"), example=EXAMPLE),

@@ -15,21 +15,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..dialects import dialects
 from ..models.catalog import PROVIDER_PREFIXES, ModelSpec
 from ..request import DocumentPart, ImagePart, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
 from ..templates.prepare import split_tool_results
 from .config import Upstream
 
 ANTHROPIC_VERSION = "2023-06-01"
-#: which incoming dialect is already the provider's own count shape, and the body fields its endpoint counts
-NATIVE: dict[str, tuple[str, tuple[str, ...]]] = {
-    "openai-responses": ("openai", ("input", "instructions", "tools", "tool_choice", "reasoning", "text",
-                                    "parallel_tool_calls", "truncation")),
-    "anthropic": ("anthropic", ("messages", "system", "tools", "tool_choice", "thinking", "output_config")),
-    "gemini": ("gemini", ("contents", "generateContentRequest", "generate_content_request")),
-    "moonshot": ("moonshot", ("messages", "tools")),
-    "stepfun": ("stepfun", ("messages", "tools")),
-}
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -127,10 +119,11 @@ def _native_body(provider: str, model: str, origin: Origin | None) -> dict[str, 
     """The caller's own body, when it already is ``provider``'s count shape, with the model name set."""
     if origin is None or not isinstance(origin.body, dict):
         return None
-    shape = NATIVE.get(origin.dialect)
-    if shape is None or shape[0] != provider:
+    dialect = dialects().get(origin.dialect)
+    shape = dialect.native if dialect is not None else None  # which incoming dialect is the provider's own shape
+    if shape is None or shape.provider != provider:
         return None
-    body = {k: v for k, v in origin.body.items() if k in shape[1]}
+    body = {k: v for k, v in origin.body.items() if k in shape.fields}
     if provider == "gemini":
         for key in ("generateContentRequest", "generate_content_request"):
             if isinstance(body.get(key), dict):  # the API wants the wrapped request to name its model too

@@ -1,8 +1,8 @@
 // tokcount playground: one request, several models, counts side by side (no external scripts or hosts).
 "use strict";
 const $ = (id) => document.getElementById(id);
-const DIALECTS = ["text", "openai-chat", "stepfun", "moonshot", "anthropic", "openai-responses", "bifrost",
-  "gemini", "vllm"];
+// the dialects the server offers: it writes them into the page's selector (every dialect declaring playground)
+const DIALECTS = Array.from($("dialect").options, (o) => o.value).filter((v) => v !== "auto");
 const EXAMPLE = { messages: [{ role: "system", content: "You are a helpful assistant." },
   { role: "user", content: "How many tokens is this sentence, héllo wörld 日本?" }] };
 
@@ -254,11 +254,6 @@ function share() {
 }
 
 async function init() {
-  for (const d of DIALECTS) {
-    const o = document.createElement("option");
-    o.value = o.textContent = d;
-    $("dialect").append(o);
-  }
   $("key").value = sessionStorage.getItem("tokcount-key") || "";
   let lastKey = $("key").value;
   $("key").addEventListener("change", () => {  // a new key: list the models again, keeping what was ticked

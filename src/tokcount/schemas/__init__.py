@@ -4,20 +4,19 @@ Parsing stays hand-written in :mod:`tokcount.dialects` (one pass, exact error me
 models *describe* the accepted bodies so code generators, gateways that import OpenAPI and schema fuzzers get real
 types. ``tests/test_schemas.py`` keeps the two in agreement: every seed and docs example validates against its
 request model, every field a parser reads is a property here, and every 200 answer validates against its
-response model. One module per dialect; each defines ``ROUTES``: route path → :class:`RouteSchema`.
+response model. One module per dialect (and one for the tools' and models' routes); each defines ``ROUTES``: route
+path → :class:`RouteSchema`, and is found by :func:`routes` the way :func:`tokcount.dialects.dialects` finds the
+dialects (adding one is adding the module).
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from dataclasses import dataclass
 from functools import cache
 
 from pydantic import BaseModel
-
-#: the modules that describe a dialect's routes (one per dialect with HTTP routes)
-MODULES = ("stepfun", "moonshot", "anthropic", "openai_responses", "bifrost", "gemini", "vllm", "models", "tools",
-           "vertex", "bedrock")
 
 
 @dataclass(frozen=True)
@@ -35,10 +34,15 @@ class RouteSchema:
 
 @cache
 def routes() -> dict[str, RouteSchema]:
-    """Every described route, by path (as the dialects declare it)."""
+    """Every described route, by path (as the dialects declare it): the ``ROUTES`` of every module here that has
+    them (two describing one path is a mistake, not an override)."""
     out: dict[str, RouteSchema] = {}
-    for name in MODULES:
-        out.update(importlib.import_module(f"{__name__}.{name}").ROUTES)
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        described = getattr(importlib.import_module(f"{__name__}.{info.name}"), "ROUTES", None)
+        for path, schema in (described or {}).items():
+            if path in out:
+                raise RuntimeError(f"two schema modules describe {path}")
+            out[path] = schema
     return out
 
 
