@@ -119,8 +119,28 @@ def test_media_policy_from_settings() -> None:
     p = policy_from(s)
     assert (p.allow_remote, p.allow_networks, p.deadline, p.max_concurrent_fetches) == (
         False, ("127.0.0.2/32",), 1.5, 3)
-    base = policy_from(Settings())  # zeros keep FetchPolicy's own bounds
+    base = policy_from(Settings())
     assert base == type(base)()
+
+
+def test_every_default_is_written_once_in_settings() -> None:
+    """FetchPolicy's bounds, the loader's LRU bounds and the Hub state's TTL and timeout are the settings' own
+    defaults, and a bound's help never restates its number (the docs table shows the default): the help once said
+    65,500 for a side the code bounded at 65,535."""
+    from tokcount import assets, loader
+    from tokcount.media.sources import SETTING_OF, FetchPolicy
+    from tokcount.settings import default
+
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    for bound, name in SETTING_OF.items():
+        assert getattr(FetchPolicy(), bound) == getattr(Settings(), name) == default(name) > 0, name
+        assert not any(ch.isdigit() for ch in fields[name].metadata["help"]), name
+        # a 0 in an older configuration still means the default, as when 0 was the default
+        assert getattr(policy_from(Settings(**{name: 0})), bound) == default(name)
+    assert (loader.MAX_MODELS, loader.MEMORY_MB, loader.Limits().miss_ttl) == (
+        default("max_loaded_models"), default("model_memory_mb"), default("miss_ttl_s"))
+    hub = assets.HubState()
+    assert (hub.miss_ttl, hub.timeout) == (default("miss_ttl_s"), default("hub_timeout_s"))
 
 
 def test_the_library_reads_the_current_settings(tmp_path: Path) -> None:

@@ -29,13 +29,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
+from .settings import default
 
 _lock = threading.Lock()
 log = logging.getLogger("tokcount.assets")
 
-#: defaults of :class:`HubState` (the server sets its own from Settings.miss_ttl_s / hub_timeout_s)
-MISS_TTL_S = 60.0
-HUB_TIMEOUT_S = 2.5
+#: defaults of :class:`HubState`: the settings' (the server sets its own from Settings.miss_ttl_s / hub_timeout_s)
+MISS_TTL_S: float = default("miss_ttl_s")
+HUB_TIMEOUT_S: float = default("hub_timeout_s")
 
 
 class HubState:

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from . import assets
 from .errors import CorruptAssets, MissingAssets, TokcountError
 from .models.catalog import AssetRef, ModelSpec
+from .settings import default
 from .templates.inspect import iterates_content
 from .tokenizers.added import AddedToken, AddedTokens
 from .tokenizers.core import Tokenizer
@@ -48,9 +49,10 @@ E = TypeVar("E", bound=BaseException)
 #: tests/test_model_access.py does): Llama-3.1 +115 MiB (13x), MiniMax-M2.5 +94 (10x), DeepSeek-V3.1 +136
 #: (18x), GLM-4.7-Flash +212 (11x), Gemma 3 +239 (7.5x). 16x errs on the generous side; that test re-checks it.
 RSS_PER_FILE_BYTE = 16
-#: defaults: 16 models and 2 GiB of tokenizers (~13 typical 10 MB vocabularies, ~4 Gemma-3-sized ones)
-MAX_MODELS = 16
-MEMORY_MB = 2048
+#: defaults, the settings' (``max_loaded_models``, ``model_memory_mb``): 16 models and 2 GiB of tokenizers (~13
+#: typical 10 MB vocabularies, ~4 Gemma-3-sized ones)
+MAX_MODELS: int = default("max_loaded_models")
+MEMORY_MB: int = default("model_memory_mb")
 
 
 @dataclass

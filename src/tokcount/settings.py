@@ -48,6 +48,13 @@ ACCESS_LOG_VALUES = {"": "", "0": "", "false": "", "off": "", "no": "", "1": "pl
                      "yes": "plain", "on": "plain", "plain": "plain", "json": "json"}
 
 
+def default(name: str) -> Any:
+    """The default of setting ``name``: written once, on its field below; the objects that need a default before
+    any settings exist (:class:`~tokcount.media.sources.FetchPolicy`, the loader's LRU bounds, the Hub state)
+    build theirs from it."""
+    return Settings.__dataclass_fields__[name].default
+
+
 def setting(default: Any, section: str, kind: str, help: str, *, env: str | None = None) -> Any:
     """A settings field: ``kind`` names its parser (see :func:`_parse`); ``env`` overrides the variable name
     (default ``TOKCOUNT_<FIELD>``)."""
@@ -105,13 +112,18 @@ class Settings:
     media_fetch: bool = setting(True, "media", "bool", "fetch remote images to read their size")
     media_allow_networks: tuple[str, ...] = setting((), "media", "list",
                                                     "CIDRs let through the address guard (comma-separated)")
-    media_max_pixels: int = setting(0, "media", "int", "largest image in pixels (0: the built-in 178,956,970)")
-    media_max_side: int = setting(0, "media", "int", "longest image side (0: the built-in 65,500)")
-    media_deadline: float = setting(0.0, "media", "seconds", "seconds for one image fetch (0: built-in 10)")
-    media_request_deadline: float = setting(0.0, "media", "seconds", "seconds for all fetches of a request (0: 30)")
-    media_concurrency: int = setting(0, "media", "int", "remote images of one request fetched at once (0: built-in 8)")
-    media_total_concurrency: int = setting(0, "media", "int", "remote images fetched at the same time by one "
-                                           "process, all requests together (0: built-in 32)")
+    # (a 0 for the six bounds below is read as the default, as it was when 0 was their default)
+    #: Pillow's decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS): the largest image the model servers that
+    #: decode with Pillow (vLLM, transformers processors) open at all
+    media_max_pixels: int = setting(178_956_970, "media", "int", "largest image counted, in pixels")
+    #: the largest side a JPEG or GIF header can declare (PNG/BMP claim 2**31)
+    media_max_side: int = setting(65_535, "media", "int", "longest image side counted, in pixels")
+    media_deadline: float = setting(10.0, "media", "seconds", "seconds for one image fetch (DNS, connect, "
+                                    "redirects, body)")
+    media_request_deadline: float = setting(30.0, "media", "seconds", "seconds for all image fetches of a request")
+    media_concurrency: int = setting(8, "media", "int", "remote images of one request fetched at once")
+    media_total_concurrency: int = setting(32, "media", "int", "remote images fetched at the same time by one "
+                                           "process, all requests together")
     media_rules: tuple[str, ...] = setting((), "media", "paths", "extra media-rule TOML files (os.pathsep)")
     # ------------------------------------------------------------------------------------------------ assets
     asset_dirs: tuple[str, ...] = setting((), "assets", "paths",

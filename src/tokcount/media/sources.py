@@ -50,15 +50,13 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 from urllib.parse import unquote_to_bytes, urljoin, urlsplit
 
 from ..errors import AddressRefused, ImageTooLarge, MediaError, public_text
+from ..settings import Settings, default
 from . import addresses, b64
 from .fetchpool import Batch
-
-if TYPE_CHECKING:
-    from ..settings import Settings
 
 log = logging.getLogger("tokcount.media")
 
@@ -75,16 +73,15 @@ class FetchPolicy:
     max_bytes: int = 20 * 1024 * 1024      # bytes read from a URL or file before giving up on finding a header
     max_data_url_bytes: int = 50 * 1024 * 1024
     timeout: float = 5.0                   # per connect / read
-    deadline: float = 10.0                 # whole fetch (DNS, connect, headers, body), redirects included
+    deadline: float = default("media_deadline")
     max_redirects: int = 5
     max_media_parts: int = 256             # images/videos in one request (each may cost a fetch)
-    #: the largest image counted: Pillow's decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS), i.e. the largest
-    #: image the model servers that decode with Pillow (vLLM, transformers processors) open at all
-    max_image_pixels: int = 178_956_970
-    max_image_side: int = 65_535           # the largest side a JPEG or GIF header can declare (PNG/BMP claim 2**31)
-    max_concurrent_fetches: int = 8        # remote images of one request fetched at the same time
-    max_total_fetches: int = 32            # remote images fetched at the same time by the process, all requests
-    request_deadline: float = 30.0         # all fetches of one request together
+    # the bounds a setting can change default to that setting's default (settings.py says why each is what it is)
+    max_image_pixels: int = default("media_max_pixels")
+    max_image_side: int = default("media_max_side")
+    max_concurrent_fetches: int = default("media_concurrency")
+    max_total_fetches: int = default("media_total_concurrency")
+    request_deadline: float = default("media_request_deadline")
     failure_ttl: float = 30.0              # a failed size read is answered from memory this long (no refetch)
     allow_remote: bool = True
     allow_local: bool = False
@@ -94,14 +91,16 @@ class FetchPolicy:
 
 
 def policy_from(settings: Settings) -> FetchPolicy:
-    """The image-fetch policy ``settings`` describe (``media_*``; 0 keeps FetchPolicy's own bound). The server
-    and the CLI build theirs once with this and pass it down to every job."""
-    bounds = {"max_image_pixels": settings.media_max_pixels, "max_image_side": settings.media_max_side,
-              "deadline": settings.media_deadline, "request_deadline": settings.media_request_deadline,
-              "max_concurrent_fetches": settings.media_concurrency,
-              "max_total_fetches": settings.media_total_concurrency}
-    return FetchPolicy(allow_remote=settings.media_fetch, allow_networks=settings.media_allow_networks,
-                       **{k: v for k, v in bounds.items() if v})  # type: ignore[arg-type]
+    """The image-fetch policy ``settings`` describe (``media_*``; a 0 is the setting's default). The server and
+    the CLI build theirs once with this and pass it down to every job."""
+    bounds = {policy: getattr(settings, name) or default(name) for policy, name in SETTING_OF.items()}
+    return FetchPolicy(allow_remote=settings.media_fetch, allow_networks=settings.media_allow_networks, **bounds)
+
+
+#: the FetchPolicy bound each ``media_*`` setting sets
+SETTING_OF = {"max_image_pixels": "media_max_pixels", "max_image_side": "media_max_side", "deadline": "media_deadline",
+              "request_deadline": "media_request_deadline", "max_concurrent_fetches": "media_concurrency",
+              "max_total_fetches": "media_total_concurrency"}
 
 
 def default_policy() -> FetchPolicy:
