@@ -16,7 +16,7 @@ import pytest
 
 from serverkit import running_server
 from tokcount.errors import MediaError
-from tokcount.media import sources
+from tokcount.media import fetch
 from tokcount.media.addresses import isatap_ipv4, translated_ipv4
 from tokcount.media.sources import CACHE, FAILURES, FetchPolicy, image_size, resolve_address
 from tokcount.settings import Settings
@@ -36,7 +36,7 @@ NOT_GLOBAL = [
 #: IPv4 addresses an attacker would aim at, and how each IPv6 form carries one
 def allowed(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     """The guard as the fetch code asks it (no allow-list)."""
-    return sources._allowed(addr, FetchPolicy())
+    return fetch.allowed(addr, FetchPolicy())
 
 
 TARGETS = ["127.0.0.1", "10.0.0.5", "169.254.169.254", "192.168.1.1", "100.64.0.1", "0.0.0.0"]
@@ -98,9 +98,9 @@ def test_public_addresses_pass(addr: str) -> None:
 
 def test_the_allow_list_also_opens_the_carried_address() -> None:
     policy = FetchPolicy(allow_networks=("127.0.0.2/32",))
-    assert sources._allowed(ipaddress.ip_address("::ffff:127.0.0.2"), policy)
-    assert sources._allowed(ipaddress.ip_address("2002:7f00:2::1"), policy)
-    assert not sources._allowed(ipaddress.ip_address("2002:7f00:1::1"), policy)
+    assert fetch.allowed(ipaddress.ip_address("::ffff:127.0.0.2"), policy)
+    assert fetch.allowed(ipaddress.ip_address("2002:7f00:2::1"), policy)
+    assert not fetch.allowed(ipaddress.ip_address("2002:7f00:1::1"), policy)
 
 
 @pytest.mark.parametrize("form", ["6to4", "nat64", "mapped", "isatap", "teredo", "compatible"])

@@ -128,7 +128,7 @@ def test_every_default_is_written_once_in_settings() -> None:
     defaults, and a bound's help never restates its number (the docs table shows the default): the help once said
     65,500 for a side the code bounded at 65,535."""
     from tokcount import assets, loader
-    from tokcount.media.sources import SETTING_OF, FetchPolicy
+    from tokcount.media.policy import SETTING_OF, FetchPolicy
     from tokcount.settings import default
 
     fields = {f.name: f for f in dataclasses.fields(Settings)}

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from tokcount.errors import AddressRefused, MediaError
-from tokcount.media import sources
+from tokcount.media import fetch
 from tokcount.media.sources import CACHE, FetchPolicy, image_size
 
 
@@ -89,13 +89,13 @@ def test_other_schemes_are_refused() -> None:
     ("fe80::1", False), ("100.64.0.1", False),
 ])
 def test_address_guard(addr: str, allowed: bool) -> None:
-    assert sources._allowed(ipaddress.ip_address(addr), FetchPolicy()) is allowed
+    assert fetch.allowed(ipaddress.ip_address(addr), FetchPolicy()) is allowed
 
 
 def test_allow_list_opens_only_the_named_network() -> None:
     policy = FetchPolicy(allow_networks=("127.0.0.2/32",))
-    assert sources._allowed(ipaddress.ip_address("127.0.0.2"), policy)
-    assert not sources._allowed(ipaddress.ip_address("127.0.0.1"), policy)
+    assert fetch.allowed(ipaddress.ip_address("127.0.0.2"), policy)
+    assert not fetch.allowed(ipaddress.ip_address("127.0.0.1"), policy)
 
 
 # ------------------------------------------------------------------------------------------------ HTTP servers

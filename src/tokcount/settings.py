@@ -50,7 +50,7 @@ ACCESS_LOG_VALUES = {"": "", "0": "", "false": "", "off": "", "no": "", "1": "pl
 
 def default(name: str) -> Any:
     """The default of setting ``name``: written once, on its field below; the objects that need a default before
-    any settings exist (:class:`~tokcount.media.sources.FetchPolicy`, the loader's LRU bounds, the Hub state)
+    any settings exist (:class:`~tokcount.media.policy.FetchPolicy`, the loader's LRU bounds, the Hub state)
     build theirs from it."""
     return Settings.__dataclass_fields__[name].default
 

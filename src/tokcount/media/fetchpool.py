@@ -33,7 +33,7 @@ _pools_lock = threading.Lock()
 
 
 class Bounds(Protocol):
-    """The policy fields a batch obeys (:class:`tokcount.media.sources.FetchPolicy` has them)."""
+    """The policy fields a batch obeys (:class:`tokcount.media.policy.FetchPolicy` has them)."""
 
     @property
     def max_concurrent_fetches(self) -> int: ...
