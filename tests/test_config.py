@@ -137,7 +137,7 @@ def test_every_default_is_written_once_in_settings() -> None:
         assert not any(ch.isdigit() for ch in fields[name].metadata["help"]), name
         # a 0 in an older configuration still means the default, as when 0 was the default
         assert getattr(policy_from(Settings(**{name: 0})), bound) == default(name)
-    assert (loader.MAX_MODELS, loader.MEMORY_MB, loader.Limits().miss_ttl) == (
+    assert (loader.MAX_MODELS, loader.MEMORY_MB, loader.CacheBounds().miss_ttl) == (
         default("max_loaded_models"), default("model_memory_mb"), default("miss_ttl_s"))
     hub = assets.HubState()
     assert (hub.miss_ttl, hub.timeout) == (default("miss_ttl_s"), default("hub_timeout_s"))

@@ -6,18 +6,18 @@ import json
 from pathlib import Path
 
 from . import assets, renderers
-from .loader import _fallback, _packaged
+from .model_files import fallback, packaged
 from .models import built
 from .models.catalog import AssetRef, ModelSpec
 
 
 def _local(spec: ModelSpec, refs: tuple[AssetRef, ...]) -> bool:
     for ref in refs:
-        files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref))
+        files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=packaged(ref))
         path = assets.find(files, ref.file, download=False).path
         if path is not None and (ref.key is None or _has_key(path, ref.key)):
             return True
-        if any(built.available(source) for _, source in _fallback(ref)):
+        if any(built.available(source) for _, source in fallback(ref)):
             return True  # tokcount builds it (or ships it): no download either
     return False
 

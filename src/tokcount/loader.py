@@ -1,4 +1,5 @@
-"""Turning a :class:`ModelSpec` into loaded parts: its tokenizer, its chat template, its special-token names.
+"""Turning a :class:`ModelSpec` into loaded parts: its tokenizer, its chat template, its special-token names; which
+files those come from and how they are read is :mod:`tokcount.model_files`, what is kept loaded is here.
 
 Tokenizers are shared by file (several models use one vocabulary), templates by source text (compiled once).
 Missing files raise :class:`MissingAssets` naming every place that was looked; a file that is there but cannot be
@@ -18,7 +19,6 @@ Why the bookkeeping below (issue 10): a server may be asked for many models, som
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 import threading
@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import assets
-from .errors import CorruptAssets, MissingAssets, TokcountError
+from .errors import MissingAssets, TokcountError
+from .model_files import build_tokenizer, find_template, locate, parse_asset, read_json, same_as
 from .models.catalog import AssetRef, ModelSpec
 from .settings import default
 from .templates.inspect import iterates_content
-from .tokenizers.added import AddedToken, AddedTokens
 from .tokenizers.core import Tokenizer
 
 log = logging.getLogger("tokcount.loader")
@@ -56,7 +56,7 @@ MEMORY_MB: int = default("model_memory_mb")
 
 
 @dataclass
-class Limits:
+class CacheBounds:
     """The LRU's bounds and how long a failed load is remembered."""
 
     max_models: int = MAX_MODELS
@@ -89,13 +89,10 @@ _flights: dict[tuple[str, Any], _Flight] = {}
 #: models without a Jinja template (Mistral, closed framings) that have counted once in this process: their own
 #: modules keep what they load (a bounded set: such models are catalog entries)
 _warm: set[ModelSpec] = set()
-limits = Limits()
+limits = CacheBounds()
 #: loads actually performed (model id -> count) and evictions, for tests and diagnostics
 loads: Counter[str] = Counter()
 evictions: Counter[str] = Counter()
-
-#: template variables taken from tokenizer_config.json, as ``PreTrainedTokenizerFast(bos_token=..., ...)`` has them
-SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token")
 
 
 def configure(*, max_models: int | None = None, memory_mb: float | None = None,
@@ -130,7 +127,7 @@ class LoadedModel:
         """The chat template source; raises :class:`MissingAssets` (or :class:`CorruptAssets`) when the model has
         none usable, remembered for the miss TTL like any other miss."""
         if self._template is None and (self._template_error is None or time.monotonic() >= self._template_retry):
-            self._template, self._template_from, self._template_error = _find_template(self.spec)
+            self._template, self._template_from, self._template_error = find_template(self.spec)
             self._template_retry = time.monotonic() + limits.miss_ttl
         if self._template_error is not None:
             raise _fresh(self._template_error)
@@ -147,188 +144,6 @@ class LoadedModel:
         return self._iterates
 
 
-def locate(spec: ModelSpec, refs: tuple[AssetRef, ...], *, required: bool, what: str, hint: str = "",
-           trail: list[str] | None = None) -> tuple[Path, AssetRef] | None:
-    """The first candidate found locally, else the first that downloads; every place tried is recorded (in
-    ``trail`` too, when given: a caller that finds the file unusable can still say where else it looked).
-
-    Candidates are in priority order. A local file of a later candidate wins over downloading an earlier one
-    only when they are in different repos (a declared shared tokenizer); within one repo an earlier file that may
-    exist on the Hub (``chat_template.jinja`` before the config's ``chat_template``) is asked for first. A miss
-    says ``what`` is missing, then ``hint`` (the catalog's word on the model) and how to get the files.
-    """
-    searched: list[str] = [] if trail is None else trail
-    unknown_repos: set[str] = set()
-    for ref in refs:
-        files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref))
-        look = assets.find(files, ref.file, download=False)
-        if look.path is not None and ref.repo not in unknown_repos:
-            return look.path, ref
-        if look.path is None and not look.absent:
-            unknown_repos.add(ref.repo)
-    for ref in refs:
-        files = assets.RepoFiles(ref.repo, spec.revision_of(ref.repo), packaged=_packaged(ref),
-                                 fallback=_fallback(ref))
-        look = assets.find(files, ref.file, download=True)
-        if look.refused is not None:
-            raise CorruptAssets(spec.id, f"{ref.repo}/{ref.file}", "", look.refused)
-        if look.path is not None:
-            return look.path, ref
-        searched.extend(f"{ref.repo}/{ref.file}: {s}" for s in look.searched)
-    if required:
-        raise MissingAssets(spec.id, [str(r) for r in refs], searched, reason=what, hint=how_to_get(spec, refs, hint))
-    return None
-
-
-def how_to_get(spec: ModelSpec, refs: tuple[AssetRef, ...], hint: str = "") -> str:
-    """What a miss tells its reader to do (issue 26: the 404 said where it looked, never how to get the files):
-    ``tokcount pull``, or the files in an asset dir under the layout :mod:`tokcount.assets` reads. ``hint``, the
-    catalog's word on where this model's files come from, goes first. The provider's passthrough, the third way,
-    is added where a request is answered (:func:`tokcount.jobs.execute`, which knows the configured upstreams)."""
-    layout = " or ".join(f"hub/{repo}/" for repo in dict.fromkeys(r.repo for r in refs))
-    said = f"{hint.rstrip('. ')}. " if hint else ""
-    return (f"{said}To get the files: `tokcount pull {spec.id}` downloads them from the Hugging Face Hub (with "
-            f"network), or copy them into an asset dir (TOKCOUNT_ASSET_DIRS) as {layout}.")
-
-
-def _packaged(ref: AssetRef) -> tuple[tuple[str, str], ...]:
-    from .models.packaged import PACKAGED
-
-    hit = PACKAGED.get(f"{ref.repo}/{ref.file}")
-    return ((ref.file, hit),) if hit else ()
-
-
-def _fallback(ref: AssetRef) -> tuple[tuple[str, str], ...]:
-    """What tokcount can build for ``ref``; never for a key inside a file (``tokenizer_config.json#chat_template``):
-    a built config holds no template, and finding it would hide which file is really missing."""
-    from .models.built import fallback
-
-    hit = fallback(ref.repo, ref.file) if ref.key is None else None
-    return ((ref.file, hit),) if hit else ()
-
-
-def _same_as(spec: ModelSpec) -> tuple[AssetRef, ...]:
-    """Honour a ``TOKENIZER_SAME_AS`` file (one line ``org/repo``) found beside the repo's other files."""
-    found = locate(spec, (AssetRef(spec.repo, "TOKENIZER_SAME_AS"),), required=False, what="")
-    if found is None:
-        return ()
-    path, ref = found
-    target = parse_asset(spec, ref, path, lambda: path.read_text(encoding="utf-8").strip())
-    return (AssetRef(target, "tokenizer.json"),) if target else ()
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    if not isinstance(data, dict):
-        raise ValueError(f"a JSON object is expected, not {type(data).__name__}")
-    return data
-
-
-def _token_text(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("content"), str):
-        return value["content"]
-    return None
-
-
-def _find_template(spec: ModelSpec) -> tuple[str | None, str | None, MissingAssets | None]:
-    trail: list[str] = []
-    try:
-        found = locate(spec, spec.template, required=True, what="its chat template", trail=trail)
-    except MissingAssets as exc:
-        return None, None, exc
-    assert found is not None
-    path, ref = found
-    try:
-        if ref.key is None:
-            return parse_asset(spec, ref, path, lambda: path.read_text(encoding="utf-8")), str(ref), None
-        value = parse_asset(spec, ref, path, lambda: _read_json(path)).get(ref.key)
-    except CorruptAssets as exc:
-        return None, None, exc
-    if isinstance(value, list):  # named templates: [{"name": "default", "template": ...}, ...]
-        named = {t.get("name"): t.get("template") for t in value if isinstance(t, dict)}
-        value = named.get("default")
-    if not isinstance(value, str):  # every place the earlier candidates were looked for, then this file
-        trail.append(f"{ref.repo}/{ref.file}: found, without a {ref.key!r} key")
-        return None, None, MissingAssets(spec.id, [str(r) for r in spec.template], trail, reason="its chat template",
-                                        hint=how_to_get(spec, spec.template))
-    return value, str(ref), None
-
-
-def _tiktoken_added(config: dict[str, Any], n_base: int) -> AddedTokens:
-    decoder = config.get("added_tokens_decoder") or {}
-    tokens = {}
-    for key, value in decoder.items():
-        if isinstance(value, dict) and isinstance(value.get("content"), str):
-            tokens[int(key)] = AddedToken(
-                content=value["content"], id=int(key), special=bool(value.get("special", True)),
-                lstrip=bool(value.get("lstrip", False)), rstrip=bool(value.get("rstrip", False)),
-                single_word=bool(value.get("single_word", False)),
-            )
-    # Kimi's tokenizer names the 256 reserved ids after its base vocabulary when the config does not.
-    for i in range(n_base, n_base + 256):
-        tokens.setdefault(i, AddedToken(content=f"<|reserved_token_{i}|>", id=i))
-    return AddedTokens(tokens.values())
-
-
-def parse_asset(spec: ModelSpec, ref: AssetRef, path: Path, read: Callable[[], T]) -> T:
-    """``read()``, with any failure to read or parse the file turned into :class:`CorruptAssets` naming the model
-    and the file as the catalog names it; the server path and the full error are logged, never sent."""
-    try:
-        return read()
-    except TokcountError:
-        raise
-    except OSError as exc:
-        detail = f"the file cannot be read ({exc.strerror or type(exc).__name__})"
-    except UnicodeDecodeError:
-        detail = "the file is not UTF-8 text"
-    except json.JSONDecodeError as exc:
-        detail = f"the file is not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno})"
-    except RecursionError:
-        detail = "the file is nested too deeply"
-    except Exception as exc:  # tokenizers raises plain Exception; tiktoken a ValueError; a bad shape a KeyError...
-        first = (str(exc).splitlines() or [""])[0].replace(str(path.parent), "")
-        detail = f"the file was refused ({type(exc).__name__}: {first[:200]})"
-    name = f"{ref.repo}/{ref.file}"
-    log.warning("model %r: unusable %s at %s: %s", spec.id, name, path, detail)
-    raise CorruptAssets(spec.id, name, str(path), detail) from None
-
-
-def _build_tokenizer(spec: ModelSpec, path: Path, ref: AssetRef, config: dict[str, Any]) -> _Tok:
-    variables = {k: v for k in SPECIAL_TOKEN_KEYS if (v := _token_text(config.get(k))) is not None}
-    build: Callable[[], Tokenizer]
-    if path.suffix == ".json":
-        from .tokenizers.fast import fastest_exact
-        from .tokenizers.hf import HFEncoder, added_tokens_of
-        from .tokenizers.isolated import IsolatedEncoder, unvetted
-
-        def build() -> Tokenizer:
-            source = path.read_bytes()
-            data = json.loads(source)
-            text = source.decode("utf-8")
-            reference = HFEncoder(path, text)
-            # a regular expression no vetted model uses may backtrack for seconds or panic: kept out of process
-            encoder: Any = IsolatedEncoder(reference, text) if unvetted(data) else fastest_exact(reference, data,
-                                                                                                 source)
-            return Tokenizer(spec.id, encoder, added_tokens_of(path, data), variables)
-    else:
-        from .tokenizers.tiktoken_file import TiktokenEncoder
-
-        pattern = spec.pattern
-        if not pattern:
-            raise MissingAssets(spec.id, [str(ref)], [], reason="a tiktoken-format vocabulary needs a split "
-                                "pattern (`pattern` in the catalog)")
-
-        def build() -> Tokenizer:
-            encoder = TiktokenEncoder(spec.id, path, pattern)
-            return Tokenizer(spec.id, encoder, _tiktoken_added(config, encoder.n_vocab), variables)
-
-    tokenizer = parse_asset(spec, ref, path, build)
-    return _Tok(tokenizer, _file_mb(path))
-
-
 def _file_mb(path: Path) -> float:
     """The estimated memory of the tokenizer loaded from ``path`` (see :data:`RSS_PER_FILE_BYTE`)."""
     try:
@@ -343,8 +158,11 @@ def _load_tokenizer(spec: ModelSpec, path: Path, ref: AssetRef, config: dict[str
         tok = _tokenizers.get(key)
     if tok is not None:
         return tok
-    return _single_flight(("tokenizer", key),
-                          lambda: _tokenizers.get(key) or _build_tokenizer(spec, path, ref, config))
+
+    def build() -> _Tok:
+        return _tokenizers.get(key) or _Tok(build_tokenizer(spec, path, ref, config), _file_mb(path))
+
+    return _single_flight(("tokenizer", key), build)
 
 
 def _single_flight(key: tuple[str, Any], work: Callable[[], T]) -> T:
@@ -497,7 +315,7 @@ def _record_load(spec: ModelSpec, started: float, *, ok: bool) -> None:
 def _build(spec: ModelSpec) -> LoadedModel:
     refs = spec.tokenizer
     found = locate(spec, refs, required=False, what="")
-    if found is None and (same := _same_as(spec)):
+    if found is None and (same := same_as(spec)):
         refs = same
     if found is None:
         hint = spec.extra.get("missing")  # the catalog's word on where this model's vocabulary comes from
@@ -506,7 +324,7 @@ def _build(spec: ModelSpec) -> LoadedModel:
     assert found is not None
     tok_path, tok_ref = found
     cfg = locate(spec, spec.config, required=False, what="")
-    config = parse_asset(spec, cfg[1], cfg[0], lambda: _read_json(cfg[0])) if cfg else {}
+    config = parse_asset(spec, cfg[1], cfg[0], lambda: read_json(cfg[0])) if cfg else {}
     tok = _load_tokenizer(spec, tok_path, tok_ref, config)
     model = LoadedModel(spec=spec, tokenizer=tok.tokenizer, config=config, tokenizer_path=tok_path,
                         variables=dict(tok.tokenizer.special_tokens), tok_key=(str(tok_path), spec.pattern))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import loader
+from .. import loader, model_files
 from ..media.sources import FetchPolicy
 from ..models.catalog import ModelSpec
 from ..request import Request, VideoPart
@@ -21,10 +21,10 @@ def tokenizer(spec: ModelSpec) -> Any:
     it, remembered for the miss TTL like the loader's own misses."""
 
     def load() -> Any:
-        found = loader.locate(spec, spec.tokenizer, required=True, what="its Mistral tokenizer file")
+        found = model_files.locate(spec, spec.tokenizer, required=True, what="its Mistral tokenizer file")
         assert found is not None
         path, ref = found
-        return loader.parse_asset(spec, ref, path, lambda: mistral.load_tokenizer(path, spec.id))
+        return model_files.parse_asset(spec, ref, path, lambda: mistral.load_tokenizer(path, spec.id))
 
     return loader.remembered(spec, "mistral", load)
 
