@@ -180,15 +180,6 @@ def test_kimi_never_exceeds_its_limits() -> None:
         assert (new_w // 14) * (new_h // 14) <= 16384 * 1.01
 
 
-def test_kimi_video_frames_and_temporal_merge() -> None:
-    from tokcount.media.rules import moonvit_video_tokens
-
-    p = rule_for("kimi-k2.5").params
-    # 10 s at 30 fps → 20 frames sampled at 2 fps → 5 chunks of 4; 1280×720 per frame: 91×51 = 4641 patches >
-    # 4096 → scale 0.9394 → 1202×676 → 43×25 tokens per chunk
-    assert moonvit_video_tokens(1280, 720, 300, 30.0, p) == 5 * 43 * 25
-
-
 # ---------------------------------------------------------------------------------------------------- Step-3
 STEP3_CASES = [
     # (w, h) → (crops, crops per row); tokens = crops×(81+2) + 169+2 + row breaks

@@ -208,18 +208,6 @@ def _moonvit(width: int, height: int, p: dict[str, Any]) -> Expansion:
     return Expansion(_pad_run(p, tw * th), (new_h, new_w))
 
 
-def moonvit_video_tokens(width: int, height: int, nframes: int, fps: float, p: dict[str, Any]) -> int:
-    """Pad tokens of a video for MoonViT: frames sampled at ``sample_fps``, each resized with the per-frame patch
-    limit, ``temporal_merge_kernel_size`` frames pooled into one chunk. (The per-chunk timestamp text vLLM adds
-    is not included: an estimate.)"""
-    sample_fps = min(float(p["sample_fps"]), fps)
-    sampled = max(round(nframes * sample_fps / fps), 1)
-    _, _, tw, th = moonvit_resize(width, height, int(p["patch_size"]), int(p["merge_kernel_size"]),
-                                  int(p["in_patch_limit_each_frame"]), int(p["patch_limit_on_one_side"]))
-    chunks = math.ceil(sampled / int(p["temporal_merge_kernel_size"]))
-    return chunks * tw * th
-
-
 # ------------------------------------------------------------------------------------------------ Step-3
 def step3_crops(width: int, height: int, p: dict[str, Any]) -> tuple[int, int]:
     """(number of crops, crops per row) of Step-3's patcher: no crops for small images, else a grid of

@@ -6,18 +6,10 @@ import threading
 import weakref
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from itertools import islice
 
 from .added import AddedToken, AddedTokens
 from .base import Encoder
-
-
-@dataclass
-class SpecialTokens:
-    """The names a chat template reads (``bos_token`` ...), from ``tokenizer_config.json``."""
-
-    values: dict[str, str] = field(default_factory=dict)
 
 
 def _default_cache_chars() -> int:
