@@ -10,8 +10,8 @@ from typing import Any
 
 from tokcount import loader
 from tokcount.count import as_request, resolve
-from tokcount.renderers.jinja import render_prompt
-from tokcount.templates import limits, render_pool
+from tokcount.renderers.jinja import limits, render_pool
+from tokcount.renderers.jinja.renderer import render_prompt
 
 from . import workloads
 

@@ -12,9 +12,9 @@ from typing import Any
 from tokcount import loader
 from tokcount.count import as_request
 from tokcount.models.catalog import default_catalog
-from tokcount.renderers.jinja import render_prompt
-from tokcount.templates import limits
-from tokcount.templates.render import engine as which_engine
+from tokcount.renderers.jinja import limits
+from tokcount.renderers.jinja.render import engine as which_engine
+from tokcount.renderers.jinja.renderer import render_prompt
 
 from . import workloads
 
@@ -65,7 +65,7 @@ def table(rows: list[dict[str, Any]]) -> list[str]:
     out = ["## Chat-template render: Jinja2 vs MiniJinja (issue 25)", "",
            "Median render time (`render_prompt`: message preparation and the template) of fresh requests in this "
            "process, with `render_minijinja` off (Jinja2 only, as before) and on (the default: MiniJinja where "
-           "the template is proven to give Jinja2's bytes, templates/equivalence.py). `same bytes` = both "
+           "the template is proven to give Jinja2's bytes, renderers/jinja/equivalence.py). `same bytes` = both "
            "prompts compared on every round. `engine` = what renders the template here.", "",
            "| model | shape | Jinja2 (ms) | default (ms) | speed-up | engine | same bytes |",
            "|---|---|---|---|---|---|---|"]

@@ -89,7 +89,7 @@ def test_the_graph_sees_real_edges() -> None:
     graph = import_graph()
     assert "tokcount.renderers" in graph["tokcount.count"]
     assert "tokcount.result" in graph["tokcount.dialects._api"]
-    assert "tokcount.templates.framings.openai" in graph["tokcount.renderers.openai"]
+    assert "tokcount.renderers.openai.framing" in graph["tokcount.renderers.openai.renderer"]
     # and the finder finds a cycle when there is one
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 

@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
+from .renderers.jinja import limits
 from .settings import Settings
-from .templates import limits
 
 _lock = threading.Lock()
 _current: Settings | None = None

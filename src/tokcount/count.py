@@ -18,7 +18,7 @@ from .errors import InvalidRequest
 from .media.expand import has_media, read_remote_sizes
 from .media.sources import FetchPolicy
 from .models.catalog import Catalog, ModelSpec, default_catalog
-from .renderers.jinja import render_prompt
+from .renderers.jinja.renderer import render_prompt
 from .request import Request
 from .result import Count
 

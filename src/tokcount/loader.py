@@ -33,8 +33,8 @@ from . import assets
 from .errors import MissingAssets, TokcountError
 from .model_files import build_tokenizer, find_template, locate, parse_asset, read_json, same_as
 from .models.catalog import AssetRef, ModelSpec
+from .renderers.jinja.inspect import iterates_content
 from .settings import default
-from .templates.inspect import iterates_content
 from .tokenizers.core import Tokenizer
 
 log = logging.getLogger("tokcount.loader")

@@ -32,8 +32,8 @@ from typing import Any, NamedTuple
 from . import loader
 from .dialects._api import Job, Result
 from .media.expand import media_parts
+from .renderers.jinja.jinja_env import now
 from .request import DocumentPart
-from .templates.jinja_env import now
 
 #: ``strftime`` directives that depend only on the date (what every Hub template reads: ``%Y-%m-%d``, ``%d %b %Y``)
 _DATE_DIRECTIVES = set("aAbBdjmyYUWwuVGgCeDFxh%")

@@ -54,11 +54,11 @@ from .media.sources import ImageInfo, MediaError, NeedsFetch, deferred, fetch_si
 from .memo import AnswerMemo, clock_dependence, replayed, template_source_of, today
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Passthrough
+from .renderers.jinja import kwargs as template_kwargs
+from .renderers.jinja import limits, render_pool
 from .request import Request, ToolResultPart
 from .schemas import openapi as schemas_openapi
 from .settings import Settings
-from .templates import kwargs as template_kwargs
-from .templates import limits, render_pool
 from .tenancy import ANONYMOUS, Keys
 
 log = logging.getLogger("tokcount.server")

@@ -29,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .templates import limits
+from .renderers.jinja import limits
 
 if TYPE_CHECKING:  # imported where used: tokcount.passthrough's package imports the catalog, which reads config
     from .passthrough.config import Upstream

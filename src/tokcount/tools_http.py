@@ -39,7 +39,7 @@ from .dialects import dialects
 from .dialects._api import Dialect
 from .errors import InternalError, InvalidRequest, RequestTooLarge, TokcountError
 from .fit import MAX_TOKENS, fit_answer
-from .templates import limits
+from .renderers.jinja import limits
 
 log = logging.getLogger("tokcount.tools")
 ReadBody = Callable[[HttpRequest, int, float | None], Awaitable[bytes]]

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 import tokcount.count  # noqa: F401
-from tokcount.templates.framings.anthropic import image_tokens, pdf_pages
+from tokcount.renderers.anthropic.framing import image_tokens, pdf_pages
 
 count_mod = sys.modules["tokcount.count"]
 

@@ -15,9 +15,9 @@ import tokcount
 from support.serverkit import running_server
 from support.shared import REPO
 from tokcount.models.catalog import default_catalog
+from tokcount.renderers.anthropic import framing as claude
+from tokcount.renderers.jinja import limits
 from tokcount.settings import Settings
-from tokcount.templates import limits
-from tokcount.templates.framings import anthropic as claude
 from tokcount.tokenizers import claude as claude_tokenizer
 
 ctok = pytest.importorskip("ctok")  # Python 3.12+ (the project's interpreter); the fallback is tested below too
@@ -159,7 +159,7 @@ def test_parallel_calls_cost_more_than_calls_in_turns_of_their_own() -> None:
 def test_long_texts_are_counted_in_a_render_process_in_the_server() -> None:
     """In the server (isolated limits) a long text goes to a render process, where a slow count is lowered and moved
     off the counting threads like a render; the count is the same as in process."""
-    from tokcount.templates import render_pool
+    from tokcount.renderers.jinja import render_pool
 
     text = "The render process counts this sentence with ctok, once. " * 200
     assert len(text) >= claude.ISOLATED_CTOK_CHARS

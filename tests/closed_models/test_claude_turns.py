@@ -16,10 +16,10 @@ from support.shared import SHARED
 from tokcount.dialects import anthropic
 from tokcount.errors import InvalidRequest, TokcountError
 from tokcount.models.catalog import default_catalog
+from tokcount.renderers.anthropic import framing as claude
+from tokcount.renderers.jinja.prepare import split_tool_results
 from tokcount.request import Message, Request, TextPart, ToolCallPart, ToolResultPart
 from tokcount.settings import Settings
-from tokcount.templates.framings import anthropic as claude
-from tokcount.templates.prepare import split_tool_results
 from tokcount.tokenizers.openai_bpe import encoder
 
 TOOLS = [{"name": "get_weather", "description": "Weather of a city.",

@@ -9,7 +9,7 @@ import pytest
 from support.gemini_route import handle, handle_full
 from tokcount.dialects import gemini
 from tokcount.errors import InvalidRequest
-from tokcount.templates.framings.gemini import image_tokens
+from tokcount.renderers.gemini.framing import image_tokens
 
 FOX = "The quick brown fox jumps over the lazy dog."
 

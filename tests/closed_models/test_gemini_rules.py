@@ -17,8 +17,8 @@ from support.shared import SHARED
 from tokcount.count import count
 from tokcount.dialects import gemini
 from tokcount.models.catalog import default_catalog
-from tokcount.templates.framings import gemini_tools
-from tokcount.templates.framings.gemini import _signature_payload
+from tokcount.renderers.gemini import tools as gemini_tools
+from tokcount.renderers.gemini.framing import _signature_payload
 
 CASES = {json.loads(line)["id"]: json.loads(line)
          for line in (SHARED / "calibration" / "gemini.jsonl").read_text(encoding="utf-8").splitlines() if line}

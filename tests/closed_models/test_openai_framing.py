@@ -9,7 +9,7 @@ import pytest
 
 import tokcount.count  # noqa: F401  (the package re-exports count() under the module's name)
 from tokcount.models.catalog import default_catalog
-from tokcount.templates.framings.openai import format_functions, image_tokens, model_of
+from tokcount.renderers.openai.framing import format_functions, image_tokens, model_of
 
 count_mod = sys.modules["tokcount.count"]
 
@@ -160,7 +160,7 @@ def test_tool_calls_cost_three_more_than_legacy_function_calls() -> None:
 
 def test_parallel_calls_are_one_multi_tool_use_call() -> None:
     """Two calls in one turn are counted as one ``multi_tool_use.parallel`` call whose JSON lists both."""
-    from tokcount.templates.framings.openai import parallel_call
+    from tokcount.renderers.openai.framing import parallel_call
     from tokcount.tokenizers.openai_bpe import encoder
 
     calls = [{"id": f"call_{i}", "type": "function", "function": {"name": "get", "arguments": f'{{"k": {i}}}'}}

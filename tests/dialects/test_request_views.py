@@ -12,10 +12,10 @@ import pytest
 
 from tokcount.dialects import anthropic, openai_chat
 from tokcount.errors import InvalidRequest
+from tokcount.renderers.anthropic.framing import tool_result_text
+from tokcount.renderers.jinja.prepare import split_tool_results, template_message
 from tokcount.request import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from tokcount.settings import Settings
-from tokcount.templates.framings.anthropic import tool_result_text
-from tokcount.templates.prepare import split_tool_results, template_message
 
 #: needs none of ../shared (tests/conftest.py gives it an empty asset directory and cache)
 pytestmark = pytest.mark.no_shared

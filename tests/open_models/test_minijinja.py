@@ -3,7 +3,7 @@ oracle corpus and on long chained conversations built from it, with the values p
 prepares them (``render_inputs``), each engine called directly. And every one of them is proven at run time, so
 counts use MiniJinja (tests/open_models/test_oracle_corpus.py checks those counts against transformers).
 
-The character sets the guards rely on (templates/equivalence.py) are measured again here over every code point,
+The character sets the guards rely on (renderers/jinja/equivalence.py) are measured again here over every code point,
 so an upgrade of either engine that changes them fails this file instead of changing counts."""
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from tokcount import loader
 from tokcount.count import as_request
 from tokcount.errors import TemplateError, TokcountError
 from tokcount.models.catalog import default_catalog
-from tokcount.renderers.jinja import render_inputs
-from tokcount.templates import equivalence, limits, minijinja_env
-from tokcount.templates.jinja_env import compile_template
-from tokcount.templates.render import jinja2_text, render_context, verdict
+from tokcount.renderers.jinja import equivalence, limits, minijinja_env
+from tokcount.renderers.jinja.jinja_env import compile_template
+from tokcount.renderers.jinja.render import jinja2_text, render_context, verdict
+from tokcount.renderers.jinja.renderer import render_inputs
 
 CASES = [c for c in load_corpus() if not has_media(c)]
 

@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from tokcount.templates.typescript_tools import declarations, deep_sorted, prepare
+from tokcount.renderers.jinja.typescript_tools import declarations, deep_sorted, prepare
 
 #: needs none of ../shared (tests/conftest.py gives it an empty asset directory and cache)
 pytestmark = pytest.mark.no_shared

@@ -1,4 +1,4 @@
-"""MiniJinja renders a template only where it gives Jinja2's bytes (templates/equivalence.py, native.py).
+"""MiniJinja renders a template only where it gives Jinja2's bytes (renderers/jinja/equivalence.py, native.py).
 
 Each test renders through ``render_here`` (what the library, the CLI and every render process call) and checks
 the answer against Jinja2's, for a case where MiniJinja alone would answer differently: the guard or the proof
@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from tokcount.errors import RenderLimit, RenderTimeout, TemplateError
+from tokcount.renderers.jinja import equivalence, limits, minijinja_env, native
+from tokcount.renderers.jinja.jinja_env import compile_template
+from tokcount.renderers.jinja.render import engine, jinja2_text, render_context, render_here, verdict
 from tokcount.settings import Settings
-from tokcount.templates import equivalence, limits, minijinja_env, native
-from tokcount.templates.jinja_env import compile_template
-from tokcount.templates.render import engine, jinja2_text, render_context, render_here, verdict
 
 #: needs none of ../shared (tests/conftest.py gives it an empty asset directory and cache)
 pytestmark = pytest.mark.no_shared

@@ -16,8 +16,8 @@ from dataclasses import replace
 import pytest
 
 from tokcount.errors import RenderLimit, RenderTimeout, TemplateError
-from tokcount.templates import limits, render_pool
-from tokcount.templates.render import render, render_here
+from tokcount.renderers.jinja import limits, render_pool
+from tokcount.renderers.jinja.render import render, render_here
 
 #: needs none of ../shared (tests/conftest.py gives it an empty asset directory and cache)
 pytestmark = pytest.mark.no_shared

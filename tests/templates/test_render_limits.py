@@ -14,9 +14,9 @@ import pytest
 from support.hostile_templates import GIGABYTE, HUGE_REPEAT, NESTED, RECURSIVE
 from tokcount.errors import RenderLimit, RenderTimeout, TemplateError
 from tokcount.models.catalog import default_catalog
+from tokcount.renderers.jinja import jinja_env, limits
+from tokcount.renderers.jinja.render import render
 from tokcount.settings import Settings
-from tokcount.templates import jinja_env, limits
-from tokcount.templates.render import render
 
 #: needs none of ../shared (tests/conftest.py gives it an empty asset directory and cache)
 pytestmark = pytest.mark.no_shared

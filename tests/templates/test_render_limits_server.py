@@ -21,8 +21,8 @@ from support.serverkit import free_port, running_server
 from tokcount import loader
 from tokcount.errors import RenderLimit, RenderTimeout, TemplateError
 from tokcount.models.catalog import default_catalog
+from tokcount.renderers.jinja import limits
 from tokcount.settings import Settings
-from tokcount.templates import limits
 
 
 # ---------------------------------------------------------------------------------------------- real models

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 from tokcount.errors import RenderLimit, RenderTimeout
-from tokcount.templates import limits, render_pool
-from tokcount.templates.render import render
+from tokcount.renderers.jinja import limits, render_pool
+from tokcount.renderers.jinja.render import render
 
 #: needs none of ../shared (tests/conftest.py gives it an empty asset directory and cache)
 pytestmark = pytest.mark.no_shared

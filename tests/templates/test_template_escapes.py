@@ -17,9 +17,9 @@ import tokcount
 from support.hostile_models import installed, write_models
 from support.serverkit import running_server
 from tokcount.errors import TemplateError
+from tokcount.renderers.jinja.jinja_env import FAST_ATTRIBUTES, environment
+from tokcount.renderers.jinja.render import render
 from tokcount.settings import Settings
-from tokcount.templates.jinja_env import FAST_ATTRIBUTES, environment
-from tokcount.templates.render import render
 
 CANARY = "canary-k3y-0f-th3-s3rv3r"
 HF_CANARY = "hf_canaryt0k3n"

@@ -15,9 +15,9 @@ import tokcount
 from support.serverkit import running_server
 from tokcount.dialects import dialects
 from tokcount.errors import InvalidRequest
+from tokcount.renderers.jinja.kwargs import reserved
 from tokcount.request import Message, Request, TextPart
 from tokcount.settings import Settings
-from tokcount.templates.kwargs import reserved
 
 MODEL = "qwen3.5"
 ONE = [{"role": "user", "content": "hi"}]

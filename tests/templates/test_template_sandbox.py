@@ -8,8 +8,8 @@ import pytest
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from tokcount.errors import TemplateError
-from tokcount.templates.jinja_env import environment
-from tokcount.templates.render import render
+from tokcount.renderers.jinja.jinja_env import environment
+from tokcount.renderers.jinja.render import render
 
 #: needs none of ../shared (tests/conftest.py gives it an empty asset directory and cache)
 pytestmark = pytest.mark.no_shared

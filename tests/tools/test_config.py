@@ -15,8 +15,8 @@ from tokcount import config
 from tokcount.cli import main
 from tokcount.media.sources import default_policy, policy_from
 from tokcount.models.catalog import default_catalog
+from tokcount.renderers.jinja import jinja_env, limits
 from tokcount.settings import Settings, env_name, markdown_table, setting_rows
-from tokcount.templates import jinja_env, limits
 
 
 def _settings_fields() -> list[dataclasses.Field]:

@@ -11,6 +11,7 @@ import difflib
 from typing import Any, cast
 
 from ..errors import InvalidRequest, TokcountError
+from ..renderers.jinja import kwargs as template_kwargs
 from ..request import (
     DocumentPart,
     ImagePart,
@@ -27,7 +28,6 @@ from ..request import (
     VideoPart,
 )
 from ..settings import Settings
-from ..templates import kwargs as template_kwargs
 from ._api import Dialect, Job, Result, Route
 from ._fields import arr, boolean, model_name, obj, string, tool_arguments, type_name
 
@@ -75,7 +75,8 @@ def structured_format(raw: Any) -> dict[str, Any] | None:
 
 def _legacy_functions(body: dict[str, Any], tools_given: bool) -> bool:
     """The 2023 function-calling shape (``functions``, ``function_call`` turns, ``function`` results) and no
-    ``tools``: OpenAI prices its forced calls and calls differently from the tools API (models/openai_framing.toml)."""
+    ``tools``: OpenAI prices its forced calls and calls differently from the tools API (renderers/openai/
+    framing.toml)."""
     if tools_given:
         return False
     if body.get("functions") is not None:

@@ -3,7 +3,7 @@
 ``/tokenize`` takes ``prompt`` (a raw string: special-token strings in it are recognised, nothing is added) or
 ``messages`` (a chat, rendered with the model's template; ``add_generation_prompt`` defaults to true as in vLLM,
 ``continue_final_message`` continues the last assistant message, ``tools`` and ``chat_template_kwargs`` as in the
-chat API, a kwarg naming what the renderer passes or a sandbox global refused: :mod:`tokcount.templates.kwargs`)
+chat API, a kwarg naming what the renderer passes or a sandbox global refused: :mod:`tokcount.renderers.jinja.kwargs`)
 and answers ``{count, max_model_len, tokens, token_strs}`` (``token_strs`` only with
 ``return_token_strs: true``). ``/detokenize`` takes ``tokens`` and answers ``{"prompt": text}``.
 """

@@ -17,8 +17,8 @@ from typing import Any
 
 from ..dialects import dialects
 from ..models.catalog import PROVIDER_PREFIXES, ModelSpec
+from ..renderers.jinja.prepare import split_tool_results
 from ..request import DocumentPart, ImagePart, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from ..templates.prepare import split_tool_results
 from .config import Upstream
 
 ANTHROPIC_VERSION = "2023-06-01"

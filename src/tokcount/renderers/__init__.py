@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import importlib
 import threading
+from typing import TYPE_CHECKING
 
 from ..errors import InvalidRequest
-from ..models.catalog import ModelSpec
 from .base import Capabilities, Renderer
+
+if TYPE_CHECKING:  # the package stays light: the settings import renderers.jinja.limits through it
+    from ..models.catalog import ModelSpec
 
 __all__ = ["REGISTRY", "Capabilities", "Renderer", "for_spec", "get", "names"]
 
 #: renderer name (what a catalog entry's ``renderer`` says) -> module that defines ``RENDERER``
 REGISTRY: dict[str, str] = {
-    "jinja": "tokcount.renderers.jinja",
-    "mistral": "tokcount.renderers.mistral",
-    "openai-chat": "tokcount.renderers.openai",
-    "anthropic": "tokcount.renderers.anthropic",
-    "gemini": "tokcount.renderers.gemini",
+    "jinja": "tokcount.renderers.jinja.renderer",
+    "mistral": "tokcount.renderers.mistral.renderer",
+    "openai-chat": "tokcount.renderers.openai.renderer",
+    "anthropic": "tokcount.renderers.anthropic.renderer",
+    "gemini": "tokcount.renderers.gemini.renderer",
 }
 
 _loaded: dict[str, Renderer] = {}

@@ -1,5 +1,9 @@
-"""Shared adapter for the closed providers' framings (:mod:`tokcount.templates.framings`): each framing module has
-``count(spec, req, breakdown=, return_tokens=, media_policy=)`` and ``count_text(spec, text, return_tokens=)``.
+"""Shared adapter for the closed providers' framings (``renderers/<provider>/framing.py``).
+
+A framing is how a provider turns a request into prompt tokens when there is no public chat template. Each framing
+module has ``count(spec, req, breakdown=, return_tokens=, media_policy=)`` and ``count_text(spec, text,
+return_tokens=)`` returning a :class:`~tokcount.result.Count` that says whether it is exact and by which method;
+:class:`FramingRenderer` adapts one to the renderer protocol (its package's ``renderer.py`` registers it).
 """
 
 from __future__ import annotations

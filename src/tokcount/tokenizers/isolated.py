@@ -19,7 +19,7 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Any
 
-from ..templates import limits
+from ..renderers.jinja import limits
 from .hf import HFEncoder
 
 
@@ -67,7 +67,7 @@ class IsolatedEncoder:
         bounds = limits.configured()
         if not bounds.isolated:
             return getattr(self.local, op)(arg)
-        from ..templates.render_pool import pool
+        from ..renderers.jinja.render_pool import pool
 
         payload = pickle.dumps(("tokenizer", op, arg), protocol=pickle.HIGHEST_PROTOCOL)
         return pool(bounds).call(self.source, payload, bounds, what="The model's tokenizer")

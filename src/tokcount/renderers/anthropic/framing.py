@@ -53,8 +53,8 @@ from ...request import DocumentPart, ImagePart, Message, Request, TextPart, Thin
 from ...result import Count, split
 from ...tokenizers import claude as ctok
 from ...tokenizers.openai_bpe import encoder
-from .. import limits
-from ._image_size import image_size
+from .._image_size import image_size
+from ..jinja import limits
 
 PROXY = "o200k_base"
 METHOD = f"anthropic-estimate+{PROXY}-proxy"
@@ -111,7 +111,7 @@ class ClaudeModel:
 
 @cache
 def rules_table() -> dict[str, dict[str, Any]]:
-    text = package_files("tokcount.templates.framings").joinpath("claude_rules.toml").read_text(encoding="utf-8")
+    text = package_files(__package__).joinpath("claude_rules.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 
@@ -222,7 +222,7 @@ class TextCounter:
     """The text of one request, counted part by part in order: by ctok while the request's ``claude_ctok_chars``
     last (a part that would pass them, and every later one, by the proxy), so an answer depends on the request
     alone, never on what is cached. On the server's event loop, more than :data:`INLINE_CTOK_CHARS` characters
-    not yet cached move the job to a counting thread (:class:`~tokcount.templates.limits.OffLoop`)."""
+    not yet cached move the job to a counting thread (:class:`~tokcount.renderers.jinja.limits.OffLoop`)."""
 
     def __init__(self, model: ClaudeModel) -> None:
         self.model = model
@@ -247,7 +247,7 @@ class TextCounter:
             if bounds.isolated and len(text) >= ISOLATED_CTOK_CHARS:
                 # ctok is pure Python (up to ~17 us a character): in the server a long text is counted in a
                 # render process, where a slow count is lowered and moved off the counting threads like a render
-                from ..render_pool import pool
+                from ..jinja.render_pool import pool
 
                 payload = pickle.dumps(("ctok", table, text), protocol=pickle.HIGHEST_PROTOCOL)
                 n: int = pool(bounds).call(f"ctok:{table}", payload, bounds, what="Claude's tokenizer (ctok)")

@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import TokcountError
+from ...errors import TokcountError
 from . import limits
 
 _INDENT = "  "

@@ -7,21 +7,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import loader
-from ..errors import InvalidRequest
-from ..media.expand import count_media, has_media, placeholder_for
-from ..media.sources import FetchPolicy
-from ..models.catalog import ModelSpec
-from ..request import Message, Request, TextPart
-from ..result import Count, split
-from ..templates import kwargs as template_kwargs
-from ..templates.inspect import free_variables
-from ..templates.jinja_env import compile_template
-from ..templates.prepare import template_messages, template_tools
-from ..templates.render import render
-from ..templates.typescript_tools import prepare as typescript_tools
-from ._attribute import attribute
-from .base import Capabilities
+from ... import loader
+from ...errors import InvalidRequest
+from ...media.expand import count_media, has_media, placeholder_for
+from ...media.sources import FetchPolicy
+from ...models.catalog import ModelSpec
+from ...request import Message, Request, TextPart
+from ...result import Count, split
+from .._attribute import attribute
+from ..base import Capabilities
+from . import kwargs as template_kwargs
+from .inspect import free_variables
+from .jinja_env import compile_template
+from .prepare import template_messages, template_tools
+from .render import render
+from .typescript_tools import prepare as typescript_tools
 
 
 @dataclass(frozen=True)

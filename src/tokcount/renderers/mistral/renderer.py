@@ -6,14 +6,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import loader, model_files
-from ..media.sources import FetchPolicy
-from ..models.catalog import ModelSpec
-from ..request import Request, VideoPart
-from ..result import Count, split
-from ..templates import mistral
-from ._attribute import attribute
-from .base import Capabilities
+from ... import loader, model_files
+from ...media.sources import FetchPolicy
+from ...models.catalog import ModelSpec
+from ...request import Request, VideoPart
+from ...result import Count, split
+from .._attribute import attribute
+from ..base import Capabilities
+from . import common as mistral
 
 
 def tokenizer(spec: ModelSpec) -> Any:

@@ -24,7 +24,7 @@ import sys
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ..errors import RenderLimit, RenderTimeout, TemplateError, TokcountError, TokenizerFailure
+from ...errors import RenderLimit, RenderTimeout, TemplateError, TokcountError, TokenizerFailure
 from . import jinja_env, limits
 from .render import render_here
 
@@ -66,7 +66,7 @@ def _one(request: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, ...]:
         if request[0] == "tokenizer":
             return (key, "ok", _tokenizer_call(digest, sources[digest], request[1], request[2]))
         if request[0] == "ctok":
-            from ..tokenizers import claude
+            from ...tokenizers import claude
 
             return (key, "ok", claude.count(request[2], request[1]))
         (_, messages, tools, add_generation_prompt, continue_final, variables, name, timeout_s, max_chars,
@@ -96,7 +96,7 @@ def _one(request: tuple[Any, ...], sources: dict[str, str]) -> tuple[Any, ...]:
 
 def _tokenizer_call(digest: str, source: str, op: str, arg: Any) -> Any:
     """One call on the ``tokenizers`` pipeline built from ``source`` (kept for the next calls)."""
-    from ..tokenizers.hf import HFEncoder
+    from ...tokenizers.hf import HFEncoder
 
     encoder = _TOKENIZERS.get(digest)
     if encoder is None:

@@ -13,10 +13,10 @@ answered from the media caches.
 
 from __future__ import annotations
 
-from ...errors import AddressRefused, ImageTooLarge, MediaError
-from ...media.sources import FetchPolicy
-from ...media.sources import image_size as read_size
-from ...request import ImagePart
+from ..errors import AddressRefused, ImageTooLarge, MediaError
+from ..media.sources import FetchPolicy
+from ..media.sources import image_size as read_size
+from ..request import ImagePart
 
 
 def image_size(part: ImagePart, policy: FetchPolicy | None = None) -> tuple[int, int] | None:

@@ -14,12 +14,12 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InvalidRequest, MissingAssets, TemplateError
-from ..request import ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from .prepare import split_tool_results
+from ...errors import InvalidRequest, MissingAssets, TemplateError
+from ...request import ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
+from ..jinja.prepare import split_tool_results
 
 if TYPE_CHECKING:
-    from ..media.sources import FetchPolicy
+    from ...media.sources import FetchPolicy
 
 _lock = threading.Lock()
 _tokenizers: dict[str, Any] = {}
@@ -49,7 +49,7 @@ def _image_chunk(part: ImagePart, where: str, max_size: int | None, policy: Fetc
     from mistral_common.protocol.instruct.messages import ImageChunk
     from PIL import Image
 
-    from ..media.sources import image_size
+    from ...media.sources import image_size
 
     if part.width and part.height:
         width, height = part.width, part.height

@@ -242,7 +242,7 @@ class ResourceLimit(Exception):
 def outcome(render: Callable[[dict[str, Any]], str], context: dict[str, Any]) -> tuple[str, str | None]:
     """(text, None), or ("", the error's name) when the template refuses; a render limit raises
     :class:`ResourceLimit`."""
-    from ..errors import RenderLimit, RenderTimeout
+    from ...errors import RenderLimit, RenderTimeout
     from .limits import OffLoop
 
     try:

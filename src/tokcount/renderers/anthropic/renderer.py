@@ -1,12 +1,12 @@
-"""Claude: a labelled estimate over an o200k proxy (:mod:`tokcount.templates.framings.anthropic`). Its ids are
+"""Claude: a labelled estimate over an o200k proxy (:mod:`tokcount.renderers.anthropic.framing`). Its ids are
 not Claude's (no public tokenizer), so nothing decodes."""
 
 from __future__ import annotations
 
-from ..models.catalog import ModelSpec
-from ..templates.framings import anthropic as framing
-from ._framing import FramingRenderer
-from .base import Capabilities
+from ...models.catalog import ModelSpec
+from .._framing import FramingRenderer
+from ..base import Capabilities
+from . import framing
 
 
 class AnthropicRenderer(FramingRenderer):

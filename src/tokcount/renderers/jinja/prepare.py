@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..request import (
+from ...request import (
     ImagePart,
     Message,
     Part,

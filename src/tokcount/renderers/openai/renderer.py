@@ -1,12 +1,12 @@
 """OpenAI chat models: the cookbook's message framing over a bundled o200k/cl100k vocabulary
-(:mod:`tokcount.templates.framings.openai`)."""
+(:mod:`tokcount.renderers.openai.framing`)."""
 
 from __future__ import annotations
 
-from ..models.catalog import ModelSpec
-from ..templates.framings import openai as framing
-from ._framing import FramingRenderer
-from .base import Capabilities
+from ...models.catalog import ModelSpec
+from .._framing import FramingRenderer
+from ..base import Capabilities
+from . import framing
 
 
 class OpenAIRenderer(FramingRenderer):

@@ -22,7 +22,7 @@ import jinja2.runtime
 import jinja2.utils
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..errors import TemplateError
+from ...errors import TemplateError
 from . import bounds, limits
 
 #: a render process's pinned clock, sent with each render (:func:`pin_clock`); ``False``: read the settings
@@ -40,7 +40,7 @@ def now() -> datetime:
     """The clock templates read through ``strftime_now``; the ``now`` setting (``TOKCOUNT_NOW``) pins it."""
     pinned = _pinned
     if pinned is False:
-        from .. import config
+        from ... import config
 
         pinned = config.current().now
     return datetime.fromisoformat(pinned) if isinstance(pinned, str) and pinned else datetime.now()

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import RenderLimit, RenderTimeout
+from ...errors import RenderLimit, RenderTimeout
 
 #: the largest context window in the catalog (tokens: Llama 4 Scout's 10M); the rendered-size cap is 8x it in
 #: characters, so no conversation that fits any model is refused (a token is ~4 characters of text)

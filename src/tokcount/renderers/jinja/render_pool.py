@@ -33,7 +33,7 @@ import threading
 import time
 from typing import Any
 
-from ..errors import RenderLimit, RenderTimeout, TemplateError, TokcountError, TokenizerFailure
+from ...errors import RenderLimit, RenderTimeout, TemplateError, TokcountError, TokenizerFailure
 from . import limits
 from .render_processes import Child, Zygote
 
@@ -392,6 +392,6 @@ def render_isolated(source: str, messages: list[dict[str, Any]], tools: list[dic
 
 def _clock() -> str | None:
     """The server's pinned ``now`` (None: the render process reads the real clock)."""
-    from .. import config
+    from ... import config
 
     return config.current().now

@@ -31,15 +31,15 @@ from ...request import DocumentPart, ImagePart, Message, Request, TextPart, Thin
 from ...request import Tool as ToolDef
 from ...result import Count, split
 from ...tokenizers.openai_bpe import OpenAIEncoder, encoder
-from ..prepare import split_tool_results
-from ._image_size import image_size
+from .._image_size import image_size
+from ..jinja.prepare import split_tool_results
 
-RULES_FILE = "openai_framing.toml"
+RULES_FILE = "framing.toml"
 
 
 @dataclass(frozen=True)
 class Rules:
-    """The framing's constants for one model kind and API shape (documented in models/openai_framing.toml)."""
+    """The framing's constants for one model kind and API shape (documented in renderers/openai/framing.toml)."""
 
     tokens_per_message: int
     tokens_per_name: int
@@ -68,7 +68,7 @@ class Rules:
 
 @lru_cache(maxsize=1)
 def _rule_tables() -> dict[str, dict[str, Any]]:
-    text = package_files("tokcount.models").joinpath(RULES_FILE).read_text(encoding="utf-8")
+    text = package_files(__package__).joinpath(RULES_FILE).read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 
@@ -90,7 +90,7 @@ class OpenAIModel:
     image: Rule | None
     #: framing verified against published API counts for this model family
     verified: bool
-    #: section of models/openai_framing.toml: "chat" (gpt-3.5/4/4o/4.1) or "reasoning" (o-series, gpt-5)
+    #: section of renderers/openai/framing.toml: "chat" (gpt-3.5/4/4o/4.1) or "reasoning" (o-series, gpt-5)
     kind: str = "chat"
     #: the image rule reproduced the API's counts for this family (bench/calibrate.py)
     image_verified: bool = False
@@ -112,7 +112,7 @@ def text_encoder(spec: ModelSpec) -> OpenAIEncoder:
 
 @dataclass(frozen=True)
 class Style:
-    """How one API renders a JSON schema as TypeScript (the switches are keys of models/openai_framing.toml)."""
+    """How one API renders a JSON schema as TypeScript (the switches are keys of renderers/openai/framing.toml)."""
 
     #: property ``title``s as ``// Title`` comments
     titles: bool = True

@@ -33,7 +33,7 @@ from jinja2.filters import do_replace as _do_replace
 from jinja2.sandbox import MAX_RANGE, SandboxedFormatter
 from jinja2.utils import _PassArg, generate_lorem_ipsum
 
-from ..errors import RenderLimit
+from ...errors import RenderLimit
 from . import limits
 
 #: results up to this many characters (or items) are not worth a budget lookup

@@ -19,9 +19,9 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from ..errors import InvalidRequest
+from ...errors import InvalidRequest
 
-#: the variables :func:`tokcount.templates.render.render` itself puts in the context
+#: the variables :func:`tokcount.renderers.jinja.render.render` itself puts in the context
 RENDER_VARIABLES = ("messages", "tools", "documents", "add_generation_prompt")
 #: ``apply_chat_template``'s own parameters that tokcount takes from the request's fields, never from the kwargs
 #: (vLLM refuses ``chat_template`` and ``tokenize``; ``conversation`` is a TypeError in transformers)

@@ -6,7 +6,7 @@ from typing import Any
 
 import jinja2
 
-from ..errors import TemplateError
+from ...errors import TemplateError
 from . import limits, native
 from .jinja_env import compile_template
 

@@ -31,7 +31,7 @@ class Zygote:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from tokcount.templates.render_child import zygote; zygote()",
+                [sys.executable, "-c", "from tokcount.renderers.jinja.render_child import zygote; zygote()",
                  str(theirs.fileno())], pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
         finally:
             theirs.close()

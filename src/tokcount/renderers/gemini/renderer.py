@@ -1,13 +1,13 @@
 """Gemini: text with Gemma 3's vocabulary (a tokenizer file to find), media with Google's rules
-(:mod:`tokcount.templates.framings.gemini`)."""
+(:mod:`tokcount.renderers.gemini.framing`)."""
 
 from __future__ import annotations
 
-from .. import loader
-from ..models.catalog import ModelSpec
-from ..templates.framings import gemini as framing
-from ._framing import FramingRenderer
-from .base import Capabilities
+from ... import loader
+from ...models.catalog import ModelSpec
+from .._framing import FramingRenderer
+from ..base import Capabilities
+from . import framing
 
 
 class GeminiRenderer(FramingRenderer):

@@ -39,19 +39,10 @@ from ...errors import MediaError
 from ...media.rules import rule_for
 from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
-from ...request import (
-    DocumentPart,
-    ImagePart,
-    Request,
-    TextPart,
-    ThinkingPart,
-    ToolCallPart,
-    ToolResultPart,
-    VideoPart,
-)
+from ...request import DocumentPart, ImagePart, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, VideoPart
 from ...result import Count, split
-from . import gemini_tools
-from ._image_size import image_size
+from .._image_size import image_size
+from . import tools as gemini_tools
 
 #: a PDF page (documented; a document rule, not an image one)
 PAGE_TOKENS = 258
@@ -72,7 +63,7 @@ def image_tokens(width: int, height: int, rule: str = IMAGE_RULE) -> int:
 @cache
 def platforms() -> dict[str, dict[str, Any]]:
     """``gemini_platforms.toml``: each serving platform's rules over a model's catalog fields."""
-    text = package_files("tokcount.templates.framings").joinpath("gemini_platforms.toml").read_text(encoding="utf-8")
+    text = package_files(__package__).joinpath("platforms.toml").read_text(encoding="utf-8")
     return tomllib.loads(text)
 
 
@@ -208,7 +199,7 @@ def _json_or_text(text: str) -> Any:
 
 
 def _pdf_pages(part: DocumentPart) -> int:
-    from .anthropic import pdf_pages
+    from ..anthropic.framing import pdf_pages
 
     return pdf_pages(part.source) or 1
 

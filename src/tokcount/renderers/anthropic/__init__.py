@@ -1,0 +1,2 @@
+"""Claude's renderer in one place: :mod:`.renderer` (``RENDERER``), :mod:`.framing` (the labelled estimate, its
+turns, tools and images) and ``claude_rules.toml`` (each family's measured constants)."""

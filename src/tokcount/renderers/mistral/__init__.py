@@ -1,0 +1,2 @@
+"""The Mistral renderer's home: :mod:`.renderer` (``RENDERER``, the protocol) over :mod:`.common` (mistral-common
+builds and tokenizes the prompt, as vLLM's ``tokenizer_mode=mistral`` does)."""

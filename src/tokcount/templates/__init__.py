@@ -1,1 +1,0 @@
-"""Rendering a canonical request into the exact prompt text a model receives."""
