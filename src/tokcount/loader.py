@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import assets
-from .errors import MissingAssets, TokcountError
+from .errors import InvalidRequest, MissingAssets, TokcountError
 from .model_files import build_tokenizer, find_template, locate, parse_asset, read_json, same_as
 from .models.catalog import AssetRef, ModelSpec
 from .renderers.jinja.inspect import iterates_content
@@ -204,7 +204,7 @@ def is_loaded(spec: ModelSpec) -> bool:
     """True when counting for ``spec`` reads no file: its model is loaded (template included), or its last load
     failed recently (the remembered error is raised at once). The server counts a small body on the event loop
     only then; anything else might read, parse or download for seconds, so it goes to a thread."""
-    if spec.renderer != "jinja":
+    if not _templated(spec):
         return spec in _warm
     with _lock:
         model = _models.get(spec)
@@ -214,9 +214,21 @@ def is_loaded(spec: ModelSpec) -> bool:
         return failed is not None and failed[0] > time.monotonic()
 
 
+def _templated(spec: ModelSpec) -> bool:
+    """Whether ``spec``'s renderer counts from a chat template (a capability asked of the renderer, not its name):
+    then this module's LRU holds all it counts from, template included, and says whether it is loaded; otherwise
+    the renderer's own module keeps what it loads, and this one only records that the model counted (warmth)."""
+    from . import renderers
+
+    try:
+        return renderers.for_spec(spec).capabilities.needs_template
+    except InvalidRequest:  # a renderer nobody registered: never counts, never warm
+        return False
+
+
 def mark_warm(spec: ModelSpec) -> None:
     """Record that a model not loaded through :func:`load` has counted once (see :func:`is_loaded`)."""
-    if spec.renderer != "jinja" and spec.listed:
+    if not _templated(spec) and spec.listed:
         _warm.add(spec)
 
 
@@ -227,7 +239,7 @@ _tried = threading.local()
 def mark_tried(spec: ModelSpec) -> None:
     """Note that the current thread's request is about to count with ``spec``; :func:`settle_tried` then marks
     it warm when the request succeeded (the server resolves each model through a hook, before counting)."""
-    if spec.renderer != "jinja":
+    if not _templated(spec):
         specs: list[ModelSpec] = getattr(_tried, "specs", [])
         specs.append(spec)
         _tried.specs = specs
@@ -328,7 +340,7 @@ def _build(spec: ModelSpec) -> LoadedModel:
     tok = _load_tokenizer(spec, tok_path, tok_ref, config)
     model = LoadedModel(spec=spec, tokenizer=tok.tokenizer, config=config, tokenizer_path=tok_path,
                         variables=dict(tok.tokenizer.special_tokens), tok_key=(str(tok_path), spec.pattern))
-    if spec.renderer == "jinja":
+    if _templated(spec):
         with contextlib.suppress(MissingAssets):  # read now, off the event loop; a miss stays the model's own
             model.template()
     return model

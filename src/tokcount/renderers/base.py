@@ -28,7 +28,8 @@ class Capabilities:
     takes_documents: bool = False
     #: its tokenizer is a file that must be found locally or downloaded (False: the vocabulary ships in a package)
     needs_files: bool = True
-    #: it also needs a chat template file (only the Jinja renderer)
+    #: it also needs a chat template file (only the Jinja renderer); the loader then reads the template with the
+    #: tokenizer and keeps both, where other renderers' modules keep what they load themselves
     needs_template: bool = False
     #: token ids map back to text (False for an estimate with no public tokenizer)
     decodes: bool = True
