@@ -163,7 +163,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
                 if size is None:
                     notes.append("image of unknown size counted as one 258-token tile")
                     size = UNKNOWN_SIZE
-                n += add("image", image_tokens(size[0], size[1], rule))
+                n += add("image", image_tokens(size[0], size[1], rule) + int(rules.get("image_tokens", 0)))
                 estimated.append("image tokens (documented rule)")
             elif isinstance(p, DocumentPart):
                 n += add("document", _pdf_pages(p) * int(rules.get("document_page_tokens", 0)))
