@@ -12,11 +12,11 @@ gemini-2.0-flash. Around the texts the API adds what ``../shared/calibration`` s
   costs per declaration, property and call (2.0, 2.5), or the FunctionGemma rendering (3);
 - a ``thoughtSignature`` costs its bytes (less a leading field-1 chunk) / ``signature_bytes_per_token``.
 
-Media (documented): images cost what the model's ``vision`` rule of media/rules.toml says (``gemini-2``: 258 for
-an image whose sides are both ≤ 384 px, else square tiles of side ``floor(min(w, h) / 1.5)``, each 258, so
-960x540 → 6 tiles → 1548; ``gemini-3``: ``media_resolution``, default 1120 per image). PDF pages cost
-``document_page_tokens`` (258) each; video 263 and audio 32 per second (their length cannot be read here, so they are reported but not
-counted).
+Media: images cost what the model's ``vision`` rule of media/rules.toml says (``gemini-2``: 258 for an image
+whose sides are both ≤ 384 px, else square tiles of side ``floor(min(w, h) / 1.5)`` plus one overview tile, each
+258; ``gemini-2.5`` / ``gemini-3``: a ``media_resolution`` budget per image) plus the generation's
+``image_tokens``. PDF pages cost ``document_page_tokens`` (258) each; video 263 and audio 32 per second (their
+length cannot be read here, so they are reported but not counted).
 
 Exactness: text and system instructions are labelled exact on the families whose every recorded count was
 reproduced (``exact_text`` in the catalog); tools, function calls, signatures and media are labelled estimates.
@@ -161,7 +161,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
             elif isinstance(p, ImagePart):
                 size = image_size(p, media_policy)
                 if size is None:
-                    notes.append("image of unknown size counted as one 258-token tile")
+                    notes.append("image of unknown size counted as one 384x384 image")
                     size = UNKNOWN_SIZE
                 n += add("image", image_tokens(size[0], size[1], rule) + int(rules.get("image_tokens", 0)))
                 estimated.append("image tokens (documented rule)")
@@ -169,7 +169,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
                 n += add("document", _pdf_pages(p) * int(rules.get("document_page_tokens", 0)))
                 if p.text:
                     n += add("text", tok.count(p.text))
-                estimated.append("documents (258 per page)")
+                estimated.append(f"documents ({int(rules.get('document_page_tokens', 0))} per page)")
             elif isinstance(p, VideoPart):
                 notes.append("video/audio: 263 (video) / 32 (audio) tokens per second; length unknown, not counted")
                 estimated.append("video")
