@@ -9,9 +9,11 @@ by ``python -m bench.calibrate --provider gemini`` (tests/test_calibration.py pi
 from __future__ import annotations
 
 import base64
+import io
 import json
 
 import pytest
+from PIL import Image
 
 from conftest import SHARED
 from tokcount.count import count
@@ -272,3 +274,33 @@ def test_gemini_25_images_cost_a_fixed_budget_whatever_their_size() -> None:
     for case_id in ("x-gemini-0002", "x-gemini-0072"):  # crewAI 640x480 and OpenInference 8x8: 258 each
         got, expected = _case(case_id)
         assert got == expected, case_id
+
+
+def test_media_resolution_of_the_request_and_of_a_part() -> None:
+    """Gemini 3 (and 2.5) price an image by ``mediaResolution``: the request's ``generationConfig`` level, or a
+    part's own (Gemini 3), else the default (3: high, 1120; 2.5: medium, 256 + 2)."""
+    image = {"inlineData": {"mimeType": "image/png", "data": _png(640, 480)}}
+
+    def image_count(model: str, part: dict, config: dict | None = None) -> int:
+        body: dict = {"contents": [{"role": "user", "parts": [part]}]}
+        if config:
+            body["generationConfig"] = config
+        status, out = gemini.handle(model, {"generateContentRequest": body})
+        assert status == 200, out
+        return next(d["tokenCount"] for d in out["promptTokensDetails"] if d["modality"] == "IMAGE")
+
+    assert image_count("gemini-3-pro-preview", image) == 1120
+    assert image_count("gemini-3-pro-preview", image, {"mediaResolution": "MEDIA_RESOLUTION_LOW"}) == 280
+    assert image_count("gemini-3-pro-preview", {**image, "mediaResolution": {"level": "MEDIA_RESOLUTION_MEDIUM"}},
+                       {"mediaResolution": "MEDIA_RESOLUTION_LOW"}) == 560  # the part's own level wins
+    assert image_count("gemini-2.5-flash", image, {"mediaResolution": "MEDIA_RESOLUTION_LOW"}) == 64 + 2
+    assert image_count("gemini-2.0-flash", image, {"mediaResolution": "MEDIA_RESOLUTION_LOW"}) == 5 * 258  # tiles
+    status, out = gemini.handle("gemini-3-pro-preview", {"contents": [{"parts": [image]}],
+                                                         "generationConfig": {"mediaResolution": 7}})
+    assert status == 400 and "mediaResolution" in out["error"]["message"]
+
+
+def _png(width: int, height: int) -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (10, 200, 30)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()

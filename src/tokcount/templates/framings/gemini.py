@@ -62,12 +62,13 @@ UNKNOWN_SIZE = (384, 384)
 IMAGE_RULE = "gemini-2"
 
 
-def image_tokens(width: int, height: int, rule: str = IMAGE_RULE) -> int:
-    """An image's cost under the media rule named ``rule`` (a catalog entry's ``vision``)."""
+def image_tokens(width: int, height: int, rule: str = IMAGE_RULE, resolution: str | None = None) -> int:
+    """An image's cost under the media rule named ``rule`` (a catalog entry's ``vision``) at the request's
+    ``mediaResolution`` (``resolution``; the rule's default when None; tile rules have no levels)."""
     found = rule_for(rule)
     if found is None:
         raise MediaError("this model takes no images (its catalog entry names no vision rule).", param="contents")
-    return found.tokens(width, height)
+    return found.tokens(width, height, {"media_resolution": resolution} if resolution else None)
 
 
 @cache
@@ -163,7 +164,8 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
                 if size is None:
                     notes.append("image of unknown size counted as one 384x384 image")
                     size = UNKNOWN_SIZE
-                n += add("image", image_tokens(size[0], size[1], rule) + int(rules.get("image_tokens", 0)))
+                n += add("image", image_tokens(size[0], size[1], rule, _resolution(p))
+                                  + int(rules.get("image_tokens", 0)))
                 estimated.append("image tokens (documented rule)")
             elif isinstance(p, DocumentPart):
                 n += add("document", _pdf_pages(p) * int(rules.get("document_page_tokens", 0)))
@@ -220,6 +222,11 @@ def _method(per_content: int, tool_rule: str, tools: bool, engine: str, platform
     if tools:
         parts.append(tool_rule)
     return "+".join([*parts, "gemma3-vocab", engine])
+
+
+def _resolution(part: ImagePart) -> str | None:
+    """The image's ``mediaResolution`` level; a chat body's ``detail: "auto"`` is the model's default."""
+    return None if part.detail in (None, "auto") else part.detail
 
 
 def _missing_vocabulary(spec: ModelSpec) -> str | None:
