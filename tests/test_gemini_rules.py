@@ -304,3 +304,16 @@ def _png(width: int, height: int) -> str:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), (10, 200, 30)).save(buf, format="PNG")
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_a_json_schema_reference_counts_as_the_schema_it_names() -> None:
+    """pydantic's nested models arrive as ``$ref`` into ``$defs``: counted as the inlined schema, a cycle once."""
+    inline = gemini_tools.declaration_texts("f", None, {"type": "object", "properties": {
+        "who": {"type": "object", "properties": {"name": {"type": "string"}}}}})
+    ref = gemini_tools.declaration_texts("f", None, {
+        "type": "object", "properties": {"who": {"$ref": "#/$defs/Person"}},
+        "$defs": {"Person": {"type": "object", "properties": {"name": {"type": "string"}}}}})
+    assert ref.texts == inline.texts and (ref.properties, ref.objects) == (inline.properties, inline.objects) == (2, 1)
+    node = {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}}
+    cyclic = gemini_tools.declaration_texts("f", None, {"$ref": "#/$defs/Node", "$defs": {"Node": node}})
+    assert cyclic.texts == ["f", "object", "next"] and cyclic.properties == 1

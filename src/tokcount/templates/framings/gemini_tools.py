@@ -138,14 +138,30 @@ class TextsShape:
 
 
 def declaration_texts(name: str, description: str | None, parameters: dict[str, Any] | None) -> TextsShape:
-    """The texts and structure of one function declaration (its ``parameters`` or ``parametersJsonSchema``)."""
+    """The texts and structure of one function declaration (its ``parameters`` or ``parametersJsonSchema``).
+
+    A JSON schema's ``$ref`` to its own ``$defs`` / ``definitions`` (pydantic's nested models) counts as the schema
+    it names, as the model is shown it; a reference cycle is followed once."""
     shape = TextsShape(texts=[name, *([description] if description else [])])
     if isinstance(parameters, dict):
-        _schema(parameters, shape, top=True)
+        defs = {**_table(parameters.get("definitions")), **_table(parameters.get("$defs"))}
+        _schema(parameters, shape, top=True, defs=defs, seen=())
     return shape
 
 
-def _schema(s: dict[str, Any], shape: TextsShape, *, top: bool) -> None:
+def _table(x: Any) -> dict[str, Any]:
+    return x if isinstance(x, dict) else {}
+
+
+def _schema(s: dict[str, Any], shape: TextsShape, *, top: bool, defs: dict[str, Any],
+            seen: tuple[str, ...]) -> None:
+    ref = s.get("$ref")
+    if isinstance(ref, str):
+        target = defs.get(ref.rsplit("/", 1)[-1]) if ref.startswith(("#/$defs/", "#/definitions/")) else None
+        if isinstance(target, dict) and ref not in seen:
+            _schema({**target, **{k: v for k, v in s.items() if k != "$ref"}}, shape, top=top, defs=defs,
+                    seen=(*seen, ref))
+            return
     for key in SCHEMA_TEXT_KEYS:
         v = s.get(key)
         if isinstance(v, str):
@@ -167,12 +183,12 @@ def _schema(s: dict[str, Any], shape: TextsShape, *, top: bool) -> None:
             shape.texts.append(str(k))
             shape.properties += 1
             if isinstance(sub, dict):
-                _schema(sub, shape, top=False)
+                _schema(sub, shape, top=False, defs=defs, seen=seen)
     for key in SCHEMA_CHILDREN:
         v = s.get(key)
         for sub in (v if isinstance(v, list) else [v]):
             if isinstance(sub, dict):
-                _schema(sub, shape, top=False)
+                _schema(sub, shape, top=False, defs=defs, seen=seen)
 
 
 def _value_texts(x: Any, shape: TextsShape) -> None:
