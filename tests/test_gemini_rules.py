@@ -126,6 +126,10 @@ def test_signature_counts_on_a_recorded_streamed_turn() -> None:
 
 def test_dated_snapshots_resolve() -> None:
     cat = default_catalog()
+    # the September 2025 previews count tools as Gemini 3 does (measured on Flash's; Flash-Lite's borrows it)
+    lite = cat.resolve("gemini-flash-lite-latest")
+    assert lite.id == "gemini-2.5-flash-lite-preview-09-2025" and rules_of(lite, None)["tools"] == "functiongemma"
+    assert rules_of(cat.resolve("gemini-2.5-flash-lite"), None)["tools"] == "texts"
     assert cat.resolve("gemini-2.5-flash-preview-05-20").id == "gemini-2.5-flash"
     assert cat.resolve("models/gemini-flash-latest").id == "gemini-2.5-flash-preview-09-2025"
     assert cat.resolve("gemini-2.5-pro-preview-06-05").id == "gemini-2.5-pro"
