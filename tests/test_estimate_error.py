@@ -176,3 +176,16 @@ def test_bifrost_body_has_room(url: str) -> None:
     assert r.status_code == 200, r.text
     extra = r.json()["extra_fields"]
     assert extra["estimate_error"]["slice"] == r.headers["x-tokcount-estimate-error"].rsplit("slice=", 1)[1]
+
+
+def test_gemini_library_handler_says_it_too() -> None:
+    """``gemini.handle_full`` (the dialect's own countTokens answer outside the server) sends the same header."""
+    from tokcount.dialects import gemini
+
+    body = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
+            "tools": [{"functionDeclarations": [{"name": "f", "parameters": {"type": "OBJECT", "properties": {}}}]}]}
+    status, _, headers = gemini.handle_full("gemini-2.5-flash", body)
+    assert status == 200 and headers["x-tokcount-exact"] == "false"
+    assert headers["x-tokcount-estimate-error"].endswith("slice=gemini/gemini-2.5/tools")
+    _, _, exact = gemini.handle_full("gemini-2.5-flash", {"contents": "Hi"})
+    assert "x-tokcount-estimate-error" not in exact
