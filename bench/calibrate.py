@@ -261,8 +261,9 @@ def document(outcomes: list[Outcome], directory: Path, cross_validated: str = ""
             "each number, coordinate search; OpenAI: most cases exact, the others: most within 10 %, then the least "
             "total error). First the shipped numbers on every case next to the held-out figures, then the held-out "
             "cases per model family (the rules family) and slice (`tokcount.slices.slice_of` of the parsed request, "
-            "what the service's `x-tokcount-estimate-error` is keyed by), then each refitted number's range "
-            "across the folds: a rule that generalises keeps its numbers.",
+            "what the service's `x-tokcount-estimate-error` is keyed by), then each held-out source with the shipped "
+            "and the refitted numbers, then each refitted number's range across the folds: a rule that generalises "
+            "keeps its numbers.",
             "",
             cross_validated,
             "",

@@ -137,11 +137,11 @@ def url() -> str:
 
 
 def test_anthropic_route_header_and_sdk(url: str) -> None:
-    r = httpx.post(f"{url}/v1/messages/count_tokens", json=CLAUDE_TOOLS)
+    r = httpx.post(f"{url}/v1/messages/count_tokens", json=CLAUDE_TOOLS, timeout=120)
     assert r.status_code == 200 and set(r.json()) == {"input_tokens"}  # the body keeps Anthropic's shape
     value = r.headers["x-tokcount-estimate-error"]
     assert HEADER.match(value) and value.endswith("slice=anthropic/claude-4/tools")
-    client = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0)
+    client = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0, timeout=120)
     raw = client.messages.with_raw_response.count_tokens(**CLAUDE_TOOLS)
     assert raw.parse().input_tokens == r.json()["input_tokens"]
     assert raw.headers["x-tokcount-estimate-error"] == value
@@ -151,7 +151,7 @@ def test_gemini_route_header_and_sdk(url: str) -> None:
     body = {"contents": [{"role": "user", "parts": [{"text": "Weather in Paris?"}]}],
             "tools": [{"functionDeclarations": [{"name": "get_weather", "parameters": {
                 "type": "OBJECT", "properties": {"city": {"type": "STRING"}}}}]}]}
-    r = httpx.post(f"{url}/v1beta/models/gemini-2.5-flash:countTokens", json=body)
+    r = httpx.post(f"{url}/v1beta/models/gemini-2.5-flash:countTokens", json=body, timeout=120)
     assert r.status_code == 200 and "estimate_error" not in r.json()
     assert r.headers["x-tokcount-estimate-error"].endswith("slice=gemini/gemini-2.5/tools")
     client = genai.Client(api_key="k", http_options=types.HttpOptions(base_url=url, api_version="v1beta"))
@@ -165,14 +165,14 @@ def test_gemini_route_header_and_sdk(url: str) -> None:
 
 
 def test_exact_answers_carry_no_error(url: str) -> None:
-    r = httpx.post(f"{url}/v1/responses/input_tokens", json={"model": "gpt-4o", "input": "Hello"})
+    r = httpx.post(f"{url}/v1/responses/input_tokens", json={"model": "gpt-4o", "input": "Hello"}, timeout=120)
     assert r.status_code == 200 and r.headers["x-tokcount-exact"] == "true"
     assert "x-tokcount-estimate-error" not in r.headers
 
 
 def test_bifrost_body_has_room(url: str) -> None:
     r = httpx.post(f"{url}/v1/count_tokens", json={"model": "anthropic/claude-sonnet-4-20250514",
-                                                  "input": [{"role": "user", "content": "Hi"}]})
+                                                  "input": [{"role": "user", "content": "Hi"}]}, timeout=120)
     assert r.status_code == 200, r.text
     extra = r.json()["extra_fields"]
     assert extra["estimate_error"]["slice"] == r.headers["x-tokcount-estimate-error"].rsplit("slice=", 1)[1]

@@ -118,3 +118,21 @@ def test_cli_cross_validate_prints_held_out(subset: tuple[set[str], set[str]], c
                            "--cross-validate"]) == 0
     out = capsys.readouterr().out
     assert "refitted without the source" in out and "folds that moved it" in out
+
+
+def test_a_non_linear_number_is_not_refitted() -> None:
+    """Claude's pixels-per-token divides the image area (w*h/750, rounded): +2 does not move a count twice as far
+    as +1 on
+    a PDF page or an image near a rounding step, so the runner lists it as non-linear and keeps it as shipped."""
+    if not CALIBRATION.is_dir():
+        pytest.skip(f"no calibration set at {CALIBRATION}")
+    raw = [c for _, c in calibrate.load_cases(CALIBRATION, ["anthropic"])
+           if "image" in c.get("scope", "") or "document" in c.get("scope", "")]
+    cases = xval.prepare("anthropic", raw)
+    number = xval.Number("rules.toml", "rule.claude.pixels_per_token",
+                         rules_data.get("rules.toml", "rule.claude.pixels_per_token"))
+    per_image = xval.Number("claude_rules.toml", "claude-4.per_image",
+                            rules_data.get("claude_rules.toml", "claude-4.per_image"))
+    xval.measure([number, per_image], cases)
+    assert number.skipped.startswith("non-linear") and number.slope is None
+    assert not per_image.skipped and per_image.slope is not None and set(per_image.slope.tolist()) >= {1}
