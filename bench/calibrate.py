@@ -8,7 +8,8 @@ a user's request takes: the dialect module of the case's ``dialect`` parses the 
 Options:
   --provider openai|anthropic|gemini|vertex   only that provider's file (vertex: Gemini on Vertex AI)
   --cases ID,...                      only these case ids
-  --show-misses                       list every case whose count differs (id, model, scope, expected, got, diff)
+  --show-misses                       list every case whose count differs (id, model, scope, expected, got, diff);
+                                      with --cross-validate also the held-out misses (scope: the slice)
   --write                             also write docs/closed-models-accuracy.md (generated; never edit by hand)
   --pin                               write tests/data/calibration_exact.json: the ids exact now, which
                                       tests/test_calibration.py keeps exact
@@ -319,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         reports = [xval.cross_validate(p, args.dir, ids) for p in providers]
         print()
         print(xval.markdown_report(reports))
+        if args.show_misses:
+            print("\nHeld out (each source counted with the numbers fitted without it):\n")
+            print(misses([o for r in reports for o in r.held_out]))
     if args.write:
         if not whole:
             print("--write needs the whole set (no --provider / --cases); not written", file=sys.stderr)

@@ -115,9 +115,10 @@ def test_cross_validation_reports_each_source_held_out(subset: tuple[set[str], s
 def test_cli_cross_validate_prints_held_out(subset: tuple[set[str], set[str]], capsys) -> None:
     ids, _ = subset
     assert calibrate.main(["--provider", "anthropic", "--cases", ",".join(sorted(ids)[:12]),
-                           "--cross-validate"]) == 0
+                           "--cross-validate", "--show-misses"]) == 0
     out = capsys.readouterr().out
     assert "refitted without the source" in out and "folds that moved it" in out
+    assert "Held out (each source counted with the numbers fitted without it)" in out
 
 
 def test_a_non_linear_number_is_not_refitted() -> None:
