@@ -4,17 +4,12 @@ hook every rules file is read through (tokcount.rules_data)."""
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import REPO, SHARED
-
-if str(REPO) not in sys.path:  # bench/ is a directory beside src/, importable from the repo root
-    sys.path.insert(0, str(REPO))
-
 from bench import calibrate, xval
+from support.shared import SHARED
 from tokcount import rules_data
 from tokcount.count import count
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import sys
 
 import anthropic
 import httpx
@@ -15,16 +14,13 @@ import pytest
 from google import genai
 from google.genai import types
 
-from conftest import REPO, SHARED
-from serverkit import running_server
+from support.serverkit import running_server
+from support.shared import SHARED
 from tokcount import count, estimate_error
 from tokcount.cli import main as cli_main
 from tokcount.request import Request
 from tokcount.settings import Settings
 from tokcount.slices import SLICES, slice_of
-
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
 
 HEADER = re.compile(r"^p90=\d+\.\d%; median=\d+\.\d%; within10=\d+\.\d%; n=\d+; slice=[a-z0-9.*/-]+$")
 TOOL = {"name": "get_weather", "description": "Weather of a city",
