@@ -78,8 +78,7 @@ def platforms() -> dict[str, dict[str, Any]]:
 @cache
 def generations() -> dict[str, dict[str, Any]]:
     """``gemini_rules.toml``: each model generation's rules, its ``inherit`` chain resolved."""
-    text = package_files("tokcount.templates.framings").joinpath("gemini_rules.toml").read_text(encoding="utf-8")
-    raw: dict[str, dict[str, Any]] = tomllib.loads(text).get("generation", {})
+    raw: dict[str, dict[str, Any]] = rules_data.load("gemini_rules.toml").get("generation", {})
 
     def resolved(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
         if name in seen or name not in raw:
