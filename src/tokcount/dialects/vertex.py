@@ -7,7 +7,7 @@ and ``generationConfig`` beside it at the top level (what google-genai sends wit
 API's ``generateContentRequest`` wrapping is taken too. It is read by the Gemini dialect's parser, so every part
 type, camelCase or snake_case, reads as there. What differs is the count: Vertex frames the same request
 differently (no per-Content token), so the request is marked ``api="vertex"`` and the Gemini framing takes the
-``[vertex]`` table of ``renderers/gemini/platforms.toml`` on top of the model's own rules; counts through
+``[vertex]`` table of ``renderers/gemini/gemini_platforms.toml`` on top of the model's own rules; counts through
 this route are labelled estimates (two recorded Vertex counts, both reproduced, are too few to call them exact).
 
 ``project`` and ``location`` name the caller's Google Cloud project and region: they change no count and are not

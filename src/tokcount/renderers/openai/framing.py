@@ -17,12 +17,11 @@ API; with them the cookbook's ``get_current_weather`` request gives its publishe
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from importlib.resources import files as package_files
 from typing import Any
 
+from ... import rules_data
 from ...errors import MediaError
 from ...media.rules import Rule, rule_for
 from ...media.sources import FetchPolicy
@@ -34,12 +33,12 @@ from ...tokenizers.openai_bpe import OpenAIEncoder, encoder
 from .._image_size import image_size
 from ..jinja.prepare import split_tool_results
 
-RULES_FILE = "framing.toml"
+RULES_FILE = "openai_framing.toml"
 
 
 @dataclass(frozen=True)
 class Rules:
-    """The framing's constants for one model kind and API shape (documented in renderers/openai/framing.toml)."""
+    """The framing's constants for one model kind and API shape (documented in renderers/openai/openai_framing.toml)."""
 
     tokens_per_message: int
     tokens_per_name: int
@@ -68,8 +67,7 @@ class Rules:
 
 @lru_cache(maxsize=1)
 def _rule_tables() -> dict[str, dict[str, Any]]:
-    text = package_files(__package__).joinpath(RULES_FILE).read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return rules_data.load(RULES_FILE)
 
 
 @lru_cache(maxsize=32)
@@ -90,7 +88,7 @@ class OpenAIModel:
     image: Rule | None
     #: framing verified against published API counts for this model family
     verified: bool
-    #: section of renderers/openai/framing.toml: "chat" (gpt-3.5/4/4o/4.1) or "reasoning" (o-series, gpt-5)
+    #: section of renderers/openai/openai_framing.toml: "chat" (gpt-3.5/4/4o/4.1) or "reasoning" (o-series, gpt-5)
     kind: str = "chat"
     #: the image rule reproduced the API's counts for this family (bench/calibrate.py)
     image_verified: bool = False
@@ -112,7 +110,8 @@ def text_encoder(spec: ModelSpec) -> OpenAIEncoder:
 
 @dataclass(frozen=True)
 class Style:
-    """How one API renders a JSON schema as TypeScript (the switches are keys of renderers/openai/framing.toml)."""
+    """How one API renders a JSON schema as TypeScript (the switches are keys of
+    openai_framing.toml)."""
 
     #: property ``title``s as ``// Title`` comments
     titles: bool = True
