@@ -8,7 +8,8 @@ import sys
 import pytest
 
 import tokcount.count  # noqa: F401
-from tokcount.renderers.anthropic.framing import image_tokens, pdf_pages
+from tokcount.media.pdf import pdf_pages
+from tokcount.renderers.anthropic.framing import image_tokens
 
 count_mod = sys.modules["tokcount.count"]
 

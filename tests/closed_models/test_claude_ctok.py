@@ -16,6 +16,7 @@ from support.serverkit import running_server
 from support.shared import REPO
 from tokcount.models.catalog import default_catalog
 from tokcount.renderers.anthropic import framing as claude
+from tokcount.renderers.anthropic import tools as claude_tools
 from tokcount.renderers.jinja import limits
 from tokcount.settings import Settings
 from tokcount.tokenizers import claude as claude_tokenizer
@@ -153,7 +154,8 @@ def test_parallel_calls_cost_more_than_calls_in_turns_of_their_own() -> None:
     model = claude.model_of(default_catalog().resolve("claude-sonnet-4"))
     calls = [p for p in parallel.messages[1].parts]
     assert (model.per_call, model.per_parallel_call) == (4, 22)
-    assert got.breakdown["messages"][1] == claude_tokenizer.count(claude.tool_calls_text(calls), "3.0") + 2 * (4 + 22)
+    rendered = claude_tools.tool_calls_text(calls)
+    assert got.breakdown["messages"][1] == claude_tokenizer.count(rendered, "3.0") + 2 * (4 + 22)
 
 
 def test_long_texts_are_counted_in_a_render_process_in_the_server() -> None:

@@ -17,6 +17,7 @@ from tokcount.dialects import anthropic
 from tokcount.errors import InvalidRequest, TokcountError
 from tokcount.models.catalog import default_catalog
 from tokcount.renderers.anthropic import framing as claude
+from tokcount.renderers.anthropic import tools as claude_tools
 from tokcount.renderers.jinja.prepare import split_tool_results
 from tokcount.request import Message, Request, TextPart, ToolCallPart, ToolResultPart
 from tokcount.settings import Settings
@@ -84,14 +85,14 @@ def test_tool_results_add_their_content_and_a_constant_not_a_turn() -> None:
     rules = claude.model_of(default_catalog().resolve("claude-sonnet-4"))
     results = [p for p in parse(CONVERSATION).messages[2].parts if isinstance(p, ToolResultPart)]
     text = claude.TextCounter(rules)  # ctok where it is installed, else the proxy: the constants go with it
-    rendered = sum(text(claude.tool_result_text(p)) for p in results)
+    rendered = sum(text(claude_tools.tool_result_text(p)) for p in results)
     added = with_results.breakdown["messages"][2] - without.breakdown["messages"][2]
     assert abs(added - (rendered + 2 * rules.per_result)) <= 1
 
 
 def test_parallel_calls_share_one_function_calls_block() -> None:
     calls = [ToolCallPart(name="f", arguments={"a": "x", "n": 2}), ToolCallPart(name="g", arguments={})]
-    text = claude.tool_calls_text(calls)
+    text = claude_tools.tool_calls_text(calls)
     assert text.count("<function_calls>") == 1 and text.count("<invoke ") == 2
     assert '<parameter name="a">x</parameter>' in text and '<parameter name="n">2</parameter>' in text
 

@@ -12,7 +12,7 @@ import pytest
 
 from tokcount.dialects import anthropic, openai_chat
 from tokcount.errors import InvalidRequest
-from tokcount.renderers.anthropic.framing import tool_result_text
+from tokcount.renderers.anthropic.tools import tool_result_text
 from tokcount.renderers.jinja.prepare import split_tool_results, template_message
 from tokcount.request import ImagePart, Message, TextPart, ToolCallPart, ToolResultPart
 from tokcount.settings import Settings

@@ -33,9 +33,6 @@ Every count says ``exact: false``.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import pickle
 import re
 from dataclasses import dataclass, field
@@ -44,7 +41,7 @@ from typing import Any
 
 from ... import rules_data
 from ...errors import MediaError
-from ...media import b64
+from ...media.pdf import pdf_pages
 from ...media.rules import Rule, rule_for
 from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
@@ -54,6 +51,7 @@ from ...tokenizers import claude as ctok
 from ...tokenizers.openai_bpe import encoder
 from .._image_size import image_size
 from ..jinja import limits
+from .tools import tool_calls_text, tool_definitions, tool_result_text
 
 PROXY = "o200k_base"
 METHOD = f"anthropic-estimate+{PROXY}-proxy"
@@ -278,52 +276,6 @@ def image_tokens(width: int, height: int, rule: Rule | None = None) -> int:
     if found is None:  # pragma: no cover - the packaged rules.toml defines it
         raise MediaError(f"no media rule {IMAGE_RULE!r}")
     return found.tokens(width, height)
-
-
-def pdf_pages(source: str | None) -> int | None:
-    """Page count of a base64 / data-URL PDF (``/Type /Page`` objects), or ``None`` when unreadable."""
-    if not source:
-        return None
-    payload = source.split(",", 1)[1] if source.startswith("data:") else source
-    try:
-        data = b64.decode(payload)  # standard or URL-safe
-    except ValueError:
-        try:  # as before: lenient (stray characters dropped)
-            data = base64.b64decode(payload, validate=False)
-        except (binascii.Error, ValueError):
-            return None
-    if not data.startswith(b"%PDF"):
-        return None
-    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data)) or None
-
-
-def _json(obj: object) -> str:
-    return json.dumps(obj, ensure_ascii=False)
-
-
-def tool_definitions(req: Request) -> str:
-    """The tool definitions as the hidden tool-use system prompt lists them."""
-    defs = [{"description": t.description or "", "name": t.name, "parameters": t.parameters or {}} for t in req.tools]
-    lines = [f"<function>{_json(d)}</function>" for d in defs]
-    return "<functions>\n" + "\n".join(lines) + "\n</functions>"
-
-
-def tool_calls_text(calls: list[ToolCallPart]) -> str:
-    """An assistant turn's tool calls as one ``<function_calls>`` block (parallel calls share it)."""
-    out = ["<function_calls>"]
-    for c in calls:
-        out.append(f'<invoke name="{c.name}">')
-        args = c.arguments_object if isinstance(c.arguments_object, dict) else {"input": c.arguments_text}
-        for key, value in args.items():
-            shown = value if isinstance(value, str) else _json(value)
-            out.append(f'<parameter name="{key}">{shown}</parameter>')
-        out.append("</invoke>")
-    out.append("</function_calls>")
-    return "\n".join(out)
-
-
-def tool_result_text(result: ToolResultPart) -> str:
-    return f"<function_results>\n<result>\n{result.text}\n</result>\n</function_results>"
 
 
 @dataclass

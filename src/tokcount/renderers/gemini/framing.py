@@ -235,7 +235,7 @@ def _json_or_text(text: str) -> Any:
 
 
 def _pdf_pages(part: DocumentPart) -> int:
-    from ..anthropic.framing import pdf_pages
+    from ...media.pdf import pdf_pages
 
     return pdf_pages(part.source) or 1
 
