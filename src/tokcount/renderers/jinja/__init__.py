@@ -8,3 +8,6 @@ expansion), the engine and its sandbox (:mod:`.jinja_env`, :mod:`.minijinja_env`
 This ``__init__`` imports nothing: the settings and the dialects import :mod:`.limits` and :mod:`.kwargs` without
 loading the renderer.
 """
+
+#: the name catalog entries give as ``renderer``
+NAME = "jinja"
