@@ -17,7 +17,7 @@ the top level or in ``[server]`` (``media_max_pixels = ...``, the flat form olde
 Upstream passthrough is the one setting that is not a flat value: ``upstreams`` is read from
 ``[upstream.<provider>]`` tables (``base_url``, ``api_key`` or ``api_key_env``, ``timeout``, ``max_concurrency``)
 and ``TOKCOUNT_UPSTREAM_<PROVIDER>_URL`` / ``_KEY``, ``TOKCOUNT_UPSTREAM_TIMEOUT``,
-``TOKCOUNT_UPSTREAM_MAX_CONCURRENCY`` by :mod:`tokcount.passthrough.config` (off unless one is given).
+``TOKCOUNT_UPSTREAM_MAX_CONCURRENCY`` by :mod:`tokcount.passthrough.upstreams` (off unless one is given).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from .renderers.jinja import limits
 
 if TYPE_CHECKING:  # imported where used: tokcount.passthrough's package imports the catalog, which reads config
-    from .passthrough.config import Upstream
+    from .passthrough.upstreams import Upstream
 
 #: a model whose files ship with the ``offline`` extra (see models/packaged.py), so it works with no download
 DEFAULT_MODEL = "qwen3.5"
@@ -210,7 +210,7 @@ class Settings:
             out = out._set(f.name, _parse(f.metadata["kind"], value, f.name, str(path), from_env=False))
         # [upstream.<provider>] at the top level or under [server]; api_key_env names a variable of the same
         # environment the rest is read from
-        from .passthrough import config as upstream_config
+        from .passthrough import upstreams as upstream_config
 
         for table in [t["upstream"] for t in (data, server) if isinstance(t, dict) and "upstream" in t]:
             ups = upstream_config.from_toml(table, str(path), os.environ if env is None else env)
@@ -226,7 +226,7 @@ class Settings:
             raw = env.get(name, "").strip()
             if raw:
                 out = out._set(f.name, _parse(f.metadata["kind"], raw, name, "environment", from_env=True))
-        from .passthrough import config as upstream_config
+        from .passthrough import upstreams as upstream_config
 
         ups = upstream_config.with_env({u.provider: u for u in out.upstreams}, env)
         return replace(out, upstreams=tuple(ups.values()))

@@ -1,7 +1,7 @@
 """Upstream passthrough: ask the provider's own count endpoint for its models, fall back to the local count.
 
 Off until a provider is configured (``[upstream.<provider>]`` in the server config, or the environment: see
-:mod:`tokcount.passthrough.config`). The engine asks it in one place, :func:`tokcount.jobs.execute`, so every
+:mod:`tokcount.passthrough.upstreams`). The engine asks it in one place, :func:`tokcount.jobs.execute`, so every
 route and the CLI (``tokcount count --upstream``) get it and no dialect knows about it. For a model whose provider
 is configured the count is forwarded (:mod:`~tokcount.passthrough.translate` builds the provider's body), with
 
@@ -27,8 +27,8 @@ from ..errors import TokcountError
 from ..models.catalog import ModelSpec
 from ..request import Request
 from ..result import Count
-from .config import PROVIDERS, Upstream, with_env
 from .translate import NotForwardable, Origin, build_call, forwards_as_sent, upstream_model
+from .upstreams import PROVIDERS, Upstream, with_env
 
 if TYPE_CHECKING:  # httpx is imported on the first forwarded call: `import tokcount` stays quick
     import httpx

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from . import deadline
-from .config import Upstream
+from .upstreams import Upstream
 
 log = logging.getLogger("tokcount.passthrough")
 #: a count answer is a few dozen bytes; anything beyond this is not one

@@ -19,7 +19,7 @@ from ..dialects import dialects
 from ..models.catalog import PROVIDER_PREFIXES, ModelSpec
 from ..renderers.jinja.prepare import split_tool_results
 from ..request import DocumentPart, ImagePart, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from .config import Upstream
+from .upstreams import Upstream
 
 ANTHROPIC_VERSION = "2023-06-01"
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
