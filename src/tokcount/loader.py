@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -316,12 +315,14 @@ def _load_new(spec: ModelSpec) -> LoadedModel:
     return model
 
 
+#: called with (model id, seconds, ok) after every load: :mod:`tokcount.metrics` adds itself when imported (the
+#: server imports it; the library and the CLI never do, so they do not pay for importing prometheus-client)
+load_observers: list[Callable[[str, float, bool], None]] = []
+
+
 def _record_load(spec: ModelSpec, started: float, *, ok: bool) -> None:
-    """Tell the server's metrics about a load, if the server imported them (the library and CLI never do, so
-    they do not pay for importing prometheus-client)."""
-    metrics = sys.modules.get("tokcount.metrics")
-    if metrics is not None:
-        metrics.model_load(spec.id, time.perf_counter() - started, ok)
+    for observe in load_observers:
+        observe(spec.id, time.perf_counter() - started, ok)
 
 
 def _build(spec: ModelSpec) -> LoadedModel:

@@ -30,13 +30,15 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from . import loader
+from .tokenizers import core
 
 try:  # the server extra; without it every recorder is a no-op
     import prometheus_client as _prom
@@ -157,8 +159,7 @@ def sync_caches() -> None:
     try:
         _last_sync = time.monotonic()
         hits = misses = 0
-        core = sys.modules.get("tokcount.tokenizers.core")
-        for cache in list(core.CACHES) if core is not None else ():
+        for cache in list(core.CACHES):
             h, m = cache.hits, cache.misses
             ph, pm = _synced.get(id(cache), (0, 0))
             if h < ph or m < pm:  # a new cache at a recycled id
@@ -209,3 +210,5 @@ def exposition() -> tuple[bytes, str]:
         return _prom.generate_latest(registry), _prom.CONTENT_TYPE_LATEST
     return _prom.generate_latest(_prom.REGISTRY), _prom.CONTENT_TYPE_LATEST
 
+
+loader.load_observers.append(model_load)
