@@ -363,3 +363,41 @@ def test_a_name_joins_its_role(messages: list[dict], expected: int) -> None:
     role + name + 1 (3); for most names the colon stays apart, which is the cookbook's ``tokens_per_name = 1``."""
     result = count_mod.count("gpt-4o-2024-08-06", messages)
     assert result.input_tokens == expected and result.exact
+
+
+# ------------------------------------------------------------------ rules found on the calibration set (issue 23)
+# Each test counts real recorded bodies of ../shared/calibration/openai.jsonl through the path a user's request
+# takes (bench/calibrate.py: the dialect's parser, then count()) and checks the count the API returned.
+
+
+def _recorded(*ids: str) -> dict[str, tuple[int, int]]:
+    """id -> (the API's count, tokcount's count) for recorded OpenAI requests of the calibration set."""
+    from conftest import REPO, SHARED
+
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from bench import calibrate
+
+    cases = calibrate.load_cases(SHARED / "calibration", ["openai"], set(ids))
+    assert {c["id"] for _, c in cases} == set(ids), "calibration cases missing"
+    return {c["id"]: (int(c["expected"]), calibrate.run_case(p, c).got or -1) for p, c in cases}
+
+
+def _assert_recorded(*ids: str) -> None:
+    counts = _recorded(*ids)
+    wrong = {i: v for i, v in counts.items() if v[0] != v[1]}
+    assert not wrong, f"(expected, got): {wrong}"
+
+
+def test_responses_renders_the_schema_title_and_description() -> None:
+    """Through Responses the parameter schema's own ``title`` (pydantic's ``get_weather_args``, as the OpenAI
+    Agents SDK sends it) is a comment line above the function's description and the schema's ``description`` one
+    below it; Chat Completions shows neither. Recorded by traceloop/openllmetry, Arize-ai/openinference and
+    langchain-ai/langsmith-sdk (gpt-4o, gpt-4o-mini, gpt-4.1): one, two, three and four titled tools."""
+    _assert_recorded("x-openai-0635", "x-openai-0630", "x-openai-0637", "x-openai-0643", "x-openai-0706",
+                     "x-openai-0700", "x-openai-1069", "x-openai-1060")
+
+
+def test_responses_keeps_an_empty_function_description() -> None:
+    """A Responses function with ``"description": ""`` still gets its ``//`` line (Chat drops it: x-openai-0615)."""
+    _assert_recorded("x-openai-1067", "x-openai-1068", "x-openai-0615")

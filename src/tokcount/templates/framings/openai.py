@@ -60,10 +60,13 @@ class Rules:
     default_comments: bool
     uncommented_params: int
     chat_tools_block: int
+    schema_comments: bool
+    empty_description: bool
 
     def style(self) -> Style:
         return Style(titles=self.title_comments, nested_comments=self.nested_comments,
-                     nest_indent=self.nest_indent, defaults=self.default_comments)
+                     nest_indent=self.nest_indent, defaults=self.default_comments, schema_comments=self.schema_comments,
+                     empty_description=self.empty_description)
 
 
 @lru_cache(maxsize=1)
@@ -122,6 +125,11 @@ class Style:
     nest_indent: int = 0
     #: ``// default: ...`` after a property with a ``default``
     defaults: bool = True
+    #: the parameter schema's own ``title`` (pydantic's ``get_weather_args``) and ``description`` as comment lines
+    #: before the function's description
+    schema_comments: bool = False
+    #: a function whose ``description`` is ``""`` still gets its (empty) ``//`` comment line
+    empty_description: bool = False
 
 
 def format_functions(tools: list[ToolDef], *, titles: bool = True, style: Style | None = None) -> str:
@@ -131,9 +139,13 @@ def format_functions(tools: list[ToolDef], *, titles: bool = True, style: Style 
     style = style or Style(titles=titles)
     lines = ["namespace functions {", ""]
     for tool in tools:
-        if tool.description:
-            lines.extend(comment_lines(tool.description))
         params = tool.parameters or {}
+        if style.schema_comments and isinstance(params.get("title"), str) and params["title"]:
+            lines.extend(comment_lines(params["title"]))
+        if tool.description or (style.empty_description and tool.description is not None):
+            lines.extend(comment_lines(tool.description))
+        if style.schema_comments and isinstance(params.get("description"), str) and params["description"]:
+            lines.extend(comment_lines(params["description"]))
         if isinstance(params.get("properties"), dict) and params["properties"]:
             lines.append(f"type {tool.name} = (_: {{")
             lines.append(_Schema(style, params).properties(params, 0))
