@@ -401,3 +401,10 @@ def test_responses_renders_the_schema_title_and_description() -> None:
 def test_responses_keeps_an_empty_function_description() -> None:
     """A Responses function with ``"description": ""`` still gets its ``//`` line (Chat drops it: x-openai-0615)."""
     _assert_recorded("x-openai-1067", "x-openai-1068", "x-openai-0615")
+
+
+def test_o_series_chat_tools_get_no_harmony_block() -> None:
+    """o3-mini through Chat Completions with tools costs the chat tool framing + 1, not the gpt-5 family's block
+    (crewAI's o3-mini recordings, with and without calls); gpt-5-nano keeps its block (x-openai-0048)."""
+    _assert_recorded("x-openai-0134", "x-openai-0135", "x-openai-0136", "x-openai-0137", "x-openai-0048",
+                     "x-openai-0482")

@@ -93,7 +93,7 @@ class OpenAIModel:
     image: Rule | None
     #: framing verified against published API counts for this model family
     verified: bool
-    #: section of models/openai_framing.toml: "chat" (gpt-3.5/4/4o/4.1) or "reasoning" (o-series, gpt-5)
+    #: section of models/openai_framing.toml: "chat" (gpt-3.5/4/4o/4.1), "reasoning" (gpt-5) or "o-series"
     kind: str = "chat"
     #: the image rule reproduced the API's counts for this family (bench/calibrate.py)
     image_verified: bool = False
