@@ -254,8 +254,10 @@ def test_unverified_models_are_labelled() -> None:
     ("gpt-4o", (2048, 4096), "high", 1105),     # -> 1024x2048 -> 768x1536: 6 tiles
     ("gpt-4o", (4096, 8192), "low", 85),
     ("gpt-4o-mini", (1024, 1024), "high", 2833 + 4 * 5667),
-    ("gpt-4.1-mini", (1024, 1024), None, 1659),  # 1024 patches * 1.62
-    ("gpt-4.1-mini", (1800, 2400), None, 2352),  # capped at 1056x1408: 1452 patches * 1.62 (OpenAI example)
+    ("gpt-4.1-mini", (1024, 1024), None, 1660),  # ceil(1024 patches * 1.62) + 1
+    ("gpt-4.1-mini", (1800, 2400), None, 2354),  # capped at 1056x1408: 1452 patches (OpenAI example) * 1.62, + 1
+    ("gpt-5-mini", (1800, 2400), None, 1744),    # 1452 * 1.2 (the API's multiplier, not the guide's 1.62) + 1
+    ("gpt-5-nano", (1024, 1024), None, 1537),    # 1024 * 1.5 + 1
 ])
 def test_image_rules(model: str, size: tuple[int, int], detail: str | None, expected: int) -> None:
     spec = default_catalog().resolve(model)
@@ -408,3 +410,11 @@ def test_o_series_chat_tools_get_no_harmony_block() -> None:
     (crewAI's o3-mini recordings, with and without calls); gpt-5-nano keeps its block (x-openai-0048)."""
     _assert_recorded("x-openai-0134", "x-openai-0135", "x-openai-0136", "x-openai-0137", "x-openai-0048",
                      "x-openai-0482")
+
+
+def test_patch_priced_images_round_up_and_cost_one_more() -> None:
+    """A 640x480 image (300 patches) on the patch-priced models, recorded by crewAI: gpt-4.1-mini 488
+    (``ceil(300 * 1.62)`` is 487 in doubles), o4-mini 517, gpt-5-mini 361 and gpt-5-nano 451 (the API's 1.2 and
+    1.5, not the guide's 1.62 and 2.46), each + 1 per image; gpt-5's tiles are unchanged (x-openai-0267)."""
+    _assert_recorded("x-openai-0008", "x-openai-0265", "x-openai-0004", "x-openai-0006", "x-openai-0266",
+                     "x-openai-0268", "x-openai-0267")
