@@ -72,6 +72,8 @@ class Rules:
     default_comments: bool
     uncommented_params: int
     chat_tools_block: int
+    parallel_results_json: bool
+    parallel_results: int
     schema_comments: bool
     empty_description: bool
 
@@ -151,7 +153,12 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     system = 0
     per_message: list[int] = []
     framing = 0
-    for msg in req.messages:
+    for msg in _merge_parallel_results(req.messages, rules):
+        if isinstance(msg, ParallelResults):
+            per_message.append(enc.count(msg.text()))
+            framing += rules.tokens_per_message + rules.parallel_results
+            approximate.append("tool results (function-message framing measured by hmarr/openai-chat-tokens)")
+            continue
         pad = rules.pad_system and bool(req.tools) and msg.role in ("system", "developer") and not padded
         padded = padded or pad
         content, frame = _message_tokens(enc, spec.id, model, rules, msg, call_names, pad=pad,
@@ -201,6 +208,61 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         result.tokens = ids
         result.token_strings = [enc.id_to_string(i) for i in ids]
     return result
+
+
+@dataclass(frozen=True)
+class ParallelResults:
+    """The results of a turn's parallel calls, as the model reads them: one message from
+    ``multi_tool_use.parallel`` whose content is the JSON array of the outputs (Python's ``json.dumps``: ASCII
+    escapes, ``", "`` and ``": "``), an output that is itself a JSON object or array embedded as a value, any other
+    output as a string. Measured: 13 framing tokens on top of that array for two and for three calls alike (gpt-4o,
+    gpt-4o-mini), on Mirascope, crewAI and Arize-ai/openinference recordings up to 63k tokens of results."""
+
+    results: tuple[ToolResultPart, ...]
+
+    def text(self) -> str:
+        return json.dumps([_result_value(_result_text(r)) for r in self.results])
+
+
+def _result_value(text: str) -> Any:
+    """A tool output as the parallel results carry it: the parsed JSON object or array, else the string."""
+    if text[:1] not in ("{", "[") and text.lstrip()[:1] not in ("{", "["):
+        return text
+    try:
+        value = json.loads(text)
+        json.dumps(value)  # as deep as loads allows, but the encoder's own limit decides
+    except (ValueError, RecursionError):
+        return text
+    return value if isinstance(value, (dict, list)) else text
+
+
+def _merge_parallel_results(messages: list[Message], rules: Rules) -> list[Message | ParallelResults]:
+    """The messages with the tool results answering a turn of 2+ calls merged into one :class:`ParallelResults`
+    (where the API shows parallel calls as one ``multi_tool_use.parallel`` call): the results that follow the turn,
+    matched by call id (in order when the calls carry none), at most one per call."""
+    if not rules.parallel_results_json:
+        return list(messages)
+    out: list[Message | ParallelResults] = []
+    i = 0
+    while i < len(messages):
+        msg = messages[i]
+        out.append(msg)
+        i += 1
+        calls = [p for p in msg.parts if isinstance(p, ToolCallPart)]
+        if len(calls) < 2:
+            continue
+        known = {p.id for p in calls if p.id}
+        results: list[ToolResultPart] = []
+        while i < len(messages) and len(results) < len(calls):
+            parts = messages[i].parts
+            if not (len(parts) == 1 and isinstance(parts[0], ToolResultPart)
+                    and (not known or parts[0].tool_call_id in known)):
+                break
+            results.append(parts[0])
+            i += 1
+        if results:
+            out.append(ParallelResults(tuple(results)))
+    return out
 
 
 def _result_text(p: ToolResultPart) -> str:
