@@ -448,3 +448,13 @@ def test_parallel_results_survive_hostile_outputs() -> None:
                          {"role": "tool", "tool_call_id": "c2", "content": "ok"}],
             "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}
     assert count_mod.count("gpt-4o", body).input_tokens > 0
+
+
+def test_a_title_is_set_off_from_a_description() -> None:
+    """A property with a ``title`` and a ``description`` gets an empty ``//`` line between the two (harmony's
+    renderer writes one after every title). o200k_base merges ``//\\n//`` into the comment, so only cl100k_base
+    models show it: one token per such property on crewAI's gpt-3.5-turbo and gpt-4-0125-preview recordings and
+    Future-House/ldp's gpt-3.5-turbo-0125 one; a title alone (x-openai-0103, x-openai-0755) and every o200k_base
+    case (x-openai-0553) are unchanged."""
+    _assert_recorded("x-openai-0124", "x-openai-0125", "x-openai-0435", "x-openai-0940", "x-openai-0103",
+                     "x-openai-0755", "x-openai-0553")

@@ -98,9 +98,12 @@ class _Schema:
         lines: list[str] = []
         for name, raw in props.items():
             prop = self.resolve(raw)
+            described = isinstance(prop.get("description"), str) and bool(prop["description"])
             if comments and style.titles and isinstance(prop.get("title"), str):
                 lines.append(f"// {prop['title']}")
-            if comments and isinstance(prop.get("description"), str) and prop["description"]:
+                if described:
+                    lines.append("//")  # a title is set off from a description by an empty comment line
+            if comments and described:
                 lines.extend(comment_lines(prop["description"]))
             mark = "" if name in required else "?"
             line = f"{name}{mark}: {self.type(raw if isinstance(raw, dict) else {}, indent)},"
