@@ -458,3 +458,13 @@ def test_a_title_is_set_off_from_a_description() -> None:
     case (x-openai-0553) are unchanged."""
     _assert_recorded("x-openai-0124", "x-openai-0125", "x-openai-0435", "x-openai-0940", "x-openai-0103",
                      "x-openai-0755", "x-openai-0553")
+
+
+def test_a_tool_result_is_authored_by_functions_dot_name() -> None:
+    """A tool result's author is ``functions.{name}`` counted as one text: ``functions.`` is one token but where
+    BPE merges the dot into the name (``.d`` in ``functions.dangerous_operation``), one more. Eleven recordings of
+    crewAI, pydantic/logfire and Future-House/ldp, one token under before, show it (0255: two such results, 2
+    under); the same cassette's ``divide_numbers`` result (x-openai-0257) was exact before and still is. The legacy
+    ``function`` role keeps the bare name + 1 (hmarr's ``dance_the_tango``, openai-034)."""
+    _assert_recorded("x-openai-0254", "x-openai-0255", "x-openai-0257", "x-openai-0853", "x-openai-0985",
+                     "x-openai-0104", "x-openai-0087", "openai-034")

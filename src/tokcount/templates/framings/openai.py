@@ -55,6 +55,7 @@ class Rules:
 
     tokens_per_message: int
     tokens_per_name: int
+    result_author: str
     reply_priming: int
     functions_block: int
     system_merge: int
@@ -347,15 +348,17 @@ def _message_tokens(enc: OpenAIEncoder, spec_id: str, model: OpenAIModel, rules:
             pass  # reasoning items are not re-sent to the model as prompt text
     if msg.name and msg.role in SPEAKERS:
         return content, frame + enc.count(f"{msg.role}:{msg.name}")
-    return content, frame + enc.count(msg.role) + (enc.count(name) + rules.tokens_per_name if name else 0)
+    return content, frame + enc.count(msg.role) + (enc.count(rules.result_author + name) + rules.tokens_per_name
+                                                   if name else 0)
 
 
 #: roles whose ``name`` field joins the role in the message header as ``{role}:{name}``, counted as one text:
 #: BPE merges across the colon, so ``user:user`` is 2 tokens (``user``, ``:user``), not the role + name + 1 of
 #: counting the pieces apart (the API answers one token fewer for a message named ``user``, however many other
 #: names the request has). For most names the colon stays a token of its own: the cookbook's
-#: ``tokens_per_name = 1``. A tool result's function name keeps the fitted ``name + tokens_per_name``.
+#: ``tokens_per_name = 1``.
 SPEAKERS = frozenset({"system", "developer", "user", "assistant"})
+
 
 
 def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Count:
