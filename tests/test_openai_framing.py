@@ -121,16 +121,17 @@ def test_published_gpt35_counts(messages: list, functions: list | None, expected
 
 
 def test_tool_choice_effects() -> None:
-    """Forcing a tool costs its name + 7 through ``tools`` (Mirascope's and pamelafox's recordings), + 4 through
-    the legacy ``functions`` field (hmarr/openai-chat-tokens); ``none`` costs 1, ``required`` nothing."""
+    """Forcing a tool costs ``functions.{name}`` + 6 through ``tools`` (Mirascope's and pamelafox's recordings), its
+    name + 4 through the legacy ``functions`` field (hmarr/openai-chat-tokens); ``none`` costs 1, ``required``
+    nothing."""
     base = {"messages": WEATHER_MESSAGES, "tools": WEATHER_TOOLS}
     auto = count_mod.count("gpt-4o", base).input_tokens
     assert count_mod.count("gpt-4o", {**base, "tool_choice": "auto"}).input_tokens == auto
     assert count_mod.count("gpt-4o", {**base, "tool_choice": "required"}).input_tokens == auto
     assert count_mod.count("gpt-4o", {**base, "tool_choice": "none"}).input_tokens == auto + 1
     named = {**base, "tool_choice": {"type": "function", "function": {"name": "get_current_weather"}}}
-    # "get_current_weather" is 3 tokens in o200k_base
-    assert count_mod.count("gpt-4o", named).input_tokens == auto + 3 + 7
+    # "functions.get_current_weather" is 4 tokens in o200k_base ("get_current_weather" 3)
+    assert count_mod.count("gpt-4o", named).input_tokens == auto + 4 + 6
     legacy = {"messages": WEATHER_MESSAGES, "functions": [t["function"] for t in WEATHER_TOOLS]}
     legacy_auto = count_mod.count("gpt-4o", legacy).input_tokens
     assert legacy_auto == auto
@@ -465,6 +466,9 @@ def test_a_tool_result_is_authored_by_functions_dot_name() -> None:
     BPE merges the dot into the name (``.d`` in ``functions.dangerous_operation``), one more. Eleven recordings of
     crewAI, pydantic/logfire and Future-House/ldp, one token under before, show it (0255: two such results, 2
     under); the same cassette's ``divide_numbers`` result (x-openai-0257) was exact before and still is. The legacy
-    ``function`` role keeps the bare name + 1 (hmarr's ``dance_the_tango``, openai-034)."""
+    ``function`` role keeps the bare name + 1 (hmarr's ``dance_the_tango``, openai-034). A forced ``tool_choice``
+    names its function the same way: ``functions.TrainingTaskEvaluation`` merges (crewAI's x-openai-0375, one
+    under before), ``functions.rank_preferences`` does not (langsmith's x-openai-1021)."""
     _assert_recorded("x-openai-0254", "x-openai-0255", "x-openai-0257", "x-openai-0853", "x-openai-0985",
-                     "x-openai-0104", "x-openai-0087", "openai-034")
+                     "x-openai-0104", "x-openai-0087", "openai-034", "x-openai-0375", "x-openai-1021",
+                     "openai-027")

@@ -55,7 +55,7 @@ class Rules:
 
     tokens_per_message: int
     tokens_per_name: int
-    result_author: str
+    function_prefix: str
     reply_priming: int
     functions_block: int
     system_merge: int
@@ -183,7 +183,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         if choice.mode == "none":
             tools += rules.choice_none
         elif choice.mode == "tool" and choice.name:
-            tools += enc.count(choice.name) + rules.choice_named
+            tools += enc.count(rules.function_prefix + choice.name) + rules.choice_named
         elif choice.mode == "required":
             notes.append("tool_choice 'required' is counted like 'auto' (its cost is not published)")
     if req.response_format is not None:
@@ -348,7 +348,7 @@ def _message_tokens(enc: OpenAIEncoder, spec_id: str, model: OpenAIModel, rules:
             pass  # reasoning items are not re-sent to the model as prompt text
     if msg.name and msg.role in SPEAKERS:
         return content, frame + enc.count(f"{msg.role}:{msg.name}")
-    return content, frame + enc.count(msg.role) + (enc.count(rules.result_author + name) + rules.tokens_per_name
+    return content, frame + enc.count(msg.role) + (enc.count(rules.function_prefix + name) + rules.tokens_per_name
                                                    if name else 0)
 
 
