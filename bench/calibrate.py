@@ -11,7 +11,7 @@ Options:
   --show-misses                       list every case whose count differs (id, model, scope, expected, got, diff)
   --write                             also write docs/closed-models-accuracy.md (generated; never edit by hand)
   --pin                               write tests/data/calibration_exact.json: the ids exact now, which
-                                      tests/test_calibration.py keeps exact
+                                      tests/closed_models/test_calibration.py keeps exact
   --fit-sources OWNER/REPO,...        also one row per provider for the cases of these sources and one for the
                                       others (constants fitted on some sources are judged on the held-out rest)
 
@@ -261,7 +261,7 @@ def errata_lines(outcomes: list[Outcome]) -> list[str]:
 
 
 def write_pin(outcomes: list[Outcome], path: Path = PIN) -> list[str]:
-    """The ids exact now, sorted, for tests/test_calibration.py to keep exact."""
+    """The ids exact now, sorted, for tests/closed_models/test_calibration.py to keep exact."""
     ids = sorted(o.id for o in outcomes if o.exact)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(ids, indent=0) + "\n", encoding="utf-8")
