@@ -376,11 +376,8 @@ def test_a_name_joins_its_role(messages: list[dict], expected: int) -> None:
 
 def _recorded(*ids: str) -> dict[str, tuple[int, int]]:
     """id -> (the API's count, tokcount's count) for recorded OpenAI requests of the calibration set."""
-    from conftest import REPO, SHARED
-
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
     from bench import calibrate
+    from support.shared import SHARED
 
     cases = calibrate.load_cases(SHARED / "calibration", ["openai"], set(ids))
     assert {c["id"] for _, c in cases} == set(ids), "calibration cases missing"
