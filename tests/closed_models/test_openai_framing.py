@@ -469,3 +469,10 @@ def test_a_tool_result_is_authored_by_functions_dot_name() -> None:
     _assert_recorded("x-openai-0254", "x-openai-0255", "x-openai-0257", "x-openai-0853", "x-openai-0985",
                      "x-openai-0104", "x-openai-0087", "openai-034", "x-openai-0375", "x-openai-1021",
                      "openai-027")
+
+
+def test_reasoning_models_through_responses_with_tools() -> None:
+    """gpt-5-mini through Responses with a tool costs 6 more than the chat models' Responses framing
+    (simonw/llm-openai-plugin's test_tools cassette: 46); gpt-4o's Responses tool cases keep theirs (Mirascope's
+    openai-263, traceloop's x-openai-0635)."""
+    _assert_recorded("x-openai-1008", "openai-263", "x-openai-0635")

@@ -73,6 +73,7 @@ class Rules:
     default_comments: bool
     uncommented_params: int
     chat_tools_block: int
+    responses_tools_block: int
     parallel_results_json: bool
     parallel_results: int
     schema_comments: bool
@@ -175,8 +176,7 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         tools = (enc.count(format_functions(req.tools, style=rules.style())) + rules.functions_block
                  + (rules.system_merge if has_system else 0)
                  + rules.uncommented_params * sum(uncommented(t, rules.style()) for t in req.tools))
-        if req.api != "responses":
-            tools += rules.chat_tools_block
+        tools += rules.responses_tools_block if req.api == "responses" else rules.chat_tools_block
         approximate.append("tool definitions (TypeScript namespace; constants measured by hmarr/openai-chat-tokens)")
     choice = req.tool_choice
     if choice is not None and req.tools:
