@@ -12,6 +12,9 @@ joins it, the first system message gaining a newline, +1 for ``tool_choice: none
 -2 for a function-result message, +3 per call) are the ones measured by hmarr/openai-chat-tokens against the
 API; with them the cookbook's ``get_current_weather`` request gives its published 105 (gpt-3.5-turbo, gpt-4) and
 101 (gpt-4o, gpt-4o-mini). They are reverse-engineered, so counts with tools are labelled ``exact: false``.
+The TypeScript rendering itself is framings/openai_schema.py; what the calibration set added on top (a function
+named ``functions.{name}`` as one text where the prompt names it, the results of parallel calls as one JSON-array
+message, the Responses schema comments) is in docs/closed-models.md, every number in models/openai_framing.toml.
 """
 
 from __future__ import annotations
