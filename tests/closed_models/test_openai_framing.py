@@ -259,6 +259,11 @@ def test_unverified_models_are_labelled() -> None:
     ("gpt-4.1-mini", (1800, 2400), None, 2354),  # capped at 1056x1408: 1452 patches (OpenAI example) * 1.62, + 1
     ("gpt-5-mini", (1800, 2400), None, 1744),    # 1452 * 1.2 (the API's multiplier, not the guide's 1.62) + 1
     ("gpt-5-nano", (1024, 1024), None, 1537),    # 1024 * 1.5 + 1
+    # 1600x1600 -> 1521 patches: the forum's Chat Completions counts (gpt-5-mini 1834, gpt-5-nano 2290) are these
+    # + the same 7 text tokens; gpt-5.4-nano bills 1.2 like gpt-5.4-mini (at most 1843 = 1536 * 1.2 there)
+    ("gpt-5-mini", (1600, 1600), None, 1827),
+    ("gpt-5-nano", (1600, 1600), None, 2283),
+    ("gpt-5.4-nano", (1600, 1600), None, 1827),
 ])
 def test_image_rules(model: str, size: tuple[int, int], detail: str | None, expected: int) -> None:
     spec = default_catalog().resolve(model)
