@@ -278,6 +278,8 @@ def handle_full(model: str, body: Any) -> tuple[int, dict[str, Any], dict[str, s
         status, err = format_error(exc)
         return status, err, {}
     headers = {"x-tokcount-exact": str(result.exact).lower(), "x-tokcount-method": result.method}
+    if result.estimate_error is not None and not result.exact:  # as jobs.count_headers says it on every route
+        headers.update({"x-tokcount-estimate-error": result.estimate_error.header()})
     return 200, format_count(result), headers
 
 

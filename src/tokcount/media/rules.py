@@ -20,11 +20,10 @@ import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files as package_files
 from pathlib import Path
 from typing import Any
 
-from .. import config
+from .. import config, rules_data
 from ..errors import MediaError
 
 _SPECIAL = re.compile(r"<[^<>\s]+>|\]<\][^\[\]]*\[>\[")
@@ -416,10 +415,9 @@ _COUNT_KINDS = {
 @cache
 def _rules() -> dict[str, Rule]:
     tables: dict[str, dict[str, Any]] = {}
-    texts = [package_files("tokcount.media").joinpath("rules.toml").read_text(encoding="utf-8")]
-    texts += [Path(p).expanduser().read_text(encoding="utf-8") for p in config.current().media_rules]
-    for text in texts:
-        for key, table in tomllib.loads(text).get("rule", {}).items():
+    extra = [tomllib.loads(Path(p).expanduser().read_text(encoding="utf-8")) for p in config.current().media_rules]
+    for parsed in [rules_data.load("rules.toml"), *extra]:
+        for key, table in parsed.get("rule", {}).items():
             tables.setdefault(key, {}).update(table)
     return {k: Rule(k, str(t["kind"]), {n: v for n, v in t.items() if n != "kind"}) for k, t in tables.items()}
 

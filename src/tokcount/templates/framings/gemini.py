@@ -29,12 +29,10 @@ from __future__ import annotations
 
 import base64
 import json
-import tomllib
 from functools import cache
-from importlib.resources import files as package_files
 from typing import Any
 
-from ... import loader
+from ... import loader, rules_data
 from ...errors import MediaError
 from ...media.rules import rule_for
 from ...media.sources import FetchPolicy
@@ -72,8 +70,7 @@ def image_tokens(width: int, height: int, rule: str = IMAGE_RULE) -> int:
 @cache
 def platforms() -> dict[str, dict[str, Any]]:
     """``gemini_platforms.toml``: each serving platform's rules over a model's catalog fields."""
-    text = package_files("tokcount.templates.framings").joinpath("gemini_platforms.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return rules_data.load("gemini_platforms.toml")
 
 
 def rules_of(spec: ModelSpec, api: str | None) -> dict[str, Any]:
