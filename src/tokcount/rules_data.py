@@ -26,6 +26,7 @@ FILES: dict[str, tuple[str, tuple[str, ...]]] = {
     "openai_framing.toml": ("tokcount.models", ("openai",)),
     "claude_rules.toml": ("tokcount.templates.framings", ("anthropic",)),
     "gemini_platforms.toml": ("tokcount.templates.framings", ("gemini", "vertex")),
+    "gemini_rules.toml": ("tokcount.templates.framings", ("gemini", "vertex")),
     "rules.toml": ("tokcount.media", ("openai", "anthropic", "gemini", "vertex")),
 }
 
@@ -35,6 +36,7 @@ DEPENDENTS: dict[str, tuple[str, ...]] = {
                             "tokcount.templates.framings.openai:rules_for"),
     "claude_rules.toml": ("tokcount.templates.framings.anthropic:rules_table",),
     "gemini_platforms.toml": ("tokcount.templates.framings.gemini:platforms",),
+    "gemini_rules.toml": ("tokcount.templates.framings.gemini:generations",),
     "rules.toml": ("tokcount.media.rules:_rules",),
 }
 

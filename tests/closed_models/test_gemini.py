@@ -65,8 +65,9 @@ def test_snake_case_and_function_parts() -> None:
     assert status == 200 and out["totalTokens"] > 5
 
 
-@pytest.mark.parametrize(("size", "expected"), [((384, 384), 258), ((200, 100), 258), ((960, 540), 1548),
-                                                ((1024, 1024), 4 * 258)])
+# The guide's tiles (960x540 -> 6) plus the overview tile gemini-2.0-flash was measured to add (640x480 -> 5 x 258)
+@pytest.mark.parametrize(("size", "expected"), [((384, 384), 258), ((200, 100), 258), ((960, 540), 7 * 258),
+                                                ((1024, 1024), 5 * 258)])
 def test_image_rule(size: tuple[int, int], expected: int) -> None:
     assert image_tokens(*size) == expected
 
@@ -76,9 +77,10 @@ def test_image_modality_detail() -> None:
                                     {"text": FOX}]}]}
     status, out = gemini.handle("gemini-2.5-flash", body)
     assert status == 200
-    # 10 text tokens + 1 for the Content (Gemini 2.5 / 3) + six 258-token tiles
-    assert out == {"totalTokens": 1559, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 11},
-                                                                {"modality": "IMAGE", "tokenCount": 1548}]}
+    # 10 text tokens + 1 for the Content (Gemini 2.5 / 3) + 258 for an image of any size (256 + 2, measured)
+    assert out == {"totalTokens": 269, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 11},
+                                                               {"modality": "IMAGE", "tokenCount": 258}]}
+    assert gemini.handle("gemini-2.0-flash", body)[1]["totalTokens"] == 7 * 258 + 10  # tiles + overview, no Content
     assert gemini.handle("gemini-3-pro-preview", body)[1]["totalTokens"] == 1120 + 11
 
 

@@ -87,11 +87,19 @@ def test_gemini_2_tiles() -> None:
     assert image_tokens("gemini-2", 384, 384) == 258
     assert image_tokens("gemini-2", 1, 1) == 258
     assert image_tokens("gemini-2", 200, 100) == 258
-    assert image_tokens("gemini-2", 385, 100) == 12 * 258         # tiles of floor(100 / 1.5) = 66: 6 × 2
-    assert image_tokens("gemini-2", 960, 540) == 6 * 258          # tiles of 360: 3 × 2
-    assert image_tokens("gemini-2", 1024, 1024) == 4 * 258        # tiles of 682: 2 × 2
-    # the case: media/closed.py said 516 (768 px tiles), the framing 1548; the framing's number stays
-    assert image_tokens("gemini-2", 1536, 768) == 6 * 258         # tiles of 512: 3 × 2
+    # a tiled image costs one overview tile more (measured on gemini-2.0-flash: 640x480 -> 4 + 1 tiles)
+    assert image_tokens("gemini-2", 640, 480) == 5 * 258          # tiles of 320: 2 × 2, + 1
+    assert image_tokens("gemini-2", 385, 100) == 13 * 258         # tiles of floor(100 / 1.5) = 66: 6 × 2, + 1
+    assert image_tokens("gemini-2", 960, 540) == 7 * 258          # tiles of 360: 3 × 2, + 1
+    assert image_tokens("gemini-2", 1024, 1024) == 5 * 258        # tiles of 682: 2 × 2, + 1
+    # the case: media/closed.py said 516 (768 px tiles), the framing 1548; tiles of 512: 3 × 2, + 1
+    assert image_tokens("gemini-2", 1536, 768) == 7 * 258
+
+
+def test_gemini_25_media_resolution() -> None:
+    assert image_tokens("gemini-2.5", 640, 480) == 256     # default: medium, whatever the size
+    assert image_tokens("gemini-2.5", 8, 8) == 256
+    assert image_tokens("gemini-2.5", 8, 8, {"media_resolution": "MEDIA_RESOLUTION_LOW"}) == 64
 
 
 def test_gemini_3_media_resolution() -> None:

@@ -105,10 +105,10 @@ def test_sdk_image_tokens_are_reported_under_image(url: str) -> None:
                                                                         mime_type="image/png"),
                                                   types.Part(text=FOX)])]
     result = client.models.count_tokens(model="gemini-2.5-flash", contents=contents)
-    # 10 text tokens + 1 for the Content + six 258-token tiles (960x540: tiles of 360 px, 3 x 2)
-    assert result.total_tokens == 11 + 1548
+    # 10 text tokens + 1 for the Content + 258: Gemini 2.5 prices an image by media_resolution, whatever its size
+    assert result.total_tokens == 11 + 258
     assert bodies[-1]["promptTokensDetails"] == [{"modality": "TEXT", "tokenCount": 11},
-                                                 {"modality": "IMAGE", "tokenCount": 1548}]
+                                                 {"modality": "IMAGE", "tokenCount": 258}]
     # Gemini 3 prices the same image by media_resolution (default 1120)
     result = client.models.count_tokens(model="gemini-3-pro-preview", contents=contents)
     assert result.total_tokens == 11 + 1120

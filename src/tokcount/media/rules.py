@@ -373,12 +373,13 @@ def _anthropic(width: int, height: int, p: dict[str, Any]) -> int:
 # ------------------------------------------------------------------------------------------------ Gemini
 def _gemini_tiles(width: int, height: int, p: dict[str, Any]) -> int:
     """``tokens`` for an image whose sides are both ≤ ``small_side``; a larger one is cut into square tiles of
-    side ``floor(min(w, h) / tile_divisor)``, each ``tokens`` (960×540 → 6 tiles → 1548)."""
+    side ``floor(min(w, h) / tile_divisor)``, each ``tokens`` (960×540 → 6 tiles → 1548), plus ``overview_tiles``
+    more (the whole image at tile size: measured on gemini-2.0-flash, 640×480 → 4 + 1 tiles → 1290)."""
     per_tile, small = int(p["tokens"]), int(p["small_side"])
     if width <= small and height <= small:
         return per_tile
     unit = max(1, math.floor(min(width, height) / float(p["tile_divisor"])))
-    return math.ceil(width / unit) * math.ceil(height / unit) * per_tile
+    return (math.ceil(width / unit) * math.ceil(height / unit) + int(p.get("overview_tiles", 0))) * per_tile
 
 
 def _per_level(width: int, height: int, p: dict[str, Any]) -> int:
