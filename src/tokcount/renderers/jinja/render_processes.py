@@ -27,7 +27,8 @@ class Zygote:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair()
         env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[2])  # where ``tokcount`` is imported from in this process
+        # where ``tokcount`` is imported from in this process: up one directory per dot of this module's name
+        root = str(Path(__file__).resolve().parents[__name__.count(".")])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         try:
             self.proc = subprocess.Popen(
