@@ -1,7 +1,7 @@
 """The process-wide current :class:`~tokcount.settings.Settings`, for the code paths that cannot be handed one.
 
 What is passed down explicitly (the server's ``Service`` and the CLI hand these to every job): the request limits,
-the render limits (``templates.limits.active``), the media fetch policy, the default model and the Hub policy.
+the render limits (``renderers.jinja.limits.active``), the media fetch policy, the default model and the Hub policy.
 
 What is read from :func:`current` instead, because threading a settings object through would touch every
 signature between the entry point and the leaf for one value each:

@@ -28,7 +28,7 @@ Python's own operations (``str()`` of a value, ``" | ".join``) are used where Mo
 schemas (a non-string description, an unknown type name) fail, or print, the way they do there.
 
 The tools are the client's: a 30 MB body with a million properties took ~30 s to sort and convert here, before any
-template budget started. So the work runs on the render's clock (``templates.limits``, ``render_timeout_s``): the
+template budget started. So the work runs on the render's clock (:mod:`.limits`, ``render_timeout_s``): the
 clock is read every 1,024 schema nodes, and a spent budget is the render's own 503 (or, on the event loop, a move to a
 counting thread), never a fallback to JSON.
 """
