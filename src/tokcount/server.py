@@ -84,7 +84,7 @@ class Service:
         #: the upstream passthrough (None: off); never asked on the event loop (Scheduler.models_loaded)
         self.upstream = Passthrough(settings.upstreams, on_call=metrics.upstream) if settings.upstreams else None
         loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
-                         miss_ttl=settings.miss_ttl_s)
+                         miss_ttl=settings.miss_ttl_s, on_load=metrics.model_load)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
         #: handed down to every job: the request limits; which Hub repos outside the catalog clients may name (the
         #: operator's allow_hub_repos, none by default, and the repos the operator preloads); the upstream; the
