@@ -1,9 +1,9 @@
 """Admission: who may ask, and what of the request is read before anything is scheduled.
 
 The first step down the server's request path (docs/architecture.md): the caller's key (or a SigV4 signature made
-with one) names its tenant, the body is read under its size limit and deadline, and it is parsed as JSON exactly
-once, its depth bounded. Nothing here counts, schedules or knows a dialect beyond its key header and whether its
-SDK signs requests; every refusal is a :class:`~tokcount.errors.TokcountError` the route answers in its own shape.
+with one) names its tenant, and the body is read under its size limit and deadline. Nothing here parses, counts,
+schedules or knows a dialect beyond its key header and whether its SDK signs requests; every refusal is a
+:class:`~tokcount.errors.TokcountError` the route answers in its own shape.
 """
 
 from __future__ import annotations
@@ -11,14 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from fastapi import Request as HttpRequest
 from starlette.concurrency import run_in_threadpool
 
-from . import sigv4
+from . import jobs, sigv4
 from .dialects._api import Dialect
-from .dialects._fields import check_depth
-from .errors import AuthenticationError, InvalidRequest, MalformedJson, RequestTooLarge, TokcountError
+from .errors import AuthenticationError, InvalidRequest, RequestTooLarge, TokcountError
 from .httpguard import body_deadline
 from .settings import Settings
 from .tenancy import ANONYMOUS, Keys
@@ -108,17 +106,9 @@ class Admission:
 
     # ------------------------------------------------------------------ body
     def parse_json(self, raw: bytes) -> Any:
-        """The body's one JSON parse (orjson), its nesting bounded by ``max_json_depth``."""
-        if not raw.strip():
-            raise MalformedJson("The request body is empty; a JSON object is expected.", param="body")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedJson(f"The request body is not valid JSON: {exc}.", param="body") from None
-        limit = self.settings.max_json_depth
-        if raw.count(b"{") + raw.count(b"[") > limit:  # every level opens a bracket: else too few to nest that deep
-            check_depth(body, limit)
-        return body
+        """The body's one JSON parse, its nesting bounded by ``max_json_depth`` (:func:`tokcount.jobs.parse_body`:
+        where a large body is parsed, on a counting thread)."""
+        return jobs.parse_body(raw, self.settings.max_json_depth)
 
 
 async def read_body(request: HttpRequest, limit: int, timeout: float | None = None) -> bytes:

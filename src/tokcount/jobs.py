@@ -14,21 +14,36 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from . import advice, loader
 from .count import count, count_text, decode
 from .dialects._api import Dialect, Job, Result, Route
-from .dialects._fields import unknown_key
-from .errors import InvalidRequest, MissingAssets, RequestTooLarge, SchemaError, TokcountError, UnknownModel
-from .media.sources import FetchPolicy
+from .dialects._fields import check_depth, unknown_key
+from .errors import (
+    InternalError,
+    InvalidRequest,
+    MalformedJson,
+    MissingAssets,
+    RequestTooLarge,
+    SchemaError,
+    TokcountError,
+    TokenizerFailure,
+    UnknownModel,
+)
+from .media.sources import FetchPolicy, NeedsFetch
 from .models.catalog import OPEN, ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Origin, Passthrough
 from .request import Request, ToolResultPart
 from .result import Count
 from .settings import Settings
 from .templates import kwargs as template_kwargs
+from .templates import limits
 from .window import headers as window_headers
 
 log = logging.getLogger("tokcount.jobs")
+#: what :func:`served` logs is the server's (operators filter on this name)
+server_log = logging.getLogger("tokcount.server")
 
 
 @dataclass
@@ -94,6 +109,19 @@ def check_limits(request: Request, s: Settings) -> None:
     if request.template_kwargs and (held := template_kwargs.size(request.template_kwargs)) > s.max_parts:
         raise RequestTooLarge(f"chat_template_kwargs holds {held} values; at most {s.max_parts} (max_parts) are "
                               "accepted.", param="chat_template_kwargs")
+
+
+def parse_body(raw: bytes, max_depth: int) -> Any:
+    """A request body's one JSON parse (orjson), its nesting bounded by ``max_depth`` (``max_json_depth``)."""
+    if not raw.strip():
+        raise MalformedJson("The request body is empty; a JSON object is expected.", param="body")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJson(f"The request body is not valid JSON: {exc}.", param="body") from None
+    if raw.count(b"{") + raw.count(b"[") > max_depth:  # every level opens a bracket: else too few to nest that deep
+        check_depth(body, max_depth)
+    return body
 
 
 def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str, str] | None = None) -> Job:
@@ -175,6 +203,34 @@ def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
         return formatted(route, job, result)
     except TokcountError as exc:
         return error_answer(dialect, exc)
+
+
+def served(dialect: Dialect, route: Route, raw: bytes, settings: Settings, policy: Policy, *,
+           path_params: dict[str, str] | None = None, body: Any = None) -> Answer:
+    """The server's answer to a request body ``raw`` (``body``: its JSON, when already parsed), serialized
+    (:attr:`Answer.raw`) on the thread that counted it. Never raises, but for what asks the server's scheduler
+    to move the count or read image sizes first (``OffLoop``, ``SlowRender``, ``NeedsFetch``): a bug is a 500
+    and a tokenizer's panic a 500 ``tokenizer_error``, both in the route's shape."""
+    try:
+        if body is None:
+            body = parse_body(raw, settings.max_json_depth)
+        out = answer(dialect, route, body, settings, path_params=path_params, policy=policy)
+    except TokcountError as exc:
+        out = error_answer(dialect, exc)
+    except RecursionError:
+        out = error_answer(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
+    except (limits.OffLoop, limits.SlowRender, NeedsFetch):
+        raise
+    except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
+        server_log.exception("unexpected error in %s", dialect.name)
+        out = error_answer(dialect, InternalError("Internal error while counting; see the server log."))
+    except BaseException as exc:  # a Rust panic in a tokenizer arrives as pyo3's PanicException
+        if type(exc).__name__ != "PanicException":
+            raise
+        server_log.warning("a tokenizer panicked in %s: %s", dialect.name, str(exc)[:200])
+        out = error_answer(dialect, TokenizerFailure("The model's tokenizer crashed on this text."))
+    out.raw = orjson.dumps(out.body)
+    return out
 
 
 def count_headers(result: Result) -> dict[str, str]:

@@ -35,11 +35,12 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from . import loader
-from .dialects._api import Job, Result, Route
+from .dialects._api import Dialect, Job, Result, Route
 from .errors import TokcountError
-from .jobs import Answer, formatted
+from .jobs import Answer, Policy, formatted, served
 from .media.expand import media_parts
 from .request import DocumentPart
+from .settings import Settings
 from .templates.jinja_env import now
 
 #: ``strftime`` directives that depend only on the date (what every Hub template reads: ``%Y-%m-%d``, ``%d %b %Y``)
@@ -207,12 +208,13 @@ def replayed(result: Result, latency_ms: float) -> Result:
 
 
 class Answers:
-    """The memo around counting: look up once, count on a miss, keep what was counted. ``model_clock(name)`` says
-    whether a model's template reads the clock (:func:`clock_dependence`), asked once per model."""
+    """The memo around counting: look up once, count on a miss, keep what was counted. ``policy``: the server's
+    (:class:`~tokcount.jobs.Policy`), which every count runs under and which names the models (to ask, once per
+    model, whether its template reads the clock: :func:`clock_dependence`)."""
 
-    def __init__(self, memo: AnswerMemo, model_clock: Callable[[str], str]) -> None:
+    def __init__(self, memo: AnswerMemo, policy: Policy) -> None:
         self.memo = memo
-        self._model_clock = model_clock
+        self.policy = policy
         self._clocks: dict[str, str] = {}
 
     def key(self, dialect: str, route: Route, params: dict[str, str], raw: bytes, tenant: bytes) -> Key | None:
@@ -230,6 +232,15 @@ class Answers:
             return Answer(status, {}, dict(headers), model=model, tokens=tokens, raw=raw)
         assert hit.job is not None and hit.result is not None  # kept whenever there is no reply
         return formatted(route, hit.job, replayed(hit.result, (time.perf_counter() - started) * 1000))
+
+    def count(self, key: Key | None, date: str, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
+              settings: Settings, body: Any = None) -> Answer:
+        """A miss: the body counted (:func:`tokcount.jobs.served`, on whichever thread the scheduler chose; ``body``
+        its JSON when already parsed) and its answer kept under ``key`` (``date``: see :meth:`keep`)."""
+        out = served(dialect, route, raw, settings, self.policy, path_params=params, body=body)
+        if key is not None:
+            self.keep(key, date, route, out)
+        return out
 
     def keep(self, key: Key, date: str, route: Route, out: Answer) -> None:
         """Keep a counted answer (``date``: today when the request arrived, so an answer that straddles midnight
@@ -251,7 +262,7 @@ class Answers:
     def _clock(self, model: str) -> str:
         found = self._clocks.get(model)
         if found is None:
-            found = self._clocks[model] = self._model_clock(model)
+            found = self._clocks[model] = clock_dependence(template_source_of(self.policy.resolve(model)))
         return found
 
 

@@ -75,19 +75,20 @@ class Scheduler:
         if self.limits.isolated:
             render_pool.pool(self.limits).warm()
 
-    async def run(self, raw: bytes, route: Route, params: dict[str, str], parse: Callable[[bytes], Any],
-                  count: Callable[[Any], T], refuse: Callable[[TokcountError], T]) -> T:
+    async def run(self, raw: bytes, route: Route, params: dict[str, str], count: Callable[[Any], T],
+                  refuse: Callable[[TokcountError], T]) -> T:
         """``count(body)`` for a request's ``raw`` body: inline for a small one (no URL to fetch, its models
         already loaded, none forwarded upstream) under the event loop's tiny render budget, else on the counting
-        pool that fits its size. ``body`` is the JSON ``parse`` made of ``raw`` (parsed once: the inline check and
-        the count read the same object), or None when it has not been parsed yet (``count`` parses it); a body
-        that does not parse inline is ``refuse``\\ d at once. An inline render that spends its budget (a slow or
-        huge template) is re-run on the small pool with the full budget (the few ms already spent are lost)."""
+        pool that fits its size. ``body`` is the JSON parsed from ``raw`` here (parsed once: the inline check and
+        the count read the same object), or None when it has not been parsed yet (``count`` parses it, on its
+        thread); a body that does not parse inline is answered ``refuse(error)`` at once. An inline render that
+        spends its budget (a slow or huge template) is re-run on the small pool with the full budget (the few ms
+        already spent are lost)."""
         clock = limits.RequestClock()  # one render budget per request from its first render, across threads
         body: Any = None  # not parsed yet (a JSON null body is just parsed again where it is counted)
         if len(raw) < INLINE_BODY and b"://" not in raw:
             try:
-                body = parse(raw)
+                body = jobs.parse_body(raw, self.settings.max_json_depth)
             except TokcountError as exc:
                 return refuse(exc)
             if self.models_loaded(route, body, params):

@@ -36,16 +36,16 @@ from .config import configure as install_config
 from .dialects import dialects
 from .dialects._api import Dialect, Route
 from .dialects._fields import default_or
-from .errors import InternalError, InvalidRequest, TokcountError, TokenizerFailure, public_text
+from .errors import TokcountError, public_text
 from .httpguard import DocsAuth, install_log_redaction
-from .media.sources import NeedsFetch, policy_from
-from .memo import AnswerMemo, Answers, Key, clock_dependence, template_source_of, today
+from .media.sources import policy_from
+from .memo import AnswerMemo, Answers, today
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Passthrough
 from .scheduling import Scheduler
 from .schemas import openapi as schemas_openapi
 from .settings import Settings
-from .templates import limits, render_pool
+from .templates import render_pool
 from .tenancy import ANONYMOUS
 
 log = logging.getLogger("tokcount.server")
@@ -92,7 +92,7 @@ class Service:
         self.policy = jobs.Policy(limits=settings, repos=RepoPolicy((*settings.allow_hub_repos, *settings.preload)),
                                   upstream=self.upstream, media=policy_from(settings))
         self.scheduler = Scheduler(settings, self.policy)
-        self.answers = Answers(AnswerMemo(max_bytes=int(settings.answer_memo_mb * 1_000_000)), self._model_clock)
+        self.answers = Answers(AnswerMemo(max_bytes=int(settings.answer_memo_mb * 1_000_000)), self.policy)
         #: the process serves this app alone (``tokcount serve``, its workers): the heap is frozen once the models
         #: are loaded (:func:`settle_heap`); an app made inside another program (tests, embedding) leaves its GC be
         self.owns_process = False
@@ -115,40 +115,9 @@ class Service:
             if hit is not None:
                 return hit
             date = today()  # taken before counting: an answer that straddles midnight is never served the next day
-        return await self.scheduler.run(raw, route, params, self.admission.parse_json,
-                                        partial(self.count, dialect, route, raw, params, key, date),
+        return await self.scheduler.run(raw, route, params, partial(self.answers.count, key, date, dialect, route,
+                                                                    raw, params, self.settings),
                                         partial(jobs.error_answer, dialect))
-
-    def count(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str], key: Key | None,
-              date: str, body: Any = None) -> jobs.Answer:
-        """Everything after scheduling (``body``: the JSON already parsed from ``raw``, if it was), its answer
-        serialized here, on the thread that counted, and kept under ``key``; never raises but to be rescheduled."""
-        try:
-            if body is None:
-                body = self.admission.parse_json(raw)
-            out = jobs.answer(dialect, route, body, self.settings, path_params=params, policy=self.policy)
-        except TokcountError as exc:
-            out = jobs.error_answer(dialect, exc)
-        except RecursionError:
-            out = jobs.error_answer(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
-        except (limits.OffLoop, limits.SlowRender, NeedsFetch):  # the scheduler moves the job or reads sizes first
-            raise
-        except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
-            log.exception("unexpected error in %s", dialect.name)
-            out = jobs.error_answer(dialect, InternalError("Internal error while counting; see the server log."))
-        except BaseException as exc:  # a Rust panic in a tokenizer arrives as pyo3's PanicException
-            if type(exc).__name__ != "PanicException":
-                raise
-            log.warning("a tokenizer panicked in %s: %s", dialect.name, str(exc)[:200])
-            out = jobs.error_answer(dialect, TokenizerFailure("The model's tokenizer crashed on this text."))
-        out.raw = orjson.dumps(out.body)
-        if key is not None:
-            self.answers.keep(key, date, route, out)
-        return out
-
-    def _model_clock(self, model: str) -> str:
-        """Whether ``model``'s template reads the clock (:func:`tokcount.memo.clock_dependence`)."""
-        return clock_dependence(template_source_of(self.policy.resolve(model)))
 
     # ------------------------------------------------------------------ preload
     def preload(self) -> None:
