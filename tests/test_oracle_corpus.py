@@ -4,8 +4,6 @@ cases belong to the media tests). Where the oracle's template raises, tokcount m
 
 from __future__ import annotations
 
-import collections
-
 import pytest
 
 import tokcount
@@ -14,12 +12,12 @@ from oracle import SETUPS, oracle_count
 from tokcount import TemplateError
 
 CASES = [c for c in load_corpus() if not has_media(c)]
-RESULTS: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
 
 @pytest.mark.parametrize("setup", SETUPS, ids=[s["model"] for s in SETUPS])
 def test_corpus_matches_oracle(setup: dict) -> None:
-    mismatches = []
+    assert len(CASES) >= 50, "the shared corpus is missing or truncated"
+    mismatches, equal, same_error = [], 0, 0
     for case in CASES:
         try:
             expected: int | None = oracle_count(setup, case)
@@ -31,21 +29,17 @@ def test_corpus_matches_oracle(setup: dict) -> None:
             if expected is not None:
                 mismatches.append(f"{case['id']}: tokcount raised {exc.message!r}, oracle counted {expected}")
             else:
-                RESULTS[setup["family"]]["same template error"] += 1
+                same_error += 1
             continue
         if expected is None:
             mismatches.append(f"{case['id']}: oracle raised {oracle_error!r}, tokcount counted {got.input_tokens}")
         elif got.input_tokens != expected:
             mismatches.append(f"{case['id']}: tokcount {got.input_tokens} != oracle {expected}")
         else:
-            RESULTS[setup["family"]]["equal"] += 1
+            equal += 1
             b = got.breakdown
             assert b["system"] + b["tools"] + sum(b["messages"]) + b["template"] == got.input_tokens
             assert got.exact
     assert not mismatches, f"{setup['model']}: {len(mismatches)} of {len(CASES)} differ:\n" + "\n".join(mismatches[:20])
-
-
-def test_report_per_family() -> None:
-    """Prints the per-family tally (run with -s); the corpus tests above are the assertions."""
-    for family, tally in sorted(RESULTS.items()):
-        print(f"{family}: {dict(tally)}")
+    # a template that refuses most of the corpus would pass the comparison above while checking little
+    assert equal >= len(CASES) // 2, f"{setup['model']}: only {equal} of {len(CASES)} counted ({same_error} refused)"
