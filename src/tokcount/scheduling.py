@@ -71,9 +71,8 @@ class Scheduler:
         self._inline_limits = self.limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
 
     def warm(self) -> None:
-        """Start the render processes (when renders are isolated) before the first request needs them."""
-        if self.limits.isolated:
-            render_pool.pool(self.limits).warm()
+        """Start the render processes (renders isolated) before the first request needs them."""
+        render_pool.pool(self.limits).warm()
 
     async def run(self, raw: bytes, route: Route, params: dict[str, str], count: Callable[[Any], T],
                   refuse: Callable[[TokcountError], T]) -> T:

@@ -161,8 +161,8 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         install_log_redaction()  # after the ASGI server configured its loggers
-        # the render processes (isolated renders) start now, not on the first requests
-        await asyncio.get_running_loop().run_in_executor(None, service.scheduler.warm)
+        if service.scheduler.limits.isolated:  # the render processes start now, not on the first requests
+            await asyncio.get_running_loop().run_in_executor(None, service.scheduler.warm)
         if settings.preload:
             threading.Thread(target=service.preload, name="tokcount-preload", daemon=True).start()
         else:
