@@ -183,16 +183,16 @@ def upstreams_from_env(env: Mapping[str, str] | None = None) -> dict[str, Upstre
 
 
 def count(model: str | ModelSpec, request: Any, *, upstreams: Mapping[str, Upstream] | None = None,
-          client: httpx.Client | None = None) -> Count:
+          client: httpx.Client | None = None, on_call: Record | None = None) -> Count:
     """Library entry: the provider's own count when configured (``upstreams``, default: the environment) and
-    answering, else :func:`tokcount.count.count`."""
+    answering, else :func:`tokcount.count.count`; ``on_call`` is told the call's outcome (see :class:`Passthrough`)."""
     from ..count import as_request, resolve
     from ..count import count as local_count
 
     spec = resolve(model)
     req = as_request(request)
     ups = upstreams_from_env() if upstreams is None else upstreams
-    up = Passthrough(ups.values(), clients={p: client for p in ups} if client is not None else None)
+    up = Passthrough(ups.values(), clients={p: client for p in ups} if client is not None else None, on_call=on_call)
     try:
         return up.count(spec, req, lambda: local_count(spec, req),
                         requested=model if isinstance(model, str) else spec.id)
