@@ -125,3 +125,30 @@ def test_one_anthropic_body_climbs_back_up_at_most_once(size: str) -> None:
     assert len(seen) <= (MAX_CLIMBS if size == "cold" else 0), "\n".join(f"{a} -> {b}" for a, b in seen)
     if size == "cold":
         assert seen == [("tokcount.loader._record_load", "tokcount.metrics.model_load")]
+
+
+def test_the_policy_is_a_value_passed_down() -> None:
+    """What the server allows comes down as one value, no hook into the caller: the same ``jobs.answer`` refuses a
+    body over the server's limits (413, in the route's shape) and a repo the server does not allow (403), and
+    counts that body under the library's default policy; the model that counted is marked warm."""
+    from tokcount import jobs, loader
+    from tokcount.dialects import dialects
+    from tokcount.models.catalog import RepoPolicy, default_catalog
+
+    anthropic = dialects()["anthropic"]
+    route = anthropic.routes[0]
+    settings = Settings(default_model="qwen3.5", max_messages=2)
+    server = jobs.Policy(limits=settings, repos=RepoPolicy(()))
+    body = _anthropic("Hi")  # three messages
+    refused = jobs.answer(anthropic, route, body, settings, policy=server)
+    assert refused.status == 413 and refused.body["error"]["type"] == "request_too_large", refused.body
+    counted = jobs.answer(anthropic, route, body, settings)
+    assert counted.status == 200 and counted.tokens and counted.model == "qwen3.5"
+    assert counted.job is not None and counted.result is not None  # what the memo keeps, returned with it
+    repo = {**body, "model": "some-org/some-model", "messages": body["messages"][:1]}
+    assert jobs.answer(anthropic, route, repo, settings, policy=server).status == 403
+    # a closed model counted through the policy is warm: the server may count it on the event loop next time
+    claude = default_catalog().resolve("claude-sonnet-4-5")
+    loader._warm.discard(claude)
+    out = jobs.answer(anthropic, route, {**body, "model": "claude-sonnet-4-5"}, Settings(), policy=jobs.Policy())
+    assert out.status == 200 and loader.is_loaded(claude)
