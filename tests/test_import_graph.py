@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from support.layers import LAYERS, layer_of
+from support.shared import REPO
 
 SRC = REPO / "src"
 PACKAGE = SRC / "tokcount"
@@ -118,27 +119,6 @@ def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
         assert done.returncode == 0, f"{name}: {done.stderr[-2000:]}"
 
 
-#: the package's layers, top first (docs/architecture.md, "The request path"): a module imports from its own layer
-#: or those below it. A module is in the layer of the longest prefix that names it. Placed by what a module
-#: depends on, not by its folder: ``templates.limits`` (the render bounds, a settings value: imports only errors),
-#: ``passthrough.config`` (the ``[upstream.*]`` settings section: stdlib only) and ``window`` (headers read off a
-#: Count) sit with what they are; the render processes run both templates and isolated tokenizer pipelines
-LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("entry", ("tokcount", "tokcount.server", "tokcount.admission", "tokcount.scheduling", "tokcount.memo",
-               "tokcount.protocol", "tokcount.httpguard", "tokcount.fastpath", "tokcount.routing",
-               "tokcount.tools_http", "tokcount.observe", "tokcount.metrics", "tokcount.tenancy", "tokcount.sigv4",
-               "tokcount.cli", "tokcount.batch", "tokcount.ray", "tokcount.playground", "tokcount.schemas")),
-    ("jobs", ("tokcount.jobs", "tokcount.fit", "tokcount.advice", "tokcount.availability")),
-    ("dialects", ("tokcount.dialects", "tokcount.passthrough")),
-    ("count", ("tokcount.count", "tokcount.documents", "tokcount.window")),
-    ("renderers", ("tokcount.renderers", "tokcount.templates")),
-    ("tokenizers", ("tokcount.tokenizers", "tokcount.loader", "tokcount.assets")),
-    ("processes", ("tokcount.templates.render_pool", "tokcount.templates.render_processes")),
-    ("models", ("tokcount.models", "tokcount.media")),
-    ("config", ("tokcount.config",)),
-    ("base", ("tokcount.settings", "tokcount.errors", "tokcount.request", "tokcount.result",
-              "tokcount.templates.limits", "tokcount.passthrough.config")),
-)
 #: the arrows that still climb back up, each with why it stays (at most 3)
 KNOWN_UPWARD = {
     # the library facade takes an OpenAI-chat dict as well as a Request: that reading is the openai_chat dialect's
@@ -146,18 +126,6 @@ KNOWN_UPWARD = {
     # RepoPolicy allows a repo the operator put in the asset directories: asked of assets, lazily, when resolving
     ("tokcount.models.catalog", "tokcount.assets"),
 }
-
-
-def layer_of(module: str, layers: tuple[tuple[str, tuple[str, ...]], ...] = LAYERS) -> int:
-    """The module's layer as a height (the bottom layer is 0); a module no layer names is an error."""
-    best: tuple[int, int] | None = None
-    for i, (_, prefixes) in enumerate(layers):
-        for prefix in prefixes:
-            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
-                best = (i, len(prefix))
-    if best is None:
-        raise AssertionError(f"{module} is in no layer of LAYERS: place it")
-    return len(layers) - 1 - best[0]
 
 
 def upward_arrows(graph: dict[str, set[str]],

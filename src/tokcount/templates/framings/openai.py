@@ -17,12 +17,11 @@ API; with them the cookbook's ``get_current_weather`` request gives its publishe
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from importlib.resources import files as package_files
 from typing import Any
 
+from ... import rules_data
 from ...errors import MediaError
 from ...media.rules import Rule, rule_for
 from ...media.sources import FetchPolicy
@@ -68,8 +67,7 @@ class Rules:
 
 @lru_cache(maxsize=1)
 def _rule_tables() -> dict[str, dict[str, Any]]:
-    text = package_files("tokcount.models").joinpath(RULES_FILE).read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return rules_data.load(RULES_FILE)
 
 
 @lru_cache(maxsize=32)
