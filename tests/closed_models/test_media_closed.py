@@ -58,12 +58,16 @@ def test_openai_patch_geometry() -> None:
 
 
 @pytest.mark.parametrize(("rule", "size", "expected"), [
-    # the product is rounded to nearest, as the framing always counted (OpenAI does not say how)
-    ("openai-patch-1.62", (1024, 1024), 1659),   # 1024 × 1.62 = 1658.88
-    ("openai-patch-1.62", (1800, 2400), 2352),   # 1452 × 1.62 = 2352.24
-    ("openai-patch-1.62", (10, 10), 2),          # one patch × 1.62
-    ("openai-patch-2.46", (1024, 1024), 2519),   # 1024 × 2.46 = 2519.04
-    ("openai-patch-1.72", (1800, 2400), 2497),   # 1452 × 1.72 = 2497.44
+    # ceil(patches × multiplier) as doubles give it, + 1 per image (crewAI's 640×480 recordings: 488, 517, 361, 451)
+    ("openai-patch-1.62", (1024, 1024), 1660),   # 1024 × 1.62 = 1658.88
+    ("openai-patch-1.62", (1800, 2400), 2354),   # 1452 × 1.62 = 2352.24
+    ("openai-patch-1.62", (10, 10), 3),          # one patch × 1.62
+    ("openai-patch-2.46", (1024, 1024), 2521),   # 1024 × 2.46 = 2519.04
+    ("openai-patch-1.72", (1800, 2400), 2499),   # 1452 × 1.72 = 2497.44
+    ("openai-patch-1.62", (640, 480), 488),      # 300 × 1.62 = 486.00000000000006
+    ("openai-patch-1.72", (640, 480), 517),
+    ("openai-patch-1.2", (640, 480), 361),
+    ("openai-patch-1.5", (640, 480), 451),
 ])
 def test_openai_patch_rules(rule: str, size: tuple[int, int], expected: int) -> None:
     assert image_tokens(rule, *size) == expected

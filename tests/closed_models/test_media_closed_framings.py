@@ -32,7 +32,7 @@ def _png(width: int, height: int) -> str:
     ("gpt-4o", (1024, 1024), "high", 765),
     ("gpt-4o", (1024, 1024), "low", 85),
     ("gpt-4o-mini", (512, 512), "high", 2833 + 5667),
-    ("gpt-5-mini", (1800, 2400), None, 2352),
+    ("gpt-5-mini", (1800, 2400), None, 1744),
     ("claude-sonnet-4-5", (1000, 1000), None, 1334),
     ("claude-opus-4-7", (200, 200), None, 54),
     ("gemini-2.5-flash", (1536, 768), None, 258),
