@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import assets
-from .errors import InvalidRequest, MissingAssets, TokcountError
+from .errors import MissingAssets, TokcountError
 from .model_files import build_tokenizer, find_template, locate, parse_asset, read_json, same_as
 from .models.catalog import AssetRef, ModelSpec
-from .renderers.jinja.inspect import iterates_content
 from .settings import default
 from .tokenizers.core import Tokenizer
 
@@ -89,14 +88,22 @@ _flights: dict[tuple[str, Any], _Flight] = {}
 #: modules keep what they load (a bounded set: such models are catalog entries)
 _warm: set[ModelSpec] = set()
 limits = CacheBounds()
+#: (model id, seconds, ok) of each load: whoever keeps metrics of loads (:func:`configure`'s ``on_load``)
+LoadRecord = Callable[[str, float, bool], None]
+_on_load: LoadRecord | None = None
 #: loads actually performed (model id -> count) and evictions, for tests and diagnostics
 loads: Counter[str] = Counter()
 evictions: Counter[str] = Counter()
 
 
 def configure(*, max_models: int | None = None, memory_mb: float | None = None,
-              miss_ttl: float | None = None) -> None:
-    """Set the LRU bounds and the miss TTL (the server calls this with its settings; the library keeps defaults)."""
+              miss_ttl: float | None = None, on_load: LoadRecord | None = None) -> None:
+    """Set the LRU bounds and the miss TTL (the server calls this with its settings; the library keeps defaults),
+    and ``on_load``, told every load (the server's metrics, :func:`tokcount.metrics.model_load`: the library and
+    CLI never import them, so they do not pay for importing prometheus-client)."""
+    global _on_load
+    if on_load is not None:
+        _on_load = on_load
     with _lock:
         if max_models is not None:
             limits.max_models = max_models
@@ -117,7 +124,6 @@ class LoadedModel:
     _template_from: str | None = None
     _template_error: MissingAssets | None = None
     _template_retry: float = 0.0
-    _iterates: bool | None = None
     variables: dict[str, str] = field(default_factory=dict)
     #: the shared-tokenizer key (file, split pattern): models on one vocabulary hold one tokenizer object
     tok_key: tuple[str, str | None] = ("", None)
@@ -136,11 +142,6 @@ class LoadedModel:
     @property
     def template_source(self) -> str | None:
         return self._template_from
-
-    def iterates_content(self) -> bool:
-        if self._iterates is None:
-            self._iterates = iterates_content(self.template())
-        return self._iterates
 
 
 def _file_mb(path: Path) -> float:
@@ -203,7 +204,7 @@ def is_loaded(spec: ModelSpec) -> bool:
     """True when counting for ``spec`` reads no file: its model is loaded (template included), or its last load
     failed recently (the remembered error is raised at once). The server counts a small body on the event loop
     only then; anything else might read, parse or download for seconds, so it goes to a thread."""
-    if not _templated(spec):
+    if spec.renderer != "jinja":
         return spec in _warm
     with _lock:
         model = _models.get(spec)
@@ -213,44 +214,10 @@ def is_loaded(spec: ModelSpec) -> bool:
         return failed is not None and failed[0] > time.monotonic()
 
 
-def _templated(spec: ModelSpec) -> bool:
-    """Whether ``spec``'s renderer counts from a chat template (a capability asked of the renderer, not its name):
-    then this module's LRU holds all it counts from, template included, and says whether it is loaded; otherwise
-    the renderer's own module keeps what it loads, and this one only records that the model counted (warmth)."""
-    from . import renderers
-
-    try:
-        return renderers.for_spec(spec).capabilities.needs_template
-    except InvalidRequest:  # a renderer nobody registered: never counts, never warm
-        return False
-
-
 def mark_warm(spec: ModelSpec) -> None:
     """Record that a model not loaded through :func:`load` has counted once (see :func:`is_loaded`)."""
-    if not _templated(spec) and spec.listed:
+    if spec.renderer != "jinja" and spec.listed:
         _warm.add(spec)
-
-
-#: the non-Jinja specs the current thread's request resolved (see :func:`mark_tried`)
-_tried = threading.local()
-
-
-def mark_tried(spec: ModelSpec) -> None:
-    """Note that the current thread's request is about to count with ``spec``; :func:`settle_tried` then marks
-    it warm when the request succeeded (the server resolves each model through a hook, before counting)."""
-    if not _templated(spec):
-        specs: list[ModelSpec] = getattr(_tried, "specs", [])
-        specs.append(spec)
-        _tried.specs = specs
-
-
-def settle_tried(ok: bool) -> None:
-    """End of a request: its non-Jinja models are warm if it succeeded; forget them either way."""
-    specs: list[ModelSpec] = getattr(_tried, "specs", [])
-    _tried.specs = []
-    if ok:
-        for spec in specs:
-            mark_warm(spec)
 
 
 def load(spec: ModelSpec) -> LoadedModel:
@@ -321,8 +288,10 @@ load_observers: list[Callable[[str, float, bool], None]] = []
 
 
 def _record_load(spec: ModelSpec, started: float, *, ok: bool) -> None:
-    for observe in load_observers:
-        observe(spec.id, time.perf_counter() - started, ok)
+    """Tell the recorder :func:`configure` was given about a load, if any."""
+    record = _on_load
+    if record is not None:
+        record(spec.id, time.perf_counter() - started, ok)
 
 
 def _build(spec: ModelSpec) -> LoadedModel:
@@ -341,7 +310,7 @@ def _build(spec: ModelSpec) -> LoadedModel:
     tok = _load_tokenizer(spec, tok_path, tok_ref, config)
     model = LoadedModel(spec=spec, tokenizer=tok.tokenizer, config=config, tokenizer_path=tok_path,
                         variables=dict(tok.tokenizer.special_tokens), tok_key=(str(tok_path), spec.pattern))
-    if _templated(spec):
+    if spec.renderer == "jinja":
         with contextlib.suppress(MissingAssets):  # read now, off the event loop; a miss stays the model's own
             model.template()
     return model

@@ -37,8 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import loader
-from .tokenizers import core
+from .tokenizers.core import CACHES
 
 try:  # the server extra; without it every recorder is a no-op
     import prometheus_client as _prom
@@ -159,7 +158,7 @@ def sync_caches() -> None:
     try:
         _last_sync = time.monotonic()
         hits = misses = 0
-        for cache in list(core.CACHES):
+        for cache in list(CACHES):
             h, m = cache.hits, cache.misses
             ph, pm = _synced.get(id(cache), (0, 0))
             if h < ph or m < pm:  # a new cache at a recycled id
@@ -210,5 +209,3 @@ def exposition() -> tuple[bytes, str]:
         return _prom.generate_latest(registry), _prom.CONTENT_TYPE_LATEST
     return _prom.generate_latest(_prom.REGISTRY), _prom.CONTENT_TYPE_LATEST
 
-
-loader.load_observers.append(model_load)

@@ -174,14 +174,14 @@ def test_bifrost_body_has_room(url: str) -> None:
     assert extra["estimate_error"]["slice"] == r.headers["x-tokcount-estimate-error"].rsplit("slice=", 1)[1]
 
 
-def test_gemini_route_without_http_says_it_too() -> None:
-    """The countTokens route run by ``jobs.answer`` outside the server (as the CLI runs it) sends the same header."""
-    from support import gemini_route
+def test_gemini_library_handler_says_it_too() -> None:
+    """The Gemini route's answer outside the server (``jobs.answer``, as the CLI gives it) sends the same header."""
+    from support.gemini_route import handle_full
 
     body = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
             "tools": [{"functionDeclarations": [{"name": "f", "parameters": {"type": "OBJECT", "properties": {}}}]}]}
-    status, _, headers = gemini_route.handle_full("gemini-2.5-flash", body)
+    status, _, headers = handle_full("gemini-2.5-flash", body)
     assert status == 200 and headers["x-tokcount-exact"] == "false"
     assert headers["x-tokcount-estimate-error"].endswith("slice=gemini/gemini-2.5/tools")
-    _, _, exact = gemini_route.handle_full("gemini-2.5-flash", {"contents": "Hi"})
+    _, _, exact = handle_full("gemini-2.5-flash", {"contents": "Hi"})
     assert "x-tokcount-estimate-error" not in exact

@@ -11,6 +11,7 @@ Errors: Google's ``{"error": {"code", "message", "status"}}``.
 The server mounts it like every dialect (:func:`parse` takes the model from the URL path); like every route's
 answer (:func:`tokcount.jobs.count_headers`) it carries tokcount's ``exact``/``method`` as response headers, which
 matters most here because the body keeps Google's exact shape (the google-genai SDK validates it strictly).
+Without HTTP it is answered like every dialect, by :func:`tokcount.jobs.answer`.
 """
 
 from __future__ import annotations

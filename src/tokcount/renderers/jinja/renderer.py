@@ -17,7 +17,7 @@ from ...result import Count, split
 from .._attribute import attribute
 from ..base import Capabilities
 from . import kwargs as template_kwargs
-from .inspect import free_variables
+from .inspect import free_variables, iterates_content
 from .jinja_env import compile_template
 from .prepare import template_messages, template_tools
 from .render import render
@@ -44,7 +44,7 @@ def render_inputs(model: loader.LoadedModel, req: Request, *, with_tools: bool =
     source = model.template()
     name = f"{model.spec.id}'s chat template ({model.template_source})"
     compile_template(source, name)  # one that does not compile is a TemplateError naming it and the line
-    iterates = model.iterates_content()
+    iterates = iterates_content(source)  # cached per template source (templates.inspect)
     messages = template_messages(req, iterates=iterates, args_as_string=model.spec.tool_arguments == "string",
                                  media_placeholder=placeholder_for(model.spec.vision))
     last_is_assistant = req.messages[-1].role == "assistant"
