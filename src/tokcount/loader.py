@@ -84,8 +84,12 @@ _models: OrderedDict[ModelSpec, LoadedModel] = OrderedDict()
 #: failed loads: a spec (load) or (spec, part) (:func:`remembered`) -> (monotonic expiry, the error)
 _failures: dict[Any, tuple[float, MissingAssets]] = {}
 _flights: dict[tuple[str, Any], _Flight] = {}
-#: models without a Jinja template (Mistral, closed framings) that have counted once in this process: their own
-#: modules keep what they load (a bounded set: such models are catalog entries)
+#: models whose renderer counts from their chat template (it loads them with ``template=True``, or reads
+#: :meth:`LoadedModel.template`): warm only while this LRU holds them, template included. A capability the renderer
+#: states when it loads, so this module never asks which renderer a model has
+_templated: set[ModelSpec] = set()
+#: models not counted from a template here (Mistral, closed framings) that have counted once in this process: their
+#: own modules keep what they load (a bounded set: such models are catalog entries)
 _warm: set[ModelSpec] = set()
 limits = CacheBounds()
 #: (model id, seconds, ok) of each load: whoever keeps metrics of loads (:func:`configure`'s ``on_load``)
@@ -131,6 +135,7 @@ class LoadedModel:
     def template(self) -> str:
         """The chat template source; raises :class:`MissingAssets` (or :class:`CorruptAssets`) when the model has
         none usable, remembered for the miss TTL like any other miss."""
+        _count_from_template(self.spec)
         if self._template is None and (self._template_error is None or time.monotonic() >= self._template_retry):
             self._template, self._template_from, self._template_error = find_template(self.spec)
             self._template_retry = time.monotonic() + limits.miss_ttl
@@ -204,7 +209,7 @@ def is_loaded(spec: ModelSpec) -> bool:
     """True when counting for ``spec`` reads no file: its model is loaded (template included), or its last load
     failed recently (the remembered error is raised at once). The server counts a small body on the event loop
     only then; anything else might read, parse or download for seconds, so it goes to a thread."""
-    if spec.renderer != "jinja":
+    if spec not in _templated:
         return spec in _warm
     with _lock:
         model = _models.get(spec)
@@ -215,15 +220,27 @@ def is_loaded(spec: ModelSpec) -> bool:
 
 
 def mark_warm(spec: ModelSpec) -> None:
-    """Record that a model not loaded through :func:`load` has counted once (see :func:`is_loaded`)."""
-    if spec.renderer != "jinja" and spec.listed:
+    """Record that a model not counted from a template here has counted once (see :func:`is_loaded`)."""
+    if spec not in _templated and spec.listed:
         _warm.add(spec)
 
 
-def load(spec: ModelSpec) -> LoadedModel:
+def _count_from_template(spec: ModelSpec) -> None:
+    if spec not in _templated:
+        with _lock:
+            if len(_templated) >= 10_000:  # endless distinct Hub repos cannot grow it without bound
+                _templated.clear()
+            _templated.add(spec)
+
+
+def load(spec: ModelSpec, *, template: bool = False) -> LoadedModel:
     """The loaded model for ``spec``: from the LRU, else loaded once however many threads ask (see the module doc).
+    ``template``: the caller's renderer counts from the model's chat template, so it is read with the tokenizer
+    (off the event loop) and the model is warm only while both are held (:func:`is_loaded`).
 
     A model whose files were missing or corrupt raises the same error again, without looking, for the miss TTL."""
+    if template:
+        _count_from_template(spec)
     with _lock:
         model = _models.get(spec)
         if model is not None:
@@ -234,7 +251,7 @@ def load(spec: ModelSpec) -> LoadedModel:
             if failed[0] > time.monotonic():
                 raise _fresh(failed[1])
             del _failures[spec]
-    return _single_flight(("model", spec), lambda: _load_new(spec))
+    return _single_flight(("model", spec), lambda: _load_new(spec, template))
 
 
 def remembered(spec: ModelSpec, part: str, work: Callable[[], T]) -> T:
@@ -257,14 +274,14 @@ def remembered(spec: ModelSpec, part: str, work: Callable[[], T]) -> T:
     return _single_flight(("part", key), attempt)
 
 
-def _load_new(spec: ModelSpec) -> LoadedModel:
+def _load_new(spec: ModelSpec, template: bool) -> LoadedModel:
     with _lock:  # a flight for it may have finished between the caller's look and this one starting
         model = _models.get(spec)
     if model is not None:
         return model
     started = time.perf_counter()
     try:
-        model = _build(spec)
+        model = _build(spec, template)
     except MissingAssets as exc:  # CorruptAssets too
         _record_load(spec, started, ok=False)
         with _lock:
@@ -294,7 +311,7 @@ def _record_load(spec: ModelSpec, started: float, *, ok: bool) -> None:
         record(spec.id, time.perf_counter() - started, ok)
 
 
-def _build(spec: ModelSpec) -> LoadedModel:
+def _build(spec: ModelSpec, template: bool) -> LoadedModel:
     refs = spec.tokenizer
     found = locate(spec, refs, required=False, what="")
     if found is None and (same := same_as(spec)):
@@ -310,7 +327,7 @@ def _build(spec: ModelSpec) -> LoadedModel:
     tok = _load_tokenizer(spec, tok_path, tok_ref, config)
     model = LoadedModel(spec=spec, tokenizer=tok.tokenizer, config=config, tokenizer_path=tok_path,
                         variables=dict(tok.tokenizer.special_tokens), tok_key=(str(tok_path), spec.pattern))
-    if spec.renderer == "jinja":
+    if template:
         with contextlib.suppress(MissingAssets):  # read now, off the event loop; a miss stays the model's own
             model.template()
     return model
@@ -356,6 +373,7 @@ def clear() -> None:
         _tokenizers.clear()
         _failures.clear()
         _warm.clear()
+        _templated.clear()
         loads.clear()
         evictions.clear()
     assets.hub.clear()

@@ -82,7 +82,7 @@ class JinjaRenderer:
 
     def count(self, spec: ModelSpec, req: Request, *, breakdown: bool, return_tokens: bool,
               media_policy: FetchPolicy | None) -> Count:
-        loaded = loader.load(spec)
+        loaded = loader.load(spec, template=True)
         prompt = render_prompt(loaded, req)
         tok = loaded.tokenizer
         notes: list[str] = []
@@ -114,7 +114,7 @@ class JinjaRenderer:
         return result
 
     def count_text(self, spec: ModelSpec, text: str, *, return_tokens: bool) -> Count:
-        tok = loader.load(spec).tokenizer
+        tok = loader.load(spec, template=True).tokenizer
         result = Count(model=spec.id, input_tokens=tok.count(text), exact=True, method=f"text+{tok.engine}",
                        context_window=spec.context_window)
         if return_tokens:
@@ -123,7 +123,7 @@ class JinjaRenderer:
         return result
 
     def decode(self, spec: ModelSpec, ids: list[int]) -> str:
-        return loader.load(spec).tokenizer.decode(ids)
+        return loader.load(spec, template=True).tokenizer.decode(ids)
 
 
 RENDERER = JinjaRenderer()
