@@ -33,6 +33,11 @@ class AddedTokens:
             if tok.content:
                 self.by_content[tok.content] = tok
         self.by_id: dict[int, AddedToken] = {t.id: t for t in self.by_content.values()}
+        #: no token has lstrip / rstrip / single_word: the splitter is a trie of literals that reads at most
+        #: :attr:`longest` characters from where a match starts and nothing before it (what lets a prompt be
+        #: split from an added token onwards: :class:`.core.PromptMemory`)
+        self.bounded = not any(t.single_word or t.lstrip or t.rstrip for t in self.by_content.values())
+        self.longest = max(map(len, self.by_content), default=0)
         self._pattern = self._compile()
         #: the same matches as one capturing group, for ``re.split`` (:meth:`split_counts`)
         self._splitter = re.compile(f"({self._pattern.pattern})") if self._pattern is not None else None
@@ -40,7 +45,7 @@ class AddedTokens:
     def _compile(self) -> re.Pattern[str] | None:
         if not self.by_content:
             return None
-        if not any(t.single_word or t.lstrip or t.rstrip for t in self.by_content.values()):
+        if self.bounded:
             return re.compile(_trie(self.by_content))
         alternatives = []
         for tok in sorted(self.by_content.values(), key=lambda t: len(t.content), reverse=True):
@@ -80,6 +85,11 @@ class AddedTokens:
             return 0, [text] if text else []
         parts = self._splitter.split(text)
         return len(parts) // 2, [p for p in parts[::2] if p]
+
+    def split_parts(self, text: str) -> list[str]:
+        """``text`` as ``[stretch, token, stretch, ..., token, stretch]`` (stretches may be empty): the splitter's
+        own ``re.split``, whose lengths locate every token."""
+        return self._splitter.split(text) if self._splitter is not None else [text]
 
     def _token_of(self, matched: str) -> AddedToken:
         tok = self.by_content.get(matched)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import threading
 import weakref
+from bisect import bisect_right
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import accumulate, islice
+from operator import add
 
 from .added import AddedToken, AddedTokens
 from .base import Encoder
@@ -112,6 +114,91 @@ class SegmentCache:
                 self._chars -= len(old)
 
 
+def common_prefix(a: str, b: str) -> int:
+    """A length ``n`` with ``a[:n] == b[:n]``, at most 1,024 characters short of the longest: blocks are compared
+    (each a memory compare in C), growing while equal and shrinking past a difference, so two 300 kB prompts
+    that share most of their text are compared in ~20 slices, not a Python step per character."""
+    end = min(len(a), len(b))
+    i, step = 0, 4096
+    while i < end:
+        j = min(i + step, end)
+        if a[i:j] == b[i:j]:
+            i, step = j, step * 2
+        elif step > 1024:
+            step //= 4
+        else:
+            break
+    return i
+
+
+class PromptMemory:
+    """Recent long prompts, each with where its added tokens start and how many tokens precede each one, so a
+    prompt that begins like one of them (a conversation re-sent with a new turn) is split and counted from there.
+
+    Why that is exact: a prompt's count is its added tokens plus the engine's count of each stretch between them.
+    Where two prompts agree on their first ``L`` characters, the added-token splitter (a trie of literals, no
+    look-around: :attr:`.added.AddedTokens.bounded`) finds the same matches in both at every position ``p`` with
+    ``p + longest <= L`` (what it reads from ``p`` is the same), so an added token of the old prompt starting at
+    ``b <= L - longest`` starts there in the new one too, with the same stretches and tokens before it; splitting
+    the new prompt from ``b`` gives what splitting it whole gives from ``b`` (nothing before ``b`` is read). The
+    count is then the remembered count before ``b`` plus the count of the rest. Which remembered prompt is tried
+    (the one with the same first :data:`KEY_CHARS` characters) changes only how much is reused, never the count.
+    """
+
+    #: texts shorter than this are counted without it (splitting them is cheaper than remembering them)
+    MIN_CHARS = 16_384
+    #: remembered prompts are found by their first characters (a system prompt and the first turn)
+    KEY_CHARS = 512
+    MAX_ENTRIES = 32
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, tuple[str, list[int], list[int]]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()
+        self.reused = 0
+
+    def resume(self, text: str, longest: int) -> tuple[int, int, list[int], list[int]]:
+        """(position ``b`` to split ``text`` from, tokens before ``b``, and the start and tokens-before of each
+        added token before ``b``), from the remembered prompt sharing ``text``'s beginning; (0, 0, [], []) when
+        none is."""
+        with self._lock:
+            entry = self._entries.get(text[: self.KEY_CHARS])
+        if entry is None:
+            return 0, 0, [], []
+        old, starts, before = entry
+        k = bisect_right(starts, common_prefix(text, old) - longest) - 1
+        if k <= 0:
+            return 0, 0, [], []
+        self.reused += 1
+        return starts[k], before[k], starts[:k], before[:k]
+
+    def remember(self, text: str, starts: list[int], before: list[int], budget_chars: int) -> None:
+        """Keep ``text`` (replacing the prompt with its beginning), within :data:`MAX_ENTRIES` and a quarter of
+        the segment cache's character budget (``segment_cache_mb``); each start is counted as 8 characters."""
+        size = len(text) + 8 * len(starts)
+        limit = budget_chars // 4
+        if size > limit:
+            return
+        key = text[: self.KEY_CHARS]
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._chars -= len(old[0]) + 8 * len(old[1])
+            self._entries[key] = (text, starts, before)
+            self._chars += size
+            while len(self._entries) > self.MAX_ENTRIES or self._chars > limit:
+                _, (t, s, _b) = self._entries.popitem(last=False)
+                self._chars -= len(t) + 8 * len(s)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._chars = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 #: segments shorter than this skip the LRU (its lock and recency update cost more than re-encoding them) and are
 #: remembered in a plain dict instead (:attr:`Tokenizer.short_counts`)
 MIN_CACHED_CHARS = 64
@@ -148,66 +235,105 @@ class Tokenizer:
         self.cache = SegmentCache(cache_entries)
         #: short segment → count (see SHORT_ENTRIES); a dict's get and update are atomic under the GIL
         self.short_counts: dict[str, int] = {}
+        #: recent long prompts, so a re-sent conversation is split and counted only from where it is new
+        self.prompts = PromptMemory()
 
     @property
     def engine(self) -> str:
         return self.encoder.engine
 
     def count(self, text: str) -> int:
-        """Tokens of ``text`` with added tokens recognised, no BOS/EOS added."""
+        """Tokens of ``text`` with added tokens recognised, no BOS/EOS added. A long text that shares a beginning
+        with one counted recently (a conversation re-sent with a new turn) is split and counted only from the
+        last added token the two share safely (:class:`PromptMemory`)."""
+        if len(text) >= PromptMemory.MIN_CHARS and self.added.bounded and self.cache.max_chars > 0:
+            return self._count_remembered(text)
         return self.count_many((text,))[0]
 
     def count_many(self, texts: list[str] | tuple[str, ...]) -> list[int]:
         """Tokens of each text, as :meth:`count` would give them, in one pass: one cache look-up per long segment
         and a single batch call to the engine for everything not cached (a breakdown counts hundreds of message
         strings; one engine call each was most of its cost)."""
+        if len(texts) == 1:
+            n, stretches = self.added.split_counts(texts[0])
+            return [n + sum(self._stretch_counts(stretches))]
         totals = [0] * len(texts)
+        pieces: list[str] = []
+        owner: list[int] = []
+        for i, text in enumerate(texts):
+            n, found = self.added.split_counts(text)
+            totals[i] = n
+            pieces += found
+            owner += [i] * len(found)
+        for i, n in zip(owner, self._stretch_counts(pieces), strict=True):
+            totals[i] += n
+        return totals
+
+    def _count_remembered(self, text: str) -> int:
+        """:meth:`count` of a long ``text`` through :attr:`prompts`: the stretch counts and added tokens before the
+        resume point are the remembered ones, the rest is split and counted as usual, and where each added token
+        of ``text`` starts (with the tokens before it) is remembered for the next text."""
+        start, base, kept_starts, kept_before = self.prompts.resume(text, self.added.longest)
+        parts = self.added.split_parts(text[start:] if start else text)
+        stretches = parts[::2]
+        matches = len(parts) // 2
+        positions = list(accumulate(map(len, parts), initial=start))
+        totals = list(accumulate(self._stretch_counts(stretches), initial=base))
+        starts = kept_starts + positions[1:-1:2]  # where each added token begins (after stretch k, token k)
+        before = kept_before + list(map(add, islice(totals, 1, matches + 1), range(matches)))
+        self.prompts.remember(text, starts, before, self.cache.max_chars)
+        return totals[-1] + matches
+
+    def _stretch_counts(self, pieces: list[str]) -> list[int]:
+        """The engine's count of each ordinary stretch (0 for an empty one), through the caches: long stretches
+        are looked up in the segment LRU, short ones in :attr:`short_counts`, and everything not found goes to the
+        engine in one batch."""
+        counts = [0] * len(pieces)
         short: list[str] = []
         short_of: list[int] = []
-        misses: list[str] = []
-        miss_of: list[int] = []
         long: list[str] = []
         long_of: list[int] = []
-        for i, text in enumerate(texts):
-            n, pieces = self.added.split_counts(text)
-            totals[i] = n
-            for piece in pieces:
-                if len(piece) < MIN_CACHED_CHARS:
+        for j, piece in enumerate(pieces):
+            if len(piece) < MIN_CACHED_CHARS:
+                if piece:
                     short.append(piece)
-                    short_of.append(i)
-                else:
-                    long.append(piece)
-                    long_of.append(i)
+                    short_of.append(j)
+            else:
+                long.append(piece)
+                long_of.append(j)
         if long:
-            for piece, i, cached in zip(long, long_of, self.cache.get_many(long), strict=True):
+            misses: list[str] = []
+            miss_of: list[int] = []
+            for piece, j, cached in zip(long, long_of, self.cache.get_many(long), strict=True):
                 if cached is None:
                     misses.append(piece)
-                    miss_of.append(i)
+                    miss_of.append(j)
                 else:
-                    totals[i] += cached
-        if misses:
-            counts = self._count_misses(misses)
-            self.cache.put_many(misses, counts)
-            for i, n in zip(miss_of, counts, strict=True):
-                totals[i] += n
+                    counts[j] = cached
+            if misses:
+                counted = self._count_misses(misses)
+                self.cache.put_many(misses, counted)
+                for j, n in zip(miss_of, counted, strict=True):
+                    counts[j] = n
         if short:
             known = self.short_counts
             found = [known.get(t) for t in short]
             new = list({t: None for t, n in zip(short, found, strict=True) if n is None})  # each once, in order
             if new:
-                counted = dict(zip(new, self.encoder.count_many(new), strict=True))
-                if len(known) + len(counted) > SHORT_ENTRIES:
+                fresh = dict(zip(new, self.encoder.count_many(new), strict=True))
+                if len(known) + len(fresh) > SHORT_ENTRIES:
                     known.clear()
-                known.update(islice(counted.items(), SHORT_ENTRIES))
-                found = [n if n is not None else counted[t] for t, n in zip(short, found, strict=True)]
-            for i, m in zip(short_of, found, strict=True):
-                totals[i] += m or 0  # every None was filled
-        return totals
+                known.update(islice(fresh.items(), SHORT_ENTRIES))
+                found = [n if n is not None else fresh[t] for t, n in zip(short, found, strict=True)]
+            for j, m in zip(short_of, found, strict=True):
+                counts[j] = m or 0  # every None was filled
+        return counts
 
     def clear_caches(self) -> None:
-        """Forget every remembered segment count (the next count is computed as if cold)."""
+        """Forget every remembered segment count and prompt (the next count is computed as if cold)."""
         self.cache.clear()
         self.short_counts.clear()
+        self.prompts.clear()
 
     def _count_misses(self, pieces: list[str]) -> list[int]:
         """Counts of uncached segments; a large cold prompt is split over two threads when the engine releases the
