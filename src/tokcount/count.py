@@ -21,6 +21,7 @@ from .models.catalog import Catalog, ModelSpec, default_catalog
 from .renderers.jinja import render_prompt
 from .request import Request
 from .result import Count
+from .templates.prepare import text_only
 
 __all__ = ["Count", "as_request", "count", "count_text", "decode", "render_prompt", "resolve"]
 
@@ -81,10 +82,11 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     if not req.messages:  # every provider refuses an empty conversation (Gemini's empty contents too: issue 26)
         raise InvalidRequest("messages must not be empty.", param="messages")
     doc_notes: list[str] = []
-    if not renderer.capabilities.takes_documents and has_documents(req):
-        req, doc_notes = inline_documents(req)
-    if has_media(req):
-        read_remote_sizes(req, media_policy)
+    if not text_only(req):  # most requests are text alone: one pass instead of the two below
+        if not renderer.capabilities.takes_documents and has_documents(req):
+            req, doc_notes = inline_documents(req)
+        if has_media(req):
+            read_remote_sizes(req, media_policy)
     result = renderer.count(spec, req, breakdown=breakdown, return_tokens=return_tokens, media_policy=media_policy)
     return _labelled(asked, result.estimated([*doc_notes, *req.notes]))
 
