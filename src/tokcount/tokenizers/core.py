@@ -8,8 +8,9 @@ from bisect import bisect_right
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import accumulate, islice
-from operator import add
+from itertools import accumulate, compress, islice, repeat
+from operator import is_
+from typing import Any
 
 from .added import AddedToken, AddedTokens
 from .base import Encoder
@@ -131,9 +132,13 @@ def common_prefix(a: str, b: str) -> int:
     return i
 
 
+def _entry_size(text: str, parts: list[str]) -> int:
+    return 2 * len(text) + 8 * len(parts)
+
+
 class PromptMemory:
-    """Recent long prompts, each with where its added tokens start and how many tokens precede each one, so a
-    prompt that begins like one of them (a conversation re-sent with a new turn) is split and counted from there.
+    """Recent long prompts with their added-token split and stretch counts, so a prompt that begins like one of
+    them (a conversation re-sent with a new turn) is split and counted only from where it may differ.
 
     Why that is exact: a prompt's count is its added tokens plus the engine's count of each stretch between them.
     Where two prompts agree on their first ``L`` characters, the added-token splitter (a trie of literals, no
@@ -143,6 +148,8 @@ class PromptMemory:
     the new prompt from ``b`` gives what splitting it whole gives from ``b`` (nothing before ``b`` is read). The
     count is then the remembered count before ``b`` plus the count of the rest. Which remembered prompt is tried
     (the one with the same first :data:`KEY_CHARS` characters) changes only how much is reused, never the count.
+    Remembering costs a cold count nothing but references to the split it made; where the parts end is computed
+    at the first resume and extended by each re-sent prompt's new parts only.
     """
 
     #: texts shorter than this are counted without it (splitting them is cheaper than remembering them)
@@ -152,30 +159,39 @@ class PromptMemory:
     MAX_ENTRIES = 32
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[str, tuple[str, list[int], list[int]]] = OrderedDict()
+        #: first characters → [prompt, its split, its stretches' counts, where each part ends (or None)]
+        self._entries: OrderedDict[str, list[Any]] = OrderedDict()
         self._chars = 0
         self._lock = threading.Lock()
         self.reused = 0
 
-    def resume(self, text: str, longest: int) -> tuple[int, int, list[int], list[int]]:
-        """(position ``b`` to split ``text`` from, tokens before ``b``, and the start and tokens-before of each
-        added token before ``b``), from the remembered prompt sharing ``text``'s beginning; (0, 0, [], []) when
-        none is."""
+    def resume(self, text: str, longest: int) -> tuple[int, list[str], list[int], list[int], int] | None:
+        """Where to split ``text`` from, by the remembered prompt sharing its beginning: (that position ``b``, the
+        remembered split before ``b`` (``[stretch, token, ..., stretch]``), its stretches' counts, where each of
+        its parts ends, and the tokens before ``b``); None when no remembered prompt shares enough."""
         with self._lock:
             entry = self._entries.get(text[: self.KEY_CHARS])
         if entry is None:
-            return 0, 0, [], []
-        old, starts, before = entry
-        k = bisect_right(starts, common_prefix(text, old) - longest) - 1
-        if k <= 0:
-            return 0, 0, [], []
+            return None
+        old, parts, counts, ends = entry
+        shared = common_prefix(text, old)
+        if shared <= longest:
+            return None
+        if ends is None:  # where each part ends: computed at the first resume, then kept up to date
+            ends = entry[3] = list(accumulate(map(len, parts)))
+        starts = ends[0 : len(parts) - 1 : 2]  # added token k begins where stretch k ends
+        k = bisect_right(starts, shared - longest) - 1
+        if k < 1:
+            return None
         self.reused += 1
-        return starts[k], before[k], starts[:k], before[:k]
+        return starts[k], parts[: 2 * k + 1], counts[: k + 1], ends[: 2 * k + 1], sum(counts[: k + 1]) + k
 
-    def remember(self, text: str, starts: list[int], before: list[int], budget_chars: int) -> None:
-        """Keep ``text`` (replacing the prompt with its beginning), within :data:`MAX_ENTRIES` and a quarter of
-        the segment cache's character budget (``segment_cache_mb``); each start is counted as 8 characters."""
-        size = len(text) + 8 * len(starts)
+    def remember(self, text: str, parts: list[str], counts: list[int], ends: list[int] | None,
+                 budget_chars: int) -> None:
+        """Keep ``text``'s split (replacing the prompt with its beginning), within :data:`MAX_ENTRIES` and a
+        quarter of the segment cache's character budget (``segment_cache_mb``): the text and its parts count
+        twice its length, plus 8 characters a part."""
+        size = _entry_size(text, parts)
         limit = budget_chars // 4
         if size > limit:
             return
@@ -183,12 +199,12 @@ class PromptMemory:
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._chars -= len(old[0]) + 8 * len(old[1])
-            self._entries[key] = (text, starts, before)
+                self._chars -= _entry_size(old[0], old[1])
+            self._entries[key] = [text, parts, counts, ends]
             self._chars += size
             while len(self._entries) > self.MAX_ENTRIES or self._chars > limit:
-                _, (t, s, _b) = self._entries.popitem(last=False)
-                self._chars -= len(t) + 8 * len(s)
+                _, dropped = self._entries.popitem(last=False)
+                self._chars -= _entry_size(dropped[0], dropped[1])
 
     def clear(self) -> None:
         with self._lock:
@@ -270,37 +286,50 @@ class Tokenizer:
         return totals
 
     def _count_remembered(self, text: str) -> int:
-        """:meth:`count` of a long ``text`` through :attr:`prompts`: the stretch counts and added tokens before the
-        resume point are the remembered ones, the rest is split and counted as usual, and where each added token
-        of ``text`` starts (with the tokens before it) is remembered for the next text."""
-        start, base, kept_starts, kept_before = self.prompts.resume(text, self.added.longest)
-        parts = self.added.split_parts(text[start:] if start else text)
-        stretches = parts[::2]
-        matches = len(parts) // 2
-        positions = list(accumulate(map(len, parts), initial=start))
-        totals = list(accumulate(self._stretch_counts(stretches), initial=base))
-        starts = kept_starts + positions[1:-1:2]  # where each added token begins (after stretch k, token k)
-        before = kept_before + list(map(add, islice(totals, 1, matches + 1), range(matches)))
-        self.prompts.remember(text, starts, before, self.cache.max_chars)
-        return totals[-1] + matches
+        """:meth:`count` of a long ``text`` through :attr:`prompts`: what lies before the resume point is the
+        remembered split and counts, the rest is split and counted as usual; ``text``'s split is remembered for
+        the next prompt (nothing is computed for that beyond what counting it needs)."""
+        found = self.prompts.resume(text, self.added.longest)
+        if found is None:
+            parts = self.added.split_parts(text)
+            counts = self._stretch_counts(parts[::2])
+            self.prompts.remember(text, parts, counts, None, self.cache.max_chars)
+            return sum(counts) + len(parts) // 2
+        at, kept_parts, kept_counts, kept_ends, before = found
+        tail = self.added.split_parts(text[at:])
+        if tail[0]:  # cannot happen (PromptMemory's proof: an added token starts there); never a wrong count
+            self.prompts.clear()
+            return self.count_many((text,))[0]
+        tail_counts = self._stretch_counts(tail[::2])
+        rest = tail[1:]
+        self.prompts.remember(text, kept_parts + rest, kept_counts + tail_counts[1:],
+                              kept_ends + list(accumulate(map(len, rest), initial=at))[1:], self.cache.max_chars)
+        return before + sum(tail_counts) + len(tail) // 2
 
     def _stretch_counts(self, pieces: list[str]) -> list[int]:
-        """The engine's count of each ordinary stretch (0 for an empty one), through the caches: long stretches
-        are looked up in the segment LRU, short ones in :attr:`short_counts`, and everything not found goes to the
+        """The engine's count of each ordinary stretch (0 for an empty one), through the caches: every stretch is
+        looked up in :attr:`short_counts` first (in C: most of a many-message prompt's stretches are short ones
+        seen before), then the long ones not found in the segment LRU, and everything still unknown goes to the
         engine in one batch."""
-        counts = [0] * len(pieces)
+        known = self.short_counts
+        found: list[int | None] = list(map(known.get, pieces))
+        todo = list(compress(range(len(pieces)), map(is_, found, repeat(None))))
+        if not todo:
+            return found  # type: ignore[return-value]  # no None left
         short: list[str] = []
         short_of: list[int] = []
         long: list[str] = []
         long_of: list[int] = []
-        for j, piece in enumerate(pieces):
-            if len(piece) < MIN_CACHED_CHARS:
-                if piece:
-                    short.append(piece)
-                    short_of.append(j)
-            else:
+        for j in todo:
+            piece = pieces[j]
+            if len(piece) >= MIN_CACHED_CHARS:
                 long.append(piece)
                 long_of.append(j)
+            elif piece:
+                short.append(piece)
+                short_of.append(j)
+            else:
+                found[j] = 0
         if long:
             misses: list[str] = []
             miss_of: list[int] = []
@@ -309,25 +338,21 @@ class Tokenizer:
                     misses.append(piece)
                     miss_of.append(j)
                 else:
-                    counts[j] = cached
+                    found[j] = cached
             if misses:
                 counted = self._count_misses(misses)
                 self.cache.put_many(misses, counted)
                 for j, n in zip(miss_of, counted, strict=True):
-                    counts[j] = n
+                    found[j] = n
         if short:
-            known = self.short_counts
-            found = [known.get(t) for t in short]
-            new = list({t: None for t, n in zip(short, found, strict=True) if n is None})  # each once, in order
-            if new:
-                fresh = dict(zip(new, self.encoder.count_many(new), strict=True))
-                if len(known) + len(fresh) > SHORT_ENTRIES:
-                    known.clear()
-                known.update(islice(fresh.items(), SHORT_ENTRIES))
-                found = [n if n is not None else fresh[t] for t, n in zip(short, found, strict=True)]
-            for j, m in zip(short_of, found, strict=True):
-                counts[j] = m or 0  # every None was filled
-        return counts
+            new = list(dict.fromkeys(short))  # each once, in order
+            fresh = dict(zip(new, self.encoder.count_many(new), strict=True))
+            if len(known) + len(fresh) > SHORT_ENTRIES:
+                known.clear()
+            known.update(islice(fresh.items(), SHORT_ENTRIES))
+            for j, piece in zip(short_of, short, strict=True):
+                found[j] = fresh[piece]
+        return found  # type: ignore[return-value]  # every None was filled
 
     def clear_caches(self) -> None:
         """Forget every remembered segment count and prompt (the next count is computed as if cold)."""
