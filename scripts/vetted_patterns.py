@@ -3,8 +3,8 @@
 tokcount is tested on (../shared/assets and the offline package), with the repos that use it.
 
 A pattern in that list runs in the server's process; any other runs in a render process
-(src/tokcount/tokenizers/isolated.py). tests/test_vetted_patterns.py fails when a tested file has a pattern missing
-here, so the list is regenerated (`python scripts/vetted_patterns.py`) when assets are added.
+(src/tokcount/tokenizers/isolated.py). tests/templates/test_tokenizer_isolation.py fails when a tested file has a
+pattern missing here, so the list is regenerated (`python scripts/vetted_patterns.py`) when assets are added.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REPO
+from support.shared import REPO
 
 SRC = REPO / "src"
 PACKAGE = SRC / "tokcount"

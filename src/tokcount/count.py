@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from . import renderers
+from . import estimate_error, renderers
 from .dialects.openai_chat import parse_request
 from .documents import has_documents, inline_documents
 from .errors import InvalidRequest
@@ -77,7 +77,7 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     """
     asked = resolve(model, catalog)
     spec = _own(asked)
-    req = as_request(request)
+    req = as_sent = as_request(request)
     renderer = renderers.for_spec(spec)
     if not req.messages:  # every provider refuses an empty conversation (Gemini's empty contents too: issue 26)
         raise InvalidRequest("messages must not be empty.", param="messages")
@@ -88,7 +88,14 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
         if has_media(req):
             read_remote_sizes(req, media_policy)
     result = renderer.count(spec, req, breakdown=breakdown, return_tokens=return_tokens, media_policy=media_policy)
-    return _labelled(asked, result.estimated([*doc_notes, *req.notes]))
+    return with_error(asked, as_sent, _labelled(asked, result.estimated([*doc_notes, *req.notes])))
+
+
+def with_error(spec: ModelSpec, req: Request, result: Count) -> Count:
+    """An estimate carries the error measured on held-out recordings of its slice (issue 23, item 6)."""
+    if not result.exact and result.estimate_error is None:
+        result.estimate_error = estimate_error.lookup(spec, req)
+    return result
 
 
 def count_text(model: str | ModelSpec, text: str, *, return_tokens: bool = False,

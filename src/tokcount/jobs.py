@@ -138,6 +138,8 @@ def count_headers(result: Result) -> dict[str, str]:
     if counted is None:
         return {"x-tokcount-exact": "true", "x-tokcount-method": "decode"}
     headers = {"x-tokcount-method": counted.method, "x-tokcount-exact": "true" if counted.exact else "false"}
+    if counted.estimate_error is not None and not counted.exact:  # its slice's held-out error (issue 23)
+        headers["x-tokcount-estimate-error"] = counted.estimate_error.header()
     if counted.resolved_as is not None:  # an unlisted name counted with its family's newest rules
         headers["x-tokcount-resolved-as"] = counted.resolved_as
     if counted.upstream_error:

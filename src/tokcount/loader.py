@@ -45,7 +45,7 @@ E = TypeVar("E", bound=BaseException)
 #: import included): Qwen3-8B 10.9 MiB file +157 MiB (14.4x), Llama-3.1 8.7 +129 (14.9x), Gemma 3 31.8 +420
 #: (13.2x), MiniMax-M2.5 9.3 +134 (14.4x), GLM-4.7-Flash 19.3 +281 (14.6x), DeepSeek-V3.1 (kitoken) 7.5 +177
 #: (23.7x). In one process after the engines are imported (one model after another, as RSS_PROBE in
-#: tests/test_model_access.py does): Llama-3.1 +115 MiB (13x), MiniMax-M2.5 +94 (10x), DeepSeek-V3.1 +136
+#: tests/models/test_model_access.py does): Llama-3.1 +115 MiB (13x), MiniMax-M2.5 +94 (10x), DeepSeek-V3.1 +136
 #: (18x), GLM-4.7-Flash +212 (11x), Gemma 3 +239 (7.5x). 16x errs on the generous side; that test re-checks it.
 RSS_PER_FILE_BYTE = 16
 #: defaults: 16 models and 2 GiB of tokenizers (~13 typical 10 MB vocabularies, ~4 Gemma-3-sized ones)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .estimate_error import EstimateError
 
 
 @dataclass
@@ -40,6 +43,9 @@ class Count:
     #: set when ``tokens`` is not the whole prompt that was counted: what it leaves out (a closed model's
     #: framing, an estimate's ids, images before expansion); None when the ids are the prompt counted
     tokens_partial: str | None = None
+    #: a closed model's estimate (``exact`` false): the error measured on held-out recordings of its slice
+    #: (:mod:`tokcount.estimate_error`); None for an exact count or a model no provider's API was measured for
+    estimate_error: EstimateError | None = None
 
     def partial_tokens(self, why: str) -> None:
         """Say that ``tokens`` is not the whole prompt, and why: in :attr:`tokens_partial` (a route that lists the
@@ -84,6 +90,8 @@ class Count:
             out["modalities"] = self.modalities
         if self.resolved_as is not None:
             out["resolved_as"] = self.resolved_as
+        if self.estimate_error is not None:
+            out["estimate_error"] = self.estimate_error.as_dict()
         if self.notes:
             out["notes"] = self.notes
         return out

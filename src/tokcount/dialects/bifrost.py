@@ -79,6 +79,7 @@ def format(job: Job, result: Result) -> dict[str, Any]:
             # a closed model's ids are its text's only (gpt-4o: 11 ids of 49 tokens; Claude: none): said here
             "tokens_complete": count.tokens_partial is None,
             **({"tokens_note": count.tokens_partial} if count.tokens_partial else {}),
+            **({"estimate_error": count.estimate_error.as_dict()} if count.estimate_error else {}),
         },
     }
 

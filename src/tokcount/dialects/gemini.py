@@ -99,9 +99,31 @@ def parse_generate_content(body: dict[str, Any], where: str) -> Request:
                 params = _get(f, "parametersJsonSchema")
             tools.append(Tool(name=name, description=f.get("description"),
                               parameters=params if isinstance(params, dict) else None))
+    _media_resolution(messages, _get(body, "generationConfig"), f"{where}generationConfig")
     return Request(messages=messages, tools=tools, add_generation_prompt=True,
                    response_format=_structured_output(_get(body, "generationConfig")),
                    notes=list(dict.fromkeys(notes)))
+
+
+def _media_resolution(messages: list[Message], config: Any, where: str) -> None:
+    """``generationConfig.mediaResolution`` is the level of every image without its own (a part's
+    ``mediaResolution``, Gemini 3): kept as the image's ``detail``, which the model's media rule prices."""
+    level = _get(config, "mediaResolution") if isinstance(config, dict) else None
+    if level is None:
+        return
+    level = string(level, f"{where}.mediaResolution")
+    for m in messages:
+        for part in m.parts:
+            if isinstance(part, ImagePart) and part.detail is None:
+                part.detail = level
+
+
+def _part_resolution(raw: dict[str, Any], where: str) -> str | None:
+    """A part's own ``mediaResolution``: ``{"level": "MEDIA_RESOLUTION_LOW"}`` (or the bare level)."""
+    res = _get(raw, "mediaResolution")
+    if isinstance(res, dict):
+        res = res.get("level")
+    return string(res, f"{where}.mediaResolution", optional=True) if res is not None else None
 
 
 def _structured_output(config: Any) -> dict[str, Any] | None:
@@ -152,6 +174,8 @@ def _part(raw: dict[str, Any], where: str, notes: list[str]) -> list[Part]:
         return [ThinkingPart(text) if raw.get("thought") is True else TextPart(text)]
     media = _blob(raw, where)
     if media is not None:
+        if isinstance(media, ImagePart):
+            media.detail = _part_resolution(raw, where)
         return [media]
     call = _get(raw, "functionCall")
     if call is not None:
@@ -278,6 +302,8 @@ def handle_full(model: str, body: Any) -> tuple[int, dict[str, Any], dict[str, s
         status, err = format_error(exc)
         return status, err, {}
     headers = {"x-tokcount-exact": str(result.exact).lower(), "x-tokcount-method": result.method}
+    if result.estimate_error is not None and not result.exact:  # as jobs.count_headers says it on every route
+        headers.update({"x-tokcount-estimate-error": result.estimate_error.header()})
     return 200, format_count(result), headers
 
 

@@ -37,7 +37,7 @@ REASONING_KEYS = ("reasoning_content", "reasoning", "thinking")
 #: shape): what is read, Moonshot's ``partial``, and what an assistant turn echoed back from a chat completion
 #: carries (``refusal``, ``audio``, ``annotations``: accepted, not counted). Any other key is a 400 naming it
 #: (a misspelled ``contnet`` would otherwise count as an empty message). ``tokcount.schemas._common.ChatMessage``
-#: lists the same keys (tests/test_schemas.py checks it).
+#: lists the same keys (tests/dialects/test_schemas.py checks it).
 MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "function_call", *REASONING_KEYS,
                           "partial", "refusal", "audio", "annotations"})
 

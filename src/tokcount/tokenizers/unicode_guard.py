@@ -4,8 +4,8 @@
   knows Unicode 16, quicktok 17, Python 3.11 14), so a letter or mark added in a recent Unicode version can split
   differently in two engines (measured: U+1AE0, a Unicode 17 mark, is a mark to quicktok and unassigned to
   ``tokenizers``). Every such character is unassigned (``Cn``) in any Unicode version older than both engines',
-  so a text containing one is sent to the reference engine. tests/test_fast_engines.py checks that the engines
-  agree on every assigned code point.
+  so a text containing one is sent to the reference engine. tests/open_models/test_fast_engines.py checks that the
+  engines agree on every assigned code point.
 - :func:`has_marks`: combining marks (``Mn``/``Mc``/``Me``), the only characters on which some split patterns
   differ from a grammar a faster engine implements (see :mod:`.fast`).
 - :func:`has_long_space_run`: not a Unicode question but a speed one: splintr's SentencePiece path takes time

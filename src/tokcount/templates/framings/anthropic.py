@@ -38,12 +38,11 @@ import binascii
 import json
 import pickle
 import re
-import tomllib
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.resources import files as package_files
 from typing import Any
 
+from ... import rules_data
 from ...errors import MediaError
 from ...media import b64
 from ...media.rules import Rule, rule_for
@@ -111,8 +110,7 @@ class ClaudeModel:
 
 @cache
 def rules_table() -> dict[str, dict[str, Any]]:
-    text = package_files("tokcount.templates.framings").joinpath("claude_rules.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return rules_data.load("claude_rules.toml")
 
 
 def family_rules(name: str, *, ctok: bool = False) -> dict[str, Any]:

@@ -3,24 +3,25 @@
 Text is tokenized with the Gemma 3 SentencePiece vocabulary (what google-genai's ``LocalTokenizer`` uses), so
 "The quick brown fox jumps over the lazy dog." gives the 10 tokens Google's countTokens guide documents on
 gemini-2.0-flash. Around the texts the API adds what ``../shared/calibration`` shows (``python -m bench.calibrate
---provider gemini``), each rule a field of the model's catalog entry:
+--provider gemini``). The rules are data: each catalog entry names its generation (``rules``), whose table of
+``gemini_rules.toml`` holds the switches and fitted numbers:
 
 - ``content_tokens``: 1 per Content on Gemini 2.5 / 3 (the system instruction is one), 0 on 2.0;
 - past-turn thought summaries (``thought: true`` parts) are prompt text;
-- function declarations, calls and responses are rendered as FunctionGemma serialises them
-  (:mod:`.gemini_tools`); ``schema_titles = false`` leaves schema titles out (gemini-2.5-flash);
+- ``tools``: how function declarations, calls and responses count (:mod:`.gemini_tools`): their texts plus fixed
+  costs per declaration, property and call (2.0, 2.5), or the FunctionGemma rendering (3);
 - a ``thoughtSignature`` costs its bytes (less a leading field-1 chunk) / ``signature_bytes_per_token``.
 
-Media (documented): images cost what the model's ``vision`` rule of media/rules.toml says (``gemini-2``: 258 for
-an image whose sides are both ≤ 384 px, else square tiles of side ``floor(min(w, h) / 1.5)``, each 258, so
-960x540 → 6 tiles → 1548; ``gemini-3``: ``media_resolution``, default 1120 per image). PDF pages cost 258
-each; video 263 and audio 32 per second (their length cannot be read here, so they are reported but not
-counted).
+Media: images cost what the model's ``vision`` rule of media/rules.toml says (``gemini-2``: 258 for an image
+whose sides are both ≤ 384 px, else square tiles of side ``floor(min(w, h) / 1.5)`` plus one overview tile, each
+258; ``gemini-2.5`` / ``gemini-3``: a ``media_resolution`` budget per image) plus the generation's
+``image_tokens``. PDF pages cost ``document_page_tokens`` (258) each; video 263 and audio 32 per second (their
+length cannot be read here, so they are reported but not counted).
 
 Exactness: text and system instructions are labelled exact on the families whose every recorded count was
 reproduced (``exact_text`` in the catalog); tools, function calls, signatures and media are labelled estimates.
 
-Platforms: the catalog's fields are the Gemini Developer API's. A request that came in through another platform's
+Platforms: the generations' tables are the Gemini Developer API's. A request that came in through another platform's
 route (``Request.api``: ``"vertex"``, Vertex AI) takes that platform's table of ``gemini_platforms.toml`` on top
 of them (Vertex: no per-Content token), so a platform is data, not a branch here.
 """
@@ -29,12 +30,10 @@ from __future__ import annotations
 
 import base64
 import json
-import tomllib
 from functools import cache
-from importlib.resources import files as package_files
 from typing import Any
 
-from ... import loader
+from ... import loader, rules_data
 from ...errors import MediaError
 from ...media.rules import rule_for
 from ...media.sources import FetchPolicy
@@ -53,32 +52,52 @@ from ...result import Count, split
 from . import gemini_tools
 from ._image_size import image_size
 
-#: a PDF page (documented; a document rule, not an image one)
-PAGE_TOKENS = 258
+#: the generation of a catalog entry that names none
+DEFAULT_GENERATION = "gemini-2.5"
 #: an image whose size cannot be read is counted as one this size (one 258-token tile on Gemini 2.x)
 UNKNOWN_SIZE = (384, 384)
 #: the media rule (media/rules.toml) of Gemini 1.5 / 2.x
 IMAGE_RULE = "gemini-2"
 
 
-def image_tokens(width: int, height: int, rule: str = IMAGE_RULE) -> int:
-    """An image's cost under the media rule named ``rule`` (a catalog entry's ``vision``)."""
+def image_tokens(width: int, height: int, rule: str = IMAGE_RULE, resolution: str | None = None) -> int:
+    """An image's cost under the media rule named ``rule`` (a catalog entry's ``vision``) at the request's
+    ``mediaResolution`` (``resolution``; the rule's default when None; tile rules have no levels)."""
     found = rule_for(rule)
     if found is None:
         raise MediaError("this model takes no images (its catalog entry names no vision rule).", param="contents")
-    return found.tokens(width, height)
+    return found.tokens(width, height, {"media_resolution": resolution} if resolution else None)
 
 
 @cache
 def platforms() -> dict[str, dict[str, Any]]:
     """``gemini_platforms.toml``: each serving platform's rules over a model's catalog fields."""
-    text = package_files("tokcount.templates.framings").joinpath("gemini_platforms.toml").read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return rules_data.load("gemini_platforms.toml")
+
+
+@cache
+def generations() -> dict[str, dict[str, Any]]:
+    """``gemini_rules.toml``: each model generation's rules, its ``inherit`` chain resolved."""
+    raw: dict[str, dict[str, Any]] = rules_data.load("gemini_rules.toml").get("generation", {})
+
+    def resolved(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+        if name in seen or name not in raw:
+            raise KeyError(f"gemini_rules.toml: generation {name!r} is unknown or inherits itself")
+        table = raw[name]
+        base = resolved(str(table["inherit"]), (*seen, name)) if "inherit" in table else {}
+        return {**base, **{k: v for k, v in table.items() if k != "inherit"}}
+
+    return {name: resolved(name) for name in raw}
 
 
 def rules_of(spec: ModelSpec, api: str | None) -> dict[str, Any]:
-    """The model's rules (its catalog fields), with the table of the platform ``api`` names on top."""
-    return {**spec.extra, **platforms().get(api or "", {})}
+    """The model's rules: its generation's table, its own catalog fields, then the platform ``api`` names."""
+    table = generations()
+    generation = str(spec.extra.get("rules", DEFAULT_GENERATION))
+    if generation not in table:
+        raise KeyError(f"catalog entry {spec.id!r}: Gemini rules {generation!r} not in gemini_rules.toml")
+    own = {k: v for k, v in spec.extra.items() if k != "rules"}
+    return {**table[generation], **own, **platforms().get(api or "", {})}
 
 
 def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_tokens: bool = False,
@@ -99,8 +118,15 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
             media[modality] = media.get(modality, 0) + n
         return n
 
+    texts_rule = rules.get("tools", "texts") == "texts"
+
     def seg_tokens(segments: gemini_tools.Segments) -> int:
         return add("text", gemini_tools.count_segments(segments, tok.count))
+
+    def shape_tokens(shape: gemini_tools.TextsShape, fixed: str) -> int:
+        return add("text", shape.tokens(tok.count, rules) + int(rules.get(fixed, 0)))
+
+    tool_label = "texts" if texts_rule else "FunctionGemma rendering"
 
     # a functionResponse names its function; a chat-shaped tool result only has the call's id
     call_names = {p.id: p.name for m in req.messages for p in m.parts if isinstance(p, ToolCallPart) and p.id}
@@ -119,26 +145,29 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
                 elif p.text:
                     n += add("text", tok.count(p.text))  # past-turn thought summaries are prompt text
             elif isinstance(p, ToolCallPart):
-                n += seg_tokens(gemini_tools.call(p.name, p.arguments_value))
-                estimated.append("function calls (FunctionGemma rendering)")
+                n += (shape_tokens(gemini_tools.call_texts(p.name, p.arguments_value), "call_tokens") if texts_rule
+                      else seg_tokens(gemini_tools.call(p.name, p.arguments_value)))
+                estimated.append(f"function calls ({tool_label})")
             elif isinstance(p, ToolResultPart):
                 # a string result is the JSON the caller sent (Gemini's functionResponse.response); parts are text
                 payload: Any = _json_or_text(p.content) if isinstance(p.content, str) else p.text
                 name = p.name or call_names.get(p.tool_call_id or "", "")
-                n += seg_tokens(gemini_tools.response(name, payload))
-                estimated.append("function responses (FunctionGemma rendering)")
+                n += (shape_tokens(gemini_tools.response_texts(name, payload), "response_tokens") if texts_rule
+                      else seg_tokens(gemini_tools.response(name, payload)))
+                estimated.append(f"function responses ({tool_label})")
             elif isinstance(p, ImagePart):
                 size = image_size(p, media_policy)
                 if size is None:
-                    notes.append("image of unknown size counted as one 258-token tile")
+                    notes.append("image of unknown size counted as one 384x384 image")
                     size = UNKNOWN_SIZE
-                n += add("image", image_tokens(size[0], size[1], rule))
+                n += add("image", image_tokens(size[0], size[1], rule, _resolution(p))
+                                  + int(rules.get("image_tokens", 0)))
                 estimated.append("image tokens (documented rule)")
             elif isinstance(p, DocumentPart):
-                n += add("document", _pdf_pages(p) * PAGE_TOKENS)
+                n += add("document", _pdf_pages(p) * int(rules.get("document_page_tokens", 0)))
                 if p.text:
                     n += add("text", tok.count(p.text))
-                estimated.append("documents (258 per page)")
+                estimated.append(f"documents ({int(rules.get('document_page_tokens', 0))} per page)")
             elif isinstance(p, VideoPart):
                 notes.append("video/audio: 263 (video) / 32 (audio) tokens per second; length unknown, not counted")
                 estimated.append("video")
@@ -148,9 +177,11 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
             per_message.append(n)
     tools = 0
     for t in req.tools:
-        tools += seg_tokens(gemini_tools.declaration(t.name, t.description, t.parameters, titles=titles))
+        tools += (shape_tokens(gemini_tools.declaration_texts(t.name, t.description, t.parameters),
+                               "declaration_tokens") if texts_rule
+                  else seg_tokens(gemini_tools.declaration(t.name, t.description, t.parameters, titles=titles)))
     if req.tools:
-        estimated.append("tool declarations (FunctionGemma rendering)")
+        estimated.append(f"tool declarations ({tool_label})")
     # responseMimeType "application/json" alone costs nothing (10 recorded cases exact); a response schema is in
     # no recording, so its cost is unknown
     if req.response_format is not None and req.response_format.get("type") == "json_schema":
@@ -163,8 +194,9 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     total = system + tools + sum(per_message)
     notes.extend(f"estimated: {e}" for e in dict.fromkeys(estimated))
     result = Count(model=spec.id, input_tokens=total, exact=not estimated,
-                   method=_method(per_content, bool(req.tools), tok.engine, req.api if req.api in platforms()
-                                  else None), context_window=spec.context_window,
+                   method=_method(per_content, "texts-tools" if texts_rule else "functiongemma-tools",
+                                  bool(req.tools), tok.engine, req.api if req.api in platforms() else None),
+                   context_window=spec.context_window,
                    notes=notes, modalities=split(total, **media))
     if breakdown:
         result.breakdown = {"system": system, "tools": tools, "messages": per_message, "template": 0}
@@ -178,15 +210,19 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     return result
 
 
-def _method(per_content: int, tools: bool, engine: str, platform: str | None = None) -> str:
-    """Say which rules made the count: the platform's, per-Content framing, FunctionGemma tool rendering, the
-    vocabulary."""
+def _method(per_content: int, tool_rule: str, tools: bool, engine: str, platform: str | None = None) -> str:
+    """Say which rules made the count: the platform's, per-Content framing, the tool rule, the vocabulary."""
     parts = ["gemini-local", *([platform] if platform else [])]
     if per_content:
         parts.append(f"content+{per_content}")
     if tools:
-        parts.append("functiongemma-tools")
+        parts.append(tool_rule)
     return "+".join([*parts, "gemma3-vocab", engine])
+
+
+def _resolution(part: ImagePart) -> str | None:
+    """The image's ``mediaResolution`` level; a chat body's ``detail: "auto"`` is the model's default."""
+    return None if part.detail in (None, "auto") else part.detail
 
 
 def _missing_vocabulary(spec: ModelSpec) -> str | None:

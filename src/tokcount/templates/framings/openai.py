@@ -12,27 +12,41 @@ joins it, the first system message gaining a newline, +1 for ``tool_choice: none
 -2 for a function-result message, +3 per call) are the ones measured by hmarr/openai-chat-tokens against the
 API; with them the cookbook's ``get_current_weather`` request gives its published 105 (gpt-3.5-turbo, gpt-4) and
 101 (gpt-4o, gpt-4o-mini). They are reverse-engineered, so counts with tools are labelled ``exact: false``.
+The TypeScript rendering itself is framings/openai_schema.py; what the calibration set added on top (a function
+named ``functions.{name}`` as one text where the prompt names it, the results of parallel calls as one JSON-array
+message, the Responses schema comments) is in docs/closed-models.md, every number in models/openai_framing.toml.
 """
 
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from importlib.resources import files as package_files
 from typing import Any
 
+from ... import rules_data
 from ...errors import MediaError
 from ...media.rules import Rule, rule_for
 from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from ...request import Tool as ToolDef
 from ...result import Count, split
 from ...tokenizers.openai_bpe import OpenAIEncoder, encoder
 from ..prepare import split_tool_results
 from ._image_size import image_size
+from .openai_schema import Style, format_functions, uncommented
+
+__all__ = [
+    "Style",
+    "count",
+    "count_text",
+    "format_functions",
+    "image_tokens",
+    "model_of",
+    "parallel_call",
+    "rules_for",
+    "text_encoder",
+]
 
 RULES_FILE = "openai_framing.toml"
 
@@ -43,6 +57,7 @@ class Rules:
 
     tokens_per_message: int
     tokens_per_name: int
+    function_prefix: str
     reply_priming: int
     functions_block: int
     system_merge: int
@@ -60,16 +75,21 @@ class Rules:
     default_comments: bool
     uncommented_params: int
     chat_tools_block: int
+    responses_tools_block: int
+    parallel_results_json: bool
+    parallel_results: int
+    schema_comments: bool
+    empty_description: bool
 
     def style(self) -> Style:
         return Style(titles=self.title_comments, nested_comments=self.nested_comments,
-                     nest_indent=self.nest_indent, defaults=self.default_comments)
+                     nest_indent=self.nest_indent, defaults=self.default_comments, schema_comments=self.schema_comments,
+                     empty_description=self.empty_description)
 
 
 @lru_cache(maxsize=1)
 def _rule_tables() -> dict[str, dict[str, Any]]:
-    text = package_files("tokcount.models").joinpath(RULES_FILE).read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return rules_data.load(RULES_FILE)
 
 
 @lru_cache(maxsize=32)
@@ -90,7 +110,7 @@ class OpenAIModel:
     image: Rule | None
     #: framing verified against published API counts for this model family
     verified: bool
-    #: section of models/openai_framing.toml: "chat" (gpt-3.5/4/4o/4.1) or "reasoning" (o-series, gpt-5)
+    #: section of models/openai_framing.toml: "chat" (gpt-3.5/4/4o/4.1), "reasoning" (gpt-5) or "o-series"
     kind: str = "chat"
     #: the image rule reproduced the API's counts for this family (bench/calibrate.py)
     image_verified: bool = False
@@ -105,152 +125,6 @@ def model_of(spec: ModelSpec) -> OpenAIModel:
 
 def text_encoder(spec: ModelSpec) -> OpenAIEncoder:
     return encoder(model_of(spec).encoding)
-
-
-# ------------------------------------------------------------------ function definitions as TypeScript
-
-
-@dataclass(frozen=True)
-class Style:
-    """How one API renders a JSON schema as TypeScript (the switches are keys of models/openai_framing.toml)."""
-
-    #: property ``title``s as ``// Title`` comments
-    titles: bool = True
-    #: comments (title, description, default) on nested objects' properties too, not only the top level
-    nested_comments: bool = True
-    #: spaces before a nested object's properties
-    nest_indent: int = 0
-    #: ``// default: ...`` after a property with a ``default``
-    defaults: bool = True
-
-
-def format_functions(tools: list[ToolDef], *, titles: bool = True, style: Style | None = None) -> str:
-    """The ``namespace functions`` block the model reads: TypeScript types, comments for the descriptions,
-    property titles and defaults. ``$ref``s into ``$defs`` / ``definitions`` are inlined (the model sees types,
-    not references)."""
-    style = style or Style(titles=titles)
-    lines = ["namespace functions {", ""]
-    for tool in tools:
-        if tool.description:
-            lines.extend(comment_lines(tool.description))
-        params = tool.parameters or {}
-        if isinstance(params.get("properties"), dict) and params["properties"]:
-            lines.append(f"type {tool.name} = (_: {{")
-            lines.append(_Schema(style, params).properties(params, 0))
-            lines.append("}) => any;")
-        else:
-            lines.append(f"type {tool.name} = () => any;")
-        lines.append("")
-    lines.append("} // namespace functions")
-    return "\n".join(lines)
-
-
-def comment_lines(text: str) -> list[str]:
-    """A description as comment lines: stripped, then each line trimmed and prefixed with ``// `` (``//`` alone
-    for a blank line). Measured: the 159-line description of Mirascope's caching-tool cassettes (+17 tokens over
-    one raw comment) and a docstring with an indented ``Args:`` block (-1) both come out exact this way."""
-    return [f"// {line.strip()}".rstrip() for line in text.strip().split("\n")]
-
-
-#: nested ``$ref`` expansions rendered before the rest is ``any`` (a schema of definitions referring to each other)
-MAX_REF_DEPTH = 8
-
-
-class _Schema:
-    """One tool's parameter schema, rendered with ``$ref``s resolved against its own definitions."""
-
-    def __init__(self, style: Style, root: dict[str, Any]) -> None:
-        self.style = style
-        self.expanding: list[str] = []
-        self.defs: dict[str, Any] = {}
-        for key in ("$defs", "definitions"):
-            if isinstance(root.get(key), dict):
-                self.defs.update({f"#/{key}/{name}": d for name, d in root[key].items()})
-
-    def resolve(self, prop: Any, depth: int = 0) -> dict[str, Any]:
-        if not isinstance(prop, dict):
-            return {}
-        ref = prop.get("$ref")
-        if isinstance(ref, str) and ref in self.defs and depth < 16:
-            merged = {**self.resolve(self.defs[ref], depth + 1), **{k: v for k, v in prop.items() if k != "$ref"}}
-            return merged
-        return prop
-
-    def properties(self, obj: dict[str, Any], indent: int) -> str:
-        style = self.style
-        raw_required, raw_props = obj.get("required"), obj.get("properties")
-        required: list[Any] = raw_required if isinstance(raw_required, list) else []
-        props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
-        comments = indent == 0 or style.nested_comments
-        lines: list[str] = []
-        for name, raw in props.items():
-            prop = self.resolve(raw)
-            if comments and style.titles and isinstance(prop.get("title"), str):
-                lines.append(f"// {prop['title']}")
-            if comments and isinstance(prop.get("description"), str) and prop["description"]:
-                lines.extend(comment_lines(prop["description"]))
-            mark = "" if name in required else "?"
-            line = f"{name}{mark}: {self.type(raw if isinstance(raw, dict) else {}, indent)},"
-            if comments and style.defaults and "default" in prop:
-                line += f" // default: {_default(prop)}"
-            lines.append(line)
-        return "\n".join(" " * indent + line for line in lines)
-
-    def type(self, prop: dict[str, Any], indent: int) -> str:
-        """The TypeScript type; a ``$ref`` already being expanded (a recursive schema) is ``any``."""
-        ref = prop.get("$ref") if isinstance(prop, dict) else None
-        if not (isinstance(ref, str) and ref in self.defs):
-            return self._type(self.resolve(prop), indent)
-        if ref in self.expanding or len(self.expanding) >= MAX_REF_DEPTH:
-            return "any"
-        self.expanding.append(ref)
-        try:
-            return self._type(self.resolve(prop), indent)
-        finally:
-            self.expanding.pop()
-
-    def _type(self, prop: dict[str, Any], indent: int) -> str:
-        kind = prop.get("type")
-        if isinstance(kind, list):  # ["string", "null"] -> string | null
-            return " | ".join(self.type({**prop, "type": k}, indent) for k in kind)
-        enum = prop.get("enum") if isinstance(prop.get("enum"), list) else None
-        if kind == "string" or (kind is None and enum and all(isinstance(v, str) for v in enum)):
-            return " | ".join(json.dumps(v, ensure_ascii=False) for v in enum) if enum else "string"
-        if kind in ("number", "integer"):
-            return " | ".join(str(v) for v in enum) if enum else "number"
-        if kind in ("boolean", "null"):
-            return kind
-        if kind == "object" or "properties" in prop:
-            return "\n".join(["{", self.properties(prop, indent + self.style.nest_indent), "}"])
-        if kind == "array":
-            items = prop.get("items")
-            return f"{self.type(items, indent)}[]" if isinstance(items, dict) else "any[]"
-        for key in ("anyOf", "oneOf"):
-            if isinstance(prop.get(key), list):
-                return " | ".join(self.type(p, indent) for p in prop[key] if isinstance(p, dict))
-        return "any"
-
-
-def _uncommented(tool: ToolDef, style: Style) -> bool:
-    """The function has parameters and none of its top-level properties gets a comment line."""
-    props = (tool.parameters or {}).get("properties")
-    if not isinstance(props, dict) or not props:
-        return False
-    schema = _Schema(style, tool.parameters or {})
-    for raw in props.values():
-        prop = schema.resolve(raw)
-        if prop.get("description") or (style.titles and isinstance(prop.get("title"), str)) or (
-                style.defaults and "default" in prop):
-            return False
-    return True
-
-
-def _default(prop: dict[str, Any]) -> str:
-    """A default as a comment shows it: a free string quoted, an enum member bare, anything else as JSON."""
-    value = prop["default"]
-    if isinstance(value, str):
-        return value if prop.get("enum") else json.dumps(value, ensure_ascii=False)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 # ------------------------------------------------------------------ images
@@ -282,7 +156,12 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     system = 0
     per_message: list[int] = []
     framing = 0
-    for msg in req.messages:
+    for msg in _merge_parallel_results(req.messages, rules):
+        if isinstance(msg, ParallelResults):
+            per_message.append(enc.count(msg.text()))
+            framing += rules.tokens_per_message + rules.parallel_results
+            approximate.append("tool results (function-message framing measured by hmarr/openai-chat-tokens)")
+            continue
         pad = rules.pad_system and bool(req.tools) and msg.role in ("system", "developer") and not padded
         padded = padded or pad
         content, frame = _message_tokens(enc, spec.id, model, rules, msg, call_names, pad=pad,
@@ -297,16 +176,15 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
     if req.tools:
         tools = (enc.count(format_functions(req.tools, style=rules.style())) + rules.functions_block
                  + (rules.system_merge if has_system else 0)
-                 + rules.uncommented_params * sum(_uncommented(t, rules.style()) for t in req.tools))
-        if req.api != "responses":
-            tools += rules.chat_tools_block
+                 + rules.uncommented_params * sum(uncommented(t, rules.style()) for t in req.tools))
+        tools += rules.responses_tools_block if req.api == "responses" else rules.chat_tools_block
         approximate.append("tool definitions (TypeScript namespace; constants measured by hmarr/openai-chat-tokens)")
     choice = req.tool_choice
     if choice is not None and req.tools:
         if choice.mode == "none":
             tools += rules.choice_none
         elif choice.mode == "tool" and choice.name:
-            tools += enc.count(choice.name) + rules.choice_named
+            tools += enc.count(rules.function_prefix + choice.name) + rules.choice_named
         elif choice.mode == "required":
             notes.append("tool_choice 'required' is counted like 'auto' (its cost is not published)")
     if req.response_format is not None:
@@ -332,6 +210,61 @@ def count(spec: ModelSpec, req: Request, *, breakdown: bool = True, return_token
         result.tokens = ids
         result.token_strings = [enc.id_to_string(i) for i in ids]
     return result
+
+
+@dataclass(frozen=True)
+class ParallelResults:
+    """The results of a turn's parallel calls, as the model reads them: one message from
+    ``multi_tool_use.parallel`` whose content is the JSON array of the outputs (Python's ``json.dumps``: ASCII
+    escapes, ``", "`` and ``": "``), an output that is itself a JSON object or array embedded as a value, any other
+    output as a string. Measured: 13 framing tokens on top of that array for two and for three calls alike (gpt-4o,
+    gpt-4o-mini), on Mirascope, crewAI and Arize-ai/openinference recordings up to 63k tokens of results."""
+
+    results: tuple[ToolResultPart, ...]
+
+    def text(self) -> str:
+        return json.dumps([_result_value(_result_text(r)) for r in self.results])
+
+
+def _result_value(text: str) -> Any:
+    """A tool output as the parallel results carry it: the parsed JSON object or array, else the string."""
+    if text[:1] not in ("{", "[") and text.lstrip()[:1] not in ("{", "["):
+        return text
+    try:
+        value = json.loads(text)
+        json.dumps(value)  # as deep as loads allows, but the encoder's own limit decides
+    except (ValueError, RecursionError):
+        return text
+    return value if isinstance(value, (dict, list)) else text
+
+
+def _merge_parallel_results(messages: list[Message], rules: Rules) -> list[Message | ParallelResults]:
+    """The messages with the tool results answering a turn of 2+ calls merged into one :class:`ParallelResults`
+    (where the API shows parallel calls as one ``multi_tool_use.parallel`` call): the results that follow the turn,
+    matched by call id (in order when the calls carry none), at most one per call."""
+    if not rules.parallel_results_json:
+        return list(messages)
+    out: list[Message | ParallelResults] = []
+    i = 0
+    while i < len(messages):
+        msg = messages[i]
+        out.append(msg)
+        i += 1
+        calls = [p for p in msg.parts if isinstance(p, ToolCallPart)]
+        if len(calls) < 2:
+            continue
+        known = {p.id for p in calls if p.id}
+        results: list[ToolResultPart] = []
+        while i < len(messages) and len(results) < len(calls):
+            parts = messages[i].parts
+            if not (len(parts) == 1 and isinstance(parts[0], ToolResultPart)
+                    and (not known or parts[0].tool_call_id in known)):
+                break
+            results.append(parts[0])
+            i += 1
+        if results:
+            out.append(ParallelResults(tuple(results)))
+    return out
 
 
 def _result_text(p: ToolResultPart) -> str:
@@ -416,15 +349,17 @@ def _message_tokens(enc: OpenAIEncoder, spec_id: str, model: OpenAIModel, rules:
             pass  # reasoning items are not re-sent to the model as prompt text
     if msg.name and msg.role in SPEAKERS:
         return content, frame + enc.count(f"{msg.role}:{msg.name}")
-    return content, frame + enc.count(msg.role) + (enc.count(name) + rules.tokens_per_name if name else 0)
+    return content, frame + enc.count(msg.role) + (enc.count(rules.function_prefix + name) + rules.tokens_per_name
+                                                   if name else 0)
 
 
 #: roles whose ``name`` field joins the role in the message header as ``{role}:{name}``, counted as one text:
 #: BPE merges across the colon, so ``user:user`` is 2 tokens (``user``, ``:user``), not the role + name + 1 of
 #: counting the pieces apart (the API answers one token fewer for a message named ``user``, however many other
 #: names the request has). For most names the colon stays a token of its own: the cookbook's
-#: ``tokens_per_name = 1``. A tool result's function name keeps the fitted ``name + tokens_per_name``.
+#: ``tokens_per_name = 1``.
 SPEAKERS = frozenset({"system", "developer", "user", "assistant"})
+
 
 
 def count_text(spec: ModelSpec, text: str, *, return_tokens: bool = False) -> Count:

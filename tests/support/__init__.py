@@ -1,0 +1,1 @@
+"""What the tests share that is not a test: servers on loopback, oracles, hostile inputs, where ../shared is."""
