@@ -27,7 +27,7 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
     """(status, body) of the dialect's first route for one request: the same answer its server route gives
     (``openai-chat``, the library's own shape, answers with the library's Count). With ``label``, the
     ``x-tokcount-*`` headers the server would send are written there (a route's body may not say the method)."""
-    from .jobs import answer, error_answer
+    from .jobs import Policy, answer, error_answer
     from .media.sources import policy_from
 
     route = dialect.routes[0]
@@ -49,8 +49,8 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
         return out.status, out.body
     # the CLI reads local image paths (and file:// URLs); a server never does
     policy = dataclasses.replace(policy_from(settings), allow_local=True)
-    out = answer(dialect, route, body, settings, path_params=params, media_policy=policy, return_tokens=tokens,
-                 upstream=upstream)
+    out = answer(dialect, route, body, settings, path_params=params, return_tokens=tokens,
+                 policy=Policy(media=policy, upstream=upstream))
     if label is not None:
         label.write("".join(f"{k}: {v}\n" for k, v in out.headers.items() if k.startswith("x-tokcount-")))
     return out.status, out.body
@@ -98,7 +98,7 @@ def cmd_fit(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     """The ``POST /v1/fit`` answer for one body of ``--dialect``'s shape (errors in that dialect's shape)."""
     from .dialects import dialects
     from .fit import fit_answer
-    from .jobs import error_answer
+    from .jobs import Policy, error_answer
     from .media.sources import default_policy
     from .settings import Settings
 
@@ -116,7 +116,7 @@ def cmd_fit(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
         return 1
     policy = dataclasses.replace(default_policy(), allow_local=True)
     out = fit_answer(args.dialect, body, settings, model=args.model, budget=args.budget, reserve=args.reserve or 0,
-                     truncate=args.truncate, media_policy=policy)
+                     truncate=args.truncate, policy=Policy(media=policy))
     stdout.write(json.dumps(out.body, ensure_ascii=False) + "\n")
     return 0 if out.status == 200 else 1
 

@@ -359,19 +359,18 @@ def fit(model: str, request: Request | dict[str, Any] | list[Any], budget: int |
 
 # ---------------------------------------------------------------------------- any dialect's body (CLI, route)
 def fit_answer(dialect_name: str, body: Any, settings: Any, *, model: str | None = None, budget: int | None = None,
-               reserve: int = 0, truncate: bool = False, media_policy: Any = None,
-               check: Callable[[Any], None] | None = None, resolve: Callable[[str], Any] | None = None) -> Any:
+               reserve: int = 0, truncate: bool = False, policy: Any = None) -> Any:
     """A :class:`tokcount.jobs.Answer` for fitting ``body`` (in dialect ``dialect_name``'s shape): 200 with
     ``{"request": trimmed body, budget, tokens_before, tokens_after, dropped, ...}``, else the dialect's own
     error shape (a too-small budget also says ``minimum_tokens``). Every candidate is counted by that
-    dialect's first route, exactly as ``tokcount count --dialect`` would count it."""
+    dialect's first route, exactly as ``tokcount count --dialect`` would count it, under ``policy`` (a
+    :class:`tokcount.jobs.Policy`: the server's limits and repo policy; default a library call's)."""
     from .dialects import dialects
-    from .jobs import Answer, error_answer, execute, parse_job
-    from .models.catalog import default_catalog
+    from .jobs import Answer, Policy, error_answer, execute, parse_job
 
     dialect = dialects()[dialect_name]
     route = dialect.routes[0]
-    resolve = resolve or default_catalog().resolve
+    policy = policy or Policy()
     params: dict[str, str] = {}
     try:
         if route.path_params:  # Gemini: the model is in the URL, here a parameter
@@ -382,12 +381,11 @@ def fit_answer(dialect_name: str, body: Any, settings: Any, *, model: str | None
 
         def counter(candidate: Any) -> int:
             job = parse_job(route, candidate, settings, params)
-            if check is not None:
-                check(job)
-            result = execute(job, media_policy=media_policy, resolve=resolve)
+            policy.check(job)
+            result = execute(job, policy)
             assert result.count is not None
             if not window:
-                window.append(resolve(result.model).known_window)
+                window.append(policy.resolve(result.model).known_window)
             return result.count.input_tokens
 
         before = counter(body)  # validates the body and finds the model's window before the budget is known

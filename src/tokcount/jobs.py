@@ -1,29 +1,49 @@
 """Running a dialect's route without HTTP: body → ``route.parse`` → engine → ``route.format``, every failure in the
 dialect's own error shape. The server (after reading and size-checking the body) and ``tokcount count --dialect``
 both come through here, so a CLI answer is the route's answer by construction.
+
+What a deployment allows (request limits, which Hub repos may be named, the upstream passthrough, how images are
+fetched) comes down as one :class:`Policy` value; what was counted goes back up as the :class:`Answer` (its model
+and tokens, the job and result the server's memo keeps). Nothing here calls back into its caller.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import advice
+import orjson
+
+from . import advice, loader
 from .count import count, count_text, decode
 from .dialects._api import Dialect, Job, Result, Route
-from .dialects._fields import unknown_key
-from .errors import InvalidRequest, MissingAssets, SchemaError, TokcountError, UnknownModel
-from .media.sources import FetchPolicy
-from .models.catalog import ModelSpec, default_catalog
+from .dialects._fields import check_depth, unknown_key
+from .errors import (
+    InternalError,
+    InvalidRequest,
+    MalformedJson,
+    MissingAssets,
+    RequestTooLarge,
+    SchemaError,
+    TokcountError,
+    TokenizerFailure,
+    UnknownModel,
+)
+from .media.sources import FetchPolicy, NeedsFetch
+from .models.catalog import OPEN, ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Origin, Passthrough
+from .request import Request, ToolResultPart
 from .result import Count
 from .settings import Settings
+from .templates import kwargs as template_kwargs
+from .templates import limits
 from .window import headers as window_headers
 
 log = logging.getLogger("tokcount.jobs")
+#: what :func:`served` logs is the server's (operators filter on this name)
+server_log = logging.getLogger("tokcount.server")
 
 
 @dataclass
@@ -36,6 +56,72 @@ class Answer:
     #: the model that answered and the tokens it counted (for the server's metrics and access log)
     model: str | None = None
     tokens: int | None = None
+    #: what made a 200 answer (the server's memo keeps them); None for an error
+    job: Job | None = field(default=None, repr=False, compare=False)
+    result: Result | None = field(default=None, repr=False, compare=False)
+    #: the body already serialized (a memoized answer is sent as it was made), else None
+    raw: bytes | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a deployment allows and how it counts, handed down to every job instead of hooks into its caller.
+    The default is a library or CLI call's: any model name the catalog's own rule resolves, no request limits (the
+    user chose the body), no upstream, the process's media policy. The server builds one from its settings."""
+
+    #: the request limits (messages, parts, tools, template kwargs) of these settings; None: none checked
+    limits: Settings | None = None
+    #: which Hub repos outside the catalog may be named (the server's: the operator's allow list and preloads)
+    repos: RepoPolicy = OPEN
+    #: asked first for the models whose provider it is configured for (None: every count is local)
+    upstream: Passthrough | None = None
+    #: how images given by URL or path are read (None: the process's settings)
+    media: FetchPolicy | None = None
+
+    def resolve(self, name: str) -> ModelSpec:
+        """The catalog entry ``name`` means; a Hub repo outside the catalog only as :attr:`repos` allows."""
+        return default_catalog().resolve(name, allow=self.repos)
+
+    def check(self, job: Job) -> None:
+        """Refuse (413) a parsed request over the limits, before anything is rendered."""
+        if self.limits is not None and job.request is not None:
+            check_limits(job.request, self.limits)
+
+
+def check_limits(request: Request, s: Settings) -> None:
+    """The server's bounds on a canonical request: messages, content parts (a tool result's parts too), tools and
+    ``chat_template_kwargs`` values (they reach the template)."""
+    if len(request.messages) > s.max_messages:
+        raise RequestTooLarge(f"messages has {len(request.messages)} entries; at most {s.max_messages} are "
+                              "accepted.", param="messages")
+    parts = 0
+    for m in request.messages:
+        parts += len(m.parts)
+        for p in m.parts:
+            if isinstance(p, ToolResultPart) and not isinstance(p.content, str):
+                parts += len(p.content)
+    if parts > s.max_parts:
+        raise RequestTooLarge(f"the messages hold {parts} content parts; at most {s.max_parts} are accepted.",
+                              param="messages")
+    if len(request.tools) > s.max_tools:
+        raise RequestTooLarge(f"tools has {len(request.tools)} entries; at most {s.max_tools} are accepted.",
+                              param="tools")
+    if request.template_kwargs and (held := template_kwargs.size(request.template_kwargs)) > s.max_parts:
+        raise RequestTooLarge(f"chat_template_kwargs holds {held} values; at most {s.max_parts} (max_parts) are "
+                              "accepted.", param="chat_template_kwargs")
+
+
+def parse_body(raw: bytes, max_depth: int) -> Any:
+    """A request body's one JSON parse (orjson), its nesting bounded by ``max_depth`` (``max_json_depth``)."""
+    if not raw.strip():
+        raise MalformedJson("The request body is empty; a JSON object is expected.", param="body")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJson(f"The request body is not valid JSON: {exc}.", param="body") from None
+    if raw.count(b"{") + raw.count(b"[") > max_depth:  # every level opens a bracket: else too few to nest that deep
+        check_depth(body, max_depth)
+    return body
 
 
 def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str, str] | None = None) -> Job:
@@ -47,22 +133,19 @@ def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str
         raise SchemaError.of(unknown_key(body, exc)) from None
 
 
-Resolve = Callable[[str], ModelSpec]
-
-
-def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resolve | None = None,
-            upstream: Passthrough | None = None, origin: Origin | None = None) -> Result:
-    """Run ``job`` on the first of its models that is known and has its files (Bifrost fallbacks).
-    ``resolve`` turns a requested name into a catalog entry (default: the catalog's own rule); the server passes
-    its own, where a policy for untrusted callers belongs. ``upstream``, when given, is asked first for counts of
-    the models whose provider it is configured for (``origin``, the body as it came, lets it forward the
-    caller's own shape when that is the provider's); it falls back to the local count itself."""
-    resolve = resolve or default_catalog().resolve
+def execute(job: Job, policy: Policy | None = None, *, origin: Origin | None = None) -> Result:
+    """Run ``job`` on the first of its models that is known and has its files (Bifrost fallbacks), under
+    ``policy`` (default: a library call's). Its upstream, when configured, is asked first for counts of the models
+    whose provider it is configured for (``origin``, the body as it came, lets it forward the caller's own shape
+    when that is the provider's); it falls back to the local count itself. The model that counted is marked warm
+    (:func:`tokcount.loader.mark_warm`: the server then counts it on the event loop)."""
+    policy = policy or Policy()
+    media_policy, upstream = policy.media, policy.upstream
     started = time.perf_counter()
     for i, name in enumerate(job.models):
         spec: ModelSpec | None = None
         try:
-            spec = resolve(name)
+            spec = policy.resolve(name)
             if job.op == "count":
                 assert job.request is not None
                 request = job.request
@@ -93,39 +176,61 @@ def execute(job: Job, *, media_policy: FetchPolicy | None = None, resolve: Resol
                 exc.message = f"{exc.message} (after trying {', '.join(map(repr, job.models[:i]))})"
             raise exc from None
         result.latency_ms = (time.perf_counter() - started) * 1000
+        loader.mark_warm(spec)
         return result
     raise InvalidRequest("no model given.", param="model")  # pragma: no cover - parse guarantees one
 
 
 def answer(dialect: Dialect, route: Route, body: Any, settings: Settings, *,
-           path_params: dict[str, str] | None = None, media_policy: FetchPolicy | None = None,
-           check: Callable[[Job], None] | None = None, return_tokens: bool = False,
-           resolve: Resolve | None = None, upstream: Passthrough | None = None,
-           keep: Callable[[Job, Result, Answer], None] | None = None) -> Answer:
-    """The route's answer to an already-decoded JSON ``body``; never raises a :class:`TokcountError`.
-    ``check`` runs on the parsed job before it is counted (the server's message/part/tool limits);
-    ``return_tokens`` asks for token ids where the dialect's answer can show them (the CLI's ``--tokens``);
-    ``upstream`` is the configured passthrough, if any; ``keep`` is given each successful job and result (the
-    server's memo of answers, :mod:`tokcount.memo`), with the answer made of them. Every count's answer carries
-    ``x-tokcount-method`` and ``x-tokcount-exact`` headers (the bodies keep the providers' exact shapes), and
-    ``x-tokcount-upstream-error`` when a configured upstream was not used."""
+           path_params: dict[str, str] | None = None, policy: Policy | None = None,
+           return_tokens: bool = False) -> Answer:
+    """The route's answer to an already-decoded JSON ``body``, under ``policy`` (:class:`Policy`: the server's
+    limits, repo policy, upstream and media policy); never raises a :class:`TokcountError`.
+    ``return_tokens`` asks for token ids where the dialect's answer can show them (the CLI's ``--tokens``).
+    A 200 answer carries the job and result it was made of (the server's memo keeps them). Every count's answer
+    carries ``x-tokcount-method`` and ``x-tokcount-exact`` headers (the bodies keep the providers' exact shapes),
+    and ``x-tokcount-upstream-error`` when a configured upstream was not used."""
+    policy = policy or Policy()
     try:
         try:
             job = parse_job(route, body, settings, path_params)
             job.return_tokens = job.return_tokens or return_tokens
             job.ids_required = job.ids_required or return_tokens
-            if check is not None:
-                check(job)
-            result = execute(job, media_policy=media_policy, resolve=resolve, upstream=upstream,
-                             origin=Origin(dialect.name, body))
+            policy.check(job)
+            result = execute(job, policy, origin=Origin(dialect.name, body))
         except RecursionError:
             raise InvalidRequest("The request is nested too deeply.", param="body") from None
-        out = formatted(route, job, result)
-        if keep is not None:
-            keep(job, result, out)
-        return out
+        return formatted(route, job, result)
     except TokcountError as exc:
         return error_answer(dialect, exc)
+
+
+def served(dialect: Dialect, route: Route, raw: bytes, settings: Settings, policy: Policy, *,
+           path_params: dict[str, str] | None = None, body: Any = None) -> Answer:
+    """The server's answer to a request body ``raw`` (``body``: its JSON, when already parsed), serialized
+    (:attr:`Answer.raw`) on the thread that counted it. Never raises, but for what asks the server's scheduler
+    to move the count or read image sizes first (``OffLoop``, ``SlowRender``, ``NeedsFetch``): a bug is a 500
+    and a tokenizer's panic a 500 ``tokenizer_error``, both in the route's shape."""
+    try:
+        if body is None:
+            body = parse_body(raw, settings.max_json_depth)
+        out = answer(dialect, route, body, settings, path_params=path_params, policy=policy)
+    except TokcountError as exc:
+        out = error_answer(dialect, exc)
+    except RecursionError:
+        out = error_answer(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
+    except (limits.OffLoop, limits.SlowRender, NeedsFetch):
+        raise
+    except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
+        server_log.exception("unexpected error in %s", dialect.name)
+        out = error_answer(dialect, InternalError("Internal error while counting; see the server log."))
+    except BaseException as exc:  # a Rust panic in a tokenizer arrives as pyo3's PanicException
+        if type(exc).__name__ != "PanicException":
+            raise
+        server_log.warning("a tokenizer panicked in %s: %s", dialect.name, str(exc)[:200])
+        out = error_answer(dialect, TokenizerFailure("The model's tokenizer crashed on this text."))
+    out.raw = orjson.dumps(out.body)
+    return out
 
 
 def count_headers(result: Result) -> dict[str, str]:
@@ -154,7 +259,8 @@ def formatted(route: Route, job: Job, result: Result) -> Answer:
         headers.update(route.headers(job, result))
     headers.update(window_headers(result.count))  # every count says its context window and if it fits
     tokens = result.count.input_tokens if result.count is not None else None
-    return Answer(200, route.format(job, result), headers, model=result.model, tokens=tokens)
+    return Answer(200, route.format(job, result), headers, model=result.model, tokens=tokens, job=job,
+                  result=result)
 
 
 def error_answer(dialect: Dialect, exc: TokcountError) -> Answer:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import sys
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -32,7 +31,6 @@ from typing import Any, TypeVar
 from . import assets
 from .errors import CorruptAssets, MissingAssets, TokcountError
 from .models.catalog import AssetRef, ModelSpec
-from .templates.inspect import iterates_content
 from .tokenizers.added import AddedToken, AddedTokens
 from .tokenizers.core import Tokenizer
 
@@ -88,6 +86,9 @@ _flights: dict[tuple[str, Any], _Flight] = {}
 #: modules keep what they load (a bounded set: such models are catalog entries)
 _warm: set[ModelSpec] = set()
 limits = Limits()
+#: (model id, seconds, ok) of each load: whoever keeps metrics of loads (:func:`configure`'s ``on_load``)
+LoadRecord = Callable[[str, float, bool], None]
+_on_load: LoadRecord | None = None
 #: loads actually performed (model id -> count) and evictions, for tests and diagnostics
 loads: Counter[str] = Counter()
 evictions: Counter[str] = Counter()
@@ -97,8 +98,13 @@ SPECIAL_TOKEN_KEYS = ("bos_token", "eos_token", "unk_token", "pad_token")
 
 
 def configure(*, max_models: int | None = None, memory_mb: float | None = None,
-              miss_ttl: float | None = None) -> None:
-    """Set the LRU bounds and the miss TTL (the server calls this with its settings; the library keeps defaults)."""
+              miss_ttl: float | None = None, on_load: LoadRecord | None = None) -> None:
+    """Set the LRU bounds and the miss TTL (the server calls this with its settings; the library keeps defaults),
+    and ``on_load``, told every load (the server's metrics, :func:`tokcount.metrics.model_load`: the library and
+    CLI never import them, so they do not pay for importing prometheus-client)."""
+    global _on_load
+    if on_load is not None:
+        _on_load = on_load
     with _lock:
         if max_models is not None:
             limits.max_models = max_models
@@ -119,7 +125,6 @@ class LoadedModel:
     _template_from: str | None = None
     _template_error: MissingAssets | None = None
     _template_retry: float = 0.0
-    _iterates: bool | None = None
     variables: dict[str, str] = field(default_factory=dict)
     #: the shared-tokenizer key (file, split pattern): models on one vocabulary hold one tokenizer object
     tok_key: tuple[str, str | None] = ("", None)
@@ -138,11 +143,6 @@ class LoadedModel:
     @property
     def template_source(self) -> str | None:
         return self._template_from
-
-    def iterates_content(self) -> bool:
-        if self._iterates is None:
-            self._iterates = iterates_content(self.template())
-        return self._iterates
 
 
 def locate(spec: ModelSpec, refs: tuple[AssetRef, ...], *, required: bool, what: str, hint: str = "",
@@ -400,28 +400,6 @@ def mark_warm(spec: ModelSpec) -> None:
         _warm.add(spec)
 
 
-#: the non-Jinja specs the current thread's request resolved (see :func:`mark_tried`)
-_tried = threading.local()
-
-
-def mark_tried(spec: ModelSpec) -> None:
-    """Note that the current thread's request is about to count with ``spec``; :func:`settle_tried` then marks
-    it warm when the request succeeded (the server resolves each model through a hook, before counting)."""
-    if spec.renderer != "jinja":
-        specs: list[ModelSpec] = getattr(_tried, "specs", [])
-        specs.append(spec)
-        _tried.specs = specs
-
-
-def settle_tried(ok: bool) -> None:
-    """End of a request: its non-Jinja models are warm if it succeeded; forget them either way."""
-    specs: list[ModelSpec] = getattr(_tried, "specs", [])
-    _tried.specs = []
-    if ok:
-        for spec in specs:
-            mark_warm(spec)
-
-
 def load(spec: ModelSpec) -> LoadedModel:
     """The loaded model for ``spec``: from the LRU, else loaded once however many threads ask (see the module doc).
 
@@ -485,11 +463,10 @@ def _load_new(spec: ModelSpec) -> LoadedModel:
 
 
 def _record_load(spec: ModelSpec, started: float, *, ok: bool) -> None:
-    """Tell the server's metrics about a load, if the server imported them (the library and CLI never do, so
-    they do not pay for importing prometheus-client)."""
-    metrics = sys.modules.get("tokcount.metrics")
-    if metrics is not None:
-        metrics.model_load(spec.id, time.perf_counter() - started, ok)
+    """Tell the recorder :func:`configure` was given about a load, if any."""
+    record = _on_load
+    if record is not None:
+        record(spec.id, time.perf_counter() - started, ok)
 
 
 def _build(spec: ModelSpec) -> LoadedModel:

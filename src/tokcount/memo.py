@@ -14,9 +14,13 @@ find it (:mod:`tokcount.tenancy`). A memo shared across keys told any key holder
 a body: the hit was ~7x faster, Bifrost's ``latency`` said 0 and ``/metrics`` counted the hit. The hit and miss
 counters (here and on ``/metrics``) stay server-wide aggregates, which now only count each tenant's own repeats.
 
-What is kept is the job (without its parsed request) and the engine's result, and the serialized reply when the
-route's formatter gives the same reply whatever the latency: a hit with no such reply runs the formatter again, so a
-field such as Bifrost's ``latency`` describes this request (a hit's latency), not the first.
+What is kept is the answer's serialized reply, as it was sent; for a route whose answer shows the request's
+latency (``Route.timed``: Bifrost's ``latency``) the job (without its parsed request) and the engine's result
+instead, and a hit runs the formatter again, so that field describes this request (a hit's latency), not the first.
+
+:class:`Answers` is the memo as the server uses it, a wrapper around counting: the key is computed once per request
+(:meth:`Answers.key`), a hit is an answer (:meth:`Answers.replay`), and a miss's answer is kept as it was made
+(:meth:`Answers.keep`), never formatted again.
 """
 
 from __future__ import annotations
@@ -24,15 +28,19 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from . import loader
-from .dialects._api import Job, Result
+from .dialects._api import Dialect, Job, Result, Route
+from .errors import TokcountError
+from .jobs import Answer, Policy, formatted, served
 from .media.expand import media_parts
 from .request import DocumentPart
+from .settings import Settings
 from .templates.jinja_env import now
 
 #: ``strftime`` directives that depend only on the date (what every Hub template reads: ``%Y-%m-%d``, ``%d %b %Y``)
@@ -197,6 +205,65 @@ class AnswerMemo:
 def replayed(result: Result, latency_ms: float) -> Result:
     """A memoized result as this request's: the same count, this request's latency."""
     return dataclasses.replace(result, latency_ms=latency_ms)
+
+
+class Answers:
+    """The memo around counting: look up once, count on a miss, keep what was counted. ``policy``: the server's
+    (:class:`~tokcount.jobs.Policy`), which every count runs under and which names the models (to ask, once per
+    model, whether its template reads the clock: :func:`clock_dependence`)."""
+
+    def __init__(self, memo: AnswerMemo, policy: Policy) -> None:
+        self.memo = memo
+        self.policy = policy
+        self._clocks: dict[str, str] = {}
+
+    def key(self, dialect: str, route: Route, params: dict[str, str], raw: bytes, tenant: bytes) -> Key | None:
+        """The request's one key, computed once (None: the body is never memoized)."""
+        return self.memo.key(dialect, route.path or "", params, raw, tenant)
+
+    def replay(self, key: Key, route: Route, started: float) -> Answer | None:
+        """The answer kept for ``key``'s body, as this request's (``started``: when it arrived, for a timed
+        route's latency); None on a miss."""
+        hit = self.memo.get(key, today)
+        if hit is None:
+            return None
+        if hit.reply is not None:  # the bytes as they were sent
+            status, raw, headers, model, tokens = hit.reply
+            return Answer(status, {}, dict(headers), model=model, tokens=tokens, raw=raw)
+        assert hit.job is not None and hit.result is not None  # kept whenever there is no reply
+        return formatted(route, hit.job, replayed(hit.result, (time.perf_counter() - started) * 1000))
+
+    def count(self, key: Key | None, date: str, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
+              settings: Settings, body: Any = None) -> Answer:
+        """A miss: the body counted (:func:`tokcount.jobs.served`, on whichever thread the scheduler chose; ``body``
+        its JSON when already parsed) and its answer kept under ``key`` (``date``: see :meth:`keep`)."""
+        out = served(dialect, route, raw, settings, self.policy, path_params=params, body=body)
+        if key is not None:
+            self.keep(key, date, route, out)
+        return out
+
+    def keep(self, key: Key, date: str, route: Route, out: Answer) -> None:
+        """Keep a counted answer (``date``: today when the request arrived, so an answer that straddles midnight
+        is never served the next day); ``out.raw`` must hold its serialized body."""
+        job, result = out.job, out.result
+        if out.status != 200 or job is None or result is None:
+            return
+        if result.count is not None and result.count.upstream_error:  # a fallback: ask the provider next time
+            return
+        try:
+            clock = self._clock(result.model)
+        except TokcountError:  # e.g. a count forwarded upstream for a model whose files are not here
+            return
+        reply = None
+        if not route.timed:  # atoms and tuples of atoms only: the collector stops tracking such a tuple
+            reply = (out.status, out.raw, tuple(out.headers.items()), out.model, out.tokens)
+        self.memo.put(key, job, result, clock, date, reply)
+
+    def _clock(self, model: str) -> str:
+        found = self._clocks.get(model)
+        if found is None:
+            found = self._clocks[model] = clock_dependence(template_source_of(self.policy.resolve(model)))
+        return found
 
 
 def template_source_of(spec: Any) -> str | None:

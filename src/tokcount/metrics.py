@@ -30,13 +30,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .tokenizers.core import CACHES
 
 try:  # the server extra; without it every recorder is a no-op
     import prometheus_client as _prom
@@ -157,8 +158,7 @@ def sync_caches() -> None:
     try:
         _last_sync = time.monotonic()
         hits = misses = 0
-        core = sys.modules.get("tokcount.tokenizers.core")
-        for cache in list(core.CACHES) if core is not None else ():
+        for cache in list(CACHES):
             h, m = cache.hits, cache.misses
             ph, pm = _synced.get(id(cache), (0, 0))
             if h < ph or m < pm:  # a new cache at a recycled id

@@ -1,15 +1,13 @@
 """The HTTP service: every provider's count-tokens API shape in front of one engine.
 
-Each POST route is ``auth → read the body (size-capped) → one JSON parse → route.parse → engine →
-route.format`` (:mod:`tokcount.jobs`), and every failure on the way becomes the route's own error shape. The
-routes are those every dialect module declares (:func:`tokcount.dialects.dialects`); none is listed here.
-Bodies are read by hand rather than by FastAPI's validation, so the size limit is enforced before anything is
-parsed (chunked bodies included), the JSON is parsed exactly once (orjson), and each dialect reports errors
-naming the exact field. Counting is CPU-bound: small bodies (no URL in them) are counted on the event loop,
-which is quicker than handing them to a thread, and everything else on two small thread pools (one for large
-bodies), so the event loop keeps accepting and answering (health checks included) while big requests are counted.
-Counting threads never wait on the network: a count that needs remote image sizes stops, the sizes are read on the
-shared fetch threads while the event loop waits for them, and the count runs again (:meth:`Service.offload`).
+A count request goes one way down (docs/architecture.md, "The request path"): the route's handler here →
+:mod:`tokcount.admission` (key or signature → tenant, the body size-capped and deadline-bound, one JSON parse) →
+:mod:`tokcount.memo` (:class:`~tokcount.memo.Answers`: the key computed once; a hit is the answer) →
+:mod:`tokcount.scheduling` (inline on the event loop, or a counting pool; image-size fetch rounds; the slow pool) →
+:meth:`Service.count` → :func:`tokcount.jobs.answer` under the server's :class:`~tokcount.jobs.Policy` → the
+returned :class:`~tokcount.jobs.Answer` (its model and tokens go to the access log and metrics) → the response.
+The routes are those every dialect module declares (:func:`tokcount.dialects.dialects`); none is listed here.
+This module wires the parts from the settings, mounts the routes, and answers health, readiness and the model list.
 """
 
 from __future__ import annotations
@@ -20,12 +18,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 from fastapi import FastAPI
@@ -34,54 +30,25 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from . import assets, fastpath, jobs, loader, metrics, observe, routing, sigv4, tools_http
+from . import assets, fastpath, jobs, loader, metrics, observe, routing, tools_http
+from .admission import Admission, read_body
 from .config import configure as install_config
 from .dialects import dialects
-from .dialects._api import Dialect, Job, Result, Route
-from .dialects._fields import check_depth, default_or
-from .errors import (
-    AuthenticationError,
-    InternalError,
-    InvalidRequest,
-    MalformedJson,
-    RequestTooLarge,
-    TokcountError,
-    TokenizerFailure,
-    public_text,
-)
-from .httpguard import DocsAuth, body_deadline, install_log_redaction
-from .media.sources import ImageInfo, MediaError, NeedsFetch, deferred, fetch_sizes, policy_from, source_key
-from .memo import AnswerMemo, clock_dependence, replayed, template_source_of, today
+from .dialects._api import Dialect, Route
+from .dialects._fields import default_or
+from .errors import TokcountError, public_text
+from .httpguard import DocsAuth, install_log_redaction
+from .media.sources import policy_from
+from .memo import AnswerMemo, Answers, today
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Passthrough
-from .request import Request, ToolResultPart
+from .scheduling import Scheduler
 from .schemas import openapi as schemas_openapi
 from .settings import Settings
-from .templates import kwargs as template_kwargs
-from .templates import limits, render_pool
-from .tenancy import ANONYMOUS, Keys
+from .templates import render_pool
+from .tenancy import ANONYMOUS
 
 log = logging.getLogger("tokcount.server")
-T = TypeVar("T")
-
-#: after an oversized body, keep reading (and dropping) up to this much more so the client gets the 413 instead
-#: of a reset connection while it is still sending; beyond it the connection is simply closed after the answer
-DRAIN_BYTES = 64 * 1024 * 1024
-#: bodies at least this large are counted on their own pool, so a few huge requests never queue the small ones
-LARGE_BODY = 256 * 1024
-#: counting threads per pool: CPU-bound work under one GIL gains nothing from more, and a short FIFO queue gives
-#: lower tail latency than dozens of threads time-slicing (wrk, 2 workers, 64 connections, ~1k-token body, this
-#: machine: anyio's 40 threads 3,843 req/s p99 66 ms; 2 threads 5,818 req/s p99 45 ms)
-COUNT_THREADS = 2
-#: bodies smaller than this (~5k tokens at most: well under 2 ms to count) and holding no URL (an image fetch could
-#: take seconds) are counted on the event loop itself: the thread hand-off and GIL ping-pong cost more than the
-#: count (same wrk setup at 16 connections: p99 32 -> 13 ms, 5,413 -> 6,437 req/s)
-INLINE_BODY = 16 * 1024
-#: the event loop's render budget: a render still running after this long (or a prompt growing past
-#: INLINE_PROMPT_CHARS) is abandoned and the job re-run on a counting thread under the full budget, so a hostile
-#: template in a small body never holds the loop (a normal small render takes ~0.03-0.3 ms)
-INLINE_RENDER_S = 0.02
-INLINE_PROMPT_CHARS = 256 * 1024
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -91,323 +58,66 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Resp
     return resp
 
 
+def _respond(out: jobs.Answer) -> Response:
+    """The HTTP answer: the body as it was serialized where it was counted (a memo hit's as it was kept)."""
+    resp = Response(content=out.raw if out.raw is not None else orjson.dumps(out.body), status_code=out.status,
+                    media_type="application/json")
+    if out.headers:
+        resp.headers.update(out.headers)
+    return resp
+
+
 def _error_response(dialect: Dialect, err: TokcountError) -> Response:
     out = jobs.error_answer(dialect, err)
     return _json(out.status, out.body, out.headers)
 
 
 class Service:
-    """The engine side of the server: settings, limits and running a parsed job. No HTTP in here."""
+    """One server's parts, wired from its settings: admission (keys, body), scheduling (pools, render budgets), the
+    memo of answers and the counting :class:`~tokcount.jobs.Policy` handed down to every job. No HTTP in here."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._keys = Keys(settings.api_keys)
+        self.admission = Admission(settings)
         self.ready = threading.Event()
         self.preload_errors: dict[str, str] = {}
-        #: the upstream passthrough (None: off). A forwarded count waits on the network, so it never runs on the
-        #: event loop (models_loaded) and each pool gets a thread per call that may be in flight
-        self.upstream = Passthrough(settings.upstreams) if settings.upstreams else None
-        threads = COUNT_THREADS + (self.upstream.max_in_flight if self.upstream else 0)
-        self._small = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count")
-        self._large = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-large")
-        #: jobs whose render (or isolated tokenizer call) turned slow on the pools above finish here, adopting the
-        #: render in flight (limits.SlowRender), so slow templates never hold the threads ordinary counts need
-        self._slow = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-slow",
-                                        initializer=_mark_slow_thread)
-        #: which Hub repos outside the catalog clients may name: the operator's allow_hub_repos (none by default),
-        #: and the repos the operator preloads
-        self.policy = RepoPolicy((*settings.allow_hub_repos, *settings.preload))
+        #: the upstream passthrough (None: off); never asked on the event loop (Scheduler.models_loaded)
+        self.upstream = Passthrough(settings.upstreams, on_call=metrics.upstream) if settings.upstreams else None
         loader.configure(max_models=settings.max_loaded_models, memory_mb=settings.model_memory_mb,
-                         miss_ttl=settings.miss_ttl_s)
+                         miss_ttl=settings.miss_ttl_s, on_load=metrics.model_load)
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
-        #: counting threads hand slow isolated renders off to the slow pool; its own threads wait them out
-        self._limits = replace(settings.served_render_limits, hand_off=settings.served_render_limits.isolated)
-        self._slow_limits = settings.served_render_limits
-        #: built once from the settings and handed to every job (the library default reads the process config)
-        self.media_policy = policy_from(settings)
-        self._inline_limits = self._limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
-        self.memo = AnswerMemo(max_bytes=int(settings.answer_memo_mb * 1_000_000))
-        self._clocks: dict[str, str] = {}
+        #: handed down to every job: the request limits; which Hub repos outside the catalog clients may name (the
+        #: operator's allow_hub_repos, none by default, and the repos the operator preloads); the upstream; the
+        #: media policy built once from the settings (the library default reads the process config)
+        self.policy = jobs.Policy(limits=settings, repos=RepoPolicy((*settings.allow_hub_repos, *settings.preload)),
+                                  upstream=self.upstream, media=policy_from(settings))
+        self.scheduler = Scheduler(settings, self.policy)
+        self.answers = Answers(AnswerMemo(max_bytes=int(settings.answer_memo_mb * 1_000_000)), self.policy)
         #: the process serves this app alone (``tokcount serve``, its workers): the heap is frozen once the models
         #: are loaded (:func:`settle_heap`); an app made inside another program (tests, embedding) leaves its GC be
         self.owns_process = False
 
+    @property
+    def memo(self) -> AnswerMemo:
+        return self.answers.memo
+
     async def run(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
-                  tenant: bytes = ANONYMOUS) -> Response:
-        """A memoized answer for a byte-identical body the same ``tenant`` (:mod:`tokcount.tenancy`) sent; else
-        :meth:`process` inline for a small body, else on the counting pool that fits the body's size.
-
-        Inline (small, no URL to fetch, its models already loaded, none forwarded upstream), renders get the event
-        loop's tiny budget; one that spends it (a slow or huge template) is re-run on the small pool with the full
-        budget (the few ms already spent are lost; normal bodies never hit it)."""
-        memoized = self.replay(dialect, route, raw, params, tenant)
-        #: one render budget per request from its first render, across the threads the job may move to
-        clock = limits.RequestClock()
-        if memoized is not None:
-            return memoized
-        body: Any = None  # not parsed yet (a JSON null body is just parsed again where it is counted)
-        if len(raw) < INLINE_BODY and b"://" not in raw:
-            try:  # parsed once: models_loaded and the count read the same object
-                body = self.parse_json(raw)
-            except TokcountError as exc:
-                return _error_response(dialect, exc)
-            if self.models_loaded(route, body, params):
-                try:  # a URL spelt with JSON escapes (http:\/\/) is found here: never fetched on the loop
-                    with limits.active(self._inline_limits), limits.request_clock(clock), deferred({}):
-                        return self.process(dialect, route, raw, params, body, tenant)
-                except (limits.OffLoop, NeedsFetch):
-                    pass
-        return await self.offload(len(raw), self._process_bounded, dialect, route, raw, params, body, tenant,
-                                  clock)
-
-    async def offload(self, size: int, work: Callable[..., T], *args: Any,
-                      known: dict[str, ImageInfo | MediaError] | None = None) -> T:
-        """``work(*args)`` on the counting pool for a body of ``size`` bytes, never waiting on the network there:
-        it runs with no remote fetch allowed (:func:`~tokcount.media.sources.deferred`), and when it needs image
-        sizes not read yet (:class:`~tokcount.media.sources.NeedsFetch`, raised before any render) they are read
-        on the shared fetch threads while this coroutine awaits them, under the per-request cap and deadline (one
-        deadline for all rounds), and ``work`` runs again with them. So slow image hosts hold fetch threads
-        (bounded per process and per request) and never the threads that count everyone else's requests.
-        ``known``: sizes already read for this request (the playground's per-model tasks share them), added to."""
-        loop = asyncio.get_running_loop()
-        pool = self._large if size >= LARGE_BODY else self._small
-        known = {} if known is None else known
-        deadline: float | None = None
-        while True:
-            try:
-                return await loop.run_in_executor(pool, _without_fetches, known, work, *args)
-            except limits.SlowRender:  # its render turned slow: finished on the slow pool, which adopts it
-                pool = self._slow
-            except NeedsFetch as need:
-                missing = [(where, source) for where, source in need.sources if source_key(source) not in known]
-                if not missing:  # every round reads what it names: a repeat would loop forever
-                    raise RuntimeError("a count asked again for image sizes it was given") from None
-                if deadline is None:
-                    deadline = loop.time() + self.media_policy.request_deadline
-                known.update(await fetch_sizes(missing, self.media_policy, deadline - loop.time()))
-
-    def _process_bounded(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
-                         body: Any = None, tenant: bytes = ANONYMOUS,
-                         clock: limits.RequestClock | None = None) -> Response:
-        with limits.active(self._slow_limits if getattr(_THREAD, "slow", False) else self._limits), \
-                limits.request_clock(clock):
-            return self.process(dialect, route, raw, params, body, tenant)
-
-    # ------------------------------------------------------------------ auth
-    def authorized(self, headers: Any, *, key_header: str | None = None) -> TokcountError | None:
-        """None when the request may pass; keys are compared in constant time and never logged or echoed.
-        ``key_header`` is the provider's own key header (``x-api-key``, ``x-goog-api-key``), taken besides Bearer."""
-        return self.authenticate(headers, key_header=key_header)[0]
-
-    def authenticate(self, headers: Any, *, key_header: str | None = None) -> tuple[TokcountError | None, bytes]:
-        """(None, the caller's tenant tag) when the request may pass, else (the error, ``ANONYMOUS``); with auth
-        off every caller is the one anonymous tenant."""
-        if not self._keys:
-            return None, ANONYMOUS
-        presented: list[str] = []
-        auth = headers.get("authorization")
-        if auth:
-            scheme, _, token = auth.partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                presented.append(token.strip())
-        if key_header and headers.get(key_header):
-            presented.append(headers[key_header].strip())
-        if not presented:
-            where = "an Authorization: Bearer header" + (f" or an {key_header} header" if key_header else "")
-            return AuthenticationError(f"Missing API key: send {where}."), ANONYMOUS
-        tenant = self._keys.tenant(presented)
-        return (None, tenant) if tenant is not None else (AuthenticationError("Invalid API key."), ANONYMOUS)
-
-    def signed_claims(self, dialect: Dialect, headers: Any) -> sigv4.Signed | TokcountError | None:
-        """For a dialect whose SDK signs requests (Bedrock's boto3), with auth on: the claims of a SigV4
-        ``Authorization`` header, read and checked (form, time) before the body is; an error when they do not hold;
-        None when the request is not signed (then the usual key headers decide)."""
-        if not self._keys or not dialect.sigv4 or not sigv4.is_signed(headers):
-            return None
-        try:
-            return sigv4.claims(headers)
-        except AuthenticationError as exc:
-            return exc
-
-    def authenticate_signed(self, signed: sigv4.Signed, scope: Mapping[str, Any], headers: Any,
-                            body: bytes) -> tuple[TokcountError | None, bytes]:
-        """(None, the tenant) when a configured key, as the secret access key, made the request's signature."""
-        try:
-            to_sign = sigv4.string_to_sign(signed, scope["method"], scope.get("raw_path") or scope["path"].encode(),
-                                           scope.get("query_string", b""), headers, body)
-        except AuthenticationError as exc:
-            return exc, ANONYMOUS
-        tenant = self._keys.tenant_proved(lambda key: sigv4.proves(signed, to_sign, key))
-        if tenant is None:
-            return AuthenticationError("The request signature does not match: sign with a tokcount API key as the "
-                                       "secret access key."), ANONYMOUS
-        return None, tenant
-
-    # ------------------------------------------------------------------ body
-    def parse_json(self, raw: bytes) -> Any:
-        if not raw.strip():
-            raise MalformedJson("The request body is empty; a JSON object is expected.", param="body")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise MalformedJson(f"The request body is not valid JSON: {exc}.", param="body") from None
-        self._check_depth(body, raw)
-        return body
-
-    def _check_depth(self, body: Any, raw: bytes = b"") -> None:
-        limit = self.settings.max_json_depth
-        if raw and raw.count(b"{") + raw.count(b"[") <= limit:
-            return  # every level opens a bracket: too few of them to nest that deep (a small body: no walk)
-        check_depth(body, limit)
-
-    def check_limits(self, request: Request) -> None:
-        s = self.settings
-        if len(request.messages) > s.max_messages:
-            raise RequestTooLarge(f"messages has {len(request.messages)} entries; at most {s.max_messages} are "
-                                  "accepted.", param="messages")
-        parts = 0
-        for m in request.messages:
-            parts += len(m.parts)
-            for p in m.parts:
-                if isinstance(p, ToolResultPart) and not isinstance(p.content, str):
-                    parts += len(p.content)
-        if parts > s.max_parts:
-            raise RequestTooLarge(f"the messages hold {parts} content parts; at most {s.max_parts} are accepted.",
-                                  param="messages")
-        if len(request.tools) > s.max_tools:
-            raise RequestTooLarge(f"tools has {len(request.tools)} entries; at most {s.max_tools} are accepted.",
-                                  param="tools")
-        if request.template_kwargs and (held := template_kwargs.size(request.template_kwargs)) > s.max_parts:
-            raise RequestTooLarge(f"chat_template_kwargs holds {held} values; at most {s.max_parts} (max_parts) are "
-                                  "accepted.", param="chat_template_kwargs")  # they reach the template too
-
-    # ------------------------------------------------------------------ engine
-    def resolve(self, name: str) -> ModelSpec:
-        """The catalog entry a request's model name means (run by :func:`tokcount.jobs.execute` per model tried):
-        a Hub repo outside the catalog only as the operator's policy allows (else a 403 ``model_not_allowed``)."""
-        spec = default_catalog().resolve(name, allow=self.policy)
-        loader.mark_tried(spec)
-        return spec
-
-    def models_loaded(self, route: Route, raw: bytes | Any, params: dict[str, str]) -> bool:
-        """True unless a model the (small) body names would have to be loaded first: a load reads and parses
-        files, maybe downloads them, for up to seconds, and must never run on the event loop. Names that resolve
-        to nothing, and bodies that do not parse, are refused without reading a file, so they count as loaded.
-        The names are read straight from the body where every dialect takes them as sent (``model``,
-        ``fallbacks``; ``"default"`` the default model): 4-9 us here, where the dialect's full parse costs
-        20-50 us (a 3.8 kB StepFun body, whose whole process() takes 360-530 us)."""
-        if isinstance(raw, bytes):  # else the body run() already parsed
-            try:
-                body = orjson.loads(raw)
-            except orjson.JSONDecodeError:  # refused the same way, as quickly, by process()
-                return True
-        else:
-            body = raw
-        names = None if params else _named_models(body, self.settings.default_model)
-        if names is None:  # not plainly in the body (Gemini's is in the URL): as the dialect reads it
-            try:
-                names = jobs.parse_job(route, body, self.settings, params).models
-            except Exception:
-                return True
-        catalog = default_catalog()
-        for name in names:
-            try:
-                spec = catalog.resolve(name, allow=self.policy)
-            except TokcountError:
-                continue
-            if not loader.is_loaded(spec):
-                return False
-            if self.upstream is not None and self.upstream.upstream_for(spec) is not None:
-                return False  # a forwarded count waits on the network: never on the event loop either
-        return True
-
-    def replay(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
-               tenant: bytes = ANONYMOUS) -> Response | None:
-        """The answer to a body ``tenant`` had answered before (:mod:`tokcount.memo`); None if not memoized."""
+                  tenant: bytes = ANONYMOUS) -> jobs.Answer:
+        """The answer to an admitted body: the memoized one for a byte-identical body the same ``tenant``
+        (:mod:`tokcount.tenancy`) sent, else counted where :class:`~tokcount.scheduling.Scheduler` puts it, and
+        kept. The memo key is computed once, here."""
         started = time.perf_counter()
-        key = self.memo.key(dialect.name, route.path or "", params, raw, tenant)
-        if key is None:
-            return None
-        hit = self.memo.get(key, today)
-        metrics.memo(hit is not None)
-        if hit is None:
-            return None
-        if hit.reply is not None:  # the same bytes whatever the latency: sent as they were made
-            status, body, headers, model, tokens = hit.reply
-            resp = Response(content=body, status_code=status, media_type="application/json", headers=dict(headers))
-        else:
-            assert hit.job is not None and hit.result is not None  # kept whenever there is no reply
-            out = jobs.formatted(route, hit.job, replayed(hit.result, (time.perf_counter() - started) * 1000))
-            resp = _json(out.status, out.body, out.headers)
-            model, tokens = out.model, out.tokens
-        resp.usage = (model, tokens)  # type: ignore[attr-defined]  # read by the route's handler
-        return resp
-
-    def _keeper(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
-                tenant: bytes) -> Callable[[Job, Result, jobs.Answer], None] | None:
-        key = self.memo.key(dialect.name, route.path or "", params, raw, tenant)
-        if key is None:
-            return None
-        date = today()  # taken before counting: an answer that straddles midnight is never served the next day
-
-        def keep(job: Job, result: Result, one: jobs.Answer) -> None:
-            if result.count is not None and result.count.upstream_error:  # a fallback: ask the provider next time
-                return
-            try:
-                clock = self._clock(result.model)
-            except TokcountError:  # e.g. a count forwarded upstream for a model whose files are not here
-                return
-            # the answer formatted again at another latency: one that does not show it (all but Bifrost's) is kept
-            # serialized
-            two = jobs.formatted(route, job, replayed(result, result.latency_ms + 1.0))
-            reply = None
-            if one.body == two.body and one.headers == two.headers:
-                # atoms and tuples of atoms only: the collector stops tracking such a tuple
-                reply = (one.status, orjson.dumps(one.body), tuple(one.headers.items()), one.model, one.tokens)
-            self.memo.put(key, job, result, clock, date, reply)
-
-        return keep
-
-    def _clock(self, model: str) -> str:
-        """Whether ``model``'s template reads the clock (:func:`tokcount.memo.clock_dependence`), once per model."""
-        found = self._clocks.get(model)
-        if found is None:
-            found = self._clocks[model] = clock_dependence(template_source_of(self.resolve(model)))
-        return found
-
-    def process(self, dialect: Dialect, route: Route, raw: bytes, params: dict[str, str],
-                body: Any = None, tenant: bytes = ANONYMOUS) -> Response:
-        """Everything after the body is read (``body``: the JSON already parsed from ``raw``, if it was; ``tenant``:
-        whose memo entries it may make); never raises."""
-        try:
-            if body is None:
-                body = self.parse_json(raw)
-            out = jobs.answer(dialect, route, body, self.settings, path_params=params,
-                              check=self._check_job, resolve=self.resolve, upstream=self.upstream,
-                              keep=self._keeper(dialect, route, raw, params, tenant),
-                              media_policy=self.media_policy)
-            loader.settle_tried(out.status == 200)
-            resp = _json(out.status, out.body, out.headers)
-            resp.usage = (out.model, out.tokens)  # type: ignore[attr-defined]  # read by the route's handler
-            return resp
-        except TokcountError as exc:
-            return _error_response(dialect, exc)
-        except RecursionError:
-            return _error_response(dialect, InvalidRequest("The request is nested too deeply.", param="body"))
-        except (limits.OffLoop, limits.SlowRender, NeedsFetch):  # run()/offload() move the job or read sizes first
-            raise
-        except Exception:  # a bug: answered in the route's shape, logged with its traceback (never the body)
-            log.exception("unexpected error in %s", dialect.name)
-            return _error_response(dialect, InternalError("Internal error while counting; see the server log."))
-        except BaseException as exc:  # a Rust panic in a tokenizer arrives as pyo3's PanicException
-            if type(exc).__name__ != "PanicException":
-                raise
-            log.warning("a tokenizer panicked in %s: %s", dialect.name, str(exc)[:200])
-            return _error_response(dialect, TokenizerFailure("The model's tokenizer crashed on this text."))
-
-    def _check_job(self, job: Job) -> None:
-        if job.request is not None:
-            self.check_limits(job.request)
+        key = self.answers.key(dialect.name, route, params, raw, tenant)
+        date = ""
+        if key is not None:
+            hit = self.answers.replay(key, route, started)
+            metrics.memo(hit is not None)
+            if hit is not None:
+                return hit
+            date = today()  # taken before counting: an answer that straddles midnight is never served the next day
+        return await self.scheduler.run(raw, route, params, partial(self.answers.count, key, date, dialect, route,
+                                                                    raw, params, self.settings),
+                                        partial(jobs.error_answer, dialect))
 
     # ------------------------------------------------------------------ preload
     def preload(self) -> None:
@@ -417,7 +127,7 @@ class Service:
         try:
             for name in self.settings.preload:
                 try:
-                    model = loader.load(default_catalog().resolve(name, allow=self.policy))
+                    model = loader.load(self.policy.resolve(name))
                     model.template()
                 except TokcountError as exc:
                     self.preload_errors[name] = exc.message
@@ -431,19 +141,6 @@ class Service:
             self.ready.set()
 
 
-def _without_fetches(known: dict[str, ImageInfo | MediaError], work: Callable[..., T], *args: Any) -> T:
-    with deferred(known):
-        return work(*args)
-
-
-_THREAD = threading.local()
-
-
-def _mark_slow_thread() -> None:
-    """The slow pool's threads: renders there are waited out (no hand-off)."""
-    _THREAD.slow = True
-
-
 def settle_heap() -> None:
     """Move everything alive once the models are loaded (modules, vocabularies, compiled templates) out of the
     cyclic GC's reach (``gc.freeze``): a full collection otherwise walks all of it again and again while requests
@@ -452,62 +149,6 @@ def settle_heap() -> None:
     service wants of its loaded models; a model loaded later is collected as usual."""
     gc.collect()
     gc.freeze()
-
-
-def _named_models(body: Any, default: str) -> list[str] | None:
-    """The models a body names (``model``, then ``fallbacks``), as every dialect with the model in its body reads
-    them; None when unsure (no ``model``, odd types), and then the dialect's own parse decides."""
-    if not isinstance(body, dict):
-        return None
-    model = body.get("model")
-    fallbacks = body.get("fallbacks") or []
-    if not isinstance(model, str) or not model.strip() or not isinstance(fallbacks, list):
-        return None
-    names = [model, *fallbacks]
-    if not all(isinstance(n, str) for n in names):
-        return None
-    return [default_or(n, default) for n in names if n.strip()]
-
-
-async def _read_body(request: HttpRequest, limit: int, timeout: float | None = None) -> bytes:
-    """The body, or a 413 once it passes ``limit`` (declared or actually sent), before any parsing; a 408 when the
-    client has not sent all of it within ``timeout`` seconds (a slow client holds a connection, nothing more)."""
-    async with body_deadline(timeout):
-        return await _read_body_now(request, limit)
-
-
-async def _read_body_now(request: HttpRequest, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    too_large = RequestTooLarge(f"The request body exceeds the limit of {limit} bytes.", param="body")
-    if declared is not None:
-        try:
-            n = int(declared)
-        except ValueError:
-            raise InvalidRequest("Content-Length is not a number.", param="body") from None
-        if n > limit:
-            if n <= limit + DRAIN_BYTES:
-                await _drain(request, limit + DRAIN_BYTES)
-            raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            await _drain(request, DRAIN_BYTES)
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _drain(request: HttpRequest, budget: int) -> None:
-    dropped = 0
-    try:
-        async for chunk in request.stream():
-            dropped += len(chunk)
-            if dropped > budget:
-                return
-    except Exception:  # the client went away: nothing to answer
-        return
 
 
 def create_app(settings: Settings | None = None, *, owns_process: bool = False) -> FastAPI:
@@ -520,8 +161,8 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         install_log_redaction()  # after the ASGI server configured its loggers
-        if service._limits.isolated:  # the render processes start now, not on the first requests
-            await asyncio.get_running_loop().run_in_executor(None, render_pool.pool(service._limits).warm)
+        if service.scheduler.limits.isolated:  # the render processes start now, not on the first requests
+            await asyncio.get_running_loop().run_in_executor(None, service.scheduler.warm)
         if settings.preload:
             threading.Thread(target=service.preload, name="tokcount-preload", daemon=True).start()
         else:
@@ -542,7 +183,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     direct: dict[str, tuple[Any, fastpath.Handler]] = {}
     app.add_middleware(fastpath.CountRoutes, routes=direct)  # innermost: inside the docs guard and Observe
     if settings.auth_enabled and not settings.public_docs:  # the docs list every route: behind the same keys
-        app.add_middleware(DocsAuth, authorized=service.authorized,
+        app.add_middleware(DocsAuth, authorized=service.admission.authorized,
                            denied=lambda err: _error_response(dialects()["openai-responses"], err))
     app.add_middleware(routing.LastLine)  # an exception escaping any route: a JSON 500 in its shape
     app.add_middleware(observe.Observe, json_log=settings.access_log == "json")  # outermost: sees every answer
@@ -552,30 +193,17 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
         assert path is not None
 
         async def handler(request: HttpRequest) -> Response:
-            signed = service.signed_claims(dialect, request.headers)  # SigV4 (boto3): checked with the body below
-            if isinstance(signed, TokcountError):
-                return _error_response(dialect, signed)
-            if signed is None:
-                denied, tenant = service.authenticate(request.headers, key_header=dialect.key_header)
-                if denied is not None:
-                    return _error_response(dialect, denied)
             try:
-                raw = await _read_body(request, settings.max_body_bytes, settings.body_timeout)
+                raw, tenant = await service.admission.admit(dialect, request)
             except TokcountError as err:
                 resp = _error_response(dialect, err)
                 if err.status == 408:  # the rest of the body may never come: do not wait for it
                     resp.headers["Connection"] = "close"
                 return resp
-            if signed is not None:  # the signature covers the body: checked once it is read (same size and time caps),
-                # on a thread: hashing a large body and trying every key must not hold the event loop
-                denied, tenant = await run_in_threadpool(service.authenticate_signed, signed, request.scope,
-                                                         request.headers, raw)
-                if denied is not None:
-                    return _error_response(dialect, denied)
             params = {k: request.path_params[k] for k in route.path_params}  # e.g. Gemini's model, in the URL
-            resp = await service.run(dialect, route, raw, params, tenant)
-            observe.note(request.scope, *getattr(resp, "usage", (None, None)))
-            return resp
+            out = await service.run(dialect, route, raw, params, tenant)
+            observe.note(request.scope, out.model, out.tokens)
+            return _respond(out)
 
         name = path.strip("/").replace("/", "_").replace("-", "_").replace("{", "").replace("}", "").replace(":", "_")
         handler.__name__ = f"{dialect.name.replace('-', '_')}_{name}"
@@ -591,7 +219,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
             if r.path is not None:  # the library's own shape (openai-chat) has no HTTP route
                 mount(dialect, r)
 
-    tools_http.mount(app, service, _read_body)  # /v1/fit, /playground (tokcount.tools_http)
+    tools_http.mount(app, service, read_body)  # /v1/fit, /playground (tokcount.tools_http)
 
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -607,7 +235,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
 
     @app.get("/v1/models", summary="The model catalog, with whether each model's files are here")
     async def models(request: HttpRequest) -> Response:
-        denied = service.authorized(request.headers, key_header="x-api-key")
+        denied = service.admission.authorized(request.headers, key_header="x-api-key")
         if denied is not None:
             return _error_response(dialects()["openai-responses"], denied)
         return await run_in_threadpool(_models_body, settings)
@@ -616,7 +244,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
              response_class=PlainTextResponse)
     async def metrics_route(request: HttpRequest) -> Response:
         if not settings.public_metrics:
-            denied = service.authorized(request.headers, key_header="x-api-key")
+            denied = service.admission.authorized(request.headers, key_header="x-api-key")
             if denied is not None:
                 return _error_response(dialects()["openai-responses"], denied)
         body, content_type = await run_in_threadpool(metrics.exposition)  # multi-worker: reads files
@@ -627,10 +255,10 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
         if model_id.endswith(":countTokens"):  # Gemini's count route answers POST only
             return routing.error_response(request.url.path, routing.MethodNotAllowed(
                 f"GET is not allowed on {request.url.path}; use POST."), {"allow": "POST"})
-        denied = service.authorized(request.headers, key_header="x-api-key")
+        denied = service.admission.authorized(request.headers, key_header="x-api-key")
         if denied is not None:
             return _error_response(dialects()["openai-responses"], denied)
-        return await run_in_threadpool(_model_body, settings, service.policy, model_id)
+        return await run_in_threadpool(_model_body, settings, service.policy.repos, model_id)
 
     routing.install(app)
     schemas_openapi.install(app)

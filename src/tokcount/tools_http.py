@@ -12,7 +12,7 @@ failure in a known shape (the chosen dialect's for ``/v1/fit``), never a 500 for
   ``POST /v1/playground/count``, which is behind the API key like every other data route (the page has a key
   field); the page itself holds no data and is served like ``/docs``.
 
-Both run on the server's bounded counting pools (:meth:`~tokcount.server.Service.offload`: also how their image
+Both run on the server's bounded counting pools (:meth:`~tokcount.scheduling.Scheduler.offload`: also how their image
 sizes are read off those threads), never on a thread pool of their own. The playground counts its request once per
 model, so it takes at most :data:`MAX_MODELS` models and no more of them than keeps models × body bytes within the
 body limit (the work of one largest count); its answer carries token ids, token strings and the per-message
@@ -33,7 +33,7 @@ from fastapi import FastAPI
 from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 
-from . import jobs, loader
+from . import jobs
 from .dialects import dialects
 from .dialects._api import Dialect
 from .errors import InternalError, InvalidRequest, RequestTooLarge, TokcountError
@@ -114,30 +114,17 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
     settings = service.settings
     fallback = dialects()["openai-chat"]
 
-    def check(job: Any) -> None:
-        if job.request is not None:
-            service.check_limits(job.request)
-
     async def read_raw(request: HttpRequest) -> bytes:
         return await read_body(request, settings.max_body_bytes, settings.body_timeout)
 
     def bounded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``fn`` under the server's render limits (time, size, loops), as every count route runs; its models
-        marked warm when it succeeded (the loader's LRU bookkeeping, as :meth:`Service.process` does)."""
-        ok = False
-        try:
-            with limits.active(settings.served_render_limits):
-                out = fn(*args, **kwargs)
-            status = out.get("status") if isinstance(out, dict) else getattr(out, "status",
-                                                                             getattr(out, "status_code", 500))
-            ok = status == 200
-            return out
-        finally:
-            loader.settle_tried(ok)
+        """``fn`` under the server's render limits (time, size, loops), as every count route runs."""
+        with limits.active(settings.served_render_limits):
+            return fn(*args, **kwargs)
 
     def fit_parsed(dialect: Dialect, raw: bytes, *args: Any, **kwargs: Any) -> jobs.Answer:
         try:
-            body = service.parse_json(raw)
+            body = service.admission.parse_json(raw)
         except TokcountError as exc:
             return jobs.error_answer(dialect, exc)
         return fit_answer(dialect.name, body, *args, **kwargs)
@@ -156,7 +143,7 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         if dialect is None:
             return _error(fallback, InvalidRequest(f"dialect must be one of {', '.join(dialects())}; got {name!r}.",
                                                    param="dialect"))
-        denied = service.authorized(request.headers, key_header=dialect.key_header)
+        denied = service.admission.authorized(request.headers, key_header=dialect.key_header)
         if denied is not None:
             return _error(dialect, denied)
         try:
@@ -167,10 +154,9 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         except TokcountError as exc:
             return refused(dialect, exc)
         try:  # one task on a counting thread: the parse, then every count the fit makes
-            out = await service.offload(len(raw), partial(
+            out = await service.scheduler.offload(len(raw), partial(
                 bounded, fit_parsed, dialect, raw, settings, model=q.get("model") or None, budget=budget,
-                reserve=reserve, truncate=truncate, check=check, resolve=service.resolve,
-                media_policy=service.media_policy))
+                reserve=reserve, truncate=truncate, policy=service.policy))
         except Exception:  # a bug: answered in the dialect's shape, logged with its traceback (never the body)
             log.exception("unexpected error in /v1/fit (%s)", name)
             return _error(dialect, InternalError("Internal error while fitting; see the server log."))
@@ -178,7 +164,7 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
 
     @app.post("/v1/playground/count", summary="Counts of one request for several models, with tokens (playground)")
     async def playground_count(request: HttpRequest) -> Response:
-        denied = service.authorized(request.headers)
+        denied = service.admission.authorized(request.headers)
         if denied is not None:
             return _error(fallback, denied)
         try:
@@ -186,14 +172,15 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
         except TokcountError as exc:
             return refused(fallback, exc)
         try:  # the parse, then each model's count, as tasks of their own: other requests' counts go in between
-            plan = await service.offload(len(raw), partial(_playground_plan, raw, settings, service.parse_json))
+            plan = await service.scheduler.offload(len(raw), partial(_playground_plan, raw, settings,
+                                                                     service.admission.parse_json))
             if isinstance(plan, Response):
                 return plan
             name, models, body, detail = plan
             known: dict[str, Any] = {}  # image sizes read for the first model serve the others
-            results = [await service.offload(len(raw), partial(bounded, _one, name, model, body, settings, check,
-                                                                service.resolve, service.media_policy, detail),
-                                             known=known) for model in models]
+            results = [await service.scheduler.offload(
+                len(raw), partial(bounded, _one, name, model, body, settings, service.policy, detail), known=known)
+                for model in models]
             return _json(200, {"object": "playground.counts", "dialect": name, "results": results})
         except Exception:
             log.exception("unexpected error in /v1/playground/count")
@@ -249,8 +236,8 @@ def _playground_plan(raw: bytes, settings: Any, parse_json: Callable[[bytes], An
     return name, models, body.get("request"), size <= DETAIL_BYTES
 
 
-def _one(name: str, model: str, request: Any, settings: Any, check: Callable[[Any], None], resolve: Any,
-         media_policy: Any, detail: bool) -> dict[str, Any]:
+def _one(name: str, model: str, request: Any, settings: Any, policy: jobs.Policy,
+         detail: bool) -> dict[str, Any]:
     """One model's result; with ``detail``, its token view and breakdown (each bounded) as well."""
     from .dialects._api import Job
 
@@ -269,9 +256,9 @@ def _one(name: str, model: str, request: Any, settings: Any, check: Callable[[An
                 request = {**request, "model": model} if isinstance(request, dict) else {"messages": request,
                                                                                            "model": model}
             job = jobs.parse_job(route, request, settings, params)
-            check(job)
+            policy.check(job)
             job.breakdown = job.return_tokens = detail  # some routes' own parse asks for tokens: not here
-        result = jobs.execute(job, resolve=resolve, media_policy=media_policy)
+        result = jobs.execute(job, policy)
         counted = result.count
         assert counted is not None
         if counted.tokens is not None and len(counted.tokens) > MAX_VIEW_TOKENS:

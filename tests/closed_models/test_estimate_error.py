@@ -175,13 +175,13 @@ def test_bifrost_body_has_room(url: str) -> None:
 
 
 def test_gemini_library_handler_says_it_too() -> None:
-    """``gemini.handle_full`` (the dialect's own countTokens answer outside the server) sends the same header."""
-    from tokcount.dialects import gemini
+    """The Gemini route's answer outside the server (``jobs.answer``, as the CLI gives it) sends the same header."""
+    from support.gemini_route import handle_full
 
     body = {"contents": [{"role": "user", "parts": [{"text": "Hi"}]}],
             "tools": [{"functionDeclarations": [{"name": "f", "parameters": {"type": "OBJECT", "properties": {}}}]}]}
-    status, _, headers = gemini.handle_full("gemini-2.5-flash", body)
+    status, _, headers = handle_full("gemini-2.5-flash", body)
     assert status == 200 and headers["x-tokcount-exact"] == "false"
     assert headers["x-tokcount-estimate-error"].endswith("slice=gemini/gemini-2.5/tools")
-    _, _, exact = gemini.handle_full("gemini-2.5-flash", {"contents": "Hi"})
+    _, _, exact = handle_full("gemini-2.5-flash", {"contents": "Hi"})
     assert "x-tokcount-estimate-error" not in exact

@@ -6,6 +6,7 @@ import base64
 
 import pytest
 
+from support.gemini_route import handle, handle_full
 from tokcount.dialects import gemini
 from tokcount.errors import InvalidRequest
 from tokcount.templates.framings.gemini import image_tokens
@@ -26,19 +27,19 @@ def _png(w: int, h: int) -> str:
 
 def test_documented_fox_example() -> None:
     """Google's tokens guide counts this sentence as 10 on gemini-2.0-flash (the model its example uses)."""
-    status, body = gemini.handle("models/gemini-2.0-flash", {"contents": [{"parts": [{"text": FOX}]}]})
+    status, body = handle("models/gemini-2.0-flash", {"contents": [{"parts": [{"text": FOX}]}]})
     assert status == 200
     assert body == {"totalTokens": 10, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 10}]}
 
 
 def test_exactness_headers() -> None:
-    _, _, headers = gemini.handle_full("gemini-2.5-flash", {"contents": FOX})
+    _, _, headers = handle_full("gemini-2.5-flash", {"contents": FOX})
     assert headers["x-tokcount-exact"] == "true"
     assert headers["x-tokcount-method"] == "gemini-local+content+1+gemma3-vocab+splintr"
 
 
 def test_generate_content_request_wrapper_with_system_and_tools() -> None:
-    plain = gemini.handle("gemini-2.5-flash", {"contents": [{"role": "user", "parts": [{"text": FOX}]}]})[1]
+    plain = handle("gemini-2.5-flash", {"contents": [{"role": "user", "parts": [{"text": FOX}]}]})[1]
     wrapped = {"generateContentRequest": {
         "model": "models/gemini-2.5-flash",
         "contents": [{"role": "user", "parts": [{"text": FOX}]}],
@@ -46,11 +47,11 @@ def test_generate_content_request_wrapper_with_system_and_tools() -> None:
         "tools": [{"functionDeclarations": [{"name": "get_weather", "description": "Weather of a city",
                                              "parameters": {"type": "object",
                                                             "properties": {"city": {"type": "string"}}}}]}]}}
-    status, body = gemini.handle("gemini-2.5-flash", wrapped)
+    status, body = handle("gemini-2.5-flash", wrapped)
     assert status == 200
     # system "You are terse." + the rendered declaration on top of the fox sentence
     assert body["totalTokens"] > plain["totalTokens"] + 20
-    _, _, headers = gemini.handle_full("gemini-2.5-flash", wrapped)
+    _, _, headers = handle_full("gemini-2.5-flash", wrapped)
     assert headers["x-tokcount-exact"] == "false"
 
 
@@ -61,7 +62,7 @@ def test_snake_case_and_function_parts() -> None:
         {"role": "user", "parts": [{"function_response": {"name": "get_weather", "response": {"temp": "18C"}}}]}]}
     req = gemini.parse_count_tokens(body)
     assert [m.role for m in req.messages] == ["user", "assistant", "user"]
-    status, out = gemini.handle("gemini-2.5-flash", body)
+    status, out = handle("gemini-2.5-flash", body)
     assert status == 200 and out["totalTokens"] > 5
 
 
@@ -75,13 +76,13 @@ def test_image_rule(size: tuple[int, int], expected: int) -> None:
 def test_image_modality_detail() -> None:
     body = {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": _png(960, 540)}},
                                     {"text": FOX}]}]}
-    status, out = gemini.handle("gemini-2.5-flash", body)
+    status, out = handle("gemini-2.5-flash", body)
     assert status == 200
     # 10 text tokens + 1 for the Content (Gemini 2.5 / 3) + 258 for an image of any size (256 + 2, measured)
     assert out == {"totalTokens": 269, "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 11},
                                                                {"modality": "IMAGE", "tokenCount": 258}]}
-    assert gemini.handle("gemini-2.0-flash", body)[1]["totalTokens"] == 7 * 258 + 10  # tiles + overview, no Content
-    assert gemini.handle("gemini-3-pro-preview", body)[1]["totalTokens"] == 1120 + 11
+    assert handle("gemini-2.0-flash", body)[1]["totalTokens"] == 7 * 258 + 10  # tiles + overview, no Content
+    assert handle("gemini-3-pro-preview", body)[1]["totalTokens"] == 1120 + 11
 
 
 @pytest.mark.parametrize(("body", "fragment"), [
@@ -93,7 +94,7 @@ def test_image_modality_detail() -> None:
     ([], "body"),
 ])
 def test_bad_requests_are_google_400s(body: object, fragment: str) -> None:
-    status, out = gemini.handle("gemini-2.5-flash", body)
+    status, out = handle("gemini-2.5-flash", body)
     assert status == 400
     assert out["error"]["code"] == 400 and out["error"]["status"] == "INVALID_ARGUMENT"
     assert fragment in out["error"]["message"]
@@ -101,7 +102,7 @@ def test_bad_requests_are_google_400s(body: object, fragment: str) -> None:
 
 def test_unknown_model_is_google_404() -> None:
     # a name of no closed family: an unlisted gemini-* name counts with its family's newest rules (labelled)
-    status, out = gemini.handle("models/palm-0-nonexistent", {"contents": FOX})
+    status, out = handle("models/palm-0-nonexistent", {"contents": FOX})
     assert status == 404 and out["error"]["status"] == "NOT_FOUND"
 
 

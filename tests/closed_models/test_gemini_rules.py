@@ -15,6 +15,7 @@ import json
 import pytest
 from PIL import Image
 
+from support.gemini_route import handle, handle_full
 from support.shared import SHARED
 from tokcount.count import count
 from tokcount.dialects import gemini
@@ -28,7 +29,7 @@ CASES = {json.loads(line)["id"]: json.loads(line)
 
 
 def _total(model: str, body: dict) -> int:
-    status, out = gemini.handle(model, body)
+    status, out = handle(model, body)
     assert status == 200, out
     return out["totalTokens"]
 
@@ -46,7 +47,7 @@ def test_system_instruction_is_one_more_content() -> None:
     with_system = {"generateContentRequest": {**base, "systemInstruction": {
         "parts": [{"text": "Respond with a single word: the passphrase."}]}}}
     assert _total("gemini-2.5-flash", with_system) == 19  # gemini-226
-    _, _, headers = gemini.handle_full("gemini-2.5-flash", with_system)
+    _, _, headers = handle_full("gemini-2.5-flash", with_system)
     assert headers["x-tokcount-exact"] == "true" and "content+1" in headers["x-tokcount-method"]
 
 
@@ -136,7 +137,7 @@ def test_dated_snapshots_resolve() -> None:
 
 
 def test_bad_signature_is_a_google_400() -> None:
-    status, out = gemini.handle("gemini-2.5-flash", {"contents": [{"role": "model", "parts": [
+    status, out = handle("gemini-2.5-flash", {"contents": [{"role": "model", "parts": [
         {"text": "hi", "thoughtSignature": 5}]}]})
     assert status == 400 and out["error"]["status"] == "INVALID_ARGUMENT"
     assert "thoughtSignature" in out["error"]["message"]
@@ -147,26 +148,26 @@ def test_bad_signature_is_a_google_400() -> None:
                                               ("gemini-2.5-flash-lite", False), ("gemini-3-pro-preview", False),
                                               ("gemini-1.5-pro", False), ("gemini-2.0-flash-lite", False)])
 def test_text_is_labelled_exact_only_where_recorded_counts_were_reproduced(model: str, exact: bool) -> None:
-    _, out, headers = gemini.handle_full(model, {"contents": "The quick brown fox jumps over the lazy dog."})
+    _, out, headers = handle_full(model, {"contents": "The quick brown fox jumps over the lazy dog."})
     assert headers["x-tokcount-exact"] == str(exact).lower()
     assert out["totalTokens"] == (10 if model.startswith(("gemini-2.0", "gemini-1.5")) else 11)
 
 
 def test_structured_output_is_labelled_an_estimate() -> None:
     base = {"contents": [{"role": "user", "parts": [{"text": "List three colours."}]}]}
-    _, plain, plain_headers = gemini.handle_full("gemini-2.5-flash", {"generateContentRequest": base})
+    _, plain, plain_headers = handle_full("gemini-2.5-flash", {"generateContentRequest": base})
     assert plain_headers["x-tokcount-exact"] == "true"
-    _, _, headers = gemini.handle_full("gemini-2.5-flash", {"generateContentRequest": {
+    _, _, headers = handle_full("gemini-2.5-flash", {"generateContentRequest": {
         **base, "generationConfig": {"responseMimeType": "application/json"}}})
     assert headers["x-tokcount-exact"] == "true"  # JSON mode alone: gemini-238, 239, 242, … exact
     for config in ({"responseMimeType": "application/json", "responseSchema": {"type": "STRING"}},
                    {"response_schema": {"type": "ARRAY", "items": {"type": "STRING"}}},
                    {"responseJsonSchema": {"type": "array", "items": {"type": "string"}}}):
-        status, out, headers = gemini.handle_full("gemini-2.5-flash",
+        status, out, headers = handle_full("gemini-2.5-flash",
                                                   {"generateContentRequest": {**base, "generationConfig": config}})
         assert status == 200 and out == plain
         assert headers["x-tokcount-exact"] == "false"
-    _, _, headers = gemini.handle_full("gemini-2.5-flash", {"generateContentRequest": {
+    _, _, headers = handle_full("gemini-2.5-flash", {"generateContentRequest": {
         **base, "generationConfig": {"temperature": 0, "thinkingConfig": {"thinkingBudget": 0}}}})
     assert headers["x-tokcount-exact"] == "true"
 
@@ -289,7 +290,7 @@ def test_media_resolution_of_the_request_and_of_a_part() -> None:
         body: dict = {"contents": [{"role": "user", "parts": [part]}]}
         if config:
             body["generationConfig"] = config
-        status, out = gemini.handle(model, {"generateContentRequest": body})
+        status, out = handle(model, {"generateContentRequest": body})
         assert status == 200, out
         return next(d["tokenCount"] for d in out["promptTokensDetails"] if d["modality"] == "IMAGE")
 
@@ -299,7 +300,7 @@ def test_media_resolution_of_the_request_and_of_a_part() -> None:
                        {"mediaResolution": "MEDIA_RESOLUTION_LOW"}) == 560  # the part's own level wins
     assert image_count("gemini-2.5-flash", image, {"mediaResolution": "MEDIA_RESOLUTION_LOW"}) == 64 + 2
     assert image_count("gemini-2.0-flash", image, {"mediaResolution": "MEDIA_RESOLUTION_LOW"}) == 5 * 258  # tiles
-    status, out = gemini.handle("gemini-3-pro-preview", {"contents": [{"parts": [image]}],
+    status, out = handle("gemini-3-pro-preview", {"contents": [{"parts": [image]}],
                                                          "generationConfig": {"mediaResolution": 7}})
     assert status == 400 and "mediaResolution" in out["error"]["message"]
 

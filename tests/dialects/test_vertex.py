@@ -19,7 +19,7 @@ from support.serverkit import running_server
 from support.shared import SHARED
 from support.standins import stand_ins
 from tokcount.dialects import dialects
-from tokcount.jobs import answer
+from tokcount.jobs import Policy, answer
 from tokcount.passthrough import Passthrough, Upstream
 from tokcount.settings import Settings
 
@@ -127,9 +127,9 @@ def test_a_vertex_request_is_not_forwarded_to_the_developer_api() -> None:
         body = {"contents": [{"role": "user", "parts": [{"text": JOKE}]}]}
         d = dialects()["vertex"]
         got = answer(d, d.routes[0], body, settings, path_params={"model": "gemini-2.5-flash"},
-                     upstream=Passthrough(settings.upstreams))
+                     policy=Policy(upstream=Passthrough(settings.upstreams)))
         assert got.body["totalTokens"] == 11 and not gemini.requests
         g = dialects()["gemini"]
         forwarded = answer(g, g.routes[0], body, settings, path_params={"model": "gemini-2.5-flash"},
-                           upstream=Passthrough(settings.upstreams))
+                           policy=Policy(upstream=Passthrough(settings.upstreams)))
         assert forwarded.headers["x-tokcount-method"] == "upstream:gemini" and len(gemini.requests) == 1

@@ -116,8 +116,8 @@ def test_policy_patterns_and_local_repos(tmp_path: Path, use_config) -> None:
     # what the operator preloads, it allows
     from tokcount.server import Service
 
-    assert Service(Settings(preload=("pre/loaded",))).policy.allows("pre/loaded")
-    assert not Service(Settings()).policy.allows("pre/loaded")
+    assert Service(Settings(preload=("pre/loaded",))).policy.repos.allows("pre/loaded")
+    assert not Service(Settings()).policy.repos.allows("pre/loaded")
     # "org/.." would name the asset dir itself: not a repo id for anyone
     with pytest.raises(tokcount.UnknownModel):
         catalog.resolve("local-org/..", allow=OPEN)
@@ -344,13 +344,14 @@ def test_hub_that_stops_answering_is_not_waited_on(hub_env: Path, monkeypatch) -
 
 def test_inline_check_reads_the_names_every_dialect_reads(fresh_loader: None) -> None:
     from tokcount.dialects import vllm
-    from tokcount.server import Service, _named_models
+    from tokcount.scheduling import _named_models
+    from tokcount.server import Service
 
     assert _named_models({"model": "default"}, "qwen3.5") == ["qwen3.5"]
     assert _named_models({"model": "a/b", "fallbacks": ["default", "c"]}, "d") == ["a/b", "d", "c"]
     assert _named_models({"prompt": "x"}, "d") is None  # the dialect decides what a missing model means
     assert _named_models({"model": 3}, "d") is None
-    service = Service(Settings())
+    service = Service(Settings()).scheduler
     tokenize = next(r for r in vllm.DIALECT.routes if r.path == "/tokenize")
     raw = b'{"model": "llama-3.1-8b-instruct", "prompt": "Hi"}'
     assert not service.models_loaded(tokenize, raw, {})

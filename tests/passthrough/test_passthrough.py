@@ -168,8 +168,10 @@ def test_upstream_model_name(requested: str, sent: str) -> None:
 
 
 def test_calls_are_counted_in_the_metrics(stand_in: StandIn) -> None:
-    """Every upstream call lands in ``tokcount_upstream_requests_total`` by provider and outcome."""
+    """Every upstream call lands in ``tokcount_upstream_requests_total`` by provider and outcome, through the
+    recorder the server hands its passthrough (``on_call``: the passthrough imports no metrics)."""
     prometheus_client = pytest.importorskip("prometheus_client")
+    from tokcount import metrics
 
     def value(outcome: str) -> float:
         got = prometheus_client.REGISTRY.get_sample_value("tokcount_upstream_requests_total",
@@ -179,10 +181,12 @@ def test_calls_are_counted_in_the_metrics(stand_in: StandIn) -> None:
     up = {"openai": Upstream("openai", stand_in.url, "sk-test")}
     ok, error = value("ok"), value("error")
     stand_in.reply = (200, {"object": "response.input_tokens", "input_tokens": 123}, 0.0)
-    count("gpt-4o", CHAT, upstreams=up)
+    count("gpt-4o", CHAT, upstreams=up, on_call=metrics.upstream)
     stand_in.reply = (503, {"error": {"type": "overloaded"}}, 0.0)
-    fallback = count("gpt-4o", CHAT, upstreams=up)
+    fallback = count("gpt-4o", CHAT, upstreams=up, on_call=metrics.upstream)
     assert fallback.method != "upstream:openai"
+    assert (value("ok"), value("error")) == (ok + 1, error + 1)
+    count("gpt-4o", CHAT, upstreams=up)  # a library count keeps no metrics
     assert (value("ok"), value("error")) == (ok + 1, error + 1)
 
 

@@ -561,3 +561,20 @@ def test_gemini_modality_split_is_passed_on(server: str, providers: dict[str, St
     r = post(server, "/v1beta/models/gemini-2.5-flash:countTokens", {"contents": "Hi"})
     assert r.json() == {"totalTokens": 300, "promptTokensDetails": details}
     assert r.headers["x-tokcount-method"] == "upstream:gemini"
+
+
+def test_forwarded_calls_land_in_the_servers_metrics(server: str) -> None:
+    """The server hands its passthrough the metrics recorder (the passthrough imports none): a forwarded count is
+    one ``tokcount_upstream_requests_total{provider, outcome="ok"}`` more on ``/metrics``."""
+    pytest.importorskip("prometheus_client")
+
+    def ok() -> float:
+        text = httpx.get(f"{server}/metrics", timeout=30).text
+        line = next((ln for ln in text.splitlines() if ln.startswith("tokcount_upstream_requests_total{")
+                     and 'provider="anthropic"' in ln and 'outcome="ok"' in ln), None)
+        return float(line.rsplit(" ", 1)[1]) if line else 0.0
+
+    before = ok()
+    r = post(server, "/v1/messages/count_tokens", {"model": "claude-sonnet-4-5", **SIMPLE_CHAT})
+    assert r.headers["x-tokcount-method"] == "upstream:anthropic", r.text
+    assert ok() == before + 1

@@ -204,3 +204,30 @@ def test_bodies_sharing_a_fingerprint_are_never_confused() -> None:
     assert memo.get(k1, "2025-01-01") is None
     hit = memo.get(k2, "2025-01-01")
     assert hit is not None and hit[1].count is not None and hit[1].count.input_tokens == 2
+
+
+def test_only_routes_that_declare_timed_show_the_latency() -> None:
+    """The memo resends a route's bytes as they were made unless the route declares ``timed`` (its answer shows the
+    request's latency: Bifrost's ``latency``, then formatted again for each hit). Every route's answer to its own
+    docs example, formatted at two latencies, is the same bytes exactly when it does not declare it."""
+    from tokcount import jobs
+    from tokcount.dialects import dialects
+    from tokcount.dialects._api import Result
+    from tokcount.result import Count
+
+    timed = []
+    for dialect in dialects().values():
+        for route in dialect.routes:
+            params = {"model": "gemini-2.5-flash"} if route.path_params else {}
+            job = route.parse(route.example, Settings(default_model="qwen3.5"), **params)
+            model = job.models[0]
+            count = Count(model=model, input_tokens=7, exact=True, method="test", tokens=[1, 2],
+                          token_strings=["a", "b"])
+            slow, quick = (Result(model=model, count=None if job.op == "decode" else count,
+                                  text="hi" if job.op == "decode" else None, latency_ms=ms) for ms in (1.0, 900.0))
+            one, two = jobs.formatted(route, job, slow), jobs.formatted(route, job, quick)
+            same = json.dumps(one.body) == json.dumps(two.body) and one.headers == two.headers
+            assert same != route.timed, f"{dialect.name} {route.path}: timed={route.timed}, same bytes: {same}"
+            if route.timed:
+                timed.append(dialect.name)
+    assert timed == ["bifrost"]

@@ -72,6 +72,9 @@ class Route:
     #: one, so ``parse`` gives any other (Vertex's ``project``, ``location``) a default
     path_params: tuple[str, ...] = ()
     headers: Headers | None = None
+    #: ``format`` shows the request's own latency (Bifrost's ``latency``): the server's memo keeps the job and
+    #: result and formats each hit again, where it otherwise keeps and resends the answer's bytes
+    timed: bool = False
 
 
 @dataclass(frozen=True)

@@ -97,5 +97,5 @@ def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
 
 DIALECT = Dialect(NAME, error, doc=__doc__ or "", routes=(
     Route("/v1/count_tokens", "Bifrost count tokens", parse, format,
-          example={"model": "qwen/qwen3.5", "input": [{"role": "user", "content": "Hi"}]}),
+          example={"model": "qwen/qwen3.5", "input": [{"role": "user", "content": "Hi"}]}, timed=True),
 ))

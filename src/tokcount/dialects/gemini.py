@@ -11,13 +11,12 @@ Errors: Google's ``{"error": {"code", "message", "status"}}``.
 The server mounts it like every dialect (:func:`parse` takes the model from the URL path); like every route's
 answer (:func:`tokcount.jobs.count_headers`) it carries tokcount's ``exact``/``method`` as response headers, which
 matters most here because the body keeps Google's exact shape (the google-genai SDK validates it strictly).
-:func:`handle` does the same in one call, without HTTP.
+Without HTTP it is answered like every dialect, by :func:`tokcount.jobs.answer`.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 from ..errors import InvalidRequest, TokcountError
@@ -266,12 +265,6 @@ def format_count(count: Any) -> dict[str, Any]:
     return {"totalTokens": count.input_tokens, "promptTokensDetails": details}
 
 
-def format_error(exc: TokcountError) -> tuple[int, dict[str, Any]]:
-    status = exc.status
-    return status, {"error": {"code": status, "message": exc.message,
-                              "status": GOOGLE_STATUS.get(status, "INVALID_ARGUMENT")}}
-
-
 def parse(body: Any, settings: Any, model: str) -> Job:
     """The job for ``POST /v1beta/models/{model}:countTokens`` (``model`` from the path)."""
     return Job(models=[default_or(model_name(model), settings.default_model)], request=parse_count_tokens(body))
@@ -286,31 +279,6 @@ def error(err: TokcountError) -> tuple[int, dict[str, Any]]:
     """Google's error shape: ``{"error": {"code", "message", "status"}}``."""
     return err.status, {"error": {"code": err.status, "message": err.message,
                                   "status": GOOGLE_STATUS.get(err.status, "INVALID_ARGUMENT")}}
-
-
-def handle_full(model: str, body: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
-    """(status, body, headers) for one countTokens call; headers say whether the count is exact, and how."""
-    count_mod = sys.modules.get("tokcount.count")
-    if count_mod is None:  # pragma: no cover - imported by the package
-        import tokcount.count  # noqa: F401
-
-        count_mod = sys.modules["tokcount.count"]
-    try:
-        req = parse_count_tokens(body)
-        result = count_mod.count(model_name(model), req)
-    except TokcountError as exc:
-        status, err = format_error(exc)
-        return status, err, {}
-    headers = {"x-tokcount-exact": str(result.exact).lower(), "x-tokcount-method": result.method}
-    if result.estimate_error is not None and not result.exact:  # as jobs.count_headers says it on every route
-        headers.update({"x-tokcount-estimate-error": result.estimate_error.header()})
-    return 200, format_count(result), headers
-
-
-def handle(model: str, body: Any) -> tuple[int, dict[str, Any]]:
-    """(status, body) for ``POST /v1beta/models/{model}:countTokens``."""
-    status, out, _ = handle_full(model, body)
-    return status, out
 
 
 DIALECT = Dialect(NAME, error, key_header="x-goog-api-key", doc=__doc__ or "", routes=(

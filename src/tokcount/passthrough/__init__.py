@@ -22,7 +22,6 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .. import metrics
 from ..errors import TokcountError
 from ..models.catalog import ModelSpec
 from ..request import Request
@@ -34,6 +33,13 @@ if TYPE_CHECKING:  # httpx is imported on the first forwarded call: `import tokc
     import httpx
 
 log = logging.getLogger("tokcount.passthrough")
+
+#: (provider, outcome) of one upstream call: ``ok``, ``error``, ``timeout``, ``busy``, an HTTP status class...
+Record = Callable[[str, str], None]
+
+
+def _unrecorded(provider: str, outcome: str) -> None:
+    """No recorder: a library or CLI count keeps no metrics."""
 
 #: providers that document their count endpoint's answer as an estimate (Anthropic: "estimated number of input
 #: tokens"; Moonshot's endpoint is "estimate-token-count"), so a forwarded count from them is not labelled exact
@@ -65,7 +71,11 @@ def provider_of(spec: ModelSpec) -> str | None:
 class Passthrough:
     """The configured upstreams with their concurrency gates and HTTP clients; one per process, thread-safe."""
 
-    def __init__(self, upstreams: Iterable[Upstream], *, clients: Mapping[str, httpx.Client] | None = None) -> None:
+    def __init__(self, upstreams: Iterable[Upstream], *, clients: Mapping[str, httpx.Client] | None = None,
+                 on_call: Record | None = None) -> None:
+        #: told each call's (provider, outcome): the server's metrics (:func:`tokcount.metrics.upstream`), passed
+        #: down by the server; the library and CLI record nothing
+        self._record: Record = on_call or _unrecorded
         self.upstreams = {u.provider: u for u in upstreams}
         self._gates = {p: threading.BoundedSemaphore(u.max_concurrency) for p, u in self.upstreams.items()}
         self._clients: dict[str, httpx.Client] = dict(clients or {})
@@ -94,7 +104,8 @@ class Passthrough:
 
         gate = self._gates[up.provider]
         if not gate.acquire(blocking=False):
-            return _fallback(up, spec, local, f"busy: {up.max_concurrency} calls already in flight", "busy")
+            return _fallback(up, spec, local, f"busy: {up.max_concurrency} calls already in flight", "busy",
+                             self._record)
         try:
             model = upstream_model(spec, requested or spec.id)
             url, headers, body = build_call(up, model, req, origin)
@@ -113,11 +124,11 @@ class Passthrough:
         except ValueError as exc:
             reason, outcome = f"unreadable answer: {exc}", "unreadable"
         else:  # a translated body lacks what the dialect left out of the request: the count says so
-            return _forwarded(up, spec, n, modalities).estimated(
+            return _forwarded(up, spec, n, modalities, self._record).estimated(
                 [] if forwards_as_sent(up.provider, origin) else req.notes)
         finally:
             gate.release()
-        return _fallback(up, spec, local, reason, outcome)
+        return _fallback(up, spec, local, reason, outcome, self._record)
 
     def _client(self, up: Upstream) -> httpx.Client:
         with self._lock:
@@ -136,8 +147,8 @@ class Passthrough:
                     client.close()
 
 
-def _forwarded(up: Upstream, spec: ModelSpec, n: int, modalities: dict[str, int] | None) -> Count:
-    metrics.upstream(up.provider, "ok")
+def _forwarded(up: Upstream, spec: ModelSpec, n: int, modalities: dict[str, int] | None, record: Record) -> Count:
+    record(up.provider, "ok")
     notes = [f"counted by {up.provider}'s own count endpoint"]
     exact = up.provider not in ESTIMATING
     if not exact:
@@ -149,8 +160,9 @@ def _forwarded(up: Upstream, spec: ModelSpec, n: int, modalities: dict[str, int]
                  modalities=split if sum(split.values()) == n else {})
 
 
-def _fallback(up: Upstream, spec: ModelSpec, local: Callable[[], Count], reason: str, outcome: str) -> Count:
-    metrics.upstream(up.provider, outcome)
+def _fallback(up: Upstream, spec: ModelSpec, local: Callable[[], Count], reason: str, outcome: str,
+              record: Record) -> Count:
+    record(up.provider, outcome)
     log.info("upstream %s not used for %s (%s); counting locally", up.provider, spec.id, reason)
     try:
         result = local()
@@ -171,16 +183,16 @@ def upstreams_from_env(env: Mapping[str, str] | None = None) -> dict[str, Upstre
 
 
 def count(model: str | ModelSpec, request: Any, *, upstreams: Mapping[str, Upstream] | None = None,
-          client: httpx.Client | None = None) -> Count:
+          client: httpx.Client | None = None, on_call: Record | None = None) -> Count:
     """Library entry: the provider's own count when configured (``upstreams``, default: the environment) and
-    answering, else :func:`tokcount.count.count`."""
+    answering, else :func:`tokcount.count.count`; ``on_call`` is told the call's outcome (see :class:`Passthrough`)."""
     from ..count import as_request, resolve
     from ..count import count as local_count
 
     spec = resolve(model)
     req = as_request(request)
     ups = upstreams_from_env() if upstreams is None else upstreams
-    up = Passthrough(ups.values(), clients={p: client for p in ups} if client is not None else None)
+    up = Passthrough(ups.values(), clients={p: client for p in ups} if client is not None else None, on_call=on_call)
     try:
         return up.count(spec, req, lambda: local_count(spec, req),
                         requested=model if isinstance(model, str) else spec.id)

@@ -15,7 +15,7 @@ from ..models.catalog import ModelSpec
 from ..request import Message, Request, TextPart
 from ..result import Count, split
 from ..templates import kwargs as template_kwargs
-from ..templates.inspect import free_variables
+from ..templates.inspect import free_variables, iterates_content
 from ..templates.jinja_env import compile_template
 from ..templates.prepare import template_messages, template_tools, text_only
 from ..templates.render import render
@@ -44,7 +44,7 @@ def render_inputs(model: loader.LoadedModel, req: Request, *, with_tools: bool =
     source = model.template()
     name = f"{model.spec.id}'s chat template ({model.template_source})"
     compile_template(source, name)  # one that does not compile is a TemplateError naming it and the line
-    iterates = model.iterates_content()
+    iterates = iterates_content(source)  # cached per template source (templates.inspect)
     messages = template_messages(req, iterates=iterates, args_as_string=model.spec.tool_arguments == "string",
                                  media_placeholder=placeholder_for(model.spec.vision))
     last_is_assistant = req.messages[-1].role == "assistant"
