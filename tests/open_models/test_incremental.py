@@ -125,7 +125,8 @@ def test_two_thread_counting_equals_one_thread(monkeypatch: pytest.MonkeyPatch, 
     assert calls
 
 
-@pytest.mark.parametrize("model", ["qwen3.5", "deepseek-v3.2", "gemma-3-1b-it", "glm-4.7-flash", "llama-3.1"])
+@pytest.mark.parametrize("model", ["qwen3-8b", "qwen3.5", "deepseek-v3.2", "gemma-3-1b-it", "glm-4.7-flash",
+                                   "minimax-m2.5", "gpt-oss-20b", "llama-3.1"])
 def test_resent_prompts_are_counted_from_where_they_are_new_and_exactly(model: str) -> None:
     """A long prompt that begins like one counted before is split and counted only from the last added token the
     two share safely (PromptMemory), and its count equals encoding it whole: chained conversations grown turn by
