@@ -94,7 +94,8 @@ def growing_table(rows: list[dict[str, Any]]) -> list[str]:
                  "`warm` = counted right after turn 49 was (the history is re-sent); `cold` = turn 50 of a "
                  "conversation never seen. Warm counts are asserted equal to a recount with an empty cache. "
                  "`parse + render` = the request parse and the chat template on a third such turn 50, which a "
-                 "warm count still does (only the tokenizing of re-sent turns is saved), so `cold / (parse + "
+                 "warm count still does (the split and the tokenizing of the re-sent turns are saved: "
+                 "tokcount.tokenizers.core.PromptMemory), so `cold / (parse + "
                  "render)` bounds `cold / warm`. Target: cold ÷ warm ≥ 10×.",
                  ["model", "engine", "tokens", "cold ms", "warm ms", "cold / warm", "parse + render ms",
                   "cold / (parse + render)", "transformers ms"])

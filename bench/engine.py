@@ -235,31 +235,44 @@ def growing(model: str, turns: int = 50, quick: bool = False) -> dict[str, Any]:
 
 
 def memo(model: str, quick: bool = False) -> list[dict[str, Any]]:
-    """An identical re-sent StepFun body answered from the server's memo (``Service.replay``) vs a fresh body of the
-    same shape counted by ``Service.process`` (JSON parse, count, format), in process."""
+    """An identical re-sent StepFun body answered from the server's memo (``Service.answers.replay``) vs a fresh
+    body of the same shape counted by ``Service.answers.count`` (JSON parse, count, format, keep), in process; the
+    memo key is computed in both, as ``Service.run`` computes it."""
     import orjson
 
     from tokcount.dialects import dialects
+    from tokcount.memo import today
     from tokcount.server import Service
     from tokcount.settings import Settings
+    from tokcount.tenancy import ANONYMOUS
 
     service = Service(Settings(default_model=model))
+    answers = service.answers
     dialect = dialects()["stepfun"]
     route = dialect.routes[0]
-    service.process(dialect, route, orjson.dumps({"model": model, **_request(shapes()[0][0], 0)}), {})  # loads it
+
+    def fresh(raw: bytes) -> Any:
+        key = answers.key(dialect.name, route, {}, raw, ANONYMOUS)
+        return answers.count(key, today(), dialect, route, raw, {}, service.settings)
+
+    def replay(raw: bytes) -> Any:
+        started = time.perf_counter()
+        return answers.replay(answers.key(dialect.name, route, {}, raw, ANONYMOUS), route, started)
+
+    fresh(orjson.dumps({"model": model, **_request(shapes()[0][0], 0)}))  # loads it
     settle()
     rows = []
     for label in ("100k as 100 msgs", "agent trace (20 tools, 300 turns)"):
-        fresh, hit = [], []
+        fresh_ms, hit = [], []
         for r in range(1 if quick else 5):
             raw = orjson.dumps({"model": model, **_request(label, 7000 + r)})
-            ms, resp = _timed(lambda b=raw: service.process(dialect, route, b, {}))
-            assert resp.status_code == 200, resp.body[:300]
-            fresh.append(ms)
+            ms, resp = _timed(lambda b=raw: fresh(b))
+            assert resp.status == 200, resp.body
+            fresh_ms.append(ms)
             resent = bytes(bytearray(raw))  # a new bytes object, as a re-sent body arrives: its hash is not cached
-            ms, again = _timed(lambda b=resent: service.replay(dialect, route, b, {}))
-            assert again is not None and orjson.loads(again.body) == orjson.loads(resp.body)
+            ms, again = _timed(lambda b=resent: replay(b))
+            assert again is not None and again.tokens == resp.tokens
             hit.append(ms)
-        rows.append({"model": model, "shape": label, "fresh_ms": statistics.median(fresh),
+        rows.append({"model": model, "shape": label, "fresh_ms": statistics.median(fresh_ms),
                      "memo_ms": statistics.median(hit)})
     return rows

@@ -18,6 +18,7 @@ from .errors import InvalidRequest
 from .media.expand import has_media, read_remote_sizes
 from .media.sources import FetchPolicy
 from .models.catalog import Catalog, ModelSpec, default_catalog
+from .renderers.jinja.prepare import text_only
 from .renderers.jinja.renderer import render_prompt
 from .request import Request
 from .result import Count
@@ -81,10 +82,11 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     if not req.messages:  # every provider refuses an empty conversation (Gemini's empty contents too: issue 26)
         raise InvalidRequest("messages must not be empty.", param="messages")
     doc_notes: list[str] = []
-    if not renderer.capabilities.takes_documents and has_documents(req):
-        req, doc_notes = inline_documents(req)
-    if has_media(req):
-        read_remote_sizes(req, media_policy)
+    if not text_only(req):  # most requests are text alone: one pass instead of the two below
+        if not renderer.capabilities.takes_documents and has_documents(req):
+            req, doc_notes = inline_documents(req)
+        if has_media(req):
+            read_remote_sizes(req, media_policy)
     result = renderer.count(spec, req, breakdown=breakdown, return_tokens=return_tokens, media_policy=media_policy)
     return with_error(asked, as_sent, _labelled(asked, result.estimated([*doc_notes, *req.notes])))
 

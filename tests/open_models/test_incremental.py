@@ -12,8 +12,10 @@ import pytest
 
 from support.shared import load_corpus
 from tokcount import count, loader
+from tokcount.count import as_request, render_prompt
 from tokcount.models.catalog import default_catalog
-from tokcount.tokenizers.core import SegmentCache
+from tokcount.tokenizers.added import AddedToken, AddedTokens
+from tokcount.tokenizers.core import PromptMemory, SegmentCache, Tokenizer, common_prefix
 
 MODELS = ["qwen3-8b", "qwen3.5", "deepseek-v3.2", "glm-4.7-flash", "minimax-m2.5", "gpt-oss-20b", "llama-3.1"]
 TOOLS = [{"type": "function", "function": {"name": "lookup", "description": "Look a thing up.", "parameters": {
@@ -121,3 +123,48 @@ def test_two_thread_counting_equals_one_thread(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(core, "_helper", spy)
     assert count(spec, request, breakdown=False).input_tokens == serial
     assert calls
+
+
+@pytest.mark.parametrize("model", ["qwen3-8b", "qwen3.5", "deepseek-v3.2", "gemma-3-1b-it", "glm-4.7-flash",
+                                   "minimax-m2.5", "gpt-oss-20b", "llama-3.1"])
+def test_resent_prompts_are_counted_from_where_they_are_new_and_exactly(model: str) -> None:
+    """A long prompt that begins like one counted before is split and counted only from the last added token the
+    two share safely (PromptMemory), and its count equals encoding it whole: chained conversations grown turn by
+    turn, re-sent in random order, and edited in the middle (a turn replaced, so the prompts part there)."""
+    spec = default_catalog().resolve(model)
+    loaded = loader.load(spec)
+    tok = loaded.tokenizer
+    tok.clear_caches()
+    rnd = random.Random(11)
+    texts = _texts()
+    msgs: list[dict] = [{"role": "system", "content": "\n".join(texts * 4)[:20_000]}]
+    prompts = []
+    for _ in range(14):
+        msgs.append({"role": "user", "content": "\n".join(rnd.choice(texts) for _ in range(4))})
+        prompts.append(render_prompt(loaded, as_request({"messages": list(msgs)})))
+        msgs.append({"role": "assistant", "content": rnd.choice(texts)})
+    edited = [dict(m) for m in msgs[:-1]]
+    edited[len(edited) // 2]["content"] = rnd.choice(texts) + "<think>" + rnd.choice(texts)
+    prompts.append(render_prompt(loaded, as_request({"messages": edited})))
+    order = prompts + rnd.sample(prompts, len(prompts))
+    assert len(order[0]) >= PromptMemory.MIN_CHARS
+    for prompt in order:
+        assert tok.count(prompt) == len(tok.encode(prompt))
+    assert tok.prompts.reused >= len(prompts)
+
+
+def test_resume_point_keeps_a_longest_token_clear_of_the_difference() -> None:
+    """Prompts that part inside what could be a longer added token: the old prompt has ``ab`` then ``<T>``, the new
+    one ``ab<Q>`` (one token) from the same place. Resuming at ``<T>``'s start (inside the common part) would keep
+    the old ``ab`` token; the resume point stays ``longest`` characters before the difference instead."""
+    base = loader.load(default_catalog().resolve("qwen3.5")).tokenizer
+    added = AddedTokens([AddedToken("ab", 1), AddedToken("ab<Q>", 2), AddedToken("<T>", 3)])
+    tok = Tokenizer("test", base.encoder, added)
+    filler = ("plain words and more words " * 1000)[:12285]  # the prompts part at 12,288, where common_prefix
+    old = filler + "ab<T>" + "tail <T> text " * 800        # stops exactly (4,096 + 8,192)
+    new = filler + "ab<Q>" + "other <T> tail " * 800
+    assert common_prefix(old, new) == 12288
+    assert tok.count(old) == len(tok.encode(old))
+    assert tok.count(new) == len(tok.encode(new))  # with no margin: one token short (``ab`` kept, not ``ab<Q>``)
+    assert tok.prompts.reused == 0
+    assert tok.count(new + "more") == len(tok.encode(new + "more")) and tok.prompts.reused == 1

@@ -19,7 +19,7 @@ from ..base import Capabilities
 from . import kwargs as template_kwargs
 from .inspect import free_variables, iterates_content
 from .jinja_env import compile_template
-from .prepare import template_messages, template_tools
+from .prepare import template_messages, template_tools, text_only
 from .render import render
 from .typescript_tools import prepare as typescript_tools
 
@@ -88,7 +88,8 @@ class JinjaRenderer:
         notes: list[str] = []
         exact = True
         # the prompt is tokenized once: with images, only as expanded (its plain count only if a breakdown asks)
-        media = count_media(tok, spec.vision, req, prompt, policy=media_policy) if has_media(req) else None
+        media = count_media(tok, spec.vision, req, prompt, policy=media_policy) \
+            if not text_only(req) and has_media(req) else None
         if media is not None:
             total, exact = media.total, media.exact
             notes.extend(media.notes)
