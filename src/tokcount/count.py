@@ -75,9 +75,9 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
 
     Images count as the model's processor expands them (sizes read from headers; ``media_policy`` limits how).
     """
-    asked = resolve(model, catalog)
-    spec = _own(asked)
     req = as_sent = as_request(request)
+    asked = (catalog or default_catalog()).hosted(resolve(model, catalog), req.api)
+    spec = _own(asked)
     renderer = renderers.for_spec(spec)
     if not req.messages:  # every provider refuses an empty conversation (Gemini's empty contents too: issue 26)
         raise InvalidRequest("messages must not be empty.", param="messages")

@@ -178,7 +178,8 @@ class Request:
     #: ``None`` = decide from the last message (prompt a reply unless it is the assistant's)
     add_generation_prompt: bool | None = None
     #: the API shape the request came in when it changes a closed model's framing (``"responses"``: OpenAI
-    #: Responses, which prices tool definitions and calls differently from Chat Completions)
+    #: Responses, which prices tool definitions and calls differently from Chat Completions), or the platform
+    #: that serves it (``"gemini"``, ``"vertex"``: their own rules, and the catalog's ``[[hosted]]`` entries)
     api: str | None = None
     #: a structured-output format (Chat ``response_format``, Responses ``text.format``) other than plain text
     response_format: dict[str, Any] | None = None

@@ -265,9 +265,15 @@ def format_count(count: Any) -> dict[str, Any]:
     return {"totalTokens": count.input_tokens, "promptTokensDetails": details}
 
 
+#: the serving platform this route is (``Request.api``): a model Google hosts there is counted as that API counts it
+PLATFORM = "gemini"
+
+
 def parse(body: Any, settings: Any, model: str) -> Job:
     """The job for ``POST /v1beta/models/{model}:countTokens`` (``model`` from the path)."""
-    return Job(models=[default_or(model_name(model), settings.default_model)], request=parse_count_tokens(body))
+    request = parse_count_tokens(body)
+    request.api = PLATFORM
+    return Job(models=[default_or(model_name(model), settings.default_model)], request=request)
 
 
 def format(job: Job, result: Result) -> dict[str, Any]:

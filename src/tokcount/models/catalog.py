@@ -205,6 +205,8 @@ class Catalog:
         self.families: list[tuple[str, str]] = []
         #: ``[[rename]]`` rules, in file order (a later file's come first): (whole-name pattern, replacement)
         self.renames: list[tuple[re.Pattern[str], str]] = []
+        #: ``[[hosted]]`` rules, in file order (a later file's come first): (platforms, model family, entry id)
+        self.hosted_rules: list[tuple[frozenset[str], str, str]] = []
 
     def load_toml(self, text: str, source: str) -> None:
         data = tomllib.loads(text)
@@ -232,6 +234,15 @@ class Catalog:
             except re.error as exc:
                 raise ValueError(f"{source}: [[rename]] match {match!r} is not a regular expression: {exc}") from None
         self.renames[:0] = renames
+        hosted = []
+        for rule in data.get("hosted", []):
+            api, family, rules = rule.get("api"), rule.get("family"), rule.get("rules")
+            if (not isinstance(api, list) or not all(isinstance(a, str) for a in api) or not isinstance(family, str)
+                    or not isinstance(rules, str) or rules not in self.models):
+                raise ValueError(f"{source}: a [[hosted]] needs api = [\"<platform>\", ...], family = \"<family>\" "
+                                 f"and rules = \"<listed id>\" (got {rule!r})")
+            hosted.append((frozenset(api), family, rules))
+        self.hosted_rules[:0] = hosted
 
     def _borrow(self, table: dict[str, Any], source: str) -> dict[str, Any]:
         """``like = "<id>"``: the entry takes every field of that (earlier) entry it does not set itself, except
@@ -341,6 +352,23 @@ class Catalog:
             if fnmatch.fnmatchcase(key, pattern):
                 return replace(self.models[model_id], family_match=FamilyMatch(key, pattern))
         return None
+
+    def hosted(self, spec: ModelSpec, api: str | None) -> ModelSpec:
+        """``spec`` as the platform ``api`` serves it: a ``[[hosted]]`` rule for the platform and the model's family
+        counts the model's own vocabulary with the framing and rules of the entry it names, as that platform's
+        API counts it (Google's Gemini API counts a hosted Gemma prompt as it counts Gemini's, not with Gemma's
+        chat template). Borrowed like ``like``: the rules entry's claims of verified counts do not come along, and
+        the method says whose rules they are. Any other model, or no platform, is ``spec`` itself."""
+        if api is None or spec.family_match is not None:
+            return spec
+        for platforms, family, rules_id in self.hosted_rules:
+            if api in platforms and spec.family == family and spec.id != rules_id:
+                rules = self.models[rules_id]
+                extra = {k: v for k, v in rules.extra.items() if k not in NOT_INHERITED}
+                return replace(rules, id=spec.id, repo=spec.repo, revision=spec.revision, aliases=spec.aliases,
+                               context_window=spec.context_window, tokenizer=spec.tokenizer or rules.tokenizer,
+                               config=spec.config or rules.config, extra={**extra, "like": rules_id})
+        return spec
 
     def suggest(self, name: str, n: int = 3) -> list[str]:
         """The catalog ids closest to ``name`` (matched on every name, each entry named once by its id: a repo id
