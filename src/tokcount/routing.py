@@ -26,6 +26,7 @@ from fastapi import Request as HttpRequest
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import jobs
 from .dialects import dialects
 from .dialects._api import Dialect
 from .errors import InternalError, MethodNotAllowed, RouteNotFound, TokcountError
@@ -80,6 +81,18 @@ def error_response(path: str, err: TokcountError, headers: dict[str, str] | None
     status, body, shaped = dialect_for(path, query).failure(err)
     resp = Response(orjson.dumps(body), status_code=status, media_type="application/json")
     resp.headers.update({**shaped, **(headers or {})})
+    return resp
+
+
+def dialect_error(dialect: Dialect, err: TokcountError) -> Response:
+    """``err`` answered in ``dialect``'s shape, as its count routes answer it (``WWW-Authenticate`` on a 401): for
+    the routes that know their dialect (``/v1/fit``, the playground's). A 408 also closes the connection: the rest
+    of the body may never come, so it is not waited for."""
+    out = jobs.error_answer(dialect, err)
+    resp = Response(orjson.dumps(out.body), status_code=out.status, media_type="application/json",
+                    headers=out.headers)
+    if err.status == 408:
+        resp.headers["Connection"] = "close"
     return resp
 
 

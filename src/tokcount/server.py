@@ -30,7 +30,7 @@ from fastapi.responses import PlainTextResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from . import assets, fastpath, jobs, loader, metrics, observe, routing, tools_http
+from . import assets, fastpath, fit_route, jobs, loader, metrics, observe, routing
 from .admission import Admission, read_body
 from .config import configure as install_config
 from .dialects import dialects
@@ -42,6 +42,7 @@ from .media.sources import policy_from
 from .memo import AnswerMemo, Answers, today
 from .models.catalog import ModelSpec, RepoPolicy, default_catalog
 from .passthrough import Passthrough
+from .playground import routes as playground_routes
 from .renderers.jinja import render_pool
 from .scheduling import Scheduler
 from .schemas import openapi as schemas_openapi
@@ -65,11 +66,6 @@ def _respond(out: jobs.Answer) -> Response:
     if out.headers:
         resp.headers.update(out.headers)
     return resp
-
-
-def _error_response(dialect: Dialect, err: TokcountError) -> Response:
-    out = jobs.error_answer(dialect, err)
-    return _json(out.status, out.body, out.headers)
 
 
 class Service:
@@ -184,7 +180,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     app.add_middleware(fastpath.CountRoutes, routes=direct)  # innermost: inside the docs guard and Observe
     if settings.auth_enabled and not settings.public_docs:  # the docs list every route: behind the same keys
         app.add_middleware(DocsAuth, authorized=service.admission.authorized,
-                           denied=lambda err: _error_response(dialects()["openai-responses"], err))
+                           denied=lambda err: routing.dialect_error(dialects()["openai-responses"], err))
     app.add_middleware(routing.LastLine)  # an exception escaping any route: a JSON 500 in its shape
     app.add_middleware(observe.Observe, json_log=settings.access_log == "json")  # outermost: sees every answer
 
@@ -196,10 +192,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
             try:
                 raw, tenant = await service.admission.admit(dialect, request)
             except TokcountError as err:
-                resp = _error_response(dialect, err)
-                if err.status == 408:  # the rest of the body may never come: do not wait for it
-                    resp.headers["Connection"] = "close"
-                return resp
+                return routing.dialect_error(dialect, err)  # a 408 closes the connection
             params = {k: request.path_params[k] for k in route.path_params}  # e.g. Gemini's model, in the URL
             out = await service.run(dialect, route, raw, params, tenant)
             observe.note(request.scope, out.model, out.tokens)
@@ -219,7 +212,8 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
             if r.path is not None:  # the library's own shape (openai-chat) has no HTTP route
                 mount(dialect, r)
 
-    tools_http.mount(app, service, read_body)  # /v1/fit, /playground (tokcount.tools_http)
+    fit_route.mount(app, service, read_body)  # /v1/fit
+    playground_routes.mount(app, service, read_body)  # /playground, /v1/playground/count
 
     @app.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -237,7 +231,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
     async def models(request: HttpRequest) -> Response:
         denied = service.admission.authorized(request.headers, key_header="x-api-key")
         if denied is not None:
-            return _error_response(dialects()["openai-responses"], denied)
+            return routing.dialect_error(dialects()["openai-responses"], denied)
         return await run_in_threadpool(_models_body, settings)
 
     @app.get("/metrics", summary="Prometheus metrics (every worker's, under --workers N)",
@@ -246,7 +240,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
         if not settings.public_metrics:
             denied = service.admission.authorized(request.headers, key_header="x-api-key")
             if denied is not None:
-                return _error_response(dialects()["openai-responses"], denied)
+                return routing.dialect_error(dialects()["openai-responses"], denied)
         body, content_type = await run_in_threadpool(metrics.exposition)  # multi-worker: reads files
         return Response(content=body, media_type=content_type)
 
@@ -257,7 +251,7 @@ def create_app(settings: Settings | None = None, *, owns_process: bool = False) 
                 f"GET is not allowed on {request.url.path}; use POST."), {"allow": "POST"})
         denied = service.admission.authorized(request.headers, key_header="x-api-key")
         if denied is not None:
-            return _error_response(dialects()["openai-responses"], denied)
+            return routing.dialect_error(dialects()["openai-responses"], denied)
         return await run_in_threadpool(_model_body, settings, service.policy.repos, model_id)
 
     routing.install(app)
@@ -284,7 +278,7 @@ def _model_body(settings: Settings, policy: RepoPolicy, model_id: str) -> Respon
     try:
         spec = default_catalog().resolve(default_or(model_id, settings.default_model), allow=policy)
     except TokcountError as exc:
-        return _error_response(dialects()["openai-responses"], exc)
+        return routing.dialect_error(dialects()["openai-responses"], exc)
     return _json(200, _model_entry(spec, settings))
 
 

@@ -16,7 +16,8 @@ import pytest
 
 import tokcount.dialects
 import tokcount.schemas
-from tokcount import routing, tools_http
+from tokcount import routing
+from tokcount.playground import routes as playground_routes
 from tokcount.dialects import dialects
 from tokcount.errors import RouteNotFound
 from tokcount.fit import conversation
@@ -72,7 +73,7 @@ ROUTES = {"/toy/count": RouteSchema(ToyBody, ToyAnswer, ToyError)}
 
 def _clear() -> None:
     for cached in (dialects, tokcount.schemas.routes, routing._route_dialects, routing._prefixes, routing._fallback,
-                   tools_http._page_bytes):
+                   playground_routes._page_bytes):
         cached.cache_clear()
 
 
@@ -104,8 +105,8 @@ def test_a_dialect_is_its_module_and_its_schema_module() -> None:
     assert forwards_as_sent("toyprovider", Origin("toy", {"turns": []}))
     assert not forwards_as_sent("anthropic", Origin("toy", {"turns": []}))
     # and the playground offers it, from the server's list
-    assert "toy" in tools_http.dialect_options()
-    assert b'<option value="toy">toy</option>' in tools_http._page_bytes()
+    assert "toy" in playground_routes.dialect_options()
+    assert b'<option value="toy">toy</option>' in playground_routes._page_bytes()
 
 
 def test_the_playground_page_names_no_dialect_itself() -> None:
@@ -114,7 +115,7 @@ def test_the_playground_page_names_no_dialect_itself() -> None:
 
     script = resources.files("tokcount.playground").joinpath("app.js").read_text("utf-8")
     assert "const DIALECTS = [" not in script
-    options = tools_http.dialect_options()
+    options = playground_routes.dialect_options()
     assert options[0] == "text" and "vertex" not in options and "bedrock" not in options
     assert set(options[1:]) == {d.name for d in dialects().values() if d.playground}
 

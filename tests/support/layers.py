@@ -13,7 +13,7 @@ from __future__ import annotations
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("entry", ("tokcount", "tokcount.server", "tokcount.admission", "tokcount.scheduling", "tokcount.memo",
                "tokcount.protocol", "tokcount.httpguard", "tokcount.fastpath", "tokcount.routing",
-               "tokcount.tools_http", "tokcount.observe", "tokcount.metrics", "tokcount.tenancy", "tokcount.sigv4",
+               "tokcount.fit_route", "tokcount.observe", "tokcount.metrics", "tokcount.tenancy", "tokcount.sigv4",
                "tokcount.cli", "tokcount.batch", "tokcount.ray", "tokcount.playground", "tokcount.schemas")),
     ("jobs", ("tokcount.jobs", "tokcount.fit", "tokcount.advice", "tokcount.availability")),
     ("dialects", ("tokcount.dialects", "tokcount.passthrough")),

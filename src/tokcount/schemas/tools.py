@@ -1,7 +1,7 @@
 """``POST /v1/fit`` (trim any dialect's body to a budget) and ``POST /v1/playground/count`` (several models at once).
 
 Both take bodies of whatever dialect the caller names, so their request models are open objects; the answers are
-described field by field (:mod:`tokcount.fit`, :mod:`tokcount.tools_http`)."""
+described field by field (:mod:`tokcount.fit`, :mod:`tokcount.fit_route`, :mod:`tokcount.playground.routes`)."""
 
 from __future__ import annotations
 
