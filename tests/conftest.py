@@ -65,13 +65,14 @@ def no_shared_assets(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
                      monkeypatch: pytest.MonkeyPatch) -> Iterator[Path | None]:
     """For a ``no_shared`` test: asset lookups see an empty directory and an empty cache, and the Hub stays offline.
 
-    The library reads its settings once (tokcount.config), so they are installed with ``config.using`` for the test
-    (a lazily built config would otherwise keep this test's empty directories for the tests after it); the
-    environment gets the same values for code that builds its own ``Settings.load()`` and for huggingface_hub."""
+    The library reads its settings once (tokcount.settings_in_force), so they are installed with
+    ``settings_in_force.using`` for the test (settings built lazily would otherwise keep this test's empty
+    directories for the tests after it); the environment gets the same values for code that builds its own
+    ``Settings.load()`` and for huggingface_hub."""
     if request.node.get_closest_marker("no_shared") is None:
         yield None
         return
-    from tokcount import config
+    from tokcount import settings_in_force
     from tokcount.settings import Settings
 
     root = tmp_path_factory.mktemp("no-assets")
@@ -79,18 +80,19 @@ def no_shared_assets(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
     monkeypatch.setenv("TOKCOUNT_CACHE_DIR", str(root / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(root / "hf"))
-    with config.using(Settings.load(), asset_dirs=(str(root / "assets"),), cache_dir=str(root / "cache"),
-                      hub_offline=True):
+    with settings_in_force.using(Settings.load(), asset_dirs=(str(root / "assets"),),
+                                 cache_dir=str(root / "cache"), hub_offline=True):
         yield root
 
 
 @pytest.fixture
-def use_config():
-    """``use_config(asset_dirs=(...), media_deadline=2, ...)`` installs those settings for the rest of the test
-    (restored after), instead of editing ``os.environ``: the library reads its settings once (tokcount.config)."""
+def use_settings():
+    """``use_settings(asset_dirs=(...), media_deadline=2, ...)`` installs those settings for the rest of the test
+    (restored after), instead of editing ``os.environ``: the library reads its settings once
+    (tokcount.settings_in_force)."""
     import contextlib
 
-    from tokcount import config
+    from tokcount import settings_in_force
 
     with contextlib.ExitStack() as stack:
-        yield lambda **changes: stack.enter_context(config.using(**changes))
+        yield lambda **changes: stack.enter_context(settings_in_force.using(**changes))

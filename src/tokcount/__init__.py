@@ -4,7 +4,6 @@
 >>> tokcount.count("Qwen/Qwen3-8B", {"messages": [{"role": "user", "content": "Hi"}]}).input_tokens
 """
 
-from .config import configure
 from .count import count, count_text, decode
 from .errors import (
     InvalidRequest,
@@ -17,7 +16,8 @@ from .errors import (
 )
 from .fit import BudgetTooSmall, Fit, fit
 from .request import Request
-from .result import Count
+from .settings_in_force import configure
+from .token_count import Count
 
 __all__ = [
     "BudgetTooSmall",

@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import config
+from . import settings_in_force
 from .settings import default
 
 _lock = threading.Lock()
@@ -133,7 +133,7 @@ def configure(*, miss_ttl: float | None = None, hub_timeout: float | None = None
 
 def asset_dirs() -> list[Path]:
     """The ``asset_dirs`` setting (``TOKCOUNT_ASSET_DIRS``), read from the process's current settings."""
-    return [Path(p).expanduser() for p in config.current().asset_dirs]
+    return [Path(p).expanduser() for p in settings_in_force.current().asset_dirs]
 
 
 def exists(path: Path, *, directory: bool = False) -> bool:
@@ -146,11 +146,11 @@ def exists(path: Path, *, directory: bool = False) -> bool:
 
 
 def cache_dir() -> Path:
-    return config.current().cache_path
+    return settings_in_force.current().cache_path
 
 
 def hub_offline() -> bool:
-    return config.current().hub_offline
+    return settings_in_force.current().hub_offline
 
 
 @dataclass

@@ -57,7 +57,7 @@ def _count_one(model: str | None, raw: str, dialect: Dialect, settings: Settings
 
 
 def cmd_count(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
-    from . import config
+    from . import settings_in_force
     from .dialects import dialects
     from .jobs import error_answer
     from .settings import Settings
@@ -65,7 +65,7 @@ def cmd_count(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> int:
     dialect = dialects()[args.dialect]
     try:
         # once: the default model is what the server would use (and the library's process-wide settings)
-        settings = config.configure(Settings.load(args.config))
+        settings = settings_in_force.configure(Settings.load(args.config))
         if args.upstream and not settings.upstreams:
             raise ValueError("--upstream: no upstream is configured ([upstream.<provider>] in the config file, "
                              "or TOKCOUNT_UPSTREAM_<PROVIDER>_URL and _KEY)")

@@ -21,7 +21,7 @@ from .models.catalog import Catalog, ModelSpec, default_catalog
 from .renderers.jinja.prepare import text_only
 from .renderers.jinja.renderer import render_prompt
 from .request import Request
-from .result import Count
+from .token_count import Count
 
 __all__ = ["Count", "as_request", "count", "count_text", "decode", "render_prompt", "resolve"]
 

@@ -18,7 +18,7 @@ import orjson
 
 from . import advice, loader
 from .count import count, count_text, decode
-from .dialects._api import Dialect, Job, Result, Route
+from .dialects._api import Dialect, Job, Outcome, Route
 from .dialects._fields import check_depth, unknown_key
 from .errors import (
     InternalError,
@@ -37,8 +37,8 @@ from .passthrough import Origin, Passthrough
 from .renderers.jinja import kwargs as template_kwargs
 from .renderers.jinja import limits
 from .request import Request, ToolResultPart
-from .result import Count
 from .settings import Settings
+from .token_count import Count
 from .window import headers as window_headers
 
 log = logging.getLogger("tokcount.jobs")
@@ -58,7 +58,7 @@ class Answer:
     tokens: int | None = None
     #: what made a 200 answer (the server's memo keeps them); None for an error
     job: Job | None = field(default=None, repr=False, compare=False)
-    result: Result | None = field(default=None, repr=False, compare=False)
+    result: Outcome | None = field(default=None, repr=False, compare=False)
     #: the body already serialized (a memoized answer is sent as it was made), else None
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -133,7 +133,7 @@ def parse_job(route: Route, body: Any, settings: Settings, path_params: dict[str
         raise SchemaError.of(unknown_key(body, exc)) from None
 
 
-def execute(job: Job, policy: Policy | None = None, *, origin: Origin | None = None) -> Result:
+def execute(job: Job, policy: Policy | None = None, *, origin: Origin | None = None) -> Outcome:
     """Run ``job`` on the first of its models that is known and has its files (Bifrost fallbacks), under
     ``policy`` (default: a library call's). Its upstream, when configured, is asked first for counts of the models
     whose provider it is configured for (``origin``, the body as it came, lets it forward the caller's own shape
@@ -158,12 +158,12 @@ def execute(job: Job, policy: Policy | None = None, *, origin: Origin | None = N
                     counted = upstream.count(spec, request, local, requested=name, origin=origin)
                 else:
                     counted = local()
-                result = Result(model=name, count=counted)
+                result = Outcome(model=name, count=counted)
             elif job.op == "text":
                 assert job.text is not None
-                result = Result(model=name, count=count_text(spec, job.text, return_tokens=job.return_tokens))
+                result = Outcome(model=name, count=count_text(spec, job.text, return_tokens=job.return_tokens))
             else:
-                result = Result(model=name, text=decode(spec, job.ids or []))
+                result = Outcome(model=name, text=decode(spec, job.ids or []))
         except (UnknownModel, MissingAssets) as exc:
             if i + 1 < len(job.models):
                 log.info("model %r not usable (%s); trying fallback %r", name, exc.kind, job.models[i + 1])
@@ -233,7 +233,7 @@ def served(dialect: Dialect, route: Route, raw: bytes, settings: Settings, polic
     return out
 
 
-def count_headers(result: Result) -> dict[str, str]:
+def count_headers(result: Outcome) -> dict[str, str]:
     """``x-tokcount-exact`` / ``x-tokcount-method`` for every route's answer, so a gateway that relays only the
     number (or a provider's exact body shape, as Gemini's) can still tell an estimate from an exact count, plus
     ``x-tokcount-upstream-error`` after an upstream fallback (ASCII by construction), and
@@ -252,7 +252,7 @@ def count_headers(result: Result) -> dict[str, str]:
     return headers
 
 
-def formatted(route: Route, job: Job, result: Result) -> Answer:
+def formatted(route: Route, job: Job, result: Outcome) -> Answer:
     """The route's 200 answer for a counted job (also how a memoized result is answered again)."""
     headers = count_headers(result)
     if route.headers is not None:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from . import loader
-from .dialects._api import Dialect, Job, Result, Route
+from .dialects._api import Dialect, Job, Outcome, Route
 from .errors import TokcountError
 from .jobs import Answer, Policy, formatted, served
 from .media.expand import media_parts
@@ -84,7 +84,7 @@ class _Entry:
     #: object kept is one more for each full collection to walk (2,048 entries of a dozen objects each made
     #: ~10 ms pauses every ~1,500 requests)
     job: Job | None
-    result: Result | None
+    result: Outcome | None
     #: the date the answer was made on, for a date-reading template (None: valid any day)
     date: str | None
     #: what the entry holds, roughly: the body (key) and the job's own fields, plus any token ids and strings
@@ -98,11 +98,11 @@ class Hit(NamedTuple):
     """A memoized answer: the ``reply`` given to :meth:`AnswerMemo.put`, else the job and result to format."""
 
     job: Job | None
-    result: Result | None
+    result: Outcome | None
     reply: Any
 
 
-def _size(raw: bytes, result: Result) -> int:
+def _size(raw: bytes, result: Outcome) -> int:
     count = result.count
     listed = len(count.tokens or ()) + len(count.token_strings or ()) if count is not None else 0
     return 2 * len(raw) + 64 * listed
@@ -166,7 +166,7 @@ class AnswerMemo:
             self.hits += 1
             return Hit(entry.job, entry.result, entry.reply)
 
-    def put(self, key: Key, job: Job, result: Result, clock: str, today: str, reply: Any = None) -> None:
+    def put(self, key: Key, job: Job, result: Outcome, clock: str, today: str, reply: Any = None) -> None:
         """Keep an answer; ``clock`` is :func:`clock_dependence` of the template that made it; ``reply``, if
         given, is handed back by :meth:`get` as it is."""
         if clock == "time" or result.model != (job.models[0] if job.models else None) or fetches(job):
@@ -202,7 +202,7 @@ class AnswerMemo:
             self._bytes = 0
 
 
-def replayed(result: Result, latency_ms: float) -> Result:
+def replayed(result: Outcome, latency_ms: float) -> Outcome:
     """A memoized result as this request's: the same count, this request's latency."""
     return dataclasses.replace(result, latency_ms=latency_ms)
 

@@ -32,7 +32,6 @@ from starlette.concurrency import run_in_threadpool
 
 from . import assets, fastpath, fit_route, jobs, loader, metrics, observe, routing
 from .admission import Admission, read_body
-from .config import configure as install_config
 from .dialects import dialects
 from .dialects._api import Dialect, Route
 from .dialects._fields import default_or
@@ -47,6 +46,7 @@ from .renderers.jinja import render_pool
 from .scheduling import Scheduler
 from .schemas import openapi as schemas_openapi
 from .settings import Settings
+from .settings_in_force import configure as install_settings
 from .tenancy import ANONYMOUS
 
 log = logging.getLogger("tokcount.server")
@@ -84,7 +84,7 @@ class Service:
         assets.configure(miss_ttl=settings.miss_ttl_s, hub_timeout=settings.hub_timeout_s)
         #: handed down to every job: the request limits; which Hub repos outside the catalog clients may name (the
         #: operator's allow_hub_repos, none by default, and the repos the operator preloads); the upstream; the
-        #: media policy built once from the settings (the library default reads the process config)
+        #: media policy built once from the settings (the library default reads the settings in force)
         self.policy = jobs.Policy(limits=settings, repos=RepoPolicy((*settings.allow_hub_repos, *settings.preload)),
                                   upstream=self.upstream, media=policy_from(settings))
         self.scheduler = Scheduler(settings, self.policy)
@@ -294,7 +294,7 @@ def app_from_env() -> FastAPI:
     deadline too: each worker process names the protocol class by import path and gives it the setting here)."""
     from .protocol import HeaderDeadlineProtocol
 
-    settings = install_config(Settings.load())  # the process-wide parts too (see config.py)
+    settings = install_settings(Settings.load())  # the process-wide parts too (see settings_in_force.py)
     HeaderDeadlineProtocol.timeout = settings.header_timeout
     HeaderDeadlineProtocol.max_header_bytes = settings.max_header_bytes
     HeaderDeadlineProtocol.max_headers = settings.max_headers
@@ -312,7 +312,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, workers: int = 1, config: s
         os.environ["TOKCOUNT_CONFIG"] = str(Path(config).expanduser().resolve())
     if preload:
         os.environ["TOKCOUNT_PRELOAD"] = ",".join(preload)
-    settings = install_config(Settings.load())  # fail fast on a bad config, before any worker starts
+    settings = install_settings(Settings.load())  # fail fast on a bad config, before any worker starts
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("tokcount serving on http://%s:%d (default model %s, auth %s)", host, port, settings.default_model,
              "on" if settings.auth_enabled else "off")

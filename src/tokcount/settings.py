@@ -1,8 +1,8 @@
 """All settings of tokcount in one frozen dataclass: defaults, then a TOML file, then the environment.
 
 Built once — by the CLI, by the server (every worker of ``--workers N`` builds the same from the same sources), or
-lazily by the first library call (:mod:`tokcount.config`; ``tokcount.configure(...)`` sets it explicitly) — so a
-request never re-reads files or the environment.
+lazily by the first library call (:mod:`tokcount.settings_in_force`; ``tokcount.configure(...)`` sets it
+explicitly) — so a request never re-reads files or the environment.
 
 Every setting is one field below with its section, environment variable and help; the TOML and environment
 parsers, ``tokcount serve --help`` and the settings table in docs/server.md are all generated from those fields

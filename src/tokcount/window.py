@@ -7,7 +7,7 @@ also carries ``x-tokcount-context-window`` and ``x-tokcount-fits`` headers, so s
 
 from __future__ import annotations
 
-from .result import Count
+from .token_count import Count
 
 CONTEXT_HEADER = "x-tokcount-context-window"
 FITS_HEADER = "x-tokcount-fits"

@@ -39,12 +39,12 @@ TOLERANCE = 1
 
 
 @pytest.fixture(params=["proxy", "ctok"])
-def text_by(request, use_config) -> str:
+def text_by(request, use_settings) -> str:
     """Each test runs with the o200k proxy counting Claude text (``claude_ctok_chars = 0``: the fallback where
     ctok is not installed) and with ctok counting it (where it is installed: Python 3.12+); each way has its own
     fitted constants."""
     if request.param == "proxy":
-        use_config(claude_ctok_chars=0)
+        use_settings(claude_ctok_chars=0)
     else:
         pytest.importorskip("ctok")
     return request.param

@@ -59,14 +59,14 @@ def test_recorded_requests_reproduce() -> None:
         assert tokcount.count(model, anthropic.parse(line["request"], Settings()).request).input_tokens == expected
 
 
-def test_past_the_budget_the_proxy_counts_and_says_so(use_config) -> None:
+def test_past_the_budget_the_proxy_counts_and_says_so(use_settings) -> None:
     """``claude_ctok_chars`` bounds ctok's work per request: parts are counted in order, the first that would pass
     the budget and every later one by the proxy (the answer depends on the request alone, not on the cache)."""
     first, second = "Short question?", PROSE * 4
     msgs = [{"role": "user", "content": first}, {"role": "assistant", "content": "Yes."},
             {"role": "user", "content": second}]
     full = tokcount.count("claude-sonnet-4", msgs)
-    use_config(claude_ctok_chars=len(first) + len("Yes."))
+    use_settings(claude_ctok_chars=len(first) + len("Yes."))
     cut = tokcount.count("claude-sonnet-4", msgs)
     assert cut.method == "anthropic-estimate+ctok-3.0+o200k_base-proxy"
     assert any(f"{len(second)} characters past the claude_ctok_chars budget" in n for n in cut.notes)
@@ -75,12 +75,12 @@ def test_past_the_budget_the_proxy_counts_and_says_so(use_config) -> None:
     assert cut.breakdown["messages"][2] == proxied != full.breakdown["messages"][2]
     assert cut.breakdown["messages"][:2] == full.breakdown["messages"][:2]
     assert tokcount.count("claude-sonnet-4", msgs).input_tokens == cut.input_tokens  # warm: the same answer
-    use_config(claude_ctok_chars=0)
+    use_settings(claude_ctok_chars=0)
     off = tokcount.count("claude-sonnet-4", msgs)
     assert off.method == "anthropic-estimate+o200k_base-proxy"
 
 
-def test_without_ctok_the_proxy_counts_labelled(use_config) -> None:
+def test_without_ctok_the_proxy_counts_labelled(use_settings) -> None:
     """Where ctok cannot be imported (Python < 3.12), a fresh interpreter counts with the proxy and its constants,
     as ``claude_ctok_chars = 0`` does, and the note says why."""
     code = ("import sys, json; sys.modules['ctok'] = None\n"
@@ -94,7 +94,7 @@ def test_without_ctok_the_proxy_counts_labelled(use_config) -> None:
     assert "not installed" in notes[0] and "Python >= 3.12" in notes[0]
     with_ctok = tokcount.count("claude-sonnet-4", [{"role": "user", "content": "Hello, Claude"}])
     assert with_ctok.method == "anthropic-estimate+ctok-3.0" and with_ctok.input_tokens == 10
-    use_config(claude_ctok_chars=0)
+    use_settings(claude_ctok_chars=0)
     assert n == tokcount.count("claude-sonnet-4", [{"role": "user", "content": "Hello, Claude"}]).input_tokens
 
 

@@ -17,17 +17,17 @@ import pytest
 import tokcount.dialects
 import tokcount.schemas
 from tokcount import routing
-from tokcount.playground import routes as playground_routes
 from tokcount.dialects import dialects
 from tokcount.errors import RouteNotFound
 from tokcount.fit import conversation
 from tokcount.passthrough.translate import Origin, forwards_as_sent
+from tokcount.playground import routes as playground_routes
 
 pytestmark = pytest.mark.no_shared
 
 TOY = '''
 """A toy dialect: ``{"model", "turns": [...]}`` at ``/toy/count``."""
-from tokcount.dialects._api import Dialect, Job, Native, Result, Route
+from tokcount.dialects._api import Dialect, Job, Native, Outcome, Route
 from tokcount.dialects.openai_chat import parse_message
 from tokcount.request import Request
 
@@ -36,7 +36,7 @@ def parse(body, settings):
     return Job(models=[body["model"]], request=Request(messages=[parse_message(m, "turns") for m in body["turns"]]))
 
 
-def format(job: Job, result: Result):
+def format(job: Job, result: Outcome):
     return {"toy_tokens": result.count.input_tokens}
 
 

@@ -15,10 +15,10 @@ import pytest
 import tokcount
 from support.serverkit import running_server
 from tokcount import fit_route
-from tokcount.playground import routes as playground_routes
 from tokcount.cli import build_parser, main
 from tokcount.dialects import dialects
 from tokcount.errors import AuthenticationError, SchemaError
+from tokcount.playground import routes as playground_routes
 from tokcount.settings import Settings
 
 #: needs none of ../shared (tests/conftest.py gives it an empty asset directory and cache)
@@ -75,7 +75,8 @@ def test_server_mounts_exactly_the_declared_routes(base: str) -> None:
     declared = {r.path for d in dialects().values() for r in d.routes if r.path is not None}
     spec = httpx.get(base + "/openapi.json").json()
     posts = {p for p, ops in spec["paths"].items() if "post" in ops}
-    assert posts == declared | set(fit_route.POST_PATHS) | set(playground_routes.POST_PATHS)  # the dialects' routes, and the tools' (fit, playground)
+    # the dialects' routes, and the tools' (fit, playground)
+    assert posts == declared | set(fit_route.POST_PATHS) | set(playground_routes.POST_PATHS)
     for d in dialects().values():  # each route's docs example is the one its dialect declares
         for r in d.routes:
             if r.path is not None:

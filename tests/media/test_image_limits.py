@@ -58,14 +58,14 @@ def test_limits_are_settings() -> None:
         image_size(_url(SMALL), policy=FetchPolicy(max_image_side=63))
 
 
-def test_limits_from_the_settings(use_config) -> None:
+def test_limits_from_the_settings(use_settings) -> None:
     from tokcount.media.sources import policy_from
     from tokcount.settings import Settings
 
-    use_config(media_max_pixels=1000)
+    use_settings(media_max_pixels=1000)
     with pytest.raises(ImageTooLarge, match="1,000 pixels"):
         image_size(_url(SMALL))
-    use_config(media_max_pixels=0)  # 0: FetchPolicy's own bound
+    use_settings(media_max_pixels=0)  # 0: FetchPolicy's own bound
     assert image_size(_url(SMALL)).width == 64
     # the environment is read once, when the settings are built: a typo fails there, never in a request
     assert policy_from(Settings.load(env={"TOKCOUNT_MEDIA_MAX_PIXELS": "1000"})).max_image_pixels == 1000

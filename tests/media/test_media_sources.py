@@ -271,10 +271,10 @@ def test_remote_fetch_can_be_switched_off(server: str) -> None:
 # ------------------------------------------------------------------------------- closed models read sizes too
 @pytest.mark.parametrize("model", ["gpt-4o", "claude-sonnet-4", "gemini-2.5-flash"])
 def test_closed_models_read_remote_sizes_like_open_ones(server: str, model: str,
-                                                        use_config) -> None:
+                                                        use_settings) -> None:
     import tokcount
 
-    use_config(media_allow_networks=("127.0.0.2/32",))
+    use_settings(media_allow_networks=("127.0.0.2/32",))
 
     def body(url: str) -> dict:
         return {"messages": [{"role": "user", "content": [{"type": "text", "text": "What is this?"},
@@ -287,7 +287,7 @@ def test_closed_models_read_remote_sizes_like_open_ones(server: str, model: str,
     assert not any("unknown size" in n for n in remote.notes)
     # an address the guard refuses: refused for closed models as for open ones (issue 26; it was counted at the
     # documented fallback size), in the same words
-    use_config(media_allow_networks=())
+    use_settings(media_allow_networks=())
     with pytest.raises(AddressRefused, match="non-public address"):
         tokcount.count(model, body(f"{server}/img.png?refused={model}"))
 

@@ -20,9 +20,9 @@ CHAT = {"messages": [{"role": "user", "content": "Hello, world!"}]}
 
 
 @pytest.fixture
-def isolated_env(tmp_path, monkeypatch, use_config):
+def isolated_env(tmp_path, monkeypatch, use_settings):
     """No local asset dirs, an empty HF cache, nothing loaded (HF_* are huggingface_hub's own settings)."""
-    use_config(asset_dirs=(), cache_dir=str(tmp_path / "tokcount-cache"))
+    use_settings(asset_dirs=(), cache_dir=str(tmp_path / "tokcount-cache"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     _reload_hub_constants()
@@ -46,7 +46,7 @@ def _reload_hub_constants() -> None:
     importlib.reload(huggingface_hub)
 
 
-def test_download_from_hub_endpoint_then_cache(isolated_env, monkeypatch, use_config) -> None:
+def test_download_from_hub_endpoint_then_cache(isolated_env, monkeypatch, use_settings) -> None:
     served = isolated_env / "served"
     repo = "meta-llama/Llama-3.1-8B-Instruct"  # not in any installed package: only the Hub has it
     shutil.copytree(HUB / repo, served / repo)
@@ -54,21 +54,21 @@ def test_download_from_hub_endpoint_then_cache(isolated_env, monkeypatch, use_co
     with HubServer(served) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-        use_config(hub_offline=False)
+        use_settings(hub_offline=False)
         _reload_hub_constants()
         got = tokcount.count(repo, CHAT)
         assert any("tokenizer.json" in line for line in hub.log)
         expected = got.input_tokens
     # the Hub is gone now: the same count must come from the download cache, offline
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    use_config(hub_offline=True)
+    use_settings(hub_offline=True)
     _reload_hub_constants()
     loader.clear()
     again = tokcount.count(repo, CHAT)
     assert again.input_tokens == expected
     assert "hf-cache" in str(loader.load(tokcount.count.__globals__["resolve"](repo)).tokenizer_path)
     # and equal to the count from the shared assets
-    use_config(asset_dirs=(str(ASSETS),))
+    use_settings(asset_dirs=(str(ASSETS),))
     loader.clear()
     assert tokcount.count(repo, CHAT).input_tokens == expected
 
@@ -94,12 +94,12 @@ def test_missing_assets_names_files_and_places(isolated_env) -> None:
     assert err.value.status == 404
 
 
-def test_hub_repo_missing_on_hub_is_reported(isolated_env, monkeypatch, use_config) -> None:
+def test_hub_repo_missing_on_hub_is_reported(isolated_env, monkeypatch, use_settings) -> None:
     with HubServer(isolated_env / "empty") as hub:
         (isolated_env / "empty").mkdir()
         monkeypatch.setenv("HF_ENDPOINT", hub.url)
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-        use_config(hub_offline=False)
+        use_settings(hub_offline=False)
         _reload_hub_constants()
         with pytest.raises(MissingAssets) as err:
             tokcount.count("some-org/not-a-model", CHAT)
@@ -107,18 +107,18 @@ def test_hub_repo_missing_on_hub_is_reported(isolated_env, monkeypatch, use_conf
     assert "RepositoryNotFound" in err.value.message
 
 
-def test_asset_dirs_come_before_cache(tmp_path, use_config) -> None:
+def test_asset_dirs_come_before_cache(tmp_path, use_settings) -> None:
     first = tmp_path / "first" / "hub" / "Qwen" / "Qwen3-8B"
     first.mkdir(parents=True)
     (first / "tokenizer_config.json").write_text("{}")
-    use_config(asset_dirs=(str(tmp_path / "first"), str(ASSETS)))
+    use_settings(asset_dirs=(str(tmp_path / "first"), str(ASSETS)))
     look = assets.find(assets.RepoFiles("Qwen/Qwen3-8B"), "tokenizer_config.json", download=False)
     assert look.path == first / "tokenizer_config.json"
     look = assets.find(assets.RepoFiles("Qwen/Qwen3-8B"), "tokenizer.json", download=False)
     assert look.path == HUB / "Qwen" / "Qwen3-8B" / "tokenizer.json"
 
 
-def test_packaged_zip_is_extracted_once(tmp_path, monkeypatch, use_config) -> None:
+def test_packaged_zip_is_extracted_once(tmp_path, monkeypatch, use_settings) -> None:
     import zipfile
 
     pkg = tmp_path / "pkgs" / "fake_vocab_pkg"
@@ -127,7 +127,7 @@ def test_packaged_zip_is_extracted_once(tmp_path, monkeypatch, use_config) -> No
     with zipfile.ZipFile(pkg / "tokenizer.json.zip", "w") as zf:
         zf.write(HUB / "Qwen" / "Qwen3-8B" / "tokenizer.json", "tokenizer.json")
     monkeypatch.syspath_prepend(str(tmp_path / "pkgs"))
-    use_config(asset_dirs=(), cache_dir=str(tmp_path / "cache"))
+    use_settings(asset_dirs=(), cache_dir=str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     files = assets.RepoFiles("Qwen/Qwen3-8B", packaged=(("tokenizer.json", "fake_vocab_pkg:tokenizer.json.zip"),))
     look = assets.find(files, "tokenizer.json", download=False)

@@ -67,14 +67,14 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
 
 
 @pytest.fixture
-def broken_dir(tmp_path: Path, use_config) -> Iterator[Path]:
+def broken_dir(tmp_path: Path, use_settings) -> Iterator[Path]:
     """An operator asset dir holding each broken repo, before the shared assets."""
     root = tmp_path / "assets"
     for repo, (make, _) in BROKEN.items():
         d = root / "hub" / repo
         d.mkdir(parents=True)
         make(d)
-    use_config(asset_dirs=(str(root), str(ASSETS)))
+    use_settings(asset_dirs=(str(root), str(ASSETS)))
     loader.clear()
     yield root
     loader.clear()
@@ -180,13 +180,13 @@ def test_preload_of_a_corrupt_model_reports_it(broken_dir: Path) -> None:
         assert httpx.get(base + "/readyz", timeout=5).status_code == 503
 
 
-def test_corrupt_tekken_is_named_and_remembered(tmp_path: Path, use_config) -> None:
+def test_corrupt_tekken_is_named_and_remembered(tmp_path: Path, use_settings) -> None:
     import importlib.resources
 
     d = tmp_path / "hub" / "mistralai" / "Mistral-Nemo-Instruct-2407"
     d.mkdir(parents=True)
     (d / "tekken.json").write_text('{"config": {"pattern": ')
-    use_config(asset_dirs=(str(tmp_path),))
+    use_settings(asset_dirs=(str(tmp_path),))
     loader.clear()
     loader.configure(miss_ttl=1.0)
     try:

@@ -55,10 +55,10 @@ def _serve_copy(served: Path, repo: str, source: str = LLAMA) -> None:
 
 
 @pytest.fixture
-def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_config) -> Iterator[Path]:
+def hub_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_settings) -> Iterator[Path]:
     """The shared assets as the operator's asset dir, an empty HF cache, the Hub online (to be pointed at a
     stand-in), nothing loaded; process-wide loader/Hub settings restored afterwards."""
-    use_config(asset_dirs=(str(ASSETS),), hub_offline=False)
+    use_settings(asset_dirs=(str(ASSETS),), hub_offline=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -94,7 +94,7 @@ def _chat(model: str) -> dict:
 
 
 # ------------------------------------------------------------------ the policy itself
-def test_policy_patterns_and_local_repos(tmp_path: Path, use_config) -> None:
+def test_policy_patterns_and_local_repos(tmp_path: Path, use_settings) -> None:
     catalog = default_catalog()
     closed = RepoPolicy(())
     assert catalog.resolve("someorg/some-model").id == "someorg/some-model"  # library and CLI: any repo
@@ -111,7 +111,7 @@ def test_policy_patterns_and_local_repos(tmp_path: Path, use_config) -> None:
     assert catalog.resolve("qwen3.5", allow=closed).id == "qwen3.5"
     # a repo the operator put in TOKCOUNT_ASSET_DIRS is served as is
     (tmp_path / "hub" / "local-org" / "own-model").mkdir(parents=True)
-    use_config(asset_dirs=(str(tmp_path),))
+    use_settings(asset_dirs=(str(tmp_path),))
     assert catalog.resolve("local-org/own-model", allow=closed).id == "local-org/own-model"
     # what the operator preloads, it allows
     from tokcount.server import Service
@@ -231,10 +231,10 @@ def _closed_port() -> int:
 
 
 @pytest.mark.parametrize("kind", ["refused", "silent"])
-def test_unreachable_hub_detected_once(hub_env: Path, monkeypatch, use_config, kind: str) -> None:
+def test_unreachable_hub_detected_once(hub_env: Path, monkeypatch, use_settings, kind: str) -> None:
     """No network: a catalog model whose files are not local answers a 404 naming it, the first within the Hub
     timeout and the rest at once, while /healthz keeps answering."""
-    use_config(asset_dirs=())
+    use_settings(asset_dirs=())
     silent = None
     if kind == "silent":  # accepts connections (the kernel completes the handshake) and never answers
         silent = socket.socket()

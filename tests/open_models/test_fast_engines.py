@@ -116,8 +116,8 @@ def test_batched_stretches_count_as_each_alone(model: str, texts: list[str]) -> 
         assert loaded.tokenizer.encoder.count_many(stretches) == expected, [t[:30] for t in stretches]
 
 
-def test_reference_engine_can_be_forced(use_config) -> None:
-    use_config(engines=("tokenizers",))
+def test_reference_engine_can_be_forced(use_settings) -> None:
+    use_settings(engines=("tokenizers",))
     loader.clear()
     try:
         tok = loader.load(default_catalog().resolve("qwen3-8b")).tokenizer

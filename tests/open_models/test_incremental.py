@@ -89,9 +89,9 @@ def test_cache_is_bounded_by_characters_and_entries() -> None:
 
 
 @pytest.fixture
-def glm_on_tiktoken(use_config: Any) -> Iterator[None]:
+def glm_on_tiktoken(use_settings: Any) -> Iterator[None]:
     """GLM loaded on tiktoken, the engine that releases the GIL (its default, splintr, does not)."""
-    use_config(engines=("tiktoken",))  # settings are read once: the engines setting, not the environment
+    use_settings(engines=("tiktoken",))  # settings are read once: the engines setting, not the environment
     loader.clear()
     yield
     loader.clear()

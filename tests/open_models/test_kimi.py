@@ -28,7 +28,7 @@ from transformers.utils.chat_template_utils import render_jinja_template
 import tokcount
 from support.oracle import prepare
 from support.shared import HUB, REPO, has_media, load_corpus
-from tokcount import config, loader
+from tokcount import loader, settings_in_force
 from tokcount.count import as_request, render_prompt
 from tokcount.errors import CorruptAssets, MissingAssets, RenderTimeout
 from tokcount.models import built, kimi_vocab
@@ -261,7 +261,8 @@ def test_a_build_that_does_not_match_its_pin_is_refused(tmp_path: Path, monkeypa
     wrong = "0" * 64
     monkeypatch.setattr(kimi_vocab, "VOCAB_SHA256", wrong)
     monkeypatch.setitem(built._BUILDERS, "kimi-vocab", ("kimi-k2/tiktoken.model", kimi_vocab.vocabulary, wrong))
-    with config.using(asset_dirs=(str(tmp_path / "assets"),), cache_dir=str(tmp_path / "cache"), hub_offline=True):
+    with settings_in_force.using(asset_dirs=(str(tmp_path / "assets"),), cache_dir=str(tmp_path / "cache"),
+                                 hub_offline=True):
         loader.clear()
         built.clear()
         try:
@@ -292,7 +293,7 @@ def test_huge_tools_are_converted_on_the_render_budget() -> None:
     schema = {"type": "object", "properties": {f"p{i}": {"type": "string"} for i in range(300_000)}}
     chat = {"tools": [{"type": "function", "function": {"name": "big", "parameters": schema}}],
             "messages": [{"role": "user", "content": "hi"}]}
-    with config.using(render_timeout_s=0.2):
+    with settings_in_force.using(render_timeout_s=0.2):
         started = time.monotonic()
         with pytest.raises(RenderTimeout):
             tokcount.count("kimi-k2.6", chat)

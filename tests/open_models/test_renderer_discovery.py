@@ -12,13 +12,13 @@ import pytest
 import tokcount
 from tokcount import renderers
 from tokcount.models.catalog import default_catalog
-from tokcount.result import Count
+from tokcount.token_count import Count
 
 pytestmark = pytest.mark.no_shared
 
 TOY = '''
 from tokcount.renderers.base import Capabilities
-from tokcount.result import Count
+from tokcount.token_count import Count
 
 
 class Toy:

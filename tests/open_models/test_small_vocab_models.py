@@ -13,7 +13,7 @@ import tokcount
 from support.oracle import prepare
 from support.shared import ASSETS, HUB, has_media, load_corpus
 from support.small_vocab import corpus_text, write_step_tokenizer
-from tokcount import TemplateError, config, loader
+from tokcount import TemplateError, loader, settings_in_force
 
 CASES = [c for c in load_corpus() if not has_media(c)]
 
@@ -24,7 +24,7 @@ def built_assets(tmp_path_factory):
     text = corpus_text()
     write_step_tokenizer(root / "hub" / "stepfun-ai" / "Step-3.7-Flash", text)
     shutil.copytree(root / "hub" / "stepfun-ai" / "Step-3.7-Flash", root / "hub" / "stepfun-ai" / "Step-3.5-Flash")
-    with config.using(asset_dirs=(str(root), str(ASSETS))):
+    with settings_in_force.using(asset_dirs=(str(root), str(ASSETS))):
         loader.clear()
         yield root
     loader.clear()

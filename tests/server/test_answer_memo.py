@@ -109,14 +109,14 @@ def test_errors_and_urls_are_never_memoized(srv: tuple[str, Any]) -> None:
 
 
 def test_media_by_url_is_never_memoized() -> None:
-    from tokcount.dialects._api import Job, Result
-    from tokcount.result import Count
+    from tokcount.dialects._api import Job, Outcome
+    from tokcount.token_count import Count
 
     def job_with(url: str) -> Job:
         return Job(models=["qwen3.5"], request=as_request({"messages": [{"role": "user", "content": [
             {"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": url}}]}]}))
 
-    result = Result(model="qwen3.5", count=Count(model="qwen3.5", input_tokens=9, exact=True, method="t"))
+    result = Outcome(model="qwen3.5", count=Count(model="qwen3.5", input_tokens=9, exact=True, method="t"))
     memo = AnswerMemo()
     for i, url in enumerate(("https://example.com/cat.png", "http://10.0.0.1/x.png", "data:image/png;base64,AAAA")):
         key = memo.key("stepfun", "/v1/token/count", {}, b"body %d" % i)
@@ -125,23 +125,23 @@ def test_media_by_url_is_never_memoized() -> None:
         assert (memo.get(key, "2025-01-01") is not None) == url.startswith("data:")
 
 
-def test_date_reading_template_is_keyed_by_date(srv: tuple[str, Any], use_config: Any) -> None:
+def test_date_reading_template_is_keyed_by_date(srv: tuple[str, Any], use_settings: Any) -> None:
     """gpt-oss's template prints today's date (``strftime_now("%Y-%m-%d")``): a new day is a fresh count."""
     base, service = srv
     body = {"model": "gpt-oss-20b", "messages": [{"role": "user", "content": "What day is it?"}]}
-    use_config(now="2025-01-01")
+    use_settings(now="2025-01-01")
     day1 = send(base, "/v1/token/count", body).json()
     hits = service.memo.hits
     assert send(base, "/v1/token/count", body).json() == day1
     assert service.memo.hits == hits + 1
-    use_config(now="2025-06-30")
+    use_settings(now="2025-06-30")
     day2 = send(base, "/v1/token/count", body).json()
     assert service.memo.hits == hits + 1  # a miss: yesterday's entry is not served
     assert day2["data"]["total_tokens"] == tokcount.count("gpt-oss-20b", body, breakdown=False).input_tokens
     # a template that reads no clock keeps its entry across days
     plain = {**CHAT, "messages": [{"role": "user", "content": "no clock here"}]}
     send(base, "/v1/token/count", plain)
-    use_config(now="2025-07-01")
+    use_settings(now="2025-07-01")
     hits = service.memo.hits
     send(base, "/v1/token/count", plain)
     assert service.memo.hits == hits + 1
@@ -157,12 +157,12 @@ def test_clock_dependence_of_real_templates() -> None:
 
 
 def test_memo_bounds_and_lru() -> None:
-    from tokcount.dialects._api import Job, Result
-    from tokcount.result import Count
+    from tokcount.dialects._api import Job, Outcome
+    from tokcount.token_count import Count
 
     memo = AnswerMemo(max_entries=2, max_bytes=10_000)
     job = Job(models=["m"])
-    result = Result(model="m", count=Count(model="m", input_tokens=1, exact=True, method="t"))
+    result = Outcome(model="m", count=Count(model="m", input_tokens=1, exact=True, method="t"))
     keys = [memo.key("d", "/p", {}, b"body%d" % i) for i in range(3)]
     for k in keys:
         assert k is not None
@@ -170,7 +170,7 @@ def test_memo_bounds_and_lru() -> None:
     assert len(memo) == 2 and memo.get(keys[0], "2025-01-01") is None  # the oldest was evicted
     assert memo.get(keys[2], "2025-01-01") is not None
     assert memo.key("d", "/p", {}, b"x" * 2_000) is None  # too large for this bound
-    fallback = Result(model="other", count=result.count)
+    fallback = Outcome(model="other", count=result.count)
     k = memo.key("d", "/p", {}, b"fallback")
     assert k is not None
     memo.put(k, job, fallback, "none", "2025-01-01")
@@ -180,9 +180,9 @@ def test_memo_bounds_and_lru() -> None:
 def test_bodies_sharing_a_fingerprint_are_never_confused() -> None:
     """A large body is looked up by samples of it, then compared whole: two bodies that differ only where no
     sample falls get their own answers (or none), never each other's; the request is not kept in the memo."""
-    from tokcount.dialects._api import Job, Result
+    from tokcount.dialects._api import Job, Outcome
     from tokcount.request import Message, Request, TextPart
-    from tokcount.result import Count
+    from tokcount.token_count import Count
 
     memo = AnswerMemo(max_entries=8, max_bytes=10_000_000)
     first = bytearray(b"a" * 8192)
@@ -191,9 +191,9 @@ def test_bodies_sharing_a_fingerprint_are_never_confused() -> None:
     k1, k2 = memo.key("d", "/p", {}, bytes(first)), memo.key("d", "/p", {}, bytes(second))
     assert k1 is not None and k2 is not None and k1.lookup == k2.lookup and k1.raw != k2.raw
 
-    def answer(n: int) -> tuple[Job, Result]:
+    def answer(n: int) -> tuple[Job, Outcome]:
         job = Job(models=["m"], request=Request(messages=[Message(role="user", parts=[TextPart("x")])]))
-        return job, Result(model="m", count=Count(model="m", input_tokens=n, exact=True, method="t"))
+        return job, Outcome(model="m", count=Count(model="m", input_tokens=n, exact=True, method="t"))
 
     memo.put(k1, *answer(1), "none", "2025-01-01")
     assert memo.get(k2, "2025-01-01") is None
@@ -212,8 +212,8 @@ def test_only_routes_that_declare_timed_show_the_latency() -> None:
     docs example, formatted at two latencies, is the same bytes exactly when it does not declare it."""
     from tokcount import jobs
     from tokcount.dialects import dialects
-    from tokcount.dialects._api import Result
-    from tokcount.result import Count
+    from tokcount.dialects._api import Outcome
+    from tokcount.token_count import Count
 
     timed = []
     for dialect in dialects().values():
@@ -223,7 +223,7 @@ def test_only_routes_that_declare_timed_show_the_latency() -> None:
             model = job.models[0]
             count = Count(model=model, input_tokens=7, exact=True, method="test", tokens=[1, 2],
                           token_strings=["a", "b"])
-            slow, quick = (Result(model=model, count=None if job.op == "decode" else count,
+            slow, quick = (Outcome(model=model, count=None if job.op == "decode" else count,
                                   text="hi" if job.op == "decode" else None, latency_ms=ms) for ms in (1.0, 900.0))
             one, two = jobs.formatted(route, job, slow), jobs.formatted(route, job, quick)
             same = json.dumps(one.body) == json.dumps(two.body) and one.headers == two.headers

@@ -15,7 +15,7 @@ import pytest
 
 from support.serverkit import running_server
 from support.shared import HUB
-from tokcount import config
+from tokcount import settings_in_force
 from tokcount.errors import MissingAssets
 from tokcount.httpguard import DOC_PATHS, redact_query
 from tokcount.settings import Settings
@@ -35,7 +35,7 @@ def _wait_ready(url: str) -> httpx.Response:
 
 # ------------------------------------------------------------------------------------------- preload
 @pytest.fixture
-def corrupt_repo(tmp_path: Path, use_config) -> str:
+def corrupt_repo(tmp_path: Path, use_settings) -> str:
     """A Hub-layout asset dir holding ``tokcount-test/corrupt`` with a cut-short tokenizer.json (a real file's
     first 4 KiB), found through TOKCOUNT_ASSET_DIRS like any operator-provided model."""
     repo = tmp_path / "hub" / "tokcount-test" / "corrupt"
@@ -43,7 +43,7 @@ def corrupt_repo(tmp_path: Path, use_config) -> str:
     source = HUB / "Qwen" / "Qwen3-8B"
     (repo / "tokenizer.json").write_bytes((source / "tokenizer.json").read_bytes()[:4096])
     shutil.copy(source / "tokenizer_config.json", repo / "tokenizer_config.json")
-    use_config(asset_dirs=(str(tmp_path), *config.current().asset_dirs))
+    use_settings(asset_dirs=(str(tmp_path), *settings_in_force.current().asset_dirs))
     return "tokcount-test/corrupt"
 
 

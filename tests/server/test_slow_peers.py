@@ -94,10 +94,10 @@ def test_slow_images_through_the_server(trickle: TricklingServer) -> None:
 
 @pytest.mark.parametrize("model", ["gpt-4o", "claude-sonnet-4", "gemini-2.5-flash"])
 def test_closed_models_fetch_a_requests_images_concurrently(trickle: TricklingServer, model: str,
-                                                            use_config) -> None:
+                                                            use_settings) -> None:
     import tokcount
 
-    use_config(media_allow_networks=("127.0.0.2/32",), media_deadline=1.5)
+    use_settings(media_allow_networks=("127.0.0.2/32",), media_deadline=1.5)
     parts = [{"type": "image_url", "image_url": {"url": trickle.url(f"{model}-{i}")}} for i in range(6)]
     tokcount.count(model, {"messages": [{"role": "user", "content": "warm up"}]})  # the tokenizer is loaded
     t0 = time.monotonic()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from support.shared import ASSETS
 from support.small_vocab import write_step_tokenizer
-from tokcount import config, loader
+from tokcount import loader, settings_in_force
 from tokcount.settings import Settings
 
 ORG = "tokcount-test"
@@ -45,7 +45,7 @@ def installed(env: dict[str, str]) -> Iterator[None]:
     """The models of ``env`` visible to this process (catalog and loaded models reset before and after)."""
     loader.clear()
     try:  # the settings this process would build from ``env`` (a subprocess is given the variables themselves)
-        with config.using(Settings.load(env={**os.environ, **env})):
+        with settings_in_force.using(Settings.load(env={**os.environ, **env})):
             yield
     finally:
         loader.clear()

@@ -24,8 +24,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     #: the catalog, the media rules and the closed models' rule data and measured errors (data and lookups)
     ("models", ("tokcount.models", "tokcount.media", "tokcount.rules_data", "tokcount.estimate_error",
                 "tokcount.slices")),
-    ("config", ("tokcount.config",)),
-    ("base", ("tokcount.settings", "tokcount.errors", "tokcount.request", "tokcount.result",
+    ("in force", ("tokcount.settings_in_force",)),
+    ("base", ("tokcount.settings", "tokcount.errors", "tokcount.request", "tokcount.token_count",
               "tokcount.renderers.jinja.limits", "tokcount.passthrough.upstreams")),
 )
 

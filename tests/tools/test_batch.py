@@ -124,12 +124,12 @@ def test_resume_skips_done_rows_and_mends_a_torn_line(tmp_path: Path, rows: list
 
 
 def test_summary_percentiles_and_rows_over_the_window(tmp_path: Path, rows: list[dict], expected: dict[int, int],
-                                                      use_config: Any) -> None:
+                                                      use_settings: Any) -> None:
     window = sorted(expected.values())[len(expected) // 2]
     cat = tmp_path / "tiny.toml"
     cat.write_text(f'[[model]]\nid = "tiny-qwen"\nfamily = "qwen3.5"\nrepo = "Qwen/Qwen3.5-9B"\n'
                    f"context_window = {window}\n", encoding="utf-8")
-    use_config(catalog=(str(cat),))  # the library reads its settings once; the catalog cache follows them
+    use_settings(catalog=(str(cat),))  # the library reads its settings once; the catalog cache follows them
     src = tmp_path / "rows.json"
     src.write_text(json.dumps(rows), encoding="utf-8")
     out = tmp_path / "o.jsonl"

@@ -1,5 +1,6 @@
 """One configuration object: sources and precedence, the generated help and README table, and the process-wide
-current settings the library reads (set with ``tokcount.configure`` / ``config.using``, never ``os.environ``)."""
+current settings the library reads (set with ``tokcount.configure`` / ``settings_in_force.using``, never
+``os.environ``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 import tokcount
 from support.shared import PINNED_NOW, REPO
-from tokcount import config
+from tokcount import settings_in_force
 from tokcount.cli import main
 from tokcount.media.sources import default_policy, policy_from
 from tokcount.models.catalog import default_catalog
@@ -145,7 +146,7 @@ def test_every_default_is_written_once_in_settings() -> None:
 
 def test_the_library_reads_the_current_settings(tmp_path: Path) -> None:
     assert jinja_env.now().date().isoformat() == PINNED_NOW  # conftest's TOKCOUNT_NOW, read once
-    with config.using(now="2030-06-07", media_max_side=77, max_render_chars=1234):
+    with settings_in_force.using(now="2030-06-07", media_max_side=77, max_render_chars=1234):
         assert jinja_env.now().date().isoformat() == "2030-06-07"
         assert default_policy().max_image_side == 77
         assert limits.defaults().max_chars == 1234
@@ -158,7 +159,7 @@ def test_configure_reloads_the_catalog(tmp_path: Path) -> None:
     extra.write_text('[[model]]\nid = "config-test-alias-model"\nfamily = "qwen"\nrepo = "Qwen/Qwen3-8B"\n'
                      'context_window = 1000\n')
     assert "config-test-alias-model" not in default_catalog().models
-    with config.using(catalog=(str(extra),)):
+    with settings_in_force.using(catalog=(str(extra),)):
         assert "config-test-alias-model" in default_catalog().models
         chat = {"messages": [{"role": "user", "content": "Hi"}]}
         assert tokcount.count("config-test-alias-model", chat).input_tokens == tokcount.count(
@@ -167,15 +168,15 @@ def test_configure_reloads_the_catalog(tmp_path: Path) -> None:
 
 
 def test_tokcount_configure_is_explicit_and_sticky() -> None:
-    before = config.current()
+    before = settings_in_force.current()
     try:
         got = tokcount.configure(Settings.load(env={"TOKCOUNT_MEDIA_MAX_PIXELS": "4096"}), now=PINNED_NOW,
                                  asset_dirs=before.asset_dirs)
-        assert config.current() is got and got.media_max_pixels == 4096
+        assert settings_in_force.current() is got and got.media_max_pixels == 4096
         assert default_policy().max_image_pixels == 4096
     finally:
         tokcount.configure(before)
-    assert config.current() == before
+    assert settings_in_force.current() == before
 
 
 def test_a_count_setting_takes_zero_to_turn_off(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ A dialect module defines ``DIALECT = Dialect(...)``: its CLI name, how it answer
 (status, body)`` from any :class:`~tokcount.errors.TokcountError`: the one error tree, mapped to the provider's
 shape here at the boundary), the provider's own API-key header, and its routes. Each :class:`Route` says its
 path, how to parse a body into a :class:`Job` (path parameters such as Gemini's model come as keywords), how to
-format the engine's :class:`Result`, extra response headers and the example body for the docs. The server mounts
+format the engine's :class:`Outcome`, extra response headers and the example body for the docs. The server mounts
 every route of every dialect and the CLI offers every dialect by name, so neither lists them, and a dialect never
 sees HTTP and never counts.
 """
@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from ..errors import TokcountError
 from ..request import Request
-from ..result import Count
+from ..token_count import Count
 
 
 @dataclass
@@ -41,8 +41,8 @@ class Job:
 
 
 @dataclass
-class Result:
-    """What the engine produced for a job, and which of the job's models produced it."""
+class Outcome:
+    """A job's outcome: what the engine produced for it, and which of the job's models produced it."""
 
     model: str
     count: Count | None = None
@@ -69,8 +69,8 @@ class Native:
 
 
 Parse = Callable[..., Job]  # (body, settings, **path_params) -> Job
-Format = Callable[[Job, Result], dict[str, Any]]
-Headers = Callable[[Job, Result], dict[str, str]]
+Format = Callable[[Job, Outcome], dict[str, Any]]
+Headers = Callable[[Job, Outcome], dict[str, str]]
 ErrorShape = Callable[[TokcountError], tuple[int, dict[str, Any]]]
 ErrorHeaders = Callable[[TokcountError], dict[str, str]]
 

@@ -42,7 +42,7 @@ from ..request import (
     ToolResultPart,
 )
 from ..settings import Settings
-from ._api import Dialect, Job, Native, Result, Route
+from ._api import Dialect, Job, Native, Outcome, Route
 from ._fields import arr, boolean, model_name, obj, string, type_name
 
 NAME = "anthropic"
@@ -83,7 +83,7 @@ def parse(body: Any, settings: Settings) -> Job:
     return Job(models=[model], request=request, extra={"requested": name})
 
 
-def format(job: Job, result: Result) -> dict[str, Any]:
+def format(job: Job, result: Outcome) -> dict[str, Any]:
     assert result.count is not None
     return {"input_tokens": result.count.input_tokens}
 

@@ -30,7 +30,7 @@ from ..media import b64
 from ..request import Request
 from ..settings import Settings
 from . import _converse
-from ._api import Conversation, Dialect, Job, Result, Route
+from ._api import Conversation, Dialect, Job, Outcome, Route
 from ._fields import check_depth, default_or, obj, string
 from .anthropic import parse as parse_anthropic
 
@@ -81,7 +81,7 @@ def _invoke_model(raw: Any, model: str, settings: Settings) -> Request:
         raise InvalidRequest(f"{where}: {exc.message}", param=param) from None
 
 
-def format(job: Job, result: Result) -> dict[str, Any]:
+def format(job: Job, result: Outcome) -> dict[str, Any]:
     assert result.count is not None
     return {"inputTokens": result.count.input_tokens}
 

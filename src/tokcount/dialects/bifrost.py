@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import TokcountError
 from ..settings import Settings
 from ..window import fits
-from ._api import Dialect, Job, Result, Route
+from ._api import Dialect, Job, Outcome, Route
 from ._fields import arr, default_or, model_name, obj, string
 from .openai_responses import parse_request
 
@@ -49,7 +49,7 @@ def _split(name: str) -> tuple[str, str]:
     return (provider, rest) if sep else ("", name)
 
 
-def format(job: Job, result: Result) -> dict[str, Any]:
+def format(job: Job, result: Outcome) -> dict[str, Any]:
     count = result.count
     assert count is not None
     provider, model = _split(result.model)

@@ -34,7 +34,7 @@ from ..request import (
     ToolResultPart,
     VideoPart,
 )
-from ._api import Dialect, Job, Native, Result, Route
+from ._api import Dialect, Job, Native, Outcome, Route
 from ._fields import default_or, obj, repeated, string
 
 NAME = "gemini"
@@ -276,7 +276,7 @@ def parse(body: Any, settings: Any, model: str) -> Job:
     return Job(models=[default_or(model_name(model), settings.default_model)], request=request)
 
 
-def format(job: Job, result: Result) -> dict[str, Any]:
+def format(job: Job, result: Outcome) -> dict[str, Any]:
     assert result.count is not None
     return format_count(result.count)
 

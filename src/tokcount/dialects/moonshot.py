@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InvalidRequest, TokcountError
 from ..settings import Settings
-from ._api import Dialect, Job, Native, Result, Route, openai_style
+from ._api import Dialect, Job, Native, Outcome, Route, openai_style
 from ._chatlike import chat_messages, chat_request, model_of
 from ._fields import boolean, obj
 
@@ -47,7 +47,7 @@ def parse(body: Any, settings: Settings) -> Job:
     return Job(models=[model], request=request)
 
 
-def format(job: Job, result: Result) -> dict[str, Any]:
+def format(job: Job, result: Outcome) -> dict[str, Any]:
     assert result.count is not None
     return {"data": {"total_tokens": result.count.input_tokens}}
 

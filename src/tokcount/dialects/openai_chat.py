@@ -1,7 +1,7 @@
 """OpenAI chat-completions shape (``{"messages": [...], "tools": [...]}``) → canonical request.
 
 This is also the shape the library's :func:`tokcount.count` accepts as a plain dict, and the CLI's default
-dialect (``openai-chat``): it has no HTTP route, and its answer is the library's :class:`~tokcount.result.Count`
+dialect (``openai-chat``): it has no HTTP route, and its answer is the library's :class:`~tokcount.token_count.Count`
 as a dict (breakdown included), its errors ``{"error": {"type", "message", "param"}}``.
 """
 
@@ -28,7 +28,7 @@ from ..request import (
     VideoPart,
 )
 from ..settings import Settings
-from ._api import Dialect, Job, Result, Route
+from ._api import Dialect, Job, Outcome, Route
 from ._fields import arr, boolean, model_name, obj, string, tool_arguments, type_name
 
 ROLES = ("system", "developer", "user", "assistant", "tool", "function")
@@ -270,7 +270,7 @@ def parse(body: Any, settings: Settings) -> Job:
     return Job(models=[model], request=parse_request(body), breakdown=True)
 
 
-def format(job: Job, result: Result) -> dict[str, Any]:
+def format(job: Job, result: Outcome) -> dict[str, Any]:
     assert result.count is not None
     return result.count.to_dict()
 

@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import InvalidRequest, TokcountError
 from ..request import Message, Part, Request, TextPart, ThinkingPart, Tool, ToolCallPart, ToolChoice, ToolResultPart
 from ..settings import Settings
-from ._api import Dialect, Job, Native, Result, Route, openai_style
+from ._api import Dialect, Job, Native, Outcome, Route, openai_style
 from ._fields import arr, model_name, obj, string, tool_arguments, type_name
 from .openai_chat import parse_part, parse_tool, structured_format
 
@@ -40,7 +40,7 @@ def parse(body: Any, settings: Settings) -> Job:
     return Job(models=[model], request=request)
 
 
-def format(job: Job, result: Result) -> dict[str, Any]:
+def format(job: Job, result: Outcome) -> dict[str, Any]:
     assert result.count is not None
     return {"object": "response.input_tokens", "input_tokens": result.count.input_tokens}
 

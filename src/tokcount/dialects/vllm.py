@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import InvalidRequest, TokcountError
 from ..settings import Settings
-from ._api import Dialect, Job, Result, Route, openai_style
+from ._api import Dialect, Job, Outcome, Route, openai_style
 from ._fields import arr, boolean, model_name, obj, string
 from .openai_chat import parse_request
 
@@ -69,7 +69,7 @@ def parse_detokenize(body: Any, settings: Settings) -> Job:
     return Job(models=[_model(body, settings)], op="decode", ids=tokens)
 
 
-def format(job: Job, result: Result) -> dict[str, Any]:
+def format(job: Job, result: Outcome) -> dict[str, Any]:
     count = result.count
     assert count is not None
     return {
@@ -80,7 +80,7 @@ def format(job: Job, result: Result) -> dict[str, Any]:
     }
 
 
-def format_detokenize(job: Job, result: Result) -> dict[str, Any]:
+def format_detokenize(job: Job, result: Outcome) -> dict[str, Any]:
     return {"prompt": result.text}
 
 

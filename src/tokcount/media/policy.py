@@ -54,6 +54,6 @@ SETTING_OF = {"max_image_pixels": "media_max_pixels", "max_image_side": "media_m
 
 def default_policy() -> FetchPolicy:
     """The policy of the process's current settings, for library calls given none."""
-    from .. import config
+    from .. import settings_in_force
 
-    return policy_from(config.current())
+    return policy_from(settings_in_force.current())

@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .. import config, rules_data
+from .. import rules_data, settings_in_force
 from ..errors import MediaError
 
 _SPECIAL = re.compile(r"<[^<>\s]+>|\]<\][^\[\]]*\[>\[")
@@ -404,14 +404,15 @@ _COUNT_KINDS = {
 @cache
 def _rules() -> dict[str, Rule]:
     tables: dict[str, dict[str, Any]] = {}
-    extra = [tomllib.loads(Path(p).expanduser().read_text(encoding="utf-8")) for p in config.current().media_rules]
+    extra = [tomllib.loads(Path(p).expanduser().read_text(encoding="utf-8"))
+             for p in settings_in_force.current().media_rules]
     for parsed in [rules_data.load("rules.toml"), *extra]:
         for key, table in parsed.get("rule", {}).items():
             tables.setdefault(key, {}).update(table)
     return {k: Rule(k, str(t["kind"]), {n: v for n, v in t.items() if n != "kind"}) for k, t in tables.items()}
 
 
-config.on_change(_rules.cache_clear)  # new settings may name other media_rules files
+settings_in_force.on_change(_rules.cache_clear)  # new settings may name other media_rules files
 
 
 def rule_for(vision: str) -> Rule | None:

@@ -12,7 +12,7 @@ from importlib.resources import files as package_files
 from pathlib import Path
 from typing import Any
 
-from .. import config
+from .. import settings_in_force
 from ..errors import InvalidRequest, ModelNotAllowed, UnknownModel
 
 #: provider prefixes people put before a model name ("moonshot/kimi-k2.6"); stripped before lookup
@@ -392,13 +392,13 @@ def _builtin_text() -> str:
 @lru_cache(maxsize=1)
 def default_catalog() -> Catalog:
     """The built-in catalog plus the user files of the ``catalog`` setting (``TOKCOUNT_CATALOG``); rebuilt when
-    :func:`tokcount.config.configure` installs new settings."""
+    :func:`tokcount.settings_in_force.configure` installs new settings."""
     catalog = Catalog()
     catalog.load_toml(_builtin_text(), "tokcount/models/catalog.toml")
-    for path in config.current().catalog:
+    for path in settings_in_force.current().catalog:
         p = Path(path).expanduser()
         catalog.load_toml(p.read_text(encoding="utf-8"), str(p))
     return catalog
 
 
-config.on_change(default_catalog.cache_clear)  # new settings may name other catalog files
+settings_in_force.on_change(default_catalog.cache_clear)  # new settings may name other catalog files

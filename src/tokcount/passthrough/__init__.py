@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import TokcountError
 from ..models.catalog import ModelSpec
 from ..request import Request
-from ..result import Count
+from ..token_count import Count
 from .translate import NotForwardable, Origin, build_call, forwards_as_sent, upstream_model
 from .upstreams import PROVIDERS, Upstream, with_env
 

@@ -2,7 +2,7 @@
 
 A framing is how a provider turns a request into prompt tokens when there is no public chat template. Each framing
 module has ``count(spec, req, breakdown=, return_tokens=, media_policy=)`` and ``count_text(spec, text,
-return_tokens=)`` returning a :class:`~tokcount.result.Count` that says whether it is exact and by which method;
+return_tokens=)`` returning a :class:`~tokcount.token_count.Count` that says whether it is exact and by which method;
 :class:`FramingRenderer` adapts one to the renderer protocol (its package's ``renderer.py`` registers it).
 """
 
@@ -14,7 +14,7 @@ from ..media.expand import check_media_limit
 from ..media.sources import FetchPolicy
 from ..models.catalog import ModelSpec
 from ..request import Request
-from ..result import Count
+from ..token_count import Count
 
 
 class FramingRenderer:

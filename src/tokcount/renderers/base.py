@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..media.sources import FetchPolicy
     from ..models.catalog import ModelSpec
     from ..request import Request
-    from ..result import Count
+    from ..token_count import Count
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from .base import Encoder
 
 def _default_cache_chars() -> int:
     """The ``segment_cache_mb`` setting (``TOKCOUNT_SEGMENT_CACHE_MB``) in characters."""
-    from .. import config
+    from .. import settings_in_force
 
-    return int(config.current().segment_cache_mb * 1_000_000)
+    return int(settings_in_force.current().segment_cache_mb * 1_000_000)
 
 
 #: every live segment cache, so the server's metrics can sum their hit/miss counters without a hook in get()

@@ -93,9 +93,9 @@ class Counter(Protocol):
 
 def allowed_engines() -> tuple[str, ...]:
     """The ``engines`` setting (``TOKCOUNT_ENGINES``) without the reference ``tokenizers`` (always there)."""
-    from .. import config
+    from .. import settings_in_force
 
-    chosen = config.current().engines
+    chosen = settings_in_force.current().engines
     if chosen is None:
         return DEFAULT_ENGINES
     return tuple(e for e in chosen if e != "tokenizers")

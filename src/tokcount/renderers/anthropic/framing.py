@@ -46,7 +46,7 @@ from ...media.rules import Rule, rule_for
 from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from ...result import Count, split
+from ...token_count import Count, split
 from ...tokenizers import claude as ctok
 from ...tokenizers.openai_bpe import encoder
 from .._image_size import image_size
@@ -136,9 +136,9 @@ def family_rules(name: str, *, ctok: bool = False) -> dict[str, Any]:
 
 def ctok_budget() -> int:
     """The ``claude_ctok_chars`` setting: characters of one request ctok counts (0: never)."""
-    from ... import config
+    from ... import settings_in_force
 
-    return config.current().claude_ctok_chars
+    return settings_in_force.current().claude_ctok_chars
 
 
 def tokenizer_of(spec: ModelSpec) -> str | None:

@@ -39,7 +39,7 @@ from ...media.rules import rule_for
 from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart, VideoPart
-from ...result import Count, split
+from ...token_count import Count, split
 from .._image_size import image_size
 from . import tools as gemini_tools
 

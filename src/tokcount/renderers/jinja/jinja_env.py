@@ -40,9 +40,9 @@ def now() -> datetime:
     """The clock templates read through ``strftime_now``; the ``now`` setting (``TOKCOUNT_NOW``) pins it."""
     pinned = _pinned
     if pinned is False:
-        from ... import config
+        from ... import settings_in_force
 
-        pinned = config.current().now
+        pinned = settings_in_force.current().now
     return datetime.fromisoformat(pinned) if isinstance(pinned, str) and pinned else datetime.now()
 
 

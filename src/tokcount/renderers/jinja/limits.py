@@ -228,8 +228,8 @@ def current_clock() -> RequestClock | None:
     return clock
 
 
-#: where :func:`defaults` comes from: ``tokcount.config`` installs the current settings' render limits here when
-#: it is imported (this module imports nothing of the settings, which import it: no cycle)
+#: where :func:`defaults` comes from: ``tokcount.settings_in_force`` installs the current settings' render limits
+#: here when it is imported (this module imports nothing of the settings, which import it: no cycle)
 default_source: Callable[[], Limits] = Limits
 
 

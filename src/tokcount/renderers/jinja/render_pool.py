@@ -392,6 +392,6 @@ def render_isolated(source: str, messages: list[dict[str, Any]], tools: list[dic
 
 def _clock() -> str | None:
     """The server's pinned ``now`` (None: the render process reads the real clock)."""
-    from ... import config
+    from ... import settings_in_force
 
-    return config.current().now
+    return settings_in_force.current().now

@@ -13,7 +13,7 @@ from ...media.expand import count_media, has_media, placeholder_for
 from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
 from ...request import Message, Request, TextPart
-from ...result import Count, split
+from ...token_count import Count, split
 from .._attribute import attribute
 from ..base import Capabilities
 from . import kwargs as template_kwargs

@@ -10,7 +10,7 @@ from ... import loader, model_files
 from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
 from ...request import Request, VideoPart
-from ...result import Count, split
+from ...token_count import Count, split
 from .._attribute import attribute
 from ..base import Capabilities
 from . import common as mistral

@@ -31,7 +31,7 @@ from ...media.rules import Rule, rule_for
 from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
 from ...request import DocumentPart, ImagePart, Message, Request, TextPart, ThinkingPart, ToolCallPart, ToolResultPart
-from ...result import Count, split
+from ...token_count import Count, split
 from ...tokenizers.openai_bpe import OpenAIEncoder, encoder
 from .._image_size import image_size
 from ..jinja.prepare import split_tool_results

@@ -1,4 +1,5 @@
-"""The process-wide current :class:`~tokcount.settings.Settings`, for the code paths that cannot be handed one.
+"""The settings in force: the process-wide current :class:`~tokcount.settings.Settings` (their definition is
+:mod:`tokcount.settings`), for the code paths that cannot be handed one.
 
 What is passed down explicitly (the server's ``Service`` and the CLI hand these to every job): the request limits,
 the render limits (``renderers.jinja.limits.active``), the media fetch policy, the default model and the Hub policy.

@@ -1,4 +1,4 @@
-"""The result of a count, shared by the engine and every renderer."""
+"""A token count (:class:`Count`) with its provenance, shared by the engine and every renderer."""
 
 from __future__ import annotations
 
