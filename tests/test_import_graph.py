@@ -110,6 +110,15 @@ def test_engine_result_is_not_imported_from_the_facade() -> None:
                 raise AssertionError(f"{name} imports Count from {node.module}")
 
 
+def test_settings_are_the_one_source_of_render_defaults() -> None:
+    """The settings define the render bounds' defaults and import nothing of the renderers; the bounds read them
+    (issue 24: ``settings`` imported the constants of ``limits``, and ``config`` patched ``limits.default_source``)."""
+    graph = import_graph()
+    assert not {m for m in graph["tokcount.settings"] if m.startswith("tokcount.renderers")}
+    assert "tokcount.settings" in graph["tokcount.renderers.jinja.limits"]
+    assert not {m for m in graph["tokcount.settings_in_force"] if m.startswith("tokcount.renderers")}
+
+
 def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
     names = list(MODULES)
     script = "import importlib, sys\nfor n in sys.argv[1:]:\n    importlib.import_module(n)\n"

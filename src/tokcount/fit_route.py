@@ -89,7 +89,7 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
 
     def fit_parsed(dialect: Dialect, raw: bytes, *args: Any, **kwargs: Any) -> jobs.Answer:
         """The parse, then the fit, under the server's render limits (time, size, loops), as every count route."""
-        with limits.active(settings.served_render_limits):
+        with limits.active(limits.served(settings)):
             try:
                 body = service.admission.parse_json(raw)
             except TokcountError as exc:

@@ -66,8 +66,9 @@ class Scheduler:
         self._slow = ThreadPoolExecutor(threads, thread_name_prefix="tokcount-count-slow",
                                         initializer=_mark_slow_thread)
         #: counting threads hand slow isolated renders off to the slow pool; its own threads wait them out
-        self.limits = replace(settings.served_render_limits, hand_off=settings.served_render_limits.isolated)
-        self._slow_limits = settings.served_render_limits
+        served = limits.served(settings)
+        self.limits = replace(served, hand_off=served.isolated)
+        self._slow_limits = served
         self._inline_limits = self.limits.inline(INLINE_RENDER_S, INLINE_PROMPT_CHARS)
 
     def warm(self) -> None:

@@ -29,13 +29,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .renderers.jinja import limits
-
 if TYPE_CHECKING:  # imported where used: tokcount.passthrough's package imports the catalog, which reads config
     from .passthrough.upstreams import Upstream
 
 #: a model whose files ship with the ``offline`` extra (see models/packaged.py), so it works with no download
 DEFAULT_MODEL = "qwen3.5"
+
+#: the largest context window in the catalog (tokens: Llama 4 Scout's 10M); the rendered-size cap
+#: (``max_render_chars``) is 8x it in characters, so no conversation that fits any model is refused (a token is ~4
+#: characters of text)
+LARGEST_CONTEXT = 10_485_760
+#: ``render_minijinja``'s values: MiniJinja renders a proven template where it is also faster, any proven template,
+#: never (:mod:`tokcount.renderers.jinja.native`)
+MINIJINJA_MODES = ("auto", "proven", "off")
 
 #: the sections, in the order ``--help`` and the docs list them
 SECTIONS = ("server", "limits", "render", "media", "assets", "engines")
@@ -91,19 +97,25 @@ class Settings:
     max_json_depth: int = setting(64, "limits", "int", "nesting depth of a request's JSON")
     max_token_ids: int = setting(1_000_000, "limits", "int", "ids accepted by /detokenize")
     # ------------------------------------------------------------------------------------------------ render
-    render_timeout_s: float = setting(limits.RENDER_TIMEOUT_S, "render", "seconds",
+    #: the render bounds (:mod:`tokcount.renderers.jinja.limits` reads them). Qwen3.5's template renders a
+    #: 50-message chat in ~0.3 ms, so the time budget only stops runaways
+    render_timeout_s: float = setting(5.0, "render", "seconds",
                                       "wall-clock budget of one chat-template render (503 when spent)",
                                       env="TOKCOUNT_RENDER_TIMEOUT")
-    max_render_chars: int = setting(limits.MAX_RENDER_CHARS, "render", "int",
+    max_render_chars: int = setting(8 * LARGEST_CONTEXT, "render", "int",
                                     "characters a rendered prompt may have")
-    max_loop_iterations: int = setting(limits.MAX_LOOP_ITERATIONS, "render", "int",
+    #: over the whole render: the largest accepted request (10,000 messages, 100,000 parts, 2,000 tools) takes
+    #: well under 1M, and an empty iteration costs ~0.1 us, so 20M is about 2 s of pure looping
+    max_loop_iterations: int = setting(20_000_000, "render", "int",
                                        "{% for %} iterations in one render")
     now: str | None = setting(None, "render", "isodate", "pins the clock templates read (ISO date); else now")
     render_isolation: bool = setting(True, "render", "bool",
                                      "the server renders templates in render processes under OS limits")
-    render_memory_mb: int = setting(limits.RENDER_MEMORY_MB, "render", "int",
+    #: address space: a prompt at ``max_render_chars`` is ~330 MB as a Python str (4 bytes a character in the
+    #: worst case), built from chunks and joined once
+    render_memory_mb: int = setting(1024, "render", "int",
                                     "memory one render process may add for a render (MiB)")
-    render_processes: int = setting(limits.RENDER_PROCESSES, "render", "int",
+    render_processes: int = setting(2, "render", "int",
                                     "render processes per server worker for ordinary renders")
     render_minijinja: str = setting("auto", "render", "minijinja", "MiniJinja renders templates proven to give "
                                     "Jinja2's bytes: auto (where also faster), proven (all of them), off "
@@ -153,19 +165,6 @@ class Settings:
     @property
     def auth_enabled(self) -> bool:
         return bool(self.api_keys)
-
-    @property
-    def render_limits(self) -> limits.Limits:
-        """The limits of a render in this process (library, CLI: whoever runs them chose the template)."""
-        return limits.Limits(timeout_s=self.render_timeout_s, max_chars=self.max_render_chars,
-                             max_iterations=self.max_loop_iterations, memory_mb=self.render_memory_mb,
-                             processes=self.render_processes, native=self.render_minijinja)
-
-    @property
-    def served_render_limits(self) -> limits.Limits:
-        """The limits of a render the server runs for a client: in a render process unless ``render_isolation``
-        is off (docs/security.md)."""
-        return replace(self.render_limits, isolated=self.render_isolation)
 
     @property
     def cache_path(self) -> Path:
@@ -327,7 +326,7 @@ def _parse(kind: str, value: Any, key: str, where: str, *, from_env: bool) -> An
         raw = ("auto" if value else "off") if isinstance(value, bool) else value.strip().lower() \
             if isinstance(value, str) else value
         raw = {"true": "auto", "false": "off", "1": "auto", "0": "off"}.get(raw, raw) if isinstance(raw, str) else raw
-        if raw not in limits.MINIJINJA_MODES:
+        if raw not in MINIJINJA_MODES:
             raise ValueError(f"{where}: {key} must be auto, proven or off; got {value!r}")
         return raw
     if kind == "bool":

@@ -26,7 +26,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-from .renderers.jinja import limits
 from .settings import Settings
 
 _lock = threading.Lock()
@@ -82,5 +81,3 @@ def _invalidate() -> None:
     for forget in _on_change:
         forget()
 
-
-limits.default_source = lambda: current().render_limits

@@ -6,7 +6,7 @@ from __future__ import annotations
 #: the package's layers, top first (docs/architecture.md, "The request path"): a module imports from its own layer
 #: or those below it. A module is in the layer of the longest prefix that names it (``tokcount`` names only the
 #: package's ``__init__``: a new module must be placed). Placed by what a module
-#: depends on, not by its folder: ``renderers.jinja.limits`` (the render bounds, a settings value: imports only
+#: depends on, not by its folder: ``renderers.jinja.limits`` (the render bounds: imports the settings and
 #: errors), ``passthrough.upstreams`` (the ``[upstream.*]`` settings section: stdlib only) and ``window`` (headers
 #: read off a Count) sit with what they are; the render processes run both templates and isolated tokenizer
 #: pipelines
@@ -24,9 +24,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     #: the catalog, the media rules and the closed models' rule data and measured errors (data and lookups)
     ("models", ("tokcount.models", "tokcount.media", "tokcount.rules_data", "tokcount.estimate_error",
                 "tokcount.slices")),
-    ("in force", ("tokcount.settings_in_force",)),
+    #: the settings in force, and the render bounds read off them (``renderers.jinja.limits``: its defaults are
+    #: the settings', the library's limits those in force)
+    ("in force", ("tokcount.settings_in_force", "tokcount.renderers.jinja.limits")),
     ("base", ("tokcount.settings", "tokcount.errors", "tokcount.request", "tokcount.token_count",
-              "tokcount.renderers.jinja.limits", "tokcount.passthrough.upstreams")),
+              "tokcount.passthrough.upstreams")),
 )
 
 

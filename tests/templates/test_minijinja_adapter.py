@@ -236,7 +236,7 @@ def test_the_speed_rule_keeps_a_proven_template_on_jinja2_when_minijinja_is_not_
 def test_the_setting_reads_its_three_modes(given: str, mode: str) -> None:
     settings = Settings.load(env={"TOKCOUNT_RENDER_MINIJINJA": given})
     assert settings.render_minijinja == mode
-    assert settings.render_limits.native == mode
+    assert limits.of(settings).native == mode
 
 
 def test_the_setting_refuses_other_values() -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from support.hostile_templates import GIGABYTE, HUGE_REPEAT, NESTED, RECURSIVE
+from tokcount import settings_in_force
 from tokcount.errors import RenderLimit, RenderTimeout, TemplateError
 from tokcount.models.catalog import default_catalog
 from tokcount.renderers.jinja import jinja_env, limits
@@ -186,18 +187,28 @@ def test_syntax_errors_are_named_with_their_line_and_remembered() -> None:
 
 def test_defaults_cover_every_catalog_context_window() -> None:
     largest = max(s.context_window or 0 for s in default_catalog().models.values())
-    assert 8 * largest <= limits.MAX_RENDER_CHARS
-    assert 1 <= limits.RENDER_TIMEOUT_S <= 10
+    assert 8 * largest <= limits.Limits().max_chars
+    assert 1 <= limits.Limits().timeout_s <= 10
+
+
+def test_the_render_bounds_defaults_are_the_settings() -> None:
+    """One source of defaults: a render's bounds outside any settings are the settings' defaults, and the library's
+    (:func:`limits.defaults`) those of the settings in force, read without a hook installed from above."""
+    assert limits.Limits() == limits.of(Settings())
+    assert limits.defaults() == limits.of(settings_in_force.current())
+    with settings_in_force.using(render_timeout_s=1.5, max_loop_iterations=123):
+        assert (limits.defaults().timeout_s, limits.defaults().max_iterations) == (1.5, 123)
+    assert limits.defaults() == limits.of(settings_in_force.current())
 
 
 def test_settings_read_the_limits(tmp_path: Path) -> None:
     config = tmp_path / "t.toml"
     config.write_text("render_timeout_s = 2.5\nmax_render_chars = 1000\nmax_loop_iterations = 77\n")
     s = Settings.load(config, env={})
-    assert s.render_limits == limits.Limits(timeout_s=2.5, max_chars=1000, max_iterations=77)
+    assert limits.of(s) == limits.Limits(timeout_s=2.5, max_chars=1000, max_iterations=77)
     s = Settings.load(config, env={"TOKCOUNT_RENDER_TIMEOUT": "0.25", "TOKCOUNT_MAX_RENDER_CHARS": "5000",
                                    "TOKCOUNT_MAX_LOOP_ITERATIONS": "9"})
-    assert s.render_limits == limits.Limits(timeout_s=0.25, max_chars=5000, max_iterations=9)
+    assert limits.of(s) == limits.Limits(timeout_s=0.25, max_chars=5000, max_iterations=9)
     for bad in ({"TOKCOUNT_RENDER_TIMEOUT": "0"}, {"TOKCOUNT_RENDER_TIMEOUT": "soon"},
                 {"TOKCOUNT_MAX_RENDER_CHARS": "-1"}):
         with pytest.raises(ValueError):

@@ -64,7 +64,7 @@ def mount(app: FastAPI, service: Any, read_body: ReadBody) -> None:
 
     def bounded(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """``fn`` under the server's render limits (time, size, loops), as every count route runs."""
-        with limits.active(settings.served_render_limits):
+        with limits.active(limits.served(settings)):
             return fn(*args, **kwargs)
 
     @app.post("/v1/playground/count", summary="Counts of one request for several models, with tokens (playground)")

@@ -9,41 +9,26 @@ only do one bounded operation, so a spent budget is noticed within milliseconds 
 
 Which limits apply is a per-thread setting (:func:`active`): the server gives the event loop a tiny budget (a
 render that spends it is moved to a counting thread, :class:`OffLoop`) and the counting threads the full one; the
-library and the CLI use :func:`defaults` (environment variables, else the values below).
+library and the CLI use :func:`defaults` (the settings in force). Every default is a setting's
+(:mod:`tokcount.settings`, section ``render``): this module reads them, it does not define them.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ... import settings_in_force
 from ...errors import RenderLimit, RenderTimeout
+from ...settings import Settings, default
 
-#: the largest context window in the catalog (tokens: Llama 4 Scout's 10M); the rendered-size cap is 8x it in
-#: characters, so no conversation that fits any model is refused (a token is ~4 characters of text)
-LARGEST_CONTEXT = 10_485_760
-#: seconds a render may take; Qwen3.5's template renders a 50-message chat in ~0.3 ms, so this only stops runaways
-RENDER_TIMEOUT_S = 5.0
-#: characters a rendered prompt may have
-MAX_RENDER_CHARS = 8 * LARGEST_CONTEXT
-#: ``{% for %}`` iterations over the whole render; the largest accepted request (10,000 messages, 100,000 parts,
-#: 2,000 tools) takes well under 1M, and an empty iteration costs ~0.1 us, so 20M is about 2 s of pure looping
-MAX_LOOP_ITERATIONS = 20_000_000
-#: address space (MiB) one render process may add for a render: a prompt at ``MAX_RENDER_CHARS`` is ~330 MB as a
-#: Python str (4 bytes a character in the worst case), built from chunks and joined once
-RENDER_MEMORY_MB = 1024
-#: render processes per server worker for ordinary renders
-RENDER_PROCESSES = 2
 #: how often (in calls, over all threads) the clock is read: a call may be a slow step (a macro doing
 #: ``big|title``), so this is small; a template makes ~50 calls per render
 CHECK_EVERY = 16
-#: when MiniJinja renders (``render_minijinja``, :mod:`.native`): a proven template where it is also faster, any
-#: proven template, never
-MINIJINJA_MODES = ("auto", "proven", "off")
 #: how often (in ``{% for %}`` iterations) the clock is read and the iteration cap checked
 LOOP_CLOCK_EVERY = 8
 
@@ -52,18 +37,19 @@ LOOP_CLOCK_EVERY = 8
 class Limits:
     """The bounds of one render. ``off_loop`` = exceeding time or size means "move me", not "refuse"."""
 
-    timeout_s: float = RENDER_TIMEOUT_S
-    max_chars: int = MAX_RENDER_CHARS
-    max_iterations: int = MAX_LOOP_ITERATIONS
+    timeout_s: float = default("render_timeout_s")
+    max_chars: int = default("max_render_chars")
+    max_iterations: int = default("max_loop_iterations")
     off_loop: bool = False
     #: render in a render process under OS limits (:mod:`.render_pool`), not on this thread
     isolated: bool = False
     #: memory a render process may add to its address space for one render (isolated renders)
-    memory_mb: int = RENDER_MEMORY_MB
+    memory_mb: int = default("render_memory_mb")
     #: render processes kept for ordinary renders (isolated renders; slow ones get their own, see render_pool)
-    processes: int = RENDER_PROCESSES
-    #: when MiniJinja renders templates proven to give Jinja2's bytes (:data:`MINIJINJA_MODES`; :mod:`.native`)
-    native: str = "auto"
+    processes: int = default("render_processes")
+    #: when MiniJinja renders templates proven to give Jinja2's bytes (``MINIJINJA_MODES`` in
+    #: :mod:`tokcount.settings`; :mod:`.native`)
+    native: str = default("render_minijinja")
     #: an isolated render that turns slow raises :class:`SlowRender` (the server re-runs the job on its slow pool,
     #: which adopts the render) instead of holding this thread until it ends
     hand_off: bool = False
@@ -228,12 +214,21 @@ def current_clock() -> RequestClock | None:
     return clock
 
 
-#: where :func:`defaults` comes from: ``tokcount.settings_in_force`` installs the current settings' render limits
-#: here when it is imported (this module imports nothing of the settings, which import it: no cycle)
-default_source: Callable[[], Limits] = Limits
+def of(settings: Settings) -> Limits:
+    """The limits of a render in this process under ``settings`` (library, CLI: whoever runs them chose the
+    template)."""
+    return Limits(timeout_s=settings.render_timeout_s, max_chars=settings.max_render_chars,
+                  max_iterations=settings.max_loop_iterations, memory_mb=settings.render_memory_mb,
+                  processes=settings.render_processes, native=settings.render_minijinja)
+
+
+def served(settings: Settings) -> Limits:
+    """The limits of a render the server runs for a client: in a render process unless ``render_isolation`` is
+    off (docs/security.md)."""
+    return replace(of(settings), isolated=settings.render_isolation)
 
 
 def defaults() -> Limits:
-    """The limits outside a server job (which sets its own with :func:`active`): the current settings'
-    ``render_timeout_s``, ``max_render_chars`` and ``max_loop_iterations``."""
-    return default_source()
+    """The limits outside a server job (which sets its own with :func:`active`): those of the settings in force
+    (:func:`tokcount.settings_in_force.current`)."""
+    return of(settings_in_force.current())
