@@ -18,9 +18,8 @@ from .errors import InvalidRequest
 from .media.expand import has_media, read_remote_sizes
 from .media.sources import FetchPolicy
 from .models.catalog import Catalog, ModelSpec, default_catalog
-from .renderers.jinja.prepare import text_only
 from .renderers.jinja.renderer import render_prompt
-from .request import Request
+from .request import Request, text_only
 from .token_count import Count
 
 __all__ = ["Count", "as_request", "count", "count_text", "decode", "render_prompt", "resolve"]

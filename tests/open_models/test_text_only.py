@@ -10,7 +10,7 @@ import pytest
 import tokcount
 from tokcount.count import as_request
 from tokcount.renderers.jinja import renderer as jinja_renderer
-from tokcount.renderers.jinja.prepare import text_only
+from tokcount.request import text_only
 
 count_module = importlib.import_module("tokcount.count")  # the package exports the function under this name
 

@@ -132,22 +132,5 @@ def template_messages(request: Request, *, iterates: bool, args_as_string: bool,
 
 
 #: part kinds that hold no image, video or document at any depth (a tool result may hold any of them)
-TEXT_ONLY = frozenset({TextPart, ThinkingPart, ToolCallPart})
-
-
-def text_only(request: Request) -> bool:
-    """Whether every part of every message is text, reasoning, a tool call or a tool result whose content is a
-    string: one pass over the parts' types (and one over the tool results), so the media and document passes
-    (0.1-0.5 ms each on 1,000 messages) run only for requests that may need them. A kind not listed (a subclass
-    too) says False, and those passes decide."""
-    kinds = {type(p) for m in request.messages for p in m.parts}
-    if kinds <= TEXT_ONLY:
-        return True
-    if kinds - TEXT_ONLY != {ToolResultPart}:
-        return False
-    # tool results (agent traces have one a turn): text-only when their content is a string
-    return all(type(p.content) is str for m in request.messages for p in m.parts if type(p) is ToolResultPart)
-
-
 def template_tools(request: Request) -> list[dict[str, Any]] | None:
     return [tool_schema(t) for t in request.tools] if request.tools else None

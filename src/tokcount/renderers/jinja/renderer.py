@@ -12,14 +12,14 @@ from ...errors import InvalidRequest
 from ...media.expand import count_media, has_media, placeholder_for
 from ...media.sources import FetchPolicy
 from ...models.catalog import ModelSpec
-from ...request import Message, Request, TextPart
+from ...request import Message, Request, TextPart, text_only
 from ...token_count import Count, split
 from .._attribute import attribute
 from ..base import Capabilities
 from . import kwargs as template_kwargs
 from .inspect import free_variables, iterates_content
 from .jinja_env import compile_template
-from .prepare import template_messages, template_tools, text_only
+from .prepare import template_messages, template_tools
 from .render import render
 from .typescript_tools import prepare as typescript_tools
 
