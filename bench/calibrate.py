@@ -172,14 +172,9 @@ def _pct(n: int, total: int) -> str:
     return f"{100 * n / total:.1f}" if total else "–"
 
 
-def _quantile(values: list[float], q: float) -> float:
-    """Nearest-rank quantile (p90 of 10 values is the 9th), so a reported p90 is an observed error."""
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 1))
-    return ordered[int(rank) - 1]
-
-
 def row(label: list[str], group: list[Outcome]) -> list[str]:
+    from tokcount.estimate_error import quantile  # nearest rank: the service's table reports the same way
+
     errs = [o.rel_error for o in group]
     n = len(group)
     exact = sum(o.exact for o in group)
@@ -188,7 +183,7 @@ def row(label: list[str], group: list[Outcome]) -> list[str]:
     wrongly = sum(bool(o.exact_label) and not o.exact for o in group)
     refused = sum(o.got is None for o in group)
     return [*label, str(n), f"{exact} ({_pct(exact, n)} %)", f"{_pct(within, n)} %",
-            f"{100 * statistics.median(errs):.1f} %", f"{100 * _quantile(errs, 0.9):.1f} %",
+            f"{100 * statistics.median(errs):.1f} %", f"{100 * quantile(errs, 0.9):.1f} %",
             f"{100 * max(errs):.1f} %", str(labelled), str(wrongly), str(refused)]
 
 

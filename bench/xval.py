@@ -28,7 +28,7 @@ import numpy as np
 
 from bench.calibrate import Outcome, load_cases, markdown, parse_case, row, table
 from tokcount import rules_data
-from tokcount.count import count, resolve
+from tokcount.count import count, counted_as, resolve
 from tokcount.estimate_error import family_of, key_of, slice_of
 
 #: cases whose +2 recount checks a number's linearity
@@ -101,8 +101,8 @@ def prepare(provider: str, raw: list[dict[str, Any]]) -> list[Case]:
                     expected=int(case["expected"]), got=None, source=source_of(case))
         c = Case(o)
         try:
-            spec = resolve(case["model"])
             c.model, c.request = parse_case(case)
+            spec = counted_as(case["model"], c.request)
             c.key = key_of(spec, c.request)
             o.family = family_of(spec)
             o.scope = slice_of(c.request)

@@ -22,13 +22,20 @@ from .renderers.jinja.renderer import render_prompt
 from .request import Request, text_only
 from .token_count import Count
 
-__all__ = ["Count", "as_request", "count", "count_text", "decode", "render_prompt", "resolve"]
+__all__ = ["Count", "as_request", "count", "count_text", "counted_as", "decode", "render_prompt", "resolve"]
 
 
 def resolve(model: str | ModelSpec, catalog: Catalog | None = None) -> ModelSpec:
     if isinstance(model, ModelSpec):
         return model
     return (catalog or default_catalog()).resolve(model)
+
+
+def counted_as(model: str | ModelSpec, req: Request, catalog: Catalog | None = None) -> ModelSpec:
+    """The entry whose rules count ``req`` for ``model``: the model as resolved, as the platform the request came
+    through hosts it (the catalog's ``[[hosted]]`` rules; ``Request.api``). The calibration runner keys its
+    measurements with the same spec the service does."""
+    return (catalog or default_catalog()).hosted(resolve(model, catalog), req.api)
 
 
 def _own(spec: ModelSpec) -> ModelSpec:
@@ -75,7 +82,7 @@ def count(model: str | ModelSpec, request: Request | dict[str, Any] | list[Any],
     Images count as the model's processor expands them (sizes read from headers; ``media_policy`` limits how).
     """
     req = as_sent = as_request(request)
-    asked = (catalog or default_catalog()).hosted(resolve(model, catalog), req.api)
+    asked = counted_as(model, req, catalog)
     spec = _own(asked)
     renderer = renderers.for_spec(spec)
     if not req.messages:  # every provider refuses an empty conversation (Gemini's empty contents too: issue 26)

@@ -12,7 +12,6 @@ the server sends it as the ``x-tokcount-estimate-error`` header and, where the a
 
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -63,16 +62,14 @@ def provider_of(spec: ModelSpec, req: Request) -> str | None:
 
 def family_of(spec: ModelSpec) -> str:
     """The rules family of a closed model: Claude's ``claude_rules``, OpenAI's framing kind (``chat``,
-    ``reasoning``), Gemini's generation (``gemini-2.0``, ``gemini-2.5``, ``gemini-3``); else the entry's id."""
+    ``reasoning``), Gemini's generation (``gemini-2.0``, ``gemini-2.5``, ``gemini-3``: hosted Gemma included, whose
+    rules are borrowed); else the entry's id."""
     if spec.family == "claude":
         return str(spec.extra.get("claude_rules", "claude-4"))
     if spec.family == "openai":
         return str(spec.extra.get("framing", "chat"))
-    if spec.family == "gemini":
-        if "gemini_rules" in spec.extra:
-            return str(spec.extra["gemini_rules"])
-        found = re.match(r"gemini-(\d+(?:\.\d+)?)", spec.id)
-        return f"gemini-{found.group(1)}" if found else spec.id
+    if spec.family == "gemini":  # the catalog's `rules`: the generation table of gemini_rules.toml it counts with
+        return str(spec.extra.get("rules", spec.id))
     return spec.id
 
 

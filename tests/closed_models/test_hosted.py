@@ -13,7 +13,9 @@ import pytest
 import tokcount
 from support.serverkit import running_server
 from support.shared import SHARED
+from tokcount.count import counted_as
 from tokcount.dialects import gemini
+from tokcount.estimate_error import family_of, key_of
 from tokcount.models.catalog import Catalog, default_catalog
 from tokcount.settings import Settings
 
@@ -74,3 +76,14 @@ def test_no_platform_or_another_family_is_the_model_itself() -> None:
     assert catalog.hosted(gemma, "responses") is gemma
     qwen = catalog.resolve("qwen3.5")
     assert catalog.hosted(qwen, "gemini") is qwen
+
+
+def test_the_estimate_error_is_the_borrowed_generations() -> None:
+    """A hosted Gemma count is measured with the Gemini generation whose rules count it (the service and the
+    calibration runner key it alike: count.counted_as); an alias such as gemini-flash-latest by its `rules`."""
+    job = gemini.parse(BODY, Settings(), "gemma-3-27b-it")
+    assert key_of(counted_as(job.models[0], job.request), job.request) == ("gemini", "gemini-2.5", "text")
+    c = tokcount.count(job.models[0], job.request)
+    assert c.estimate_error is not None and c.estimate_error.group.startswith("gemini/")
+    assert family_of(default_catalog().resolve("gemini-flash-latest")) == \
+        default_catalog().resolve("gemini-flash-latest").extra["rules"]
