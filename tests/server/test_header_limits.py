@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from support.serverkit import free_port, running_server
+from support.serverkit import free_port, read_until_closed, running_server
 from tokcount.httpguard import timed_protocol
 from tokcount.protocol import H11Guard, HeaderDeadlineProtocol
 from tokcount.settings import Settings
@@ -44,14 +44,7 @@ def _exchange(port: int, data: bytes, wait: float = 10.0) -> bytes:
     with socket.create_connection(("127.0.0.1", port)) as sock:
         with contextlib.suppress(OSError):  # the server answered and closed before taking it all
             sock.sendall(data)
-        sock.settimeout(wait)
-        got = b""
-        try:
-            while chunk := sock.recv(65536):
-                got += chunk
-        except (TimeoutError, ConnectionResetError):
-            pass
-        return got
+        return read_until_closed(sock, wait)
 
 
 def _status(answer: bytes) -> int:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from orjson import dumps as orjson_dumps
 
-from support.serverkit import running_server
+from support.serverkit import read_until_closed, running_server
 from support.trickle import TricklingServer
 from tokcount.errors import MediaError
 from tokcount.media.sources import CACHE, FAILURES, FetchPolicy, image_size, prefetch
@@ -256,18 +256,6 @@ def strict() -> Iterator[tuple[str, int]]:
         yield url, int(url.rsplit(":", 1)[1])
 
 
-def _read_until_closed(sock: socket.socket, limit: float) -> bytes:
-    """Everything the server sends until it closes the connection (or ``limit`` seconds pass)."""
-    sock.settimeout(limit)
-    got = b""
-    try:
-        while chunk := sock.recv(65536):
-            got += chunk
-    except (TimeoutError, ConnectionResetError):
-        pass
-    return got
-
-
 def _drip(sock: socket.socket, data: bytes, interval: float, stop: threading.Event) -> None:
     for i in range(len(data)):
         if stop.is_set():
@@ -287,7 +275,7 @@ def test_headers_at_one_byte_a_second_are_cut_off(strict: tuple[str, int]) -> No
     with socket.create_connection(("127.0.0.1", port)) as sock:
         t0 = time.monotonic()
         threading.Thread(target=_drip, args=(sock, request, 1.0, stop), daemon=True).start()
-        answer = _read_until_closed(sock, 30)
+        answer = read_until_closed(sock, 30)
         elapsed = time.monotonic() - t0
         stop.set()
     assert answer.startswith(b"HTTP/1.1 408"), answer
@@ -300,7 +288,7 @@ def test_a_silent_connection_is_closed(strict: tuple[str, int]) -> None:
     _, port = strict
     with socket.create_connection(("127.0.0.1", port)) as sock:
         t0 = time.monotonic()
-        answer = _read_until_closed(sock, 30)
+        answer = read_until_closed(sock, 30)
         elapsed = time.monotonic() - t0
     assert answer.startswith(b"HTTP/1.1 408") and elapsed < HEADER_TIMEOUT + 1.0, (answer, elapsed)
 
@@ -318,7 +306,7 @@ def test_a_body_at_one_byte_a_second_gets_a_408_in_the_routes_shape(strict: tupl
         sock.sendall(head)  # the headers at once: only the body is slow
         t0 = time.monotonic()
         threading.Thread(target=_drip, args=(sock, body, 1.0, stop), daemon=True).start()
-        answer = _read_until_closed(sock, 30)
+        answer = read_until_closed(sock, 30)
         elapsed = time.monotonic() - t0
         stop.set()
     assert answer.startswith(b"HTTP/1.1 408"), answer
@@ -339,7 +327,7 @@ def test_keep_alive_requests_get_the_header_deadline_too(strict: tuple[str, int]
         assert first.startswith(b"HTTP/1.1 200"), first
         t0 = time.monotonic()
         threading.Thread(target=_drip, args=(sock, request, 0.5, stop), daemon=True).start()
-        answer = _read_until_closed(sock, 30)
+        answer = read_until_closed(sock, 30)
         elapsed = time.monotonic() - t0
         stop.set()
     assert answer.startswith(b"HTTP/1.1 408") and elapsed < HEADER_TIMEOUT + 1.0, (answer, elapsed)
@@ -385,7 +373,7 @@ def test_serve_with_two_workers_has_the_header_deadline(tmp_path) -> None:
             with socket.create_connection(("127.0.0.1", port)) as sock:
                 sock.sendall(b"POST /v1/token/count HTTP/1.1\r\nHost: x\r\n")  # and then nothing more
                 t0 = time.monotonic()
-                answer = _read_until_closed(sock, 30)
+                answer = read_until_closed(sock, 30)
                 results.append((answer[:12], time.monotonic() - t0))
         assert all(a == b"HTTP/1.1 408" and t < 2.0 for a, t in results), results
     finally:

@@ -72,3 +72,15 @@ def serve_process(*args: str, env: dict[str, str] | None = None) -> Iterator[tup
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def read_until_closed(sock: socket.socket, limit: float) -> bytes:
+    """Everything the server sends until it closes the connection (or ``limit`` seconds pass)."""
+    sock.settimeout(limit)
+    got = b""
+    try:
+        while chunk := sock.recv(65536):
+            got += chunk
+    except (TimeoutError, ConnectionResetError):
+        pass
+    return got
