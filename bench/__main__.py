@@ -67,7 +67,8 @@ def _table(title: str, intro: str, columns: list[str]) -> list[str]:
 
 def cold_table(rows: list[dict[str, Any]]) -> list[str]:
     out = _table("Cold counts (median ms, every call on a request never seen before)",
-                 "Each round gives every contender its own freshly seeded request, in an order rotating by round. "
+                 "Each contender counts its own freshly seeded requests in a block of its own (one untimed call, "
+                 "then the timed ones back to back, as a service counts), blocks in an order rotating by shape. "
                  "`render` = the chat template alone; `engine` = the engine tokcount uses, alone, on the rendered "
                  "prompt's text; `floor` = render + engine. `/ floor` = tokcount ÷ floor (target ≤ 1.3); "
                  "`vs transformers` = transformers' `apply_chat_template(tokenize=True)` ÷ tokcount (target ≥ 12× "

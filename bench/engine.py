@@ -1,6 +1,6 @@
 """In-process timings on requests the process has not seen: every timed call counts a freshly seeded request
-(:mod:`.workloads`), the contenders take turns in an order that rotates from round to round, and the median is
-reported.
+(:mod:`.workloads`); each contender runs its calls in a block of its own (one untimed call first), blocks in an
+order that rotates from shape to shape, and the median is reported.
 
 Contenders for each (model, shape):
 - ``tokcount``: ``tokcount.count(model, body, breakdown=False)`` on the OpenAI-chat dict (parsing included), as
@@ -173,15 +173,22 @@ def cold_counts(models: list[str], quick: bool = False, log: Callable[[str], Non
                 continue
             samples: dict[str, list[float]] = {c: [] for c in CONTENDERS}
             tokens = []
-            for r in range(rounds):
-                order = CONTENDERS[r % len(CONTENDERS):] + CONTENDERS[: r % len(CONTENDERS)]
-                # a different request for every timed call, all built (and each contender's set-up done) before
-                # the round's first call: generating ~300 kB of fresh text between two timed calls measured the
-                # generator's imprint on the caches and the collector, not the contenders
-                calls = [(c, m.prepare(c, _request(label, 1000 + r * len(CONTENDERS) + i)))
-                         for i, c in enumerate(order)]
+            # each contender in a block of its own: one untimed call, then ``rounds`` timed ones back to back, each
+            # on a request of its own. Interleaving them (as before 2026-12-06) timed every call right after
+            # another library had run through megabytes of its own tables, which measured that library's imprint
+            # on the CPU caches: qwen3.5's 10-message count took 1.75 ms there and 0.67 ms in a loop of its own,
+            # transformers' 16.6 and 10.7 ms. A service counts request after request; so does this now. The
+            # block order rotates from shape to shape and model to model, so no contender always goes first.
+            turn = len(rows)
+            order = CONTENDERS[turn % len(CONTENDERS):] + CONTENDERS[: turn % len(CONTENDERS)]
+            for i, c in enumerate(order):
+                # every call's request built, and its set-up done, before the block's first call: generating
+                # ~300 kB of fresh text between two timed calls measured the generator's imprint, not the contender
+                seeds = [1000 + (1 + rounds) * i + k for k in range(1 + rounds)]
+                calls = [m.prepare(c, _request(label, seed)) for seed in seeds]
                 gc.collect()
-                for c, call in calls:
+                calls[0]()
+                for call in calls[1:]:
                     ms, out = _timed(call)
                     samples[c].append(ms)
                     if c == "tokcount":

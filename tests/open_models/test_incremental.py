@@ -125,6 +125,35 @@ def test_two_thread_counting_equals_one_thread(monkeypatch: pytest.MonkeyPatch, 
     assert calls
 
 
+def test_engine_threads_count_as_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A large cold prompt counted by quicktok's own two threads (Qwen3.5) counts exactly as one thread does, and
+    that path is the one taken (no Python helper thread)."""
+    from tokcount.tokenizers import core
+
+    spec = default_catalog().resolve("qwen3.5")
+    tok = loader.load(spec).tokenizer
+    assert tok.encoder.native_threads
+    texts = _texts()
+    request = {"messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": "\n".join(texts[i::40])}
+                            for i in range(40)], "tools": TOOLS}
+    tok.clear_caches()
+    monkeypatch.setattr(core, "PARALLEL_CHARS", 10**12)
+    serial = count(spec, request, breakdown=False).input_tokens
+    tok.clear_caches()
+    monkeypatch.setattr(core, "PARALLEL_CHARS", 1000)
+    threads = []
+    real = tok.encoder.count_many
+
+    def spy(texts: list[str], threads_: int = 1) -> list[int]:
+        threads.append(threads_)
+        return real(texts, threads_)
+
+    monkeypatch.setattr(tok.encoder, "count_many", lambda texts, threads=1: spy(texts, threads))
+    monkeypatch.setattr(core, "_helper", lambda: pytest.fail("a Python helper thread was used"))
+    assert count(spec, request, breakdown=False).input_tokens == serial
+    assert 2 in threads
+
+
 @pytest.mark.parametrize("model", ["qwen3-8b", "qwen3.5", "deepseek-v3.2", "gemma-3-1b-it", "glm-4.7-flash",
                                    "minimax-m2.5", "gpt-oss-20b", "llama-3.1"])
 def test_resent_prompts_are_counted_from_where_they_are_new_and_exactly(model: str) -> None:
