@@ -8,7 +8,7 @@ as a dict (breakdown included), its errors ``{"error": {"type", "message", "para
 from __future__ import annotations
 
 import difflib
-from typing import Any, cast
+from typing import Any
 
 from ..errors import InvalidRequest, TokcountError
 from ..renderers.jinja import kwargs as template_kwargs
@@ -45,7 +45,8 @@ MESSAGE_KEYS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id
 def parse_request(body: Any) -> Request:
     """Parse an OpenAI chat-completions body (model and sampling fields are ignored here)."""
     body = obj(body, "body")
-    messages = [parse_message(m, f"messages[{i}]") for i, m in enumerate(arr(body.get("messages"), "messages"))]
+    messages = [_plain_message(m) or parse_message(m, f"messages[{i}]")
+                for i, m in enumerate(arr(body.get("messages"), "messages"))]
     tools = parse_tools(body.get("tools"), "tools")
     tools_given = bool(tools)
     if body.get("functions") is not None:  # the legacy name for tools
@@ -90,13 +91,21 @@ def _legacy_functions(body: dict[str, Any], tools_given: bool) -> bool:
 _PLAIN_ROLES: frozenset[Role] = frozenset({"system", "developer", "user", "assistant"})
 
 
-def parse_message(raw: Any, where: str) -> Message:
-    # most messages are a role and a string: the full parse below gives exactly this, at a third of the cost (a
-    # 1,000-message body spent ~1 ms here)
+def _plain_message(raw: Any) -> Message | None:
+    """A ``{"role", "content": str}`` message of a plain role, parsed; None for any other message. Most messages
+    are one: :func:`parse_message` gives exactly this, at a third of the cost, and its ``where`` (the message's
+    path for errors) need not be built for them (a 1,000-message body spent ~1 ms in parsing)."""
     if type(raw) is dict and len(raw) == 2:
-        plain_role, text = raw.get("role"), raw.get("content")
-        if type(text) is str and plain_role in _PLAIN_ROLES:
-            return Message(role=cast(Role, plain_role), parts=[TextPart(text)])
+        role, text = raw.get("role"), raw.get("content")
+        if type(text) is str and role in _PLAIN_ROLES:
+            return Message(role, [TextPart(text)])
+    return None
+
+
+def parse_message(raw: Any, where: str) -> Message:
+    plain = _plain_message(raw)
+    if plain is not None:
+        return plain
     raw = obj(raw, where)
     check_message_keys(raw, where)
     role = raw.get("role")
