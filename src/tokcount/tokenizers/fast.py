@@ -134,13 +134,12 @@ class FastEncoder:
         self.reference = reference
         self._encode = encode
         self._count = count
-        #: the engine's own call for many texts at once (texts, threads), where it has one: one crossing into the
-        #: engine for a prompt's stretches instead of one each (quicktok's batch: 100 messages 0.47 -> 0.34 ms),
-        #: and its own threads for a large prompt (see :attr:`native_threads`)
-        self._count_batch = count_batch if count_batch is not None else lambda texts, _: list(map(count, texts))
-        #: whether :meth:`count_many` can spread one call over threads inside the engine (``threads``): for quicktok
-        #: measured 25-30 % faster than two Python threads each calling it on half the texts, which on a
-        #: 100k-token prompt were no faster than one (the GIL hand-offs between its many calls)
+        #: the engine's own call for many texts on several threads (texts, threads), where it has one
+        self._count_batch = count_batch
+        #: whether :meth:`count_many` can spread one call over threads inside the engine (``threads``): quicktok's
+        #: two threads counted a 100k-token prompt's stretches in 1.4 ms where one took 2.2 ms and two Python
+        #: threads calling it on half the stretches each 2.3 ms (the GIL hand-offs between its many calls); on
+        #: one thread its batch call is no faster than a call a text (it builds the ids), so it is not used there
         self.native_threads = count_batch is not None and releases_gil
         self._normalize = normalize
         self._detours = (Detour(has_unassigned, reference), *detours)
@@ -182,7 +181,12 @@ class FastEncoder:
         below = self._no_ascii_detour_below
         if max(map(len, texts)) < below:
             if self._none_detour(texts):
-                return self._count_batch(texts, threads)  # one engine call: 1,000 messages have thousands
+                if threads > 1 and self._count_batch is not None:
+                    return self._count_batch(texts, threads)
+                if "" in texts:
+                    count = self._count
+                    return [count(t) if t else 0 for t in texts]
+                return list(map(self._count, texts))  # in C: a prompt of 1,000 messages has thousands
             return [self.count(t) for t in texts]
         # some may take an ASCII detour: those too short for one are batched, the others counted one by one
         short = [i for i, t in enumerate(texts) if len(t) < below]
