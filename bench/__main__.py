@@ -94,8 +94,8 @@ def growing_table(rows: list[dict[str, Any]]) -> list[str]:
     out = _table("Turn 50 of a growing conversation (~2k new tokens a turn; median of 3 conversations)",
                  "`warm` = counted right after turn 49 was (the history is re-sent); `cold` = turn 50 of a "
                  "conversation never seen. Warm counts are asserted equal to a recount with an empty cache. "
-                 "`parse + render` = the request parse and the chat template on a third such turn 50, which a "
-                 "warm count still does (the split and the tokenizing of the re-sent turns are saved: "
+                 "`parse + render` = the request parse and the chat template on the same turn 50 right after its warm "
+                 "count, which a warm count still does (the split and the tokenizing of the re-sent turns are saved: "
                  "tokcount.tokenizers.core.PromptMemory), so `cold / (parse + "
                  "render)` bounds `cold / warm`. Target: cold ÷ warm ≥ 10×.",
                  ["model", "engine", "tokens", "cold ms", "warm ms", "cold / warm", "parse + render ms",
@@ -188,11 +188,12 @@ def verdicts(cold: list[dict[str, Any]], grow: list[dict[str, Any]], memo: list[
         out.append(f"- Turn 50 warm ≥ {TARGET_TURN50:.0f}× cold, {r['model']}: {x:.1f}×"
                    + (" (met)." if x >= TARGET_TURN50 else
                       f" (missed: a warm count still parses the request and renders all 50 turns with the "
-                      f"template, which alone takes {r['parse_render_ms']:.1f} ms of the cold "
-                      f"{r['cold_ms']:.1f} ms, so no warm count can be more than "
-                      f"{r['cold_ms'] / r['parse_render_ms']:.1f}× faster without skipping the render; a "
-                      f"template reads the whole conversation, e.g. Qwen's hides the reasoning of turns before "
-                      f"the last user query, so a re-sent turn's rendering is not reusable in general)."))
+                      f"template, which alone takes {r['parse_render_ms']:.2f} ms of the warm "
+                      f"{r['warm_ms']:.2f} ms, so no warm count can be more than "
+                      f"{r['cold_ms'] / r['parse_render_ms']:.1f}× faster than the cold {r['cold_ms']:.1f} ms "
+                      f"without skipping the render; a template reads the whole conversation, e.g. Qwen's hides "
+                      f"the reasoning of turns before the last user query, so a re-sent turn's rendering is not "
+                      f"reusable in general)."))
     for r in memo:
         x = r["fresh_ms"] / r["memo_ms"]
         out.append(f"- Identical re-sent body ≥ {TARGET_MEMO:.0f}× faster, {r['model']} {r['shape']}: {x:.0f}×"
