@@ -13,7 +13,7 @@ import pytest
 from support.shared import load_corpus
 from tokcount import count, loader
 from tokcount.count import as_request, render_prompt
-from tokcount.models.catalog import ModelSpec, default_catalog
+from tokcount.models.catalog import default_catalog
 from tokcount.tokenizers.added import AddedToken, AddedTokens
 from tokcount.tokenizers.core import PromptMemory, SegmentCache, Tokenizer, common_prefix
 
@@ -97,22 +97,6 @@ def glm_on_tiktoken(use_settings: Any) -> Iterator[None]:
     loader.clear()
 
 
-def _serial_then_parallel(spec: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], int]:
-    """A large chat request and its count on one thread; on return every cold prompt of 1,000+ characters is
-    counted on two."""
-    from tokcount.tokenizers import core
-
-    texts = _texts()
-    request = {"messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": "\n".join(texts[i::40])}
-                            for i in range(40)], "tools": TOOLS}
-    loader.load(spec).tokenizer.clear_caches()
-    monkeypatch.setattr(core, "PARALLEL_CHARS", 10**12)
-    serial = count(spec, request, breakdown=False).input_tokens
-    loader.load(spec).tokenizer.clear_caches()
-    monkeypatch.setattr(core, "PARALLEL_CHARS", 1000)
-    return request, serial
-
-
 def test_two_thread_counting_equals_one_thread(monkeypatch: pytest.MonkeyPatch, glm_on_tiktoken: None) -> None:
     """A large cold prompt split over two threads counts exactly as one thread does (GLM on tiktoken, which
     releases the GIL)."""
@@ -121,7 +105,14 @@ def test_two_thread_counting_equals_one_thread(monkeypatch: pytest.MonkeyPatch, 
     spec = default_catalog().resolve("glm-4.7-flash")
     tok = loader.load(spec).tokenizer
     assert tok.encoder.releases_gil
-    request, serial = _serial_then_parallel(spec, monkeypatch)
+    texts = _texts()
+    request = {"messages": [{"role": "user" if i % 2 == 0 else "assistant", "content": "\n".join(texts[i::40])}
+                            for i in range(40)], "tools": TOOLS}
+    tok.clear_caches()
+    monkeypatch.setattr(core, "PARALLEL_CHARS", 10**12)
+    serial = count(spec, request, breakdown=False).input_tokens
+    tok.clear_caches()
+    monkeypatch.setattr(core, "PARALLEL_CHARS", 1000)
     calls = []
     real = core._helper
 
@@ -132,28 +123,6 @@ def test_two_thread_counting_equals_one_thread(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setattr(core, "_helper", spy)
     assert count(spec, request, breakdown=False).input_tokens == serial
     assert calls
-
-
-def test_engine_threads_count_as_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A large cold prompt counted by quicktok's own two threads (Qwen3.5) counts exactly as one thread does, and
-    that path is the one taken (no Python helper thread)."""
-    from tokcount.tokenizers import core
-
-    spec = default_catalog().resolve("qwen3.5")
-    tok = loader.load(spec).tokenizer
-    assert tok.encoder.native_threads
-    request, serial = _serial_then_parallel(spec, monkeypatch)
-    threads = []
-    real = tok.encoder.count_many
-
-    def spy(texts: list[str], threads_: int = 1) -> list[int]:
-        threads.append(threads_)
-        return real(texts, threads_)
-
-    monkeypatch.setattr(tok.encoder, "count_many", lambda texts, threads=1: spy(texts, threads))
-    monkeypatch.setattr(core, "_helper", lambda: pytest.fail("a Python helper thread was used"))
-    assert count(spec, request, breakdown=False).input_tokens == serial
-    assert 2 in threads
 
 
 @pytest.mark.parametrize("model", ["qwen3-8b", "qwen3.5", "deepseek-v3.2", "gemma-3-1b-it", "glm-4.7-flash",

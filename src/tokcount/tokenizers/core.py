@@ -216,7 +216,7 @@ MIN_CACHED_CHARS = 64
 #: conversation re-sent holds ~2,600 of them
 SHORT_ENTRIES = 100_000
 #: uncached text at least this long is counted on two threads where the engine releases the GIL (GLM on
-#: tiktoken, cold ~100k-token chat: 14.8 -> 11.2 ms; quicktok's own threads, 100k-token chats: 3.3 -> 2.4 ms)
+#: tiktoken, cold ~100k-token chat: 14.8 -> 11.2 ms)
 PARALLEL_CHARS = 100_000
 _helper_pool: ThreadPoolExecutor | None = None
 _helper_lock = threading.Lock()
@@ -358,8 +358,6 @@ class Tokenizer:
         if not getattr(self.encoder, "releases_gil", False) or len(pieces) < 2 \
                 or sum(map(len, pieces)) < PARALLEL_CHARS:
             return self.encoder.count_many(pieces)  # tokenizers batches them over its own threads
-        if getattr(self.encoder, "native_threads", False):  # the engine's own two threads (fast.FastEncoder)
-            return self.encoder.count_many(pieces, threads=2)  # type: ignore[call-arg]
         # two bins of about equal length, longest segments placed first
         order = sorted(range(len(pieces)), key=lambda i: -len(pieces[i]))
         bins: tuple[list[int], list[int]] = ([], [])

@@ -44,7 +44,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import operator
 import shutil
 import tempfile
 import unicodedata
@@ -125,8 +124,7 @@ class FastEncoder:
 
     def __init__(self, engine: str, encode: Callable[[str], list[int]], count: Callable[[str], int],
                  reference: HFEncoder, normalize: Callable[[str], str] | None,
-                 detours: tuple[Detour, ...] = (), *, releases_gil: bool = False,
-                 count_batch: Callable[[list[str], int], list[int]] | None = None) -> None:
+                 detours: tuple[Detour, ...] = (), *, releases_gil: bool = False) -> None:
         self.engine = engine
         #: whether two threads count faster than one (measured on a quiet machine, the long stretches of a
         #: 100k-token chat split in two: quicktok 1.8x (Qwen3.5, Llama 3.1), tiktoken 1.3x; splintr and kitoken no)
@@ -134,13 +132,6 @@ class FastEncoder:
         self.reference = reference
         self._encode = encode
         self._count = count
-        #: the engine's own call for many texts on several threads (texts, threads), where it has one
-        self._count_batch = count_batch
-        #: whether :meth:`count_many` can spread one call over threads inside the engine (``threads``): quicktok's
-        #: two threads counted a 100k-token prompt's stretches in 1.4 ms where one took 2.2 ms and two Python
-        #: threads calling it on half the stretches each 2.3 ms (the GIL hand-offs between its many calls); on
-        #: one thread its batch call is no faster than a call a text (it builds the ids), so it is not used there
-        self.native_threads = count_batch is not None and releases_gil
         self._normalize = normalize
         self._detours = (Detour(has_unassigned, reference), *detours)
         self._ascii_detours = tuple(d for d in detours if d.ascii_too)
@@ -172,17 +163,14 @@ class FastEncoder:
         text, other = self._route(text)
         return other.count(text) if other is not None else self._count(text)
 
-    def count_many(self, texts: list[str], threads: int = 1) -> list[int]:
+    def count_many(self, texts: list[str]) -> list[int]:
         """:meth:`count` of each text; the many stretches of one prompt are checked for a detour in one scan of
-        their non-ASCII ones together instead of one scan each (a 1,000-message prompt has thousands).
-        ``threads`` > 1 lets an engine with :attr:`native_threads` count them on that many threads."""
+        their non-ASCII ones together instead of one scan each (a 1,000-message prompt has thousands)."""
         if len(texts) < 2:
             return [self.count(t) for t in texts]
         below = self._no_ascii_detour_below
         if max(map(len, texts)) < below:
             if self._none_detour(texts):
-                if threads > 1 and self._count_batch is not None:
-                    return self._count_batch(texts, threads)
                 if "" in texts:
                     count = self._count
                     return [count(t) if t else 0 for t in texts]
@@ -283,8 +271,7 @@ class _Builder:
         if self._expected is None:
             self._expected = [self.reference.encode(t) for t in probes]
         for text, ids in zip(probes, self._expected, strict=True):
-            if candidate.encode(text) != ids or candidate.count(text) != len(ids) \
-                    or candidate.count_many([text, "", text]) != [len(ids), 0, len(ids)]:
+            if candidate.encode(text) != ids or candidate.count(text) != len(ids):
                 log.info("%s: %s differs from tokenizers on probe %r; not used", self.reference.path,
                          candidate.engine, text[:40])
                 return False
@@ -323,13 +310,8 @@ def _quicktok(b: _Builder) -> FastEncoder | None:
             shutil.rmtree(tmp, ignore_errors=True)
             raise ValueError(str(exc)) from None
     enc = quicktok.Tokenizer("v", str(where))
-
-    def count_batch(texts: list[str], threads: int) -> list[int]:
-        offsets: list[int] = enc.encode_batch(texts, threads, False)[1].tolist()
-        return list(map(operator.sub, offsets[1:], offsets))
-
     return FastEncoder("quicktok", enc.encode_ordinary, enc.count, b.reference, b.normalize, tuple(detours),
-                       releases_gil=True, count_batch=count_batch)
+                       releases_gil=True)
 
 
 def _tiktoken(b: _Builder) -> FastEncoder | None:
