@@ -100,6 +100,17 @@ def test_whitespace_python_strips_and_rust_keeps_goes_to_jinja2() -> None:
     assert _render(source, messages) == _jinja2_alone(source, messages) == "[a b|a b|a,b]"
 
 
+def test_the_guard_reads_every_string_of_a_plain_message() -> None:
+    """The request guard's short path for ``{"role", "content"}`` messages (most of a long conversation) still sees
+    both strings, and any other two-key message takes the full walk."""
+    plan = equivalence.Plan("x", None, frozenset({"whitespace"}))
+    assert equivalence.admits(plan, [{"messages": [{"role": "user", "content": "plain"}]}])
+    assert not equivalence.admits(plan, [{"messages": [{"role": "user", "content": "a\x1cb"}]}])
+    assert not equivalence.admits(plan, [{"messages": [{"role": "us\x1fer", "content": "plain"}]}])
+    assert not equivalence.admits(plan, [{"messages": [{"role": "user", "content": 1e-05}]}])
+    assert not equivalence.admits(plan, [{"messages": [{"role": "user", "content\x1e": "plain"}]}])
+
+
 def test_letters_whose_case_differs_between_unicode_versions_go_to_jinja2() -> None:
     source = "{% for m in messages %}{{ m.content|upper }}{{ m.content|lower }}{% endfor %}"
     messages = [{"role": "user", "content": "\u019b\u0264 ok"}]

@@ -177,6 +177,13 @@ def admits(plan_: Plan, values: list[Any]) -> bool:
             if strings is not None:
                 strings.append(value)
         elif kind is dict:
+            if len(value) == 2 and type(role := value.get("role")) is str \
+                    and type(content := value.get("content")) is str:
+                # the plain message (most of a long conversation): its keys are known, its values strings
+                if strings is not None:
+                    strings.append(role)
+                    strings.append(content)
+                continue
             for key, item in value.items():
                 if type(key) is not str:
                     return False

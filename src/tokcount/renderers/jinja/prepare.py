@@ -114,7 +114,11 @@ def split_tool_results(messages: list[Message]) -> list[Message]:
     closed-model framings read the turns unsplit, since that is how those providers bill them."""
     out: list[Message] = []
     for msg in messages:
-        results = [p for p in msg.parts if isinstance(p, ToolResultPart)] if msg.role == "user" else []
+        parts = msg.parts
+        if msg.role != "user" or (len(parts) == 1 and type(parts[0]) is TextPart):  # most messages: no result
+            out.append(msg)
+            continue
+        results = [p for p in parts if isinstance(p, ToolResultPart)]
         if not results:
             out.append(msg)
             continue
