@@ -299,11 +299,6 @@ def _load_new(spec: ModelSpec, template: bool) -> LoadedModel:
     return model
 
 
-#: called with (model id, seconds, ok) after every load: :mod:`tokcount.metrics` adds itself when imported (the
-#: server imports it; the library and the CLI never do, so they do not pay for importing prometheus-client)
-load_observers: list[Callable[[str, float, bool], None]] = []
-
-
 def _record_load(spec: ModelSpec, started: float, *, ok: bool) -> None:
     """Tell the recorder :func:`configure` was given about a load, if any."""
     record = _on_load

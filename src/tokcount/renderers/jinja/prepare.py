@@ -135,6 +135,5 @@ def template_messages(request: Request, *, iterates: bool, args_as_string: bool,
                              media_placeholder=media_placeholder) for m in split_tool_results(request.messages)]
 
 
-#: part kinds that hold no image, video or document at any depth (a tool result may hold any of them)
 def template_tools(request: Request) -> list[dict[str, Any]] | None:
     return [tool_schema(t) for t in request.tools] if request.tools else None
