@@ -242,7 +242,8 @@ class Tokenizer:
         self.special_tokens = dict(special_tokens or {})
         self.cache = SegmentCache(cache_entries)
         #: short segment → count (see SHORT_ENTRIES); a dict's get and update are atomic under the GIL
-        self.short_counts: dict[str, int] = {}
+        #: the empty stretch (between two adjacent added tokens: a third of a many-message prompt's) is always there
+        self.short_counts: dict[str, int] = {"": 0}
         #: recent long prompts, so a re-sent conversation is split and counted only from where it is new
         self.prompts = PromptMemory()
 
@@ -341,7 +342,8 @@ class Tokenizer:
             fresh = dict(zip(new, self.encoder.count_many(new), strict=True))
             if len(known) + len(fresh) > SHORT_ENTRIES:
                 known.clear()
-            known.update(islice(fresh.items(), SHORT_ENTRIES))
+                known[""] = 0
+            known.update(islice(fresh.items(), SHORT_ENTRIES - 1))  # "" is the other entry
             for j, piece in zip(short_of, short, strict=True):
                 found[j] = fresh[piece]
         return found  # type: ignore[return-value]  # every None was filled
@@ -350,6 +352,7 @@ class Tokenizer:
         """Forget every remembered segment count and prompt (the next count is computed as if cold)."""
         self.cache.clear()
         self.short_counts.clear()
+        self.short_counts[""] = 0
         self.prompts.clear()
 
     def _count_misses(self, pieces: list[str]) -> list[int]:

@@ -337,8 +337,19 @@ def _splintr(b: _Builder) -> FastEncoder | None:
     detours = (Detour(has_long_space_run, b.reference, ascii_too=True, min_chars=SPACE_BLOCK),) \
         if b.bpe is None else ()
     # encode_raw: the content tokens alone, as tokenizers' add_special_tokens=False (encode adds Gemma's <bos>)
-    return FastEncoder("splintr", enc.encode_raw, lambda text: len(enc.encode_raw(text)), b.reference, None,
-                       detours)
+    return FastEncoder("splintr", enc.encode_raw, _splintr_count(enc), b.reference, None, detours)
+
+
+def _splintr_count(enc: Any) -> Callable[[str], int]:
+    """Count with ``encode_flat``: the ids as one bytes object (4 bytes an id) instead of a Python int per token,
+    a quarter to a third faster on a prompt's many short stretches (DeepSeek's, 1,000 messages: 0.77 -> 0.55 ms).
+    It adds the file's boundary template (Gemma 3's ``<bos>``), the same ids whatever the text, which are taken
+    off; :meth:`_Builder.verify` checks this count against ``tokenizers`` on every probe, as it checks the ids."""
+    flat = enc.encode_flat
+    template = len(flat("")) // 4
+    if template == 0:
+        return lambda text: len(flat(text)) >> 2
+    return lambda text: (len(flat(text)) >> 2) - template
 
 
 def _kitoken(b: _Builder) -> FastEncoder | None:
