@@ -231,3 +231,19 @@ def test_only_routes_that_declare_timed_show_the_latency() -> None:
             if route.timed:
                 timed.append(dialect.name)
     assert timed == ["bifrost"]
+
+
+def test_made_up_model_names_cannot_grow_the_server_without_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any ``gpt-4o-<anything>`` counts (a family match, labelled an estimate), so a client without a key can send
+    endless distinct names; what the memo keeps per name stays bounded, and every answer is still kept."""
+    from tokcount import memo as memo_module
+
+    monkeypatch.setattr(memo_module, "CLOCK_NAMES", 8)
+    with serving() as (base, service):
+        answers = service.answers
+        for i in range(30):
+            body = {**CHAT, "model": f"gpt-4o-made-up-{i}"}
+            r = send(base, "/v1/token/count", body)
+            assert r.status_code == 200, r.text
+            assert 0 < len(answers._clocks) <= 8
+        assert send(base, "/v1/token/count", body).json() == r.json()  # kept, replayed
